@@ -1,0 +1,22 @@
+#!/usr/bin/env sh
+# Installs Debian's prometheus, promtool and amtool when missing. The tests run them as
+# throwaway processes on loopback; the packages' own daemons are not wanted, so
+# policy-rc.d forbids service starts during the install.
+set -eu
+if command -v promtool >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "prometheus/promtool/amtool are missing; run as root so apt-get can install them" >&2
+  exit 1
+fi
+policy=/usr/sbin/policy-rc.d
+created=0
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy"; chmod +x "$policy"; created=1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
+[ "$created" = 1 ] && rm -f "$policy"
+echo "installed: $(prometheus --version 2>&1 | head -1)"

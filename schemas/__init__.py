@@ -1,0 +1,28 @@
+"""The event contract, version 1: pydantic models, strict timestamps, and parsing from bytes."""
+
+from schemas.events import (
+    ENTRY_SCHEMA,
+    PUBLISH_SCHEMA,
+    QUERY_SCHEMA,
+    EntryEvent,
+    Event,
+    PublishEvent,
+    QueryEvent,
+)
+from schemas.parse import Rejection, parse_event
+from schemas.timestamps import format_timestamp, parse_timestamp_us, seconds_ms
+
+__all__ = [
+    "ENTRY_SCHEMA",
+    "PUBLISH_SCHEMA",
+    "QUERY_SCHEMA",
+    "EntryEvent",
+    "Event",
+    "PublishEvent",
+    "QueryEvent",
+    "Rejection",
+    "format_timestamp",
+    "parse_event",
+    "parse_timestamp_us",
+    "seconds_ms",
+]

@@ -1,0 +1,48 @@
+"""Write the JSON Schema files of the contract: ``python -m schemas.export [DIR]``.
+
+The files are committed so an EDC integration team can build a producer from
+them alone; ``tests/schemas/test_json_schema_files.py`` fails when they drift.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import orjson
+
+from schemas.events import MODELS
+
+SCHEMA_DIR = Path(__file__).parent / "json"
+
+
+def file_name(schema: str) -> str:
+    return schema.replace("/", "-v") + ".schema.json"
+
+
+def render(schema: str) -> bytes:
+    model = MODELS[schema]
+    document = model.model_json_schema(by_alias=True, mode="validation")
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["$id"] = f"https://edc-latency.example/schemas/{file_name(schema)}"
+    document["description"] = (
+        f"{(model.__doc__ or '').strip()} One JSON object (UTF-8) per Kafka message value; "
+        "unknown extra fields are accepted and ignored."
+    )
+    document["properties"]["schema"]["const"] = schema
+    if schema == "dashboard.publish/1":
+        document["oneOf"] = [{"required": ["record_ids"]}, {"required": ["data_cutoff"]}]
+    return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+
+
+def main(argv: list[str]) -> int:
+    out = Path(argv[0]) if argv else SCHEMA_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    for schema in MODELS:
+        (out / file_name(schema)).write_bytes(render(schema))
+        print(out / file_name(schema))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,119 @@
+"""RFC 3339 timestamps <-> integer microseconds since the Unix epoch (UTC).
+
+Every time inside the monitor is an ``int`` of microseconds: exact, hashable,
+cheap to compare, and free of floating-point drift when durations are summed.
+Parsing is strict because an audit system must not guess: a timestamp without
+an explicit offset is rejected, as is an impossible date. Digits beyond the
+microsecond are truncated (Kafka producers rarely emit them; we never round up
+into the next second).
+"""
+
+from __future__ import annotations
+
+import re
+
+US_PER_SECOND = 1_000_000
+US_PER_MINUTE = 60 * US_PER_SECOND
+US_PER_HOUR = 60 * US_PER_MINUTE
+US_PER_DAY = 24 * US_PER_HOUR
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:(Z)|([+-])(\d{2}):(\d{2}))?\Z"
+)
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
+_DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _is_leap(year: int) -> bool:
+    return year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+
+
+def _check_date(year: int, month: int, day: int) -> None:
+    if not 1 <= month <= 12:
+        raise ValueError(f"impossible month {month:02d}")
+    last = 29 if month == 2 and _is_leap(year) else _DAYS_IN_MONTH[month - 1]
+    if not 1 <= day <= last:
+        raise ValueError(f"impossible day {day:02d} for month {month:02d}")
+
+
+def _days_from_civil(year: int, month: int, day: int) -> int:
+    # Howard Hinnant's days_from_civil: proleptic Gregorian, day 0 = 1970-01-01.
+    year -= month <= 2
+    era = year // 400
+    yoe = year - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return era * 146097 + doe - 719468
+
+
+def _civil_from_days(days: int) -> tuple[int, int, int]:
+    days += 719468
+    era = days // 146097
+    doe = days - era * 146097
+    yoe = (doe - doe // 1460 + doe // 36524 - doe // 146096) // 365
+    doy = doe - (365 * yoe + yoe // 4 - yoe // 100)
+    mp = (5 * doy + 2) // 153
+    day = doy - (153 * mp + 2) // 5 + 1
+    month = mp + (3 if mp < 10 else -9)
+    return yoe + era * 400 + (month <= 2), month, day
+
+
+def parse_timestamp_us(text: str) -> int:
+    """Parse an RFC 3339 date-time with an explicit offset into epoch microseconds.
+
+    Raises ``ValueError`` with a short reason (no field name: the caller adds it).
+    """
+    match = _RFC3339.match(text)
+    if match is None:
+        raise ValueError("not an RFC 3339 date-time (YYYY-MM-DDThh:mm:ss[.f](Z|±hh:mm))")
+    year, month, day, hour, minute, second = (int(g) for g in match.group(1, 2, 3, 4, 5, 6))
+    fraction, zulu, sign, off_h, off_m = match.group(7, 8, 9, 10, 11)
+    if zulu is None and sign is None:
+        raise ValueError("timestamp has no UTC offset (add Z or ±hh:mm)")
+    _check_date(year, month, day)
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError("impossible time of day")
+    offset_s = 0
+    if sign is not None:
+        oh, om = int(off_h), int(off_m)
+        if oh > 23 or om > 59:
+            raise ValueError("impossible UTC offset")
+        offset_s = (oh * 3600 + om * 60) * (1 if sign == "+" else -1)
+    seconds = _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+    micros = int(fraction[:6].ljust(6, "0")) if fraction else 0
+    return (seconds - offset_s) * US_PER_SECOND + micros
+
+
+def check_calendar_date(text: str) -> str:
+    """Validate a ``YYYY-MM-DD`` calendar date; return it unchanged."""
+    match = _DATE.match(text)
+    if match is None:
+        raise ValueError("not a YYYY-MM-DD date")
+    _check_date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    return text
+
+
+def format_timestamp(us: int) -> str:
+    """Format epoch microseconds as RFC 3339 UTC with ``Z``.
+
+    Deterministic: whole seconds have no fraction, whole milliseconds three digits,
+    anything finer six digits.
+    """
+    seconds, micros = divmod(us, US_PER_SECOND)
+    days, rest = divmod(seconds, 86400)
+    year, month, day = _civil_from_days(days)
+    hour, rest = divmod(rest, 3600)
+    minute, second = divmod(rest, 60)
+    base = f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
+    if micros == 0:
+        return base + "Z"
+    if micros % 1000 == 0:
+        return f"{base}.{micros // 1000:03d}Z"
+    return f"{base}.{micros:06d}Z"
+
+
+def seconds_ms(us: int) -> float:
+    """A duration in microseconds as seconds rounded to milliseconds (half away from zero)."""
+    sign = -1 if us < 0 else 1
+    ms = (abs(us) + 500) // 1000
+    return sign * ms / 1000

@@ -1,0 +1,22 @@
+"""The pure engine: event-time joins of entries, publishes and queries into figures.
+
+No Kafka, no clock, no I/O: every instant is passed in. See docs/design.md.
+"""
+
+from streams.config import EngineConfig, StudyConfig
+from streams.engine import ACCEPTED, DUPLICATE, UNKNOWN_DASHBOARD, Engine
+from streams.figures import AGING_BUCKETS, Snapshot
+from streams.windows import Window, tumbling_windows
+
+__all__ = [
+    "ACCEPTED",
+    "AGING_BUCKETS",
+    "DUPLICATE",
+    "UNKNOWN_DASHBOARD",
+    "Engine",
+    "EngineConfig",
+    "Snapshot",
+    "StudyConfig",
+    "Window",
+    "tumbling_windows",
+]

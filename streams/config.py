@@ -1,0 +1,60 @@
+"""What the engine needs to know about studies: their dashboards, SLA and retention.
+
+Plain frozen dataclasses: the settings object of ``agents/`` (and the replay's
+options) builds one of these; ``streams/`` never reads the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from schemas.timestamps import US_PER_DAY, US_PER_HOUR
+
+DEFAULT_SLA_US = 24 * US_PER_HOUR
+DEFAULT_DASHBOARDS = ("default",)
+BREAKDOWN_DIMENSIONS = ("site", "country", "vendor")
+
+
+@dataclass(frozen=True, slots=True)
+class StudyConfig:
+    """A study's latency target and the dashboards its entries must reach."""
+
+    sla_us: int = DEFAULT_SLA_US
+    dashboards: tuple[str, ...] = DEFAULT_DASHBOARDS
+
+    def __post_init__(self) -> None:
+        if self.sla_us <= 0:
+            raise ValueError("sla must be positive")
+        if not self.dashboards:
+            raise ValueError("a study needs at least one dashboard")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Engine settings.
+
+    ``retention_us`` bounds the state in live use: whatever is older than the
+    newest event time seen minus the retention can no longer change an answer
+    and is pruned (see docs/design.md, "Retention"). ``None`` keeps everything,
+    which is what an audit replay uses.
+
+    ``breakdown`` names the optional dimensions (site, country, vendor) that
+    split the figures; empty keeps one group per study and dashboard.
+    """
+
+    default_study: StudyConfig = field(default_factory=StudyConfig)
+    studies: dict[str, StudyConfig] = field(default_factory=dict)
+    retention_us: int | None = 7 * US_PER_DAY
+    breakdown: tuple[str, ...] = ()
+    latency_bounds_s: tuple[float, ...] = ()
+    query_bounds_s: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = [d for d in self.breakdown if d not in BREAKDOWN_DIMENSIONS]
+        if unknown:
+            raise ValueError(f"unknown breakdown dimension(s) {unknown}; use {BREAKDOWN_DIMENSIONS}")
+        if self.retention_us is not None and self.retention_us <= 0:
+            raise ValueError("retention must be positive (or None to keep everything)")
+
+    def study(self, study_id: str) -> StudyConfig:
+        return self.studies.get(study_id, self.default_study)

@@ -1,0 +1,39 @@
+"""Memory of event ids already seen, so the first occurrence wins and later ones are ignored.
+
+Bounded by retention: ids are filed by the hour of their event's own time and
+forgotten once that hour falls behind the horizon. A duplicate of an event
+older than the retention is therefore counted again (docs/design.md).
+"""
+
+from __future__ import annotations
+
+from schemas.timestamps import US_PER_HOUR
+
+
+class EventIdMemory:
+    __slots__ = ("by_hour", "seen")
+
+    def __init__(self) -> None:
+        self.seen: dict[str, int] = {}
+        self.by_hour: dict[int, list[str]] = {}
+
+    def __len__(self) -> int:
+        return len(self.seen)
+
+    def first_time(self, event_id: str, time_us: int) -> bool:
+        """Remember the id; True when it had not been seen before."""
+        if event_id in self.seen:
+            return False
+        hour = time_us // US_PER_HOUR
+        self.seen[event_id] = hour
+        bucket = self.by_hour.get(hour)
+        if bucket is None:
+            self.by_hour[hour] = [event_id]
+        else:
+            bucket.append(event_id)
+        return True
+
+    def prune(self, horizon_us: int) -> None:
+        for hour in [h for h in self.by_hour if (h + 1) * US_PER_HOUR <= horizon_us]:
+            for event_id in self.by_hour.pop(hour):
+                del self.seen[event_id]

@@ -1,0 +1,243 @@
+"""The engine: validated events in, in arrival order; figures out, as of any instant.
+
+Pure and deterministic: no I/O, no clock (every instant is a parameter), no
+iteration over hash-ordered sets. The live agents and the audit replay both
+drive this class, which is why they agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from schemas.events import EntryEvent, Event, PublishEvent, QueryEvent
+from schemas.timestamps import US_PER_HOUR, US_PER_SECOND
+from streams.config import EngineConfig
+from streams.dedupe import EventIdMemory
+from streams.figures import (
+    BacklogFigures,
+    DashboardFigures,
+    LatencyFigures,
+    QueryFigures,
+    Snapshot,
+    StudyFigures,
+)
+from streams.latency import DashboardLedger, GroupKey, TrackedEntry
+from streams.queries import QueryLedger
+from streams.tally import Tally
+
+ACCEPTED = "accepted"
+DUPLICATE = "duplicate"
+UNKNOWN_DASHBOARD = "unknown_dashboard"
+
+# Pruning walks the state, so it runs when event time has moved on by this much.
+PRUNE_EVERY_US = US_PER_HOUR
+
+
+@dataclass(slots=True)
+class Counters:
+    """What happened to the valid events fed so far (invalid ones never reach the engine)."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    unknown_dashboard: int = 0
+    late: int = 0  # older than the retention horizon when they arrived
+    by_schema: dict[str, int] = field(default_factory=dict)
+
+
+class StudyState:
+    __slots__ = ("dashboards", "first_seen_us", "queries", "sla_us")
+
+    def __init__(self, sla_us: int, dashboards: dict[str, DashboardLedger], queries: QueryLedger):
+        self.sla_us = sla_us
+        self.dashboards = dashboards
+        self.queries = queries
+        self.first_seen_us: int | None = None
+
+
+def _bounds_us(bounds_s: tuple[float, ...]) -> tuple[int, ...]:
+    return tuple(round(b * US_PER_SECOND) for b in bounds_s)
+
+
+class Engine:
+    def __init__(self, config: EngineConfig | None = None) -> None:
+        self.config = config or EngineConfig()
+        self._latency_bounds = _bounds_us(self.config.latency_bounds_s)
+        self._query_bounds = _bounds_us(self.config.query_bounds_s)
+        self.studies: dict[str, StudyState] = {}
+        self.event_ids = EventIdMemory()
+        self.counters = Counters()
+        self.watermark_us: int | None = None  # newest event time seen
+        self.earliest_us: int | None = None  # oldest event time seen
+        self._seq = 0
+        self._pruned_at_us: int | None = None
+
+    # -- feeding -------------------------------------------------------------------
+
+    def study(self, study_id: str) -> StudyState:
+        state = self.studies.get(study_id)
+        if state is None:
+            study = self.config.study(study_id)
+            dashboards = {
+                name: DashboardLedger(study.sla_us, self._latency_bounds)
+                for name in study.dashboards
+            }
+            state = StudyState(study.sla_us, dashboards, QueryLedger(self._query_bounds))
+            self.studies[study_id] = state
+        return state
+
+    def apply(self, event: Event) -> str:
+        """Feed one valid event; returns ACCEPTED, DUPLICATE or UNKNOWN_DASHBOARD."""
+        time_us = event.time_us
+        if not self.event_ids.first_time(event.event_id, time_us):
+            self.counters.duplicates += 1
+            return DUPLICATE
+        self._seq += 1
+        if self.watermark_us is None or time_us > self.watermark_us:
+            self.watermark_us = time_us
+        if self.earliest_us is None or time_us < self.earliest_us:
+            self.earliest_us = time_us
+        retention = self.config.retention_us
+        if retention is not None and time_us < self.watermark_us - retention:
+            self.counters.late += 1
+        study = self.study(event.study_id)
+        if study.first_seen_us is None or time_us < study.first_seen_us:
+            study.first_seen_us = time_us
+        schema = event.schema_
+        self.counters.by_schema[schema] = self.counters.by_schema.get(schema, 0) + 1
+        if isinstance(event, EntryEvent):
+            self._apply_entry(study, event)
+        elif isinstance(event, PublishEvent):
+            ledger = study.dashboards.get(event.dashboard)
+            if ledger is None:
+                self.counters.unknown_dashboard += 1
+                return UNKNOWN_DASHBOARD
+            if event.data_cutoff is not None:
+                ledger.apply_snapshot(event.data_cutoff, event.published_at)
+            else:
+                ledger.apply_records(event.record_ids, event.published_at)  # type: ignore[arg-type]
+        else:
+            study.queries.apply(
+                event.query_id, event.status, event.occurred_at, self._seq, self._group_key(event)
+            )
+        self.counters.accepted += 1
+        self._maybe_prune()
+        return ACCEPTED
+
+    def apply_all(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self.apply(event)
+
+    def _group_key(self, event: EntryEvent | QueryEvent) -> GroupKey:
+        key = []
+        for dimension in self.config.breakdown:
+            if dimension == "site":
+                key.append(event.site_id)
+            elif dimension == "country":
+                key.append(event.country or "")
+            else:
+                key.append(event.vendor or "")
+        return tuple(key)
+
+    def _apply_entry(self, study: StudyState, event: EntryEvent) -> None:
+        key = self._group_key(event)
+        for ledger in study.dashboards.values():
+            ledger.add_entry(event.record_id, event.entered_at, key)
+
+    def _maybe_prune(self) -> None:
+        retention = self.config.retention_us
+        if retention is None or self.watermark_us is None:
+            return
+        if self._pruned_at_us is not None and self.watermark_us - self._pruned_at_us < PRUNE_EVERY_US:
+            return
+        self._pruned_at_us = self.watermark_us
+        horizon = self.watermark_us - retention
+        self.event_ids.prune(horizon)
+        for study in self.studies.values():
+            for ledger in study.dashboards.values():
+                ledger.prune(horizon)
+            study.queries.prune(horizon)
+
+    # -- answering -----------------------------------------------------------------
+
+    def iter_groups(self) -> Iterator[tuple[str, str, GroupKey, DashboardLedger]]:
+        for study_id, study in self.studies.items():
+            for dashboard, ledger in study.dashboards.items():
+                for key in ledger.groups:
+                    yield study_id, dashboard, key, ledger
+
+    def latency_tallies(self) -> Iterator[tuple[str, str, GroupKey, Tally]]:
+        """Cumulative latency observations per study, dashboard and group (the live histogram)."""
+        for study_id, dashboard, key, ledger in self.iter_groups():
+            yield study_id, dashboard, key, ledger.groups[key].tally
+
+    def backlog_by_group(self, as_of_us: int) -> Iterator[tuple[str, str, GroupKey, BacklogFigures]]:
+        for study_id, dashboard, key, ledger in self.iter_groups():
+            yield study_id, dashboard, key, ledger.groups[key].backlog(as_of_us)
+
+    def query_figures_by_group(
+        self, as_of_us: int
+    ) -> Iterator[tuple[str, GroupKey, QueryFigures]]:
+        for study_id, study in self.studies.items():
+            figures, _orphans = study.queries.figures(as_of_us)
+            for key, value in figures.items():
+                yield study_id, key, value
+
+    def entries(self, study_id: str, dashboard: str) -> Iterator[TrackedEntry]:
+        """Retained entries of a study on a dashboard (all of them when retention is None)."""
+        for group in self.studies[study_id].dashboards[dashboard].groups.values():
+            yield from group.iter_entries()
+
+    def snapshot(self, as_of_us: int) -> Snapshot:
+        """Every figure of every study as of T, from the retained state."""
+        studies: dict[str, StudyFigures] = {}
+        orphans = 0
+        for study_id in sorted(self.studies):
+            study = self.studies[study_id]
+            if study.first_seen_us is None or study.first_seen_us > as_of_us:
+                continue
+            dashboards: dict[str, DashboardFigures] = {}
+            for name in sorted(study.dashboards):
+                dashboards[name] = self._dashboard_figures(study, name, as_of_us)
+            by_group, study_orphans = study.queries.figures(as_of_us)
+            orphans += study_orphans
+            studies[study_id] = StudyFigures(dashboards, merge_query_figures(by_group.values()))
+        return Snapshot(as_of_us, studies, orphans)
+
+    def _dashboard_figures(self, study: StudyState, name: str, as_of_us: int) -> DashboardFigures:
+        ledger = study.dashboards[name]
+        latencies = [
+            entry.published_us - entry.entered_us
+            for group in ledger.groups.values()
+            for entry in group.iter_entries()
+            if entry.published_us is not None and entry.published_us <= as_of_us
+        ]
+        backlog = merge_backlogs(group.backlog(as_of_us) for group in ledger.groups.values())
+        return DashboardFigures(LatencyFigures.of(latencies, study.sla_us), backlog)
+
+
+def merge_backlogs(parts: Iterable[BacklogFigures]) -> BacklogFigures:
+    pending = overdue = 0
+    oldest: int | None = None
+    for part in parts:
+        pending += part.pending
+        overdue += part.overdue
+        if part.oldest_age_us is not None and (oldest is None or part.oldest_age_us > oldest):
+            oldest = part.oldest_age_us
+    return BacklogFigures(pending, oldest, overdue)
+
+
+def merge_query_figures(parts: Iterable[QueryFigures]) -> QueryFigures:
+    site = dm = 0
+    aging = [0, 0, 0, 0]
+    oldest: int | None = None
+    for part in parts:
+        site += part.awaiting_site
+        dm += part.awaiting_dm
+        for i, n in enumerate(part.aging):
+            aging[i] += n
+        if part.oldest_open_age_us is not None and (
+            oldest is None or part.oldest_open_age_us > oldest
+        ):
+            oldest = part.oldest_open_age_us
+    return QueryFigures(site, dm, oldest, (aging[0], aging[1], aging[2], aging[3]))

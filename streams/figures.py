@@ -1,0 +1,82 @@
+"""The figures the engine answers with: plain immutable values, durations in microseconds.
+
+Rounding to milliseconds and formatting happen at the edges (report, metrics),
+so that sums and comparisons inside stay exact.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from streams.percentiles import nearest_rank
+
+AGING_BUCKETS = ("0-7d", "8-14d", "15-30d", ">30d")
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyFigures:
+    count: int = 0
+    p50_us: int | None = None
+    p95_us: int | None = None
+    p99_us: int | None = None
+    max_us: int | None = None
+    within_sla: int = 0
+    sla_us: int = 0
+
+    @classmethod
+    def of(cls, latencies_us: Iterable[int], sla_us: int) -> LatencyFigures:
+        ordered = sorted(latencies_us)
+        if not ordered:
+            return cls(sla_us=sla_us)
+        within = bisect_right(ordered, sla_us)
+        return cls(
+            count=len(ordered),
+            p50_us=nearest_rank(ordered, 50),
+            p95_us=nearest_rank(ordered, 95),
+            p99_us=nearest_rank(ordered, 99),
+            max_us=ordered[-1],
+            within_sla=within,
+            sla_us=sla_us,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BacklogFigures:
+    pending: int = 0
+    oldest_age_us: int | None = None
+    overdue: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class QueryFigures:
+    awaiting_site: int = 0
+    awaiting_dm: int = 0
+    oldest_open_age_us: int | None = None
+    aging: tuple[int, int, int, int] = (0, 0, 0, 0)
+
+    @property
+    def open(self) -> int:
+        return self.awaiting_site + self.awaiting_dm
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardFigures:
+    latency: LatencyFigures
+    backlog: BacklogFigures
+
+
+@dataclass(frozen=True, slots=True)
+class StudyFigures:
+    dashboards: dict[str, DashboardFigures]
+    queries: QueryFigures
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Every figure of every study as of one instant."""
+
+    as_of_us: int
+    studies: dict[str, StudyFigures] = field(default_factory=dict)
+    orphan_query_events: int = 0

@@ -1,0 +1,167 @@
+"""A deliberately naive restatement of the contract's semantics, to check the engine against.
+
+Written from the contract text, not from streams/: lists and loops, every figure
+recomputed from all events for every instant asked.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any
+
+from schemas import EntryEvent, Event, PublishEvent, QueryEvent
+
+DAY = 86_400_000_000
+
+
+def _rank_value(values: list[int], p: int) -> int | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[math.ceil(Fraction(p, 100) * len(ordered)) - 1]
+
+
+def dedupe(events: list[Event]) -> list[Event]:
+    seen: set[str] = set()
+    kept = []
+    for event in events:
+        if event.event_id not in seen:
+            seen.add(event.event_id)
+            kept.append(event)
+    return kept
+
+
+def _time(event: Event) -> int:
+    if isinstance(event, EntryEvent):
+        return event.entered_at
+    if isinstance(event, PublishEvent):
+        return event.published_at
+    return event.occurred_at
+
+
+def first_publish(entry: EntryEvent, publishes: list[PublishEvent], dashboard: str, t: int):
+    times = []
+    for p in publishes:
+        if p.study_id != entry.study_id or p.dashboard != dashboard or p.published_at > t:
+            continue
+        if p.data_cutoff is not None:
+            if entry.entered_at <= p.data_cutoff:
+                times.append(p.published_at)
+        elif entry.record_id in p.record_ids and entry.entered_at <= p.published_at:
+            times.append(p.published_at)
+    return min(times) if times else None
+
+
+def query_states(events: list[QueryEvent], t: int) -> tuple[dict[str, tuple[str, int]], int]:
+    """query_id -> (state, opened_at) for open queries as of t; and the orphan event count."""
+    by_query: dict[tuple[str, str], list[QueryEvent]] = {}
+    for q in events:
+        by_query.setdefault((q.study_id, q.query_id), []).append(q)
+    states: dict[tuple[str, str], tuple[str, int]] = {}
+    orphans = 0
+    for key, evs in by_query.items():
+        state, opened = "never", 0
+        for q in sorted((e for e in evs if e.occurred_at <= t), key=lambda e: e.occurred_at):
+            if q.status == "opened":
+                state, opened = "site", q.occurred_at
+            elif state == "never":
+                orphans += 1
+            elif state == "closed":
+                pass
+            elif q.status == "answered":
+                state = "dm"
+            else:
+                state = "closed"
+        if state in ("site", "dm"):
+            states[key] = (state, opened)
+    return states, orphans
+
+
+def study_figures(
+    events: list[Event],
+    study: str,
+    dashboards: tuple[str, ...],
+    sla: int,
+    t: int,
+    latency_window: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    entries = [e for e in events if isinstance(e, EntryEvent) and e.study_id == study and e.entered_at <= t]
+    publishes = [p for p in events if isinstance(p, PublishEvent) and p.study_id == study]
+    out: dict[str, Any] = {"dashboards": {}}
+    for dashboard in dashboards:
+        latencies, pending_entered = [], []
+        for entry in entries:
+            first = first_publish(entry, publishes, dashboard, t)
+            if first is None:
+                pending_entered.append(entry.entered_at)
+            elif latency_window is None or latency_window[0] <= first < latency_window[1]:
+                latencies.append(first - entry.entered_at)
+        out["dashboards"][dashboard] = {
+            "latency": {
+                "count": len(latencies),
+                "p50": _rank_value(latencies, 50),
+                "p95": _rank_value(latencies, 95),
+                "p99": _rank_value(latencies, 99),
+                "max": max(latencies) if latencies else None,
+                "within_sla": sum(1 for x in latencies if x <= sla),
+            },
+            "backlog": {
+                "pending": len(pending_entered),
+                "oldest_age": t - min(pending_entered) if pending_entered else None,
+                "overdue": sum(1 for x in pending_entered if t - x > sla),
+            },
+        }
+    queries = [q for q in events if isinstance(q, QueryEvent) and q.study_id == study]
+    states, _ = query_states(queries, t)
+    ages = [t - opened for _s, opened in states.values()]
+    out["queries"] = {
+        "awaiting_site": sum(1 for s, _ in states.values() if s == "site"),
+        "awaiting_dm": sum(1 for s, _ in states.values() if s == "dm"),
+        "oldest": max(ages) if ages else None,
+        "aging": [
+            sum(1 for a in ages if a <= 7 * DAY),
+            sum(1 for a in ages if 7 * DAY < a <= 14 * DAY),
+            sum(1 for a in ages if 14 * DAY < a <= 30 * DAY),
+            sum(1 for a in ages if a > 30 * DAY),
+        ],
+    }
+    return out
+
+
+def snapshot(
+    arrivals: list[Event], config: dict[str, tuple[tuple[str, ...], int]], default, t: int
+) -> dict[str, Any]:
+    events = dedupe(arrivals)
+    studies = sorted({e.study_id for e in events if _time(e) <= t})
+    result = {}
+    for study in studies:
+        dashboards, sla = config.get(study, default)
+        result[study] = study_figures(events, study, tuple(sorted(dashboards)), sla, t)
+    queries = [q for q in events if isinstance(q, QueryEvent)]
+    _, orphans = query_states(queries, t)
+    return {"studies": result, "orphans": orphans}
+
+
+def windows(arrivals: list[Event], config, default, t: int, size: int) -> list[dict[str, Any]]:
+    events = dedupe(arrivals)
+    times = [_time(e) for e in events if _time(e) <= t]
+    if not times:
+        return []
+    out = []
+    k = min(times) // size
+    while k * size <= t:
+        start, end = k * size, (k + 1) * size
+        instant = min(end, t)
+        studies = {}
+        for study in sorted({e.study_id for e in events if _time(e) <= instant}):
+            dashboards, sla = config.get(study, default)
+            figures = study_figures(events, study, tuple(sorted(dashboards)), sla, instant)
+            # Latency figures of entries whose first publish (as of T) falls in the window.
+            latency = study_figures(events, study, tuple(sorted(dashboards)), sla, t, (start, end))
+            for name in figures["dashboards"]:
+                figures["dashboards"][name]["latency"] = latency["dashboards"][name]["latency"]
+            studies[study] = figures
+        out.append({"start": start, "end": end, "complete": end <= t, "studies": studies})
+        k += 1
+    return out

@@ -1,0 +1,87 @@
+"""Hypothesis strategies: small universes of ids and instants, so events collide often."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from schemas import EntryEvent, Event, PublishEvent, QueryEvent, format_timestamp
+
+BASE = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z
+HOUR = 3_600_000_000
+DAY = 24 * HOUR
+
+STUDY_CONFIG = {"S1": (("default", "ops"), 6 * HOUR)}
+DEFAULT_CONFIG = (("default",), 24 * HOUR)
+
+# Instants on a coarse grid (ties are the interesting cases) over ~40 days (query aging > 30 d).
+instants = st.sampled_from(
+    [BASE + h * HOUR for h in (0, 1, 6, 7, 24, 30, 48, 200, 400, 800, 1000)]
+) | st.builds(
+    lambda day, quarter: BASE + day * DAY + quarter * 6 * HOUR,
+    st.integers(0, 40),
+    st.integers(0, 3),
+) | st.builds(lambda h: BASE + h * HOUR, st.integers(0, 72))
+studies = st.sampled_from(["S1", "S2"])
+records = st.sampled_from(["r1", "r2", "r3", "r4"])
+event_ids = st.sampled_from([f"e{i}" for i in range(40)])
+
+
+def _ts(us: int) -> str:
+    return format_timestamp(us)
+
+
+@st.composite
+def entries(draw: st.DrawFn) -> EntryEvent:
+    return EntryEvent.model_validate(
+        {
+            "schema": "edc.entry/1",
+            "event_id": draw(event_ids),
+            "study_id": draw(studies),
+            "site_id": draw(st.sampled_from(["site-1", "site-2"])),
+            "subject_id": "subj",
+            "form_id": "form",
+            "record_id": draw(records),
+            "entered_at": _ts(draw(instants)),
+            "country": draw(st.sampled_from(["DE", "FR", None])),
+            "action": draw(st.sampled_from(["create", "update"])),
+        }
+    )
+
+
+@st.composite
+def publishes(draw: st.DrawFn) -> PublishEvent:
+    published = draw(instants)
+    doc = {
+        "schema": "dashboard.publish/1",
+        "event_id": draw(event_ids),
+        "study_id": draw(studies),
+        "published_at": _ts(published),
+        "dashboard": draw(st.sampled_from(["default", "default", "ops", "elsewhere"])),
+    }
+    if draw(st.booleans()):
+        doc["data_cutoff"] = _ts(published - draw(st.sampled_from([0, HOUR, 6 * HOUR, 2 * DAY])))
+    else:
+        doc["record_ids"] = draw(st.lists(records, min_size=1, max_size=3))
+    return PublishEvent.model_validate(doc)
+
+
+@st.composite
+def query_events(draw: st.DrawFn) -> QueryEvent:
+    return QueryEvent.model_validate(
+        {
+            "schema": "edc.query/1",
+            "event_id": draw(event_ids),
+            "query_id": draw(st.sampled_from(["q1", "q2", "q3"])),
+            "study_id": draw(studies),
+            "site_id": "site-1",
+            "status": draw(st.sampled_from(["opened", "opened", "answered", "closed", "cancelled"])),
+            "occurred_at": _ts(draw(instants)),
+        }
+    )
+
+
+def events() -> st.SearchStrategy[Event]:
+    return st.one_of(entries(), publishes(), query_events())
+
+
+arrivals = st.lists(events(), max_size=40)
