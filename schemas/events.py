@@ -23,9 +23,7 @@ from pydantic import (
 
 from schemas.timestamps import check_calendar_date, format_timestamp, parse_timestamp_us
 
-RFC3339_PATTERN = (
-    r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
-)
+RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
 
 
 def _timestamp(value: object) -> int:

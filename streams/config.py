@@ -52,7 +52,9 @@ class EngineConfig:
     def __post_init__(self) -> None:
         unknown = [d for d in self.breakdown if d not in BREAKDOWN_DIMENSIONS]
         if unknown:
-            raise ValueError(f"unknown breakdown dimension(s) {unknown}; use {BREAKDOWN_DIMENSIONS}")
+            raise ValueError(
+                f"unknown breakdown dimension(s) {unknown}; use {BREAKDOWN_DIMENSIONS}"
+            )
         if self.retention_us is not None and self.retention_us <= 0:
             raise ValueError("retention must be positive (or None to keep everything)")
 

@@ -112,6 +112,7 @@ class Engine:
             if ledger is None:
                 self.counters.unknown_dashboard += 1
                 return UNKNOWN_DASHBOARD
+            ledger.note_publish(event.published_at)
             if event.data_cutoff is not None:
                 ledger.apply_snapshot(event.data_cutoff, event.published_at)
             else:
@@ -148,7 +149,10 @@ class Engine:
         retention = self.config.retention_us
         if retention is None or self.watermark_us is None:
             return
-        if self._pruned_at_us is not None and self.watermark_us - self._pruned_at_us < PRUNE_EVERY_US:
+        if (
+            self._pruned_at_us is not None
+            and self.watermark_us - self._pruned_at_us < PRUNE_EVERY_US
+        ):
             return
         self._pruned_at_us = self.watermark_us
         horizon = self.watermark_us - retention
@@ -171,13 +175,13 @@ class Engine:
         for study_id, dashboard, key, ledger in self.iter_groups():
             yield study_id, dashboard, key, ledger.groups[key].tally
 
-    def backlog_by_group(self, as_of_us: int) -> Iterator[tuple[str, str, GroupKey, BacklogFigures]]:
+    def backlog_by_group(
+        self, as_of_us: int
+    ) -> Iterator[tuple[str, str, GroupKey, BacklogFigures]]:
         for study_id, dashboard, key, ledger in self.iter_groups():
             yield study_id, dashboard, key, ledger.groups[key].backlog(as_of_us)
 
-    def query_figures_by_group(
-        self, as_of_us: int
-    ) -> Iterator[tuple[str, GroupKey, QueryFigures]]:
+    def query_figures_by_group(self, as_of_us: int) -> Iterator[tuple[str, GroupKey, QueryFigures]]:
         for study_id, study in self.studies.items():
             figures, _orphans = study.queries.figures(as_of_us)
             for key, value in figures.items():

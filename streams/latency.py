@@ -163,7 +163,9 @@ class DashboardLedger:
     __slots__ = (
         "bounds_us",
         "by_record",
+        "first_entered_us",
         "groups",
+        "last_published_us",
         "record_publishes",
         "sla_us",
         "snapshot_cutoffs",
@@ -181,6 +183,13 @@ class DashboardLedger:
         self.snapshot_cutoffs: list[int] = []
         self.snapshot_times: list[int] = []
         self.record_publishes: dict[str, list[int]] = {}
+        # For "publishing stalled": the newest publish and the oldest entry ever seen.
+        self.last_published_us: int | None = None
+        self.first_entered_us: int | None = None
+
+    def note_publish(self, published_us: int) -> None:
+        if self.last_published_us is None or published_us > self.last_published_us:
+            self.last_published_us = published_us
 
     def group(self, key: GroupKey) -> GroupLedger:
         ledger = self.groups.get(key)
@@ -203,6 +212,8 @@ class DashboardLedger:
 
     def add_entry(self, record_id: str, entered_us: int, group_key: GroupKey) -> TrackedEntry:
         group = self.group(group_key)
+        if self.first_entered_us is None or entered_us < self.first_entered_us:
+            self.first_entered_us = entered_us
         entry = TrackedEntry(record_id, entered_us, group)
         known = self.by_record.get(record_id)
         if known is None:

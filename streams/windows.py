@@ -40,7 +40,9 @@ class Window:
     studies: dict[str, StudyFigures]
 
 
-def window_bounds(earliest_us: int, as_of_us: int, size_us: int, origin_us: int = 0) -> list[tuple[int, int]]:
+def window_bounds(
+    earliest_us: int, as_of_us: int, size_us: int, origin_us: int = 0
+) -> list[tuple[int, int]]:
     first = (earliest_us - origin_us) // size_us
     last = (as_of_us - origin_us) // size_us
     return [
@@ -48,7 +50,9 @@ def window_bounds(earliest_us: int, as_of_us: int, size_us: int, origin_us: int 
     ]
 
 
-def tumbling_windows(engine: Engine, as_of_us: int, size_us: int, origin_us: int = 0) -> list[Window]:
+def tumbling_windows(
+    engine: Engine, as_of_us: int, size_us: int, origin_us: int = 0
+) -> list[Window]:
     if engine.earliest_us is None or engine.earliest_us > as_of_us:
         return []
     bounds = window_bounds(engine.earliest_us, as_of_us, size_us, origin_us)
@@ -103,9 +107,7 @@ def _dashboard_windows(
         if first < stop:
             overdue_diff[first] += 1
             overdue_diff[stop] -= 1
-    ordered = sorted(
-        (e.entered_us, e.published_us) for e in entries if e.entered_us <= as_of_us
-    )
+    ordered = sorted((e.entered_us, e.published_us) for e in entries if e.entered_us <= as_of_us)
     heap: list[tuple[int, int | None]] = []
     cursor = 0
     out: list[DashboardFigures] = []
@@ -151,6 +153,8 @@ def _query_windows(queries: Iterable[TrackedQuery], instants: list[int]) -> list
                 if oldest[k] is None or age > oldest[k]:
                     oldest[k] = age
     return [
-        QueryFigures(site[k], dm[k], oldest[k], (aging[k][0], aging[k][1], aging[k][2], aging[k][3]))
+        QueryFigures(
+            site[k], dm[k], oldest[k], (aging[k][0], aging[k][1], aging[k][2], aging[k][3])
+        )
         for k in range(n)
     ]

@@ -86,7 +86,9 @@ def study_figures(
     t: int,
     latency_window: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    entries = [e for e in events if isinstance(e, EntryEvent) and e.study_id == study and e.entered_at <= t]
+    entries = [
+        e for e in events if isinstance(e, EntryEvent) and e.study_id == study and e.entered_at <= t
+    ]
     publishes = [p for p in events if isinstance(p, PublishEvent) and p.study_id == study]
     out: dict[str, Any] = {"dashboards": {}}
     for dashboard in dashboards:

@@ -14,13 +14,15 @@ STUDY_CONFIG = {"S1": (("default", "ops"), 6 * HOUR)}
 DEFAULT_CONFIG = (("default",), 24 * HOUR)
 
 # Instants on a coarse grid (ties are the interesting cases) over ~40 days (query aging > 30 d).
-instants = st.sampled_from(
-    [BASE + h * HOUR for h in (0, 1, 6, 7, 24, 30, 48, 200, 400, 800, 1000)]
-) | st.builds(
-    lambda day, quarter: BASE + day * DAY + quarter * 6 * HOUR,
-    st.integers(0, 40),
-    st.integers(0, 3),
-) | st.builds(lambda h: BASE + h * HOUR, st.integers(0, 72))
+instants = (
+    st.sampled_from([BASE + h * HOUR for h in (0, 1, 6, 7, 24, 30, 48, 200, 400, 800, 1000)])
+    | st.builds(
+        lambda day, quarter: BASE + day * DAY + quarter * 6 * HOUR,
+        st.integers(0, 40),
+        st.integers(0, 3),
+    )
+    | st.builds(lambda h: BASE + h * HOUR, st.integers(0, 72))
+)
 studies = st.sampled_from(["S1", "S2"])
 records = st.sampled_from(["r1", "r2", "r3", "r4"])
 event_ids = st.sampled_from([f"e{i}" for i in range(40)])
@@ -74,7 +76,9 @@ def query_events(draw: st.DrawFn) -> QueryEvent:
             "query_id": draw(st.sampled_from(["q1", "q2", "q3"])),
             "study_id": draw(studies),
             "site_id": "site-1",
-            "status": draw(st.sampled_from(["opened", "opened", "answered", "closed", "cancelled"])),
+            "status": draw(
+                st.sampled_from(["opened", "opened", "answered", "closed", "cancelled"])
+            ),
             "occurred_at": _ts(draw(instants)),
         }
     )

@@ -1,0 +1,55 @@
+"""The ``edc-latency`` command: one subcommand per job, each defined in its own module.
+
+Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``
+and keeps heavy imports (faust, aiokafka) inside ``run`` so ``--help`` is fast.
+Exit status: 0 success, 2 bad arguments or unreadable input (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from agents.settings import ConfigurationError
+
+COMMANDS = {
+    "demo": ("agents.demo", "run the live pipeline on an embedded broker with a simulator"),
+    "worker": ("agents.worker", "run a live worker against the configured Kafka cluster"),
+    "replay": (
+        "agents.replay.command",
+        "recompute figures from a file or the topics into a report",
+    ),
+    "export": ("agents.export", "copy retained topics into a JSONL file with a manifest"),
+    "simulate": ("agents.simulate", "write simulated EDC events as JSONL"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edc-latency",
+        description="Data latency, backlog and query aging for clinical trials, from EDC to dashboard.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        command = sub.add_parser(name, help=help_text, description=module.__doc__)
+        module.add_arguments(command)
+        command.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args._module.run(args) or 0)
+    except ConfigurationError as error:
+        print(f"edc-latency {args.command}: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Every metric this worker exports: name, type, help, labels and buckets. Nothing else.
+
+``agents/exporter.py`` maps engine state onto these at scrape time. Naming
+follows Prometheus conventions: base units (seconds), ``_total`` for counters,
+one unit per metric. Labels never carry subject ids, record ids or free text.
+
+Label sets (docs/metrics.md has the series-count formula):
+* ``KPI``: study, dashboard, then the optional dimensions switched on by
+  ``EDC_LATENCY_BREAKDOWN`` (site, country, vendor), in that order.
+* ``QUERY``: study, then the same optional dimensions.
+* ``TOPIC``: the input topic (three of them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
+
+# Minutes to weeks: where the SLA of most studies (12 h to 72 h) falls, buckets are dense.
+LATENCY_BUCKETS_S: tuple[float, ...] = (
+    5 * MINUTE, 15 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 4 * HOUR, 8 * HOUR, 12 * HOUR,
+    18 * HOUR, DAY, 36 * HOUR, 2 * DAY, 3 * DAY, 5 * DAY, 7 * DAY, 14 * DAY, 28 * DAY,
+)  # fmt: skip
+# Queries live for days to months; 7, 14 and 30 days match the aging buckets.
+QUERY_BUCKETS_S: tuple[float, ...] = (
+    HOUR, 4 * HOUR, 12 * HOUR, DAY, 2 * DAY, 3 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 60 * DAY,
+    90 * DAY,
+)  # fmt: skip
+
+KPI_BASE_LABELS = ("study", "dashboard")
+QUERY_BASE_LABELS = ("study",)
+TOPIC_LABELS = ("topic",)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    name: str  # without the _total / _bucket suffixes prometheus_client adds
+    kind: str  # counter | gauge | histogram
+    help: str
+    labels: tuple[str, ...]
+    extra_labels: tuple[str, ...] = ()  # after the optional dimensions
+
+
+# --- data latency ------------------------------------------------------------------
+DATA_LATENCY = MetricSpec(
+    "edc_data_latency_seconds", "histogram",
+    "Time from data entry in the EDC to its first availability on the dashboard, per entry event.",
+    KPI_BASE_LABELS,
+)  # fmt: skip
+PUBLISHED_WITHIN_SLA = MetricSpec(
+    "edc_entries_published_within_sla", "counter",
+    "Entries that reached the dashboard within their study's SLA.",
+    KPI_BASE_LABELS,
+)  # fmt: skip
+PUBLISHED_OVER_SLA = MetricSpec(
+    "edc_entries_published_over_sla", "counter",
+    "Entries that reached the dashboard later than their study's SLA.",
+    KPI_BASE_LABELS,
+)  # fmt: skip
+SLA = MetricSpec(
+    "edc_sla_seconds", "gauge",
+    "The study's data-latency target, for alerts and panels that compare against it.",
+    KPI_BASE_LABELS,
+)  # fmt: skip
+
+# --- backlog -------------------------------------------------------------------------
+BACKLOG_PENDING = MetricSpec(
+    "edc_backlog_entries", "gauge",
+    "Entries entered in the EDC and not yet visible on the dashboard.",
+    KPI_BASE_LABELS,
+)  # fmt: skip
+BACKLOG_OLDEST_AGE = MetricSpec(
+    "edc_backlog_oldest_age_seconds", "gauge",
+    "Age of the oldest entry still waiting for the dashboard (0 when none waits).",
+    KPI_BASE_LABELS,
+)  # fmt: skip
+BACKLOG_OVERDUE = MetricSpec(
+    "edc_backlog_overdue_entries", "gauge",
+    "Waiting entries already older than the study's SLA.",
+    KPI_BASE_LABELS,
+)  # fmt: skip
+PUBLISH_SILENCE = MetricSpec(
+    "edc_publish_silence_seconds", "gauge",
+    "Time since the newest publish of the study to the dashboard (since the first entry when "
+    "nothing was ever published).",
+    KPI_BASE_LABELS,
+)  # fmt: skip
+
+# --- queries ------------------------------------------------------------------------
+QUERIES_OPEN = MetricSpec(
+    "edc_queries_open", "gauge",
+    "Open data clarification queries by state (awaiting_site, awaiting_dm) and age bucket "
+    "(0-7d, 8-14d, 15-30d, >30d).",
+    QUERY_BASE_LABELS, ("state", "age_bucket"),
+)  # fmt: skip
+QUERY_OLDEST_OPEN_AGE = MetricSpec(
+    "edc_query_oldest_open_age_seconds", "gauge",
+    "Age of the oldest open query (0 when none is open).",
+    QUERY_BASE_LABELS,
+)  # fmt: skip
+QUERY_TIME_TO_ANSWER = MetricSpec(
+    "edc_query_time_to_answer_seconds", "histogram",
+    "Time from a query's (latest) opening to the site's answer.",
+    QUERY_BASE_LABELS,
+)  # fmt: skip
+QUERY_TIME_TO_CLOSE = MetricSpec(
+    "edc_query_time_to_close_seconds", "histogram",
+    "Time from a query's (latest) opening to its closing or cancellation.",
+    QUERY_BASE_LABELS,
+)  # fmt: skip
+
+# --- the worker itself -------------------------------------------------------------
+MESSAGES = MetricSpec(
+    "edc_messages", "counter",
+    "Input messages by topic and outcome (valid, invalid, duplicate, unknown_dashboard).",
+    TOPIC_LABELS, ("outcome",),
+)  # fmt: skip
+DEAD_LETTERS = MetricSpec(
+    "edc_dead_letters", "counter",
+    "Invalid messages written to the dead-letter topic, by source topic.",
+    TOPIC_LABELS,
+)  # fmt: skip
+LATE_EVENTS = MetricSpec(
+    "edc_late_events", "counter",
+    "Valid events older than the retention horizon when they arrived (figures may be approximate).",
+    TOPIC_LABELS,
+)  # fmt: skip
+NEWEST_EVENT_TIME = MetricSpec(
+    "edc_newest_event_timestamp_seconds", "gauge",
+    "Event time of the newest valid event seen per topic (Unix seconds).",
+    TOPIC_LABELS,
+)  # fmt: skip
+NEWEST_EVENT_AGE = MetricSpec(
+    "edc_newest_event_age_seconds", "gauge",
+    "Clock time minus the newest event time seen per topic: how stale the input is.",
+    TOPIC_LABELS,
+)  # fmt: skip
+CONSUMER_LAG = MetricSpec(
+    "edc_consumer_lag_messages", "gauge",
+    "Messages in the topic not yet processed by this worker, over its partitions.",
+    TOPIC_LABELS,
+)  # fmt: skip
+PROCESSING_DELAY = MetricSpec(
+    "edc_processing_delay_seconds", "gauge",
+    "Wall time between a message's Kafka timestamp and its processing, for the newest message.",
+    TOPIC_LABELS,
+)  # fmt: skip
+OWNED_PARTITIONS = MetricSpec(
+    "edc_worker_partitions", "gauge",
+    "Shard partitions this worker owns and exports figures for.",
+    (),
+)  # fmt: skip
+
+ALL_METRICS: tuple[MetricSpec, ...] = (
+    DATA_LATENCY, PUBLISHED_WITHIN_SLA, PUBLISHED_OVER_SLA, SLA,
+    BACKLOG_PENDING, BACKLOG_OLDEST_AGE, BACKLOG_OVERDUE, PUBLISH_SILENCE,
+    QUERIES_OPEN, QUERY_OLDEST_OPEN_AGE, QUERY_TIME_TO_ANSWER, QUERY_TIME_TO_CLOSE,
+    MESSAGES, DEAD_LETTERS, LATE_EVENTS, NEWEST_EVENT_TIME, NEWEST_EVENT_AGE,
+    CONSUMER_LAG, PROCESSING_DELAY, OWNED_PARTITIONS,
+)  # fmt: skip
+
+
+def exposed_names(spec: MetricSpec) -> tuple[str, ...]:
+    """The sample names a spec produces on /metrics."""
+    if spec.kind == "counter":
+        return (spec.name + "_total",)
+    if spec.kind == "histogram":
+        return tuple(spec.name + suffix for suffix in ("_bucket", "_count", "_sum"))
+    return (spec.name,)

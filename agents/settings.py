@@ -1,0 +1,216 @@
+"""Every configuration setting of the monitor, with its default and its meaning: one object.
+
+Sources, later ones winning: defaults, an optional TOML file named by
+``EDC_LATENCY_CONFIG`` (or ``--config``), then environment variables
+``EDC_LATENCY_<FIELD>`` (``KAFKA_BOOTSTRAP_SERVERS`` is honoured as is). Wrong
+configuration fails at start with one clear line per problem.
+
+Durations are written ``90s``, ``15m``, ``24h``, ``7d`` or as plain seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.timestamps import US_PER_SECOND
+from streams.config import BREAKDOWN_DIMENSIONS, EngineConfig, StudyConfig
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+
+
+def parse_duration_s(value: object) -> float:
+    """``"24h"`` → 86400.0; numbers are seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
+    else:
+        raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 24h, 7d)")
+    if seconds <= 0:
+        raise ValueError("a duration must be positive")
+    return seconds
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration_s)]
+
+
+class StudySettings(BaseModel):
+    """Per-study overrides: the latency SLA and the dashboards its data must reach."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sla: Duration = Field(default=24 * 3600.0, description="Data-latency target.")
+    dashboards: tuple[str, ...] = Field(default=("default",), min_length=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EDC_LATENCY_", extra="forbid")
+
+    # --- Kafka -------------------------------------------------------------------
+    bootstrap_servers: str | None = Field(
+        default=None,
+        description="host:port[,host:port]. Also read from KAFKA_BOOTSTRAP_SERVERS. "
+        "Unset: `edc-latency demo` starts an embedded broker.",
+    )
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = Field(default=None, repr=False)
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    app_id: str = Field(
+        default="edc-latency",
+        description="Consumer group and prefix of the internal topics.",
+    )
+    topic_entries: str = "edc.entries"
+    topic_queries: str = "edc.queries"
+    topic_publishes: str = "dashboard.publishes"
+    topic_deadletter: str = "edc.deadletter"
+    shard_partitions: int = Field(
+        default=8,
+        ge=1,
+        le=1024,
+        description="Partitions of the internal shard topic: the unit of scale-out.",
+    )
+
+    # --- what is measured ----------------------------------------------------------
+    default_sla: Duration = Field(default=24 * 3600.0, description="SLA of studies not listed.")
+    default_dashboards: tuple[str, ...] = Field(default=("default",), min_length=1)
+    studies: dict[str, StudySettings] = Field(default_factory=dict)
+    breakdown: tuple[str, ...] = Field(
+        default=(),
+        description="Optional label dimensions among site, country, vendor (comma-separated).",
+    )
+    retention: Duration = Field(
+        default=7 * 86400.0,
+        description="How long published entries, publishes, closed queries and event ids are "
+        "kept for late data (event time).",
+    )
+    clock: Literal["wall", "event"] = Field(
+        default="wall",
+        description="'wall': ages use the wall clock; 'event': the newest event time seen "
+        "(simulated or replayed input).",
+    )
+    checkpoint_interval: Duration = Field(
+        default=30.0, description="How often engine state is checkpointed to Kafka."
+    )
+
+    # --- metrics endpoint ----------------------------------------------------------
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int = Field(default=9464, ge=0, le=65535)
+
+    @field_validator("breakdown", "default_dashboards", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("breakdown")
+    @classmethod
+    def _known_dimensions(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [d for d in value if d not in BREAKDOWN_DIMENSIONS]
+        if unknown:
+            raise ValueError(f"unknown dimension(s) {unknown}; choose from {BREAKDOWN_DIMENSIONS}")
+        return tuple(d for d in BREAKDOWN_DIMENSIONS if d in value)  # canonical order
+
+    @property
+    def input_topics(self) -> tuple[str, str, str]:
+        return (self.topic_entries, self.topic_queries, self.topic_publishes)
+
+    @property
+    def shard_topic(self) -> str:
+        return f"{self.app_id}.shards"
+
+    @property
+    def checkpoint_topic(self) -> str:
+        return f"{self.app_id}.checkpoints"
+
+    def engine_config(self, *, retention: bool = True) -> EngineConfig:
+        from agents.metrics import LATENCY_BUCKETS_S, QUERY_BUCKETS_S
+
+        return EngineConfig(
+            default_study=StudyConfig(
+                sla_us=round(self.default_sla * US_PER_SECOND), dashboards=self.default_dashboards
+            ),
+            studies={
+                study_id: StudyConfig(
+                    sla_us=round(study.sla * US_PER_SECOND), dashboards=study.dashboards
+                )
+                for study_id, study in self.studies.items()
+            },
+            retention_us=round(self.retention * US_PER_SECOND) if retention else None,
+            breakdown=self.breakdown,
+            latency_bounds_s=LATENCY_BUCKETS_S,
+            query_bounds_s=QUERY_BUCKETS_S,
+        )
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Keyword arguments shared by every aiokafka client we create."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            options.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password,
+            )
+        if self.security_protocol in ("SSL", "SASL_SSL"):
+            from aiokafka.helpers import create_ssl_context
+
+            options["ssl_context"] = create_ssl_context(
+                cafile=self.ssl_cafile, certfile=self.ssl_certfile, keyfile=self.ssl_keyfile
+            )
+        return options
+
+
+class ConfigurationError(Exception):
+    """Configuration that cannot work; the message lists each problem on its own line."""
+
+
+def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from file, environment and explicit overrides, or raise ConfigurationError."""
+    path = config_file or os.environ.get("EDC_LATENCY_CONFIG")
+    values: dict[str, Any] = {}
+    if path:
+        try:
+            values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except OSError as error:
+            raise ConfigurationError(f"config file {path}: {error.strerror}") from None
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigurationError(f"config file {path}: not valid TOML: {error}") from None
+    if "EDC_LATENCY_BOOTSTRAP_SERVERS" not in os.environ and os.environ.get(
+        "KAFKA_BOOTSTRAP_SERVERS"
+    ):
+        values["bootstrap_servers"] = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        # Environment variables win over the file: pydantic-settings gives init kwargs
+        # priority, so pass file values as defaults by constructing in two steps.
+        from_env = Settings()
+        merged = {**values, **from_env.model_dump(exclude_unset=True)}
+        merged.update({k: v for k, v in overrides.items() if v is not None})
+        settings = Settings(**merged)
+    except ValidationError as error:
+        lines = [
+            f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors(include_url=False)
+        ]
+        raise ConfigurationError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+    if settings.sasl_mechanism and not settings.security_protocol.startswith("SASL"):
+        raise ConfigurationError(
+            "invalid configuration:\n  sasl_mechanism is set but security_protocol is "
+            f"{settings.security_protocol}; use SASL_PLAINTEXT or SASL_SSL"
+        )
+    return settings
