@@ -234,14 +234,24 @@ def merge_backlogs(parts: Iterable[BacklogFigures]) -> BacklogFigures:
 def merge_query_figures(parts: Iterable[QueryFigures]) -> QueryFigures:
     site = dm = 0
     aging = [0, 0, 0, 0]
+    by_state = [[0, 0, 0, 0], [0, 0, 0, 0]]
     oldest: int | None = None
     for part in parts:
         site += part.awaiting_site
         dm += part.awaiting_dm
         for i, n in enumerate(part.aging):
             aging[i] += n
+        for state, buckets in enumerate(part.aging_by_state):
+            for i, n in enumerate(buckets):
+                by_state[state][i] += n
         if part.oldest_open_age_us is not None and (
             oldest is None or part.oldest_open_age_us > oldest
         ):
             oldest = part.oldest_open_age_us
-    return QueryFigures(site, dm, oldest, (aging[0], aging[1], aging[2], aging[3]))
+    return QueryFigures(
+        site,
+        dm,
+        oldest,
+        (aging[0], aging[1], aging[2], aging[3]),
+        (tuple(by_state[0]), tuple(by_state[1])),
+    )

@@ -55,6 +55,8 @@ class QueryFigures:
     awaiting_dm: int = 0
     oldest_open_age_us: int | None = None
     aging: tuple[int, int, int, int] = (0, 0, 0, 0)
+    # The same buckets split by state: (awaiting_site buckets, awaiting_dm buckets).
+    aging_by_state: tuple[tuple[int, ...], tuple[int, ...]] = ((0, 0, 0, 0), (0, 0, 0, 0))
 
     @property
     def open(self) -> int:

@@ -137,10 +137,12 @@ class QueryLedger:
             orphans += folded.orphans
             if folded.state not in (AWAITING_SITE, AWAITING_DM):
                 continue
-            row = counts.setdefault(query.group_key, [0, 0, 0, 0, 0, 0])
+            row = counts.setdefault(query.group_key, [0] * 14)
             row[folded.state - 1] += 1
             age = as_of_us - folded.opened_us  # type: ignore[operator]
-            row[2 + aging_bucket(age)] += 1
+            bucket = aging_bucket(age)
+            row[2 + bucket] += 1
+            row[6 + (folded.state - 1) * 4 + bucket] += 1
             if age > oldest.get(query.group_key, -1):
                 oldest[query.group_key] = age
         figures = {
@@ -149,6 +151,7 @@ class QueryLedger:
                 awaiting_dm=row[1],
                 oldest_open_age_us=oldest[key],
                 aging=(row[2], row[3], row[4], row[5]),
+                aging_by_state=(tuple(row[6:10]), tuple(row[10:14])),
             )
             for key, row in counts.items()
         }

@@ -31,6 +31,8 @@ from streams.figures import (
 from streams.latency import TrackedEntry
 from streams.queries import AWAITING_DM, AWAITING_SITE, TrackedQuery, aging_bucket, fold
 
+_NEVER = 1 << 62  # "not published yet", later than any instant
+
 
 @dataclass(frozen=True, slots=True)
 class Window:
@@ -107,8 +109,12 @@ def _dashboard_windows(
         if first < stop:
             overdue_diff[first] += 1
             overdue_diff[stop] -= 1
-    ordered = sorted((e.entered_us, e.published_us) for e in entries if e.entered_us <= as_of_us)
-    heap: list[tuple[int, int | None]] = []
+    ordered = sorted(
+        (e.entered_us, _NEVER if e.published_us is None else e.published_us)
+        for e in entries
+        if e.entered_us <= as_of_us
+    )
+    heap: list[tuple[int, int]] = []
     cursor = 0
     out: list[DashboardFigures] = []
     pending = overdue = 0
@@ -118,7 +124,7 @@ def _dashboard_windows(
         while cursor < len(ordered) and ordered[cursor][0] <= instant:
             heapq.heappush(heap, ordered[cursor])
             cursor += 1
-        while heap and heap[0][1] is not None and heap[0][1] <= instant:  # type: ignore[operator]
+        while heap and heap[0][1] <= instant:
             heapq.heappop(heap)
         oldest = instant - heap[0][0] if heap else None
         out.append(
@@ -134,6 +140,7 @@ def _query_windows(queries: Iterable[TrackedQuery], instants: list[int]) -> list
     site = [0] * n
     dm = [0] * n
     aging = [[0, 0, 0, 0] for _ in range(n)]
+    by_state = [([0, 0, 0, 0], [0, 0, 0, 0]) for _ in range(n)]
     oldest: list[int | None] = [None] * n
     for query in queries:
         changes = fold(query.events).changes
@@ -149,7 +156,9 @@ def _query_windows(queries: Iterable[TrackedQuery], instants: list[int]) -> list
                 else:
                     dm[k] += 1
                 age = instants[k] - opened
-                aging[k][aging_bucket(age)] += 1
+                bucket = aging_bucket(age)
+                aging[k][bucket] += 1
+                by_state[k][state - AWAITING_SITE][bucket] += 1
                 if oldest[k] is None or age > oldest[k]:
                     oldest[k] = age
     return [

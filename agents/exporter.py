@@ -1,0 +1,226 @@
+"""Maps engine state onto the metrics of ``agents/metrics.py`` at scrape time. Nothing else.
+
+Figures come from the engines of the shard partitions this worker owns right
+now, merged: counts add up, ages take the maximum. A partition that moves to
+another worker disappears from this one's output at the next scrape, so summed
+over workers every count equals the truth (ages: take the max over workers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+
+from agents import metrics as m
+from schemas.timestamps import US_PER_SECOND
+from streams import AGING_BUCKETS, Engine
+from streams.queries import AWAITING_DM, AWAITING_SITE, STATE_NAMES
+from streams.tally import Tally
+
+
+@dataclass(slots=True)
+class TopicHealth:
+    """Per input topic, counted by this process since it started."""
+
+    outcomes: dict[str, int] = field(default_factory=dict)
+    dead_letters: int = 0
+    late: int = 0
+    newest_event_us: int | None = None
+    processing_delay_s: float | None = None
+    lag: int = 0
+
+    def count(self, outcome: str, n: int = 1) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n
+
+    def saw_event(self, time_us: int) -> None:
+        if self.newest_event_us is None or time_us > self.newest_event_us:
+            self.newest_event_us = time_us
+
+
+def _family(spec: m.MetricSpec, dimensions: tuple[str, ...]) -> Metric:
+    labels = [*spec.labels, *dimensions, *spec.extra_labels]
+    if spec.kind == "counter":
+        return CounterMetricFamily(spec.name, spec.help, labels=labels)
+    if spec.kind == "gauge":
+        return GaugeMetricFamily(spec.name, spec.help, labels=labels)
+    return HistogramMetricFamily(spec.name, spec.help, labels=labels)
+
+
+def _merge_tally(into: dict[tuple[str, ...], Tally], key: tuple[str, ...], tally: Tally) -> None:
+    merged = into.get(key)
+    if merged is None:
+        merged = into[key] = Tally(tally.bounds_us)
+    for i, count in enumerate(tally.bucket_counts):
+        merged.bucket_counts[i] += count
+    merged.count += tally.count
+    merged.sum_us += tally.sum_us
+    merged.within_sla += tally.within_sla
+
+
+def _add_histogram(
+    family: Metric, labels: list[str], tally: Tally, bounds_s: Iterable[float]
+) -> None:
+    cumulative = tally.cumulative()
+    buckets = [(f"{b:g}", c) for b, c in zip(bounds_s, cumulative, strict=False)]
+    buckets.append(("+Inf", cumulative[-1]))
+    family.add_metric(labels, buckets, tally.sum_us / US_PER_SECOND)  # type: ignore[attr-defined]
+
+
+class EngineCollector(Collector):
+    """A prometheus_client collector over the engines a worker owns."""
+
+    def __init__(
+        self,
+        engines: Callable[[], Iterable[Engine]],
+        health: dict[str, TopicHealth],
+        clock_us: Callable[[], int],
+        dimensions: tuple[str, ...] = (),
+    ) -> None:
+        self._engines = engines
+        self._health = health
+        self._clock_us = clock_us
+        self._dimensions = dimensions
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())  # collected lazily; avoids calling the engines at registration
+
+    def collect(self) -> Iterator[Metric]:
+        engines = list(self._engines())
+        now_us = self._clock_us()
+        yield from self._latency(engines)
+        yield from self._backlog(engines, now_us)
+        yield from self._queries(engines, now_us)
+        yield from self._health_metrics(now_us)
+        owned = GaugeMetricFamily(m.OWNED_PARTITIONS.name, m.OWNED_PARTITIONS.help)
+        owned.add_metric([], len(engines))
+        yield owned
+
+    def _latency(self, engines: list[Engine]) -> Iterator[Metric]:
+        dims = self._dimensions
+        tallies: dict[tuple[str, ...], Tally] = {}
+        sla: dict[tuple[str, str], int] = {}
+        for engine in engines:
+            for study_id, dashboard, group, tally in engine.latency_tallies():
+                _merge_tally(tallies, (study_id, dashboard, *group), tally)
+            for study_id, state in engine.studies.items():
+                for dashboard in state.dashboards:
+                    sla[(study_id, dashboard)] = state.sla_us
+        histogram = _family(m.DATA_LATENCY, dims)
+        within = _family(m.PUBLISHED_WITHIN_SLA, dims)
+        over = _family(m.PUBLISHED_OVER_SLA, dims)
+        for key in sorted(tallies):
+            tally = tallies[key]
+            labels = list(key)
+            _add_histogram(histogram, labels, tally, m.LATENCY_BUCKETS_S)
+            within.add_metric(labels, tally.within_sla)
+            over.add_metric(labels, tally.count - tally.within_sla)
+        sla_family = GaugeMetricFamily(m.SLA.name, m.SLA.help, labels=list(m.SLA.labels))
+        for (study_id, dashboard), sla_us in sorted(sla.items()):
+            sla_family.add_metric([study_id, dashboard], sla_us / US_PER_SECOND)
+        yield from (histogram, within, over, sla_family)
+
+    def _backlog(self, engines: list[Engine], now_us: int) -> Iterator[Metric]:
+        dims = self._dimensions
+        rows: dict[tuple[str, ...], list[int]] = {}
+        last_publish: dict[tuple[str, str], int] = {}
+        first_entry: dict[tuple[str, str], int] = {}
+        for engine in engines:
+            for study_id, dashboard, group, backlog in engine.backlog_by_group(now_us):
+                row = rows.setdefault((study_id, dashboard, *group), [0, 0, 0])
+                row[0] += backlog.pending
+                row[1] = max(row[1], backlog.oldest_age_us or 0)
+                row[2] += backlog.overdue
+            for study_id, state in engine.studies.items():
+                for dashboard, ledger in state.dashboards.items():
+                    key = (study_id, dashboard)
+                    if ledger.last_published_us is not None:
+                        last_publish[key] = max(last_publish.get(key, 0), ledger.last_published_us)
+                    if ledger.first_entered_us is not None:
+                        first = first_entry.get(key)
+                        if first is None or ledger.first_entered_us < first:
+                            first_entry[key] = ledger.first_entered_us
+        pending = _family(m.BACKLOG_PENDING, dims)
+        oldest = _family(m.BACKLOG_OLDEST_AGE, dims)
+        overdue = _family(m.BACKLOG_OVERDUE, dims)
+        for key in sorted(rows):
+            row = rows[key]
+            pending.add_metric(list(key), row[0])
+            oldest.add_metric(list(key), row[1] / US_PER_SECOND)
+            overdue.add_metric(list(key), row[2])
+        silence = GaugeMetricFamily(
+            m.PUBLISH_SILENCE.name, m.PUBLISH_SILENCE.help, labels=list(m.PUBLISH_SILENCE.labels)
+        )
+        for key in sorted(set(last_publish) | set(first_entry)):
+            since = last_publish.get(key, first_entry.get(key))
+            if since is not None:
+                silence.add_metric(list(key), max(0, now_us - since) / US_PER_SECOND)
+        yield from (pending, oldest, overdue, silence)
+
+    def _queries(self, engines: list[Engine], now_us: int) -> Iterator[Metric]:
+        dims = self._dimensions
+        open_counts: dict[tuple[str, ...], list[int]] = {}
+        oldest: dict[tuple[str, ...], int] = {}
+        answers: dict[tuple[str, ...], Tally] = {}
+        closes: dict[tuple[str, ...], Tally] = {}
+        for engine in engines:
+            for study_id, state in engine.studies.items():
+                for group in state.queries.answer_tallies:
+                    key = (study_id, *group)
+                    open_counts.setdefault(key, [0] * 8)
+                    oldest.setdefault(key, 0)
+                    _merge_tally(answers, key, state.queries.answer_tallies[group])
+                    _merge_tally(closes, key, state.queries.close_tallies[group])
+            for study_id, group, figures in engine.query_figures_by_group(now_us):
+                key = (study_id, *group)
+                row = open_counts.setdefault(key, [0] * 8)
+                oldest[key] = max(oldest.get(key, 0), figures.oldest_open_age_us or 0)
+                for state_index, buckets in enumerate(figures.aging_by_state):
+                    for bucket_index, count in enumerate(buckets):
+                        row[state_index * 4 + bucket_index] += count
+        open_family = _family(m.QUERIES_OPEN, dims)
+        oldest_family = _family(m.QUERY_OLDEST_OPEN_AGE, dims)
+        answer_family = _family(m.QUERY_TIME_TO_ANSWER, dims)
+        close_family = _family(m.QUERY_TIME_TO_CLOSE, dims)
+        for key in sorted(open_counts):
+            row = open_counts[key]
+            for state_index in (AWAITING_SITE, AWAITING_DM):
+                for bucket_index, bucket in enumerate(AGING_BUCKETS):
+                    open_family.add_metric(
+                        [*key, STATE_NAMES[state_index], bucket],
+                        row[(state_index - 1) * 4 + bucket_index],
+                    )
+            oldest_family.add_metric(list(key), oldest[key] / US_PER_SECOND)
+            if key in answers:
+                _add_histogram(answer_family, list(key), answers[key], m.QUERY_BUCKETS_S)
+                _add_histogram(close_family, list(key), closes[key], m.QUERY_BUCKETS_S)
+        yield from (open_family, oldest_family, answer_family, close_family)
+
+    def _health_metrics(self, now_us: int) -> Iterator[Metric]:
+        messages = _family(m.MESSAGES, ())
+        dead = _family(m.DEAD_LETTERS, ())
+        late = _family(m.LATE_EVENTS, ())
+        newest = _family(m.NEWEST_EVENT_TIME, ())
+        age = _family(m.NEWEST_EVENT_AGE, ())
+        lag = _family(m.CONSUMER_LAG, ())
+        delay = _family(m.PROCESSING_DELAY, ())
+        for topic in sorted(self._health):
+            health = self._health[topic]
+            for outcome in ("valid", "invalid", "duplicate", "unknown_dashboard"):
+                messages.add_metric([topic, outcome], health.outcomes.get(outcome, 0))
+            dead.add_metric([topic], health.dead_letters)
+            late.add_metric([topic], health.late)
+            lag.add_metric([topic], health.lag)
+            if health.newest_event_us is not None:
+                newest.add_metric([topic], health.newest_event_us / US_PER_SECOND)
+                age.add_metric([topic], max(0, now_us - health.newest_event_us) / US_PER_SECOND)
+            if health.processing_delay_s is not None:
+                delay.add_metric([topic], health.processing_delay_s)
+        yield from (messages, dead, late, newest, age, lag, delay)
