@@ -49,11 +49,6 @@ def route(event: Event, shards: int) -> Iterable[tuple[int, Event]]:
             yield shard, event.model_copy(update={"record_ids": record_ids})
 
 
-def counted_shard(event: Event, shards: int) -> int:
-    """The one shard that counts a (possibly copied) event in the health metrics."""
-    return shard_of(event.study_id, event.event_id, shards)
-
-
 def encode(event: Event, topic_index: int, counted: bool) -> list[object]:
     if isinstance(event, EntryEvent):
         return [

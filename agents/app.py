@@ -1,0 +1,235 @@
+"""The Faust app: a router agent over the input topics and a shard agent over the shard topic.
+
+router: validate each input message, send invalid ones to the dead-letter topic
+        (original bytes, source topic/partition/offset and the reason in headers),
+        and forward valid ones, batched per shard, to the internal shard topic.
+shards: apply each batch to the engine of its shard partition (agents/shards.py).
+
+The agent bodies stay short; the work is in named helpers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import faust
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from agents.exporter import EngineCollector, TopicHealth
+from agents.settings import Settings
+from agents.sharding import encode, encode_batch, route
+from agents.shards import ShardStore
+from schemas import Rejection, parse_event
+
+log = logging.getLogger(__name__)
+
+ROUTER_BATCH = 500
+ROUTER_WITHIN_S = 0.05  # a publish waits at most this long before it is forwarded
+
+
+def _credentials(settings: Settings) -> Any:
+    if settings.sasl_mechanism:
+        return faust.SASLCredentials(
+            username=settings.sasl_username,
+            password=settings.sasl_password,
+            mechanism=settings.sasl_mechanism,
+            ssl_context=settings.kafka_client_options().get("ssl_context"),
+        )
+    if settings.security_protocol == "SSL":
+        return faust.SSLCredentials(settings.kafka_client_options()["ssl_context"])
+    return None
+
+
+class Worker:
+    """Everything one worker process holds: the Faust app, its shard engines, its metrics."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.health = {topic: TopicHealth() for topic in settings.input_topics}
+        self.client_options = settings.kafka_client_options()
+        self.store = ShardStore(
+            settings.engine_config(),
+            self.client_options,
+            settings.shard_topic,
+            settings.checkpoint_topic,
+            settings.input_topics,
+            self.health,
+            settings.app_id,
+        )
+        self.last_offsets: dict[tuple[str, int], int] = {}
+        self.app = faust.App(
+            settings.app_id,
+            broker=[
+                f"kafka://{server}" for server in (settings.bootstrap_servers or "").split(",")
+            ],
+            broker_credentials=_credentials(settings),
+            store="memory://",
+            web_enabled=False,
+            topic_partitions=settings.shard_partitions,
+            topic_allow_declare=False,
+            consumer_auto_offset_reset="earliest",
+            producer_linger_ms=5,
+            broker_commit_interval=1.0,
+        )
+        self.inputs = self.app.topic(
+            *settings.input_topics, value_serializer="raw", key_serializer="raw"
+        )
+        self.shard_topic = self.app.topic(
+            settings.shard_topic,
+            value_serializer="raw",
+            key_serializer="raw",
+            partitions=settings.shard_partitions,
+        )
+        self.deadletter = self.app.topic(
+            settings.topic_deadletter, value_serializer="raw", key_serializer="raw"
+        )
+        self.app.agent(self.inputs, name="router")(self._router)
+        self.app.agent(self.shard_topic, name="shards")(self._shards)
+        self.app.on_partitions_assigned.connect(self._on_assigned)
+        self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.timer(settings.checkpoint_interval)(self._checkpoint)
+        self.app.timer(5.0)(self._measure_lag)
+        self.app.task(self._serve_metrics)
+        self._producer: AIOKafkaProducer | None = None
+
+    # -- agents ---------------------------------------------------------------------
+
+    async def _router(self, stream: faust.StreamT) -> None:
+        async for events in stream.take_events(ROUTER_BATCH, within=ROUTER_WITHIN_S):
+            await self.route_batch(events)
+
+    async def _shards(self, stream: faust.StreamT) -> None:
+        async for event in stream.events():
+            await self.store.apply(event.message.partition, event.message.offset, event.value)
+
+    # -- helpers --------------------------------------------------------------------
+
+    async def route_batch(self, events: Sequence[faust.EventT]) -> None:
+        shards = self.settings.shard_partitions
+        topic_index = {topic: i for i, topic in enumerate(self.settings.input_topics)}
+        batches: dict[int, list[list[object]]] = {}
+        pending = []
+        now = time.time()
+        for event in events:
+            message = event.message
+            health = self.health[message.topic]
+            self.last_offsets[(message.topic, message.partition)] = message.offset
+            health.processing_delay_s = max(0.0, now - message.timestamp)
+            parsed = parse_event(event.value)
+            if isinstance(parsed, Rejection):
+                health.count("invalid")
+                health.dead_letters += 1
+                pending.append(await self.send_dead_letter(message, parsed.reason))
+                continue
+            # A publish may be split or copied to several shards; only its first part is
+            # counted in the health metrics, so each input message counts once.
+            for n, (shard, part) in enumerate(route(parsed, shards)):
+                batches.setdefault(shard, []).append(
+                    encode(part, topic_index[message.topic], n == 0)
+                )
+        for shard, items in batches.items():
+            pending.append(await self.shard_topic.send(value=encode_batch(items), partition=shard))
+        # Offsets are committed only after the forwarded batches are acknowledged.
+        await asyncio.gather(*pending)
+
+    async def send_dead_letter(self, message: faust.types.tuples.Message, reason: str) -> Any:
+        # The reason names a field, never a value: safe to log and to put in a header.
+        log.warning(
+            "invalid message %s[%d]@%d: %s",
+            message.topic,
+            message.partition,
+            message.offset,
+            reason,
+        )
+        return await self.deadletter.send(
+            key=f"{message.topic}:{message.partition}:{message.offset}".encode(),
+            value=message.value,
+            headers=[
+                ("source_topic", message.topic.encode()),
+                ("source_partition", str(message.partition).encode()),
+                ("source_offset", str(message.offset).encode()),
+                ("reason", reason.encode()),
+            ],
+        )
+
+    async def _on_assigned(self, sender: Any, assigned: set[TopicPartition], **_: Any) -> None:
+        mine = {tp.partition for tp in assigned if tp.topic == self.settings.shard_topic}
+        # Faust's assigned set is the full new assignment: drop what is no longer ours.
+        self.store.revoke(set(self.store.shards) - mine)
+        self.store.assign(mine)
+
+    async def _on_revoked(self, sender: Any, revoked: set[TopicPartition], **_: Any) -> None:
+        self.store.revoke({tp.partition for tp in revoked if tp.topic == self.settings.shard_topic})
+
+    async def _checkpoint(self) -> None:
+        if self._producer is None:
+            self._producer = AIOKafkaProducer(**self.client_options, max_request_size=1 << 20)
+            await self._producer.start()
+        written = await self.store.checkpoint(self._producer)
+        if written:
+            log.info("checkpointed %d shard(s)", written)
+
+    async def _measure_lag(self) -> None:
+        owned = list(self.last_offsets)
+        if not owned:
+            return
+        consumer = AIOKafkaConsumer(**self.client_options, group_id=None)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(t, p) for t, p in owned]
+            ends = await consumer.end_offsets(tps)
+        finally:
+            await consumer.stop()
+        lag = dict.fromkeys(self.settings.input_topics, 0)
+        for tp in tps:
+            # Clamped: the embedded broker can under-report end offsets (agents/broker.py).
+            lag[tp.topic] += max(0, ends[tp] - self.last_offsets[(tp.topic, tp.partition)] - 1)
+        for topic, value in lag.items():
+            self.health[topic].lag = value
+
+    # -- metrics endpoint -----------------------------------------------------------
+
+    def clock_us(self) -> int:
+        if self.settings.clock == "event":
+            marks = [e.watermark_us for e in self.store.engines() if e.watermark_us is not None]
+            if marks:
+                return max(marks)
+        return int(time.time() * 1_000_000)
+
+    def registry(self) -> CollectorRegistry:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(
+            EngineCollector(self.store.engines, self.health, self.clock_us, self.settings.breakdown)
+        )
+        return registry
+
+    async def _serve_metrics(self) -> None:
+        registry = self.registry()
+
+        async def metrics(_request: web.Request) -> web.Response:
+            # Collected on the event loop: the engines never change mid-scrape.
+            body = generate_latest(registry)
+            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+        async def health(_request: web.Request) -> web.Response:
+            return web.json_response({"shards": sorted(self.store.shards)})
+
+        server = web.Application()
+        server.router.add_get("/metrics", metrics)
+        server.router.add_get("/healthz", health)
+        runner = web.AppRunner(server, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.settings.metrics_host, self.settings.metrics_port)
+        await site.start()
+        log.warning(
+            "metrics on http://%s:%d/metrics",
+            self.settings.metrics_host,
+            self.settings.metrics_port,
+        )

@@ -1,0 +1,216 @@
+"""The engines of the shard partitions a worker owns: restore, apply, checkpoint, release.
+
+Exactly-once effect on at-least-once delivery: each shard engine remembers the
+next shard-topic offset it has not applied, so a message redelivered after a
+restart or a rebalance is skipped by offset; events repeated upstream (a router
+that re-sent a batch, a producer retry) are dropped by event id in the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from agents.checkpoints import chunk_messages, dump_engine, latest_checkpoints
+from agents.exporter import TopicHealth
+from agents.sharding import decode_batch
+from streams import DUPLICATE, UNKNOWN_DASHBOARD, Engine, EngineConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Shard:
+    engine: Engine
+    next_offset: int = 0
+    checkpointed_offset: int = -1
+
+
+class ShardStore:
+    def __init__(
+        self,
+        engine_config: EngineConfig,
+        client_options: dict[str, Any],
+        shard_topic: str,
+        checkpoint_topic: str,
+        input_topics: tuple[str, str, str],
+        health: dict[str, TopicHealth],
+        group_id: str,
+    ) -> None:
+        self.group_id = group_id
+        self.engine_config = engine_config
+        self.client_options = client_options
+        self.shard_topic = shard_topic
+        self.checkpoint_topic = checkpoint_topic
+        self.input_topics = input_topics
+        self.health = health
+        self.shards: dict[int, Shard] = {}
+        self._ready: dict[int, asyncio.Event] = {}
+        self._lock = asyncio.Lock()
+
+    # -- ownership ------------------------------------------------------------------
+
+    def engines(self) -> list[Engine]:
+        return [shard.engine for shard in self.shards.values()]
+
+    def assign(self, partitions: set[int]) -> None:
+        """Start restoring newly owned shards; applying waits until each is ready."""
+        new = sorted(p for p in partitions if p not in self._ready)
+        for p in new:
+            self._ready[p] = asyncio.Event()
+        if new:
+            asyncio.get_running_loop().create_task(self._restore(new))
+
+    def revoke(self, partitions: set[int]) -> None:
+        """Forget shards moved to another worker: their series vanish from this one."""
+        for p in partitions:
+            self.shards.pop(p, None)
+            self._ready.pop(p, None)
+
+    async def _restore(self, partitions: list[int]) -> None:
+        started = time.monotonic()
+        async with self._lock:
+            try:
+                checkpoints = await latest_checkpoints(self.client_options, self.checkpoint_topic)
+            except Exception as error:  # no checkpoint topic yet is normal on first start
+                log.warning("no checkpoints read (%s); rebuilding from the shard topic", error)
+                checkpoints = {}
+            restored = {}
+            for p in partitions:
+                found = checkpoints.get(p)
+                if found is not None:
+                    restored[p] = Shard(found.engine, found.next_offset, found.next_offset)
+                else:
+                    restored[p] = Shard(Engine(self.engine_config))
+            replayed = await self._replay_tail(restored)
+            for p, shard in restored.items():
+                if p in self._ready:  # not revoked meanwhile
+                    self.shards[p] = shard
+                    self._ready[p].set()
+        log.warning(
+            "restored shards %s: %d from checkpoints, %d events re-read, %.1fs",
+            partitions,
+            sum(1 for p in partitions if p in checkpoints),
+            replayed,
+            time.monotonic() - started,
+        )
+
+    async def _committed(self, partitions: list[int]) -> dict[int, int]:
+        """Where the group's shard agent will resume: what earlier workers already processed."""
+        # A consumer that never subscribes does not join the group; it only reads offsets.
+        # (The admin client's OffsetFetch does not decode against the embedded broker.)
+        reader = AIOKafkaConsumer(
+            **self.client_options, group_id=self.group_id, enable_auto_commit=False
+        )
+        await reader.start()
+        try:
+            out = {}
+            for p in partitions:
+                offset = await reader.committed(TopicPartition(self.shard_topic, p))
+                if offset is not None and offset >= 0:
+                    out[p] = offset
+            return out
+        finally:
+            await reader.stop()
+
+    async def _replay_tail(self, shards: dict[int, Shard]) -> int:
+        """Re-apply the shard topic from each checkpoint's offset up to the group's committed offset.
+
+        Messages after the committed offset come through the live agent (and are
+        counted there); those before it were counted by the worker that processed them.
+        """
+        committed = await self._committed(list(shards))
+        todo = {p: committed[p] for p, s in shards.items() if committed.get(p, 0) > s.next_offset}
+        if not todo:
+            return 0
+        consumer = AIOKafkaConsumer(
+            **self.client_options,
+            group_id=None,
+            enable_auto_commit=False,
+            max_partition_fetch_bytes=8 << 20,
+        )
+        await consumer.start()
+        count = 0
+        try:
+            tps = [TopicPartition(self.shard_topic, p) for p in todo]
+            consumer.assign(tps)
+            for tp in tps:
+                consumer.seek(tp, shards[tp.partition].next_offset)
+            while tps:
+                batch = await consumer.getmany(*tps, timeout_ms=500)
+                for tp, records in batch.items():
+                    shard = shards[tp.partition]
+                    for record in records:
+                        if record.offset < todo[tp.partition]:
+                            count += self._apply(shard, record.offset, record.value, live=False)
+                tps = [tp for tp in tps if await consumer.position(tp) < todo[tp.partition]]
+        finally:
+            await consumer.stop()
+        return count
+
+    # -- applying -------------------------------------------------------------------
+
+    async def apply(self, partition: int, offset: int, payload: bytes) -> None:
+        ready = self._ready.get(partition)
+        if ready is None:  # a message from a shard we were never told about: treat as assigned
+            self.assign({partition})
+            ready = self._ready[partition]
+        if not ready.is_set():
+            await ready.wait()
+        shard = self.shards.get(partition)
+        if shard is not None:
+            self._apply(shard, offset, payload, live=True)
+
+    def _apply(self, shard: Shard, offset: int, payload: bytes | None, live: bool) -> int:
+        if offset < shard.next_offset:
+            return 0  # redelivered: already in this engine's state
+        shard.next_offset = offset + 1
+        engine = shard.engine
+        applied = 0
+        for topic_index, counted, event in decode_batch(payload or b"[]"):
+            late_before = engine.counters.late
+            outcome = engine.apply(event)
+            applied += 1
+            if not live:
+                continue
+            health = self.health[self.input_topics[topic_index]]
+            health.saw_event(event.time_us)
+            if counted:
+                if outcome == DUPLICATE:
+                    health.count("duplicate")
+                elif outcome == UNKNOWN_DASHBOARD:
+                    health.count("unknown_dashboard")
+                else:
+                    health.count("valid")
+                if engine.counters.late != late_before:
+                    health.late += 1
+        return applied
+
+    # -- checkpoints ----------------------------------------------------------------
+
+    async def checkpoint(
+        self, producer: AIOKafkaProducer, dump: Callable[[Engine], bytes] = dump_engine
+    ) -> int:
+        """Write a checkpoint of every owned shard that changed; returns how many were written."""
+        written = 0
+        for p, shard in list(self.shards.items()):
+            if shard.next_offset == shard.checkpointed_offset:
+                continue
+            offset = shard.next_offset
+            # Pickled on the event loop: the engine must not change while it is copied.
+            blob = dump(shard.engine)
+            futures = [
+                await producer.send(self.checkpoint_topic, value=value, key=key, headers=headers)
+                for key, value, headers in chunk_messages(p, offset, uuid.uuid4().hex, blob)
+            ]
+            await asyncio.gather(*futures)
+            shard.checkpointed_offset = offset
+            written += 1
+        return written

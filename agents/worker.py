@@ -1,0 +1,53 @@
+"""Run a live worker: consume the input topics, keep the figures, serve /metrics.
+
+Start several with the same settings to scale out: they share the consumer
+group and split the shard partitions between them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from agents.settings import ConfigurationError, Settings, load_settings
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="TOML settings file (else EDC_LATENCY_CONFIG)")
+    parser.add_argument("--metrics-port", type=int, help="override EDC_LATENCY_METRICS_PORT")
+
+
+def topic_partitions(settings: Settings, input_partitions: int = 4) -> dict[str, int]:
+    """Topics the worker needs, with partition counts used when it has to create them."""
+    return {
+        **dict.fromkeys(settings.input_topics, input_partitions),
+        settings.topic_deadletter: 1,
+        settings.shard_topic: settings.shard_partitions,
+        settings.checkpoint_topic: 1,
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config, metrics_port=args.metrics_port)
+    if not settings.bootstrap_servers:
+        raise ConfigurationError(
+            "no broker: set KAFKA_BOOTSTRAP_SERVERS (or EDC_LATENCY_BOOTSTRAP_SERVERS); "
+            "`edc-latency demo` starts an embedded one"
+        )
+    serve(settings)
+    return 0
+
+
+def serve(settings: Settings) -> None:
+    import faust
+
+    from agents.app import Worker
+    from agents.broker import ensure_topics
+
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(ensure_topics(settings.kafka_client_options(), topic_partitions(settings)))
+    worker = Worker(settings)
+    faust.Worker(worker.app, loglevel="WARNING", quiet=True).execute_from_commandline()
