@@ -1,0 +1,119 @@
+"""Worker processes started by the demo, the tests and the benchmarks, and scraping their metrics."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from agents.broker import free_port
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(url: str, timeout_s: float = 5.0) -> Samples:
+    """Every sample of a /metrics page, keyed by (name, sorted labels)."""
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (loopback)
+        text = response.read().decode()
+    samples: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return samples
+
+
+def total(samples: Samples, name: str, **labels: str) -> float:
+    """Sum of the samples of a name whose labels include the given ones."""
+    wanted = set(labels.items())
+    return sum(v for (n, lbls), v in samples.items() if n == name and wanted <= set(lbls))
+
+
+class WorkerProcess:
+    """``edc-latency worker`` in a child process, configured through its environment."""
+
+    def __init__(self, env: dict[str, str], host: str = "127.0.0.1", port: int | None = None) -> None:
+        self.port = port or free_port(host)
+        self.url = f"http://{host}:{self.port}/metrics"
+        self.env = {
+            **os.environ,
+            **env,
+            "EDC_LATENCY_METRICS_HOST": host,
+            "EDC_LATENCY_METRICS_PORT": str(self.port),
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path: Path | None = None
+
+    def start(self) -> WorkerProcess:
+        handle, name = tempfile.mkstemp(prefix="edc-worker-", suffix=".log")
+        self.log_path = Path(name)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "agents.cli", "worker"],
+            env=self.env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        os.close(handle)
+        return self
+
+    def wait_ready(self, timeout_s: float = 90.0) -> None:
+        """Until /metrics answers and the worker owns its shards (or the timeout)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log_tail()}")
+            try:
+                if total(scrape(self.url, 1.0), "edc_worker_partitions") > 0:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"worker not ready within {timeout_s:.0f}s: {self.log_tail()}")
+
+    def log_tail(self, lines: int = 8) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        text = self.log_path.read_bytes()[-4000:].decode(errors="replace")
+        return " | ".join(line.strip() for line in text.splitlines()[-lines:] if line.strip())
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final commit, no final checkpoint."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def close(self) -> None:
+        self.stop()
+        if self.log_path is not None:
+            self.log_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> WorkerProcess:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
