@@ -77,6 +77,9 @@ class Worker:
             consumer_auto_offset_reset="earliest",
             producer_linger_ms=5,
             broker_commit_interval=1.0,
+            broker_session_timeout=settings.session_timeout,
+            broker_heartbeat_interval=max(1.0, settings.session_timeout / 4),
+            broker_rebalance_timeout=2 * settings.session_timeout,
         )
         self.inputs = self.app.topic(
             *settings.input_topics, value_serializer="raw", key_serializer="raw"

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     topic_queries: str = "edc.queries"
     topic_publishes: str = "dashboard.publishes"
     topic_deadletter: str = "edc.deadletter"
+    session_timeout: Duration = Field(
+        default=10.0,
+        description="How soon a worker that died without leaving is dropped from the group "
+        "and its shards handed to the others.",
+    )
     shard_partitions: int = Field(
         default=8,
         ge=1,
