@@ -21,7 +21,7 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 def scrape(url: str, timeout_s: float = 5.0) -> Samples:
     """Every sample of a /metrics page, keyed by (name, sorted labels)."""
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 (loopback)
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:
         text = response.read().decode()
     samples: Samples = {}
     for family in text_string_to_metric_families(text):
@@ -39,7 +39,9 @@ def total(samples: Samples, name: str, **labels: str) -> float:
 class WorkerProcess:
     """``edc-latency worker`` in a child process, configured through its environment."""
 
-    def __init__(self, env: dict[str, str], host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self, env: dict[str, str], host: str = "127.0.0.1", port: int | None = None
+    ) -> None:
         self.port = port or free_port(host)
         self.url = f"http://{host}:{self.port}/metrics"
         self.env = {
