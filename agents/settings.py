@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
 
 from schemas.timestamps import US_PER_SECOND
 from streams.config import BREAKDOWN_DIMENSIONS, EngineConfig, StudyConfig
@@ -89,9 +89,11 @@ class Settings(BaseSettings):
 
     # --- what is measured ----------------------------------------------------------
     default_sla: Duration = Field(default=24 * 3600.0, description="SLA of studies not listed.")
-    default_dashboards: tuple[str, ...] = Field(default=("default",), min_length=1)
+    default_dashboards: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("default",), min_length=1
+    )
     studies: dict[str, StudySettings] = Field(default_factory=dict)
-    breakdown: tuple[str, ...] = Field(
+    breakdown: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(),
         description="Optional label dimensions among site, country, vendor (comma-separated).",
     )
@@ -207,6 +209,8 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         merged = {**values, **from_env.model_dump(exclude_unset=True)}
         merged.update({k: v for k, v in overrides.items() if v is not None})
         settings = Settings(**merged)
+    except SettingsError as error:
+        raise ConfigurationError(f"invalid configuration: {error}") from None
     except ValidationError as error:
         lines = [
             f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
