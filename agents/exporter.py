@@ -46,7 +46,7 @@ class TopicHealth:
 
 
 def _family(spec: m.MetricSpec, dimensions: tuple[str, ...]) -> Metric:
-    labels = [*spec.labels, *dimensions, *spec.extra_labels]
+    labels = spec.label_names(dimensions)
     if spec.kind == "counter":
         return CounterMetricFamily(spec.name, spec.help, labels=labels)
     if spec.kind == "gauge":
@@ -99,7 +99,7 @@ class EngineCollector(Collector):
         yield from self._backlog(engines, now_us)
         yield from self._queries(engines, now_us)
         yield from self._health_metrics(now_us)
-        owned = GaugeMetricFamily(m.OWNED_PARTITIONS.name, m.OWNED_PARTITIONS.help)
+        owned = _family(m.OWNED_PARTITIONS, ())
         owned.add_metric([], len(engines))
         yield owned
 
@@ -122,7 +122,7 @@ class EngineCollector(Collector):
             _add_histogram(histogram, labels, tally, m.LATENCY_BUCKETS_S)
             within.add_metric(labels, tally.within_sla)
             over.add_metric(labels, tally.count - tally.within_sla)
-        sla_family = GaugeMetricFamily(m.SLA.name, m.SLA.help, labels=list(m.SLA.labels))
+        sla_family = _family(m.SLA, dims)
         for (study_id, dashboard), sla_us in sorted(sla.items()):
             sla_family.add_metric([study_id, dashboard], sla_us / US_PER_SECOND)
         yield from (histogram, within, over, sla_family)
@@ -155,9 +155,7 @@ class EngineCollector(Collector):
             pending.add_metric(list(key), row[0])
             oldest.add_metric(list(key), row[1] / US_PER_SECOND)
             overdue.add_metric(list(key), row[2])
-        silence = GaugeMetricFamily(
-            m.PUBLISH_SILENCE.name, m.PUBLISH_SILENCE.help, labels=list(m.PUBLISH_SILENCE.labels)
-        )
+        silence = _family(m.PUBLISH_SILENCE, dims)
         for key in sorted(set(last_publish) | set(first_entry)):
             since = last_publish.get(key, first_entry.get(key))
             if since is not None:

@@ -40,6 +40,11 @@ class MetricSpec:
     help: str
     labels: tuple[str, ...]
     extra_labels: tuple[str, ...] = ()  # after the optional dimensions
+    breakdown: bool = True  # whether the optional dimensions (site, country, vendor) apply
+
+    def label_names(self, dimensions: tuple[str, ...]) -> list[str]:
+        dims = dimensions if self.breakdown and self.labels else ()
+        return [*self.labels, *dims, *self.extra_labels]
 
 
 # --- data latency ------------------------------------------------------------------
@@ -61,7 +66,7 @@ PUBLISHED_OVER_SLA = MetricSpec(
 SLA = MetricSpec(
     "edc_sla_seconds", "gauge",
     "The study's data-latency target, for alerts and panels that compare against it.",
-    KPI_BASE_LABELS,
+    KPI_BASE_LABELS, breakdown=False,
 )  # fmt: skip
 
 # --- backlog -------------------------------------------------------------------------
@@ -84,7 +89,7 @@ PUBLISH_SILENCE = MetricSpec(
     "edc_publish_silence_seconds", "gauge",
     "Time since the newest publish of the study to the dashboard (since the first entry when "
     "nothing was ever published).",
-    KPI_BASE_LABELS,
+    KPI_BASE_LABELS, breakdown=False,
 )  # fmt: skip
 
 # --- queries ------------------------------------------------------------------------
