@@ -64,7 +64,8 @@ def workload(seed: int = 7, entries: int = 400) -> list[tuple[str, bytes]]:
                            b'"site_id": "s", "subject_id": "x", "form_id": "f", "record_id": "r", '
                            b'"entered_at": "2026-01-01T10:00:00"}'))  # fmt: skip
     out.append(("publishes", b'{"schema": "dashboard.publish/1", "event_id": "bad-pub", '
-                             b'"study_id": "CV-2", "published_at": "2026-01-02T00:00:00Z", "record_ids": []}'))  # fmt: skip
+                             b'"study_id": "CV-2", "published_at": "2026-01-02T00:00:00Z", '
+                             b'"record_ids": []}'))  # fmt: skip
     for n, study in enumerate(studies):
         cutoff = BASE_US + (30 + 10 * n) * HOUR_US
         out.append(("publishes", orjson.dumps({

@@ -1,0 +1,84 @@
+"""One settings object: file, environment, defaults; wrong configuration fails clearly at start."""
+
+from __future__ import annotations
+
+import pytest
+
+from agents.settings import ConfigurationError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("EDC_LATENCY_") or name == "KAFKA_BOOTSTRAP_SERVERS":
+            monkeypatch.delenv(name)
+
+
+def test_defaults_are_usable_without_any_configuration():
+    settings = load_settings()
+    assert settings.metrics_host == "127.0.0.1"
+    assert settings.default_sla == 24 * 3600
+    assert settings.engine_config().study("any").dashboards == ("default",)
+
+
+def test_the_example_file_loads_and_per_study_sla_reaches_the_engine():
+    settings = load_settings("deploy/edc-latency.example.toml")
+    study = settings.engine_config().study("ONC-301")
+    assert study.sla_us == 12 * 3600 * 1_000_000
+    assert study.dashboards == ("default", "safety")
+
+
+def test_environment_wins_over_the_file(monkeypatch, tmp_path):
+    config = tmp_path / "worker.toml"
+    config.write_text('default_sla = "24h"\nbreakdown = ["site"]\n')
+    monkeypatch.setenv("EDC_LATENCY_DEFAULT_SLA", "6h")
+    monkeypatch.setenv("EDC_LATENCY_BREAKDOWN", "vendor, site")
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka-1:9092")
+    settings = load_settings(config)
+    assert settings.default_sla == 6 * 3600
+    assert settings.breakdown == ("site", "vendor")
+    assert settings.bootstrap_servers == "kafka-1:9092"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("EDC_LATENCY_METRICS_PORT", "eighty", "metrics_port"),
+        ("EDC_LATENCY_RETENTION", "-3d", "retention: not a duration"),
+        ("EDC_LATENCY_BREAKDOWN", "subject", "unknown dimension"),
+        ("EDC_LATENCY_CLOCK", "sundial", "clock"),
+        ("EDC_LATENCY_SHARD_PARTITIONS", "0", "shard_partitions"),
+    ],
+)
+def test_wrong_configuration_names_the_setting(monkeypatch, variable, value, message):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings()
+
+
+def test_a_missing_or_broken_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigurationError, match=r"config file .*missing\.toml"):
+        load_settings(tmp_path / "missing.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("default_sla = \n")
+    with pytest.raises(ConfigurationError, match="not valid TOML"):
+        load_settings(broken)
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text('defualt_sla = "1h"\n')
+    with pytest.raises(ConfigurationError, match="defualt_sla"):
+        load_settings(unknown)
+
+
+def test_sasl_needs_a_sasl_protocol(monkeypatch):
+    monkeypatch.setenv("EDC_LATENCY_SASL_MECHANISM", "PLAIN")
+    with pytest.raises(ConfigurationError, match="security_protocol"):
+        load_settings()
+
+
+def test_the_worker_refuses_to_start_without_a_broker(capsys):
+    from agents.cli import main
+
+    assert main(["worker"]) == 2
+    assert "KAFKA_BOOTSTRAP_SERVERS" in capsys.readouterr().err
