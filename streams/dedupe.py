@@ -24,6 +24,11 @@ class EventIdMemory:
         """Remember the id; True when it had not been seen before."""
         if event_id in self.seen:
             return False
+        self.remember(event_id, time_us)
+        return True
+
+    def remember(self, event_id: str, time_us: int) -> None:
+        """File an id not seen before under the hour of its event time."""
         hour = time_us // US_PER_HOUR
         self.seen[event_id] = hour
         bucket = self.by_hour.get(hour)
@@ -31,7 +36,6 @@ class EventIdMemory:
             self.by_hour[hour] = [event_id]
         else:
             bucket.append(event_id)
-        return True
 
     def prune(self, horizon_us: int) -> None:
         for hour in [h for h in self.by_hour if (h + 1) * US_PER_HOUR <= horizon_us]:

@@ -8,7 +8,7 @@ drive this class, which is why they agree.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from schemas.events import EntryEvent, Event, PublishEvent, QueryEvent
 from schemas.timestamps import US_PER_HOUR, US_PER_SECOND
@@ -42,7 +42,6 @@ class Counters:
     duplicates: int = 0
     unknown_dashboard: int = 0
     late: int = 0  # older than the retention horizon when they arrived
-    by_schema: dict[str, int] = field(default_factory=dict)
 
 
 class StudyState:
@@ -62,6 +61,8 @@ def _bounds_us(bounds_s: tuple[float, ...]) -> tuple[int, ...]:
 class Engine:
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
+        self._retention_us = self.config.retention_us
+        self._breakdown = self.config.breakdown
         self._latency_bounds = _bounds_us(self.config.latency_bounds_s)
         self._query_bounds = _bounds_us(self.config.query_bounds_s)
         self.studies: dict[str, StudyState] = {}
@@ -88,41 +89,58 @@ class Engine:
 
     def apply(self, event: Event) -> str:
         """Feed one valid event; returns ACCEPTED, DUPLICATE or UNKNOWN_DASHBOARD."""
-        time_us = event.time_us
-        if not self.event_ids.first_time(event.event_id, time_us):
+        # The hot path of both the live shards and the replay: dispatch on the exact
+        # type once, and keep attribute look-ups out of the common case.
+        kind = type(event)
+        if kind is EntryEvent:
+            time_us = event.entered_at  # type: ignore[union-attr]
+        elif kind is PublishEvent:
+            time_us = event.published_at  # type: ignore[union-attr]
+        else:
+            time_us = event.occurred_at  # type: ignore[union-attr]
+        if event.event_id in self.event_ids.seen:
             self.counters.duplicates += 1
             return DUPLICATE
+        self.event_ids.remember(event.event_id, time_us)
         self._seq += 1
-        if self.watermark_us is None or time_us > self.watermark_us:
-            self.watermark_us = time_us
+        watermark = self.watermark_us
+        if watermark is None or time_us > watermark:
+            watermark = self.watermark_us = time_us
         if self.earliest_us is None or time_us < self.earliest_us:
             self.earliest_us = time_us
-        retention = self.config.retention_us
-        if retention is not None and time_us < self.watermark_us - retention:
+        retention = self._retention_us
+        if retention is not None and time_us < watermark - retention:
             self.counters.late += 1
-        study = self.study(event.study_id)
+        study = self.studies.get(event.study_id) or self.study(event.study_id)
         if study.first_seen_us is None or time_us < study.first_seen_us:
             study.first_seen_us = time_us
-        schema = event.schema_
-        self.counters.by_schema[schema] = self.counters.by_schema.get(schema, 0) + 1
-        if isinstance(event, EntryEvent):
-            self._apply_entry(study, event)
-        elif isinstance(event, PublishEvent):
-            ledger = study.dashboards.get(event.dashboard)
+        if kind is EntryEvent:
+            key = self._group_key(event) if self._breakdown else ()  # type: ignore[arg-type]
+            for ledger in study.dashboards.values():
+                ledger.add_entry(event.record_id, time_us, key)  # type: ignore[union-attr]
+        elif kind is PublishEvent:
+            ledger = study.dashboards.get(event.dashboard)  # type: ignore[union-attr]
             if ledger is None:
                 self.counters.unknown_dashboard += 1
                 return UNKNOWN_DASHBOARD
-            ledger.note_publish(event.published_at)
-            if event.data_cutoff is not None:
-                ledger.apply_snapshot(event.data_cutoff, event.published_at)
+            ledger.note_publish(time_us)
+            if event.data_cutoff is not None:  # type: ignore[union-attr]
+                ledger.apply_snapshot(event.data_cutoff, time_us)  # type: ignore[union-attr]
             else:
-                ledger.apply_records(event.record_ids, event.published_at)  # type: ignore[arg-type]
+                ledger.apply_records(event.record_ids, time_us)  # type: ignore[union-attr,arg-type]
         else:
             study.queries.apply(
-                event.query_id, event.status, event.occurred_at, self._seq, self._group_key(event)
+                event.query_id,  # type: ignore[union-attr]
+                event.status,  # type: ignore[union-attr]
+                time_us,
+                self._seq,
+                self._group_key(event) if self._breakdown else (),  # type: ignore[arg-type]
             )
         self.counters.accepted += 1
-        self._maybe_prune()
+        if retention is not None and (
+            self._pruned_at_us is None or watermark - self._pruned_at_us >= PRUNE_EVERY_US
+        ):
+            self._prune(watermark - retention)
         return ACCEPTED
 
     def apply_all(self, events: Iterable[Event]) -> None:
@@ -140,22 +158,9 @@ class Engine:
                 key.append(event.vendor or "")
         return tuple(key)
 
-    def _apply_entry(self, study: StudyState, event: EntryEvent) -> None:
-        key = self._group_key(event)
-        for ledger in study.dashboards.values():
-            ledger.add_entry(event.record_id, event.entered_at, key)
-
-    def _maybe_prune(self) -> None:
-        retention = self.config.retention_us
-        if retention is None or self.watermark_us is None:
-            return
-        if (
-            self._pruned_at_us is not None
-            and self.watermark_us - self._pruned_at_us < PRUNE_EVERY_US
-        ):
-            return
+    def _prune(self, horizon: int) -> None:
+        """Forget what can no longer change an answer (docs/design.md, "Retention")."""
         self._pruned_at_us = self.watermark_us
-        horizon = self.watermark_us - retention
         self.event_ids.prune(horizon)
         for study in self.studies.values():
             for ledger in study.dashboards.values():

@@ -200,31 +200,37 @@ class DashboardLedger:
     def earliest_cover(self, record_id: str, entered_us: int) -> int | None:
         """Earliest published_at among publishes seen so far that cover this entry."""
         best: int | None = None
-        i = bisect_left(self.snapshot_cutoffs, entered_us)
-        if i < len(self.snapshot_cutoffs):
-            best = self.snapshot_times[i]
+        cutoffs = self.snapshot_cutoffs
+        if cutoffs and cutoffs[-1] >= entered_us:
+            best = self.snapshot_times[bisect_left(cutoffs, entered_us)]
         times = self.record_publishes.get(record_id)
-        if times:
-            j = bisect_left(times, entered_us)
-            if j < len(times) and (best is None or times[j] < best):
-                best = times[j]
+        if times and times[-1] >= entered_us:
+            candidate = times[bisect_left(times, entered_us)]
+            if best is None or candidate < best:
+                best = candidate
         return best
 
     def add_entry(self, record_id: str, entered_us: int, group_key: GroupKey) -> TrackedEntry:
-        group = self.group(group_key)
+        group = self.groups.get(group_key) or self.group(group_key)
         if self.first_entered_us is None or entered_us < self.first_entered_us:
             self.first_entered_us = entered_us
         entry = TrackedEntry(record_id, entered_us, group)
-        known = self.by_record.get(record_id)
+        by_record = self.by_record
+        known = by_record.get(record_id)
         if known is None:
-            self.by_record[record_id] = entry
-        elif isinstance(known, list):
-            known.append(entry)
+            by_record[record_id] = entry
+        elif known.__class__ is list:
+            known.append(entry)  # type: ignore[union-attr]
         else:
-            self.by_record[record_id] = [known, entry]
+            by_record[record_id] = [known, entry]  # type: ignore[list-item]
         published = self.earliest_cover(record_id, entered_us)
         if published is None:
-            group.pending.setdefault(entered_us // BUCKET_US, {})[entry] = None
+            bucket = entered_us // BUCKET_US
+            pending = group.pending.get(bucket)
+            if pending is None:
+                group.pending[bucket] = {entry: None}
+            else:
+                pending[entry] = None
         else:
             group._record_published(entry, published)
         return entry
