@@ -1,0 +1,179 @@
+"""The live pipeline in one command: broker, worker and a simulated trial on accelerated time.
+
+With no KAFKA_BOOTSTRAP_SERVERS it starts the embedded, memory-only Tansu
+broker; with it set, it runs against that cluster (on topics named by the
+settings). Prints the metrics URL and, every few seconds, a table per study.
+Ctrl-C stops the simulator, the worker and the broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Iterator
+
+from agents.broker import EmbeddedBroker, ensure_topics, free_port
+from agents.processes import Samples, WorkerProcess, scrape
+from agents.settings import load_settings, parse_duration_s
+from agents.worker import topic_partitions
+from schemas.timestamps import US_PER_SECOND, parse_timestamp_us
+
+DEFAULT_START = "2026-01-05T00:00:00Z"
+TICK_S = 0.25
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--speed", default="2h", help="simulated time per wall second (default 2h)")
+    parser.add_argument("--seed", type=int, default=1, help="simulator seed (default 1)")
+    parser.add_argument("--start", default=DEFAULT_START, help="simulated start (RFC 3339)")
+    parser.add_argument(
+        "--days", type=float, default=60.0, help="simulated days to run (default 60)"
+    )
+    parser.add_argument("--every", type=float, default=3.0, help="seconds between table refreshes")
+    parser.add_argument("--config", help="TOML settings file (else EDC_LATENCY_CONFIG)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from agents.simulator import Simulation
+
+    speed_s = parse_duration_s(args.speed)
+    start_us = parse_timestamp_us(args.start)
+    settings = load_settings(args.config)
+    simulation = Simulation(seed=args.seed, start_us=start_us)
+    with contextlib.ExitStack() as stack:
+        bootstrap = settings.bootstrap_servers
+        if not bootstrap:
+            broker = stack.enter_context(EmbeddedBroker())
+            bootstrap = broker.bootstrap_servers
+            print(f"embedded broker (Tansu, memory only) on {bootstrap}")
+        settings = settings.model_copy(update={"bootstrap_servers": bootstrap})
+        asyncio.run(ensure_topics(settings.kafka_client_options(), topic_partitions(settings)))
+        port = settings.metrics_port if _port_free(settings.metrics_port) else free_port()
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "EDC_LATENCY_CLOCK": "event",  # simulated time: ages follow the newest event
+            "EDC_LATENCY_STUDIES": json.dumps(simulation.study_configs_settings()),
+        }
+        worker = stack.enter_context(WorkerProcess(env, settings.metrics_host, port))
+        print(f"metrics: {worker.url}   (Ctrl-C stops everything)")
+        print("waiting for the worker to join its consumer group…", flush=True)
+        worker.wait_ready(timeout_s=120)
+        try:
+            asyncio.run(_simulate(settings, simulation, worker, start_us, speed_s, args))
+        except KeyboardInterrupt:
+            print("\nstopping…", flush=True)
+    print("stopped: worker and broker are gone")
+    return 0
+
+
+def _port_free(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+async def _simulate(settings, simulation, worker, start_us, speed_s, args) -> None:  # type: ignore[no-untyped-def]
+    from aiokafka import AIOKafkaProducer
+
+    topics = {
+        "entries": settings.topic_entries,
+        "queries": settings.topic_queries,
+        "publishes": settings.topic_publishes,
+    }
+    producer = AIOKafkaProducer(**settings.kafka_client_options(), linger_ms=20)
+    await producer.start()
+    try:
+        sim_now = start_us
+        end_us = start_us + int(args.days * 86400 * US_PER_SECOND)
+        step = int(speed_s * TICK_S * US_PER_SECOND)
+        next_table = time.monotonic() + args.every
+        sent = 0
+        while sim_now < end_us:
+            tick_started = time.monotonic()
+            for kind, value in simulation.events_between(sim_now, sim_now + step):
+                await producer.send(topics[kind], value)
+                sent += 1
+            sim_now += step
+            if time.monotonic() >= next_table:
+                next_table += args.every
+                await producer.flush()
+                await asyncio.to_thread(_print_table, worker.url, sim_now, sent)
+            await asyncio.sleep(max(0.0, TICK_S - (time.monotonic() - tick_started)))
+        await producer.flush()
+        print("simulation finished; the worker keeps serving metrics until Ctrl-C")
+        while True:
+            await asyncio.sleep(args.every)
+            await asyncio.to_thread(_print_table, worker.url, sim_now, sent)
+    finally:
+        await producer.stop()
+
+
+def _p95_bound(samples: Samples, study: str) -> str:
+    buckets: dict[float, float] = {}
+    for (name, labels), value in samples.items():
+        lbl = dict(labels)
+        if name == "edc_data_latency_seconds_bucket" and lbl.get("study") == study:
+            le = float(lbl["le"])
+            buckets[le] = buckets.get(le, 0) + value
+    if not buckets or buckets.get(float("inf"), 0) == 0:
+        return "—"
+    target = 0.95 * buckets[float("inf")]
+    for le in sorted(buckets):
+        if buckets[le] >= target:
+            return "> 28d" if le == float("inf") else f"≤ {_human(le)}"
+    return "—"
+
+
+def _human(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def _rows(samples: Samples) -> Iterator[tuple[str, str, int, int, int]]:
+    studies = sorted({dict(lbl)["study"] for (n, lbl) in samples if n == "edc_sla_seconds"})
+    for study in studies:
+
+        def summed(metric: str, study: str = study, **want: str) -> int:
+            return int(
+                sum(
+                    v
+                    for (n, lbl), v in samples.items()
+                    if n == metric
+                    and dict(lbl).get("study") == study
+                    and all(dict(lbl).get(k) == w for k, w in want.items())
+                )
+            )
+
+        yield (
+            study,
+            _p95_bound(samples, study),
+            summed("edc_backlog_entries"),
+            summed("edc_backlog_overdue_entries"),
+            summed("edc_queries_open", age_bucket=">30d"),
+        )
+
+
+def _print_table(url: str, sim_now_us: int, sent: int) -> None:
+    from schemas.timestamps import format_timestamp
+
+    try:
+        samples = scrape(url)
+    except OSError as error:
+        print(f"(metrics not reachable: {error})", file=sys.stderr)
+        return
+    print(f"\nsimulated time {format_timestamp(sim_now_us)}   messages sent {sent}")
+    print(f"{'study':<12} {'p95 latency':>12} {'backlog':>8} {'overdue':>8} {'queries >30d':>13}")
+    for study, p95, backlog, overdue, old_queries in _rows(samples):
+        print(f"{study:<12} {p95:>12} {backlog:>8} {overdue:>8} {old_queries:>13}")
+    sys.stdout.flush()

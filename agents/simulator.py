@@ -1,0 +1,275 @@
+"""A simulated trial: EDC entries, dashboard publishes and data queries, deterministic by seed.
+
+Pure: no wall clock, no I/O. Time is simulated and passed in; events come out
+in *arrival* order (what a Kafka consumer would see) as (topic kind, JSON bytes).
+The scenario is what data managers meet in practice:
+
+* four studies with their own SLA, sites in several countries, each run by a vendor (FSP);
+* entries with revisions (updates of the same record) and a few deletes;
+* record-level publishes every 2–4 h, snapshot publishes every 6 h or nightly,
+  and a second dashboard ("safety") for one study;
+* one site whose entries reach Kafka late (a nightly EDC batch): its records are
+  published late, its latency is high;
+* one publish outage (two days without a publish for one study): SLA breached;
+* queries opened, answered, closed, cancelled and reopened, some open > 30 days.
+
+Optionally invalid messages and exact duplicates (at-least-once redelivery) at
+given rates, for testing the dead-letter path.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import orjson
+
+from schemas.timestamps import US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, format_timestamp
+
+Message = tuple[str, bytes]  # (entries | queries | publishes, value)
+
+
+@dataclass(frozen=True, slots=True)
+class StudyPlan:
+    study_id: str
+    sla_h: float
+    publish: str  # "records" or "snapshot"
+    publish_every_h: int
+    entries_per_site_hour: float
+    sites: tuple[tuple[str, str, str], ...]  # (site id, country, vendor)
+    dashboards: tuple[str, ...] = ("default",)
+    outage_days: tuple[int, int] | None = None  # [from, to) days after the start: no publishes
+
+
+DEFAULT_STUDIES: tuple[StudyPlan, ...] = (
+    StudyPlan("ONC-301", 12, "records", 2, 1.2,
+              (("DE-101", "DE", "FSP-Alpha"), ("DE-102", "DE", "FSP-Alpha"),
+               ("FR-201", "FR", "FSP-Beta"), ("ES-301", "ES", "FSP-Beta")),
+              dashboards=("default", "safety")),
+    StudyPlan("CV-204", 48, "snapshot", 24, 0.8,
+              (("US-401", "US", "FSP-Gamma"), ("US-402", "US", "FSP-Gamma"),
+               ("CA-501", "CA", "FSP-Gamma"))),
+    StudyPlan("NEU-112", 24, "snapshot", 6, 0.6,
+              (("GB-601", "GB", "FSP-Alpha"), ("NL-701", "NL", "FSP-Beta")),
+              outage_days=(3, 5)),
+    StudyPlan("RES-417", 24, "records", 4, 0.5,
+              (("PL-801", "PL", "FSP-Delta"), ("IT-901", "IT", "FSP-Delta"))),
+)  # fmt: skip
+
+LATE_SITE = "ES-301"  # its EDC pushes to Kafka in a nightly batch
+INVALID_SAMPLES: tuple[bytes, ...] = (
+    b"{not json",
+    b'["an", "array"]',
+    b'{"schema": "edc.entry/9", "event_id": "x"}',
+    b'{"schema": "edc.entry/1", "event_id": "inv-1", "study_id": "ONC-301"}',
+    b'{"schema": "edc.query/1", "event_id": "inv-2", "query_id": "q", "study_id": "ONC-301",'
+    b' "site_id": "DE-101", "status": "escalated", "occurred_at": "2026-01-05T10:00:00Z"}',
+    b'{"schema": "dashboard.publish/1", "event_id": "inv-3", "study_id": "CV-204",'
+    b' "published_at": "2026-01-05T10:00:00", "record_ids": ["r"]}',
+)
+
+
+class Simulation:
+    def __init__(
+        self,
+        seed: int = 1,
+        start_us: int = 1_767_571_200_000_000,  # 2026-01-05T00:00:00Z
+        studies: tuple[StudyPlan, ...] = DEFAULT_STUDIES,
+        invalid_rate: float = 0.0,
+        duplicate_rate: float = 0.0,
+    ) -> None:
+        self.rng = random.Random(seed)
+        self.start_us = start_us
+        self.studies = studies
+        self.invalid_rate = invalid_rate
+        self.duplicate_rate = duplicate_rate
+        self._arrivals: list[tuple[int, int, str, bytes]] = []
+        self._seq = 0
+        self._generated_until = start_us  # simulated hours generated so far
+        self._ids = 0
+        # Records entered but not yet named by a record-level publish, per (study, dashboard).
+        self._unpublished: dict[tuple[str, str], dict[str, None]] = {}
+        self._records: dict[str, list[str]] = {s.study_id: [] for s in studies}
+        self._arrival_of: dict[str, int] = {}  # newest arrival in Kafka per record
+
+    # -- configuration for the engine and the worker -----------------------------
+
+    def study_configs(self) -> dict[str, dict[str, object]]:
+        return {
+            s.study_id: {"sla_s": s.sla_h * 3600, "dashboards": list(s.dashboards)}
+            for s in self.studies
+        }
+
+    def study_configs_settings(self) -> dict[str, dict[str, object]]:
+        """The ``studies`` setting of agents/settings.py for these studies."""
+        return {
+            s.study_id: {"sla": s.sla_h * 3600, "dashboards": list(s.dashboards)}
+            for s in self.studies
+        }
+
+    # -- output -----------------------------------------------------------------------
+
+    def events_between(self, from_us: int, to_us: int) -> Iterator[Message]:
+        """Messages arriving in [from_us, to_us) of simulated time, in arrival order."""
+        while self._generated_until < to_us:
+            self._generate_hour(self._generated_until)
+            self._generated_until += US_PER_HOUR
+        arrivals = self._arrivals
+        while arrivals and arrivals[0][0] < to_us:
+            arrival, _seq, kind, value = heapq.heappop(arrivals)
+            if arrival >= from_us:
+                yield kind, value
+
+    def events(self, duration_us: int) -> Iterator[Message]:
+        yield from self.events_between(self.start_us, self.start_us + duration_us)
+
+    # -- generation -----------------------------------------------------------------
+
+    def _emit(self, arrival_us: int, kind: str, document: dict[str, object]) -> None:
+        rng = self.rng
+        value = orjson.dumps(document)
+        self._push(arrival_us, kind, value)
+        if self.duplicate_rate and rng.random() < self.duplicate_rate:
+            self._push(arrival_us + rng.randrange(1, 600) * 1_000_000, kind, value)
+        if self.invalid_rate and rng.random() < self.invalid_rate:
+            self._push(arrival_us, kind, rng.choice(INVALID_SAMPLES))
+
+    def _push(self, arrival_us: int, kind: str, value: bytes) -> None:
+        self._seq += 1
+        heapq.heappush(self._arrivals, (arrival_us, self._seq, kind, value))
+
+    def _next_id(self, prefix: str) -> str:
+        self._ids += 1
+        return f"{prefix}-{self._ids:09d}"
+
+    def _generate_hour(self, hour_us: int) -> None:
+        rng = self.rng
+        day = (hour_us - self.start_us) // US_PER_DAY
+        hour_of_day = (hour_us // US_PER_HOUR) % 24
+        daytime = 7 <= hour_of_day < 19  # sites enter data in working hours
+        for plan in self.studies:
+            if daytime:
+                for site in plan.sites:
+                    count = _poisson(rng, plan.entries_per_site_hour * 2)
+                    for _ in range(count):
+                        self._entry(plan, site, hour_us + rng.randrange(US_PER_HOUR))
+            in_outage = (
+                plan.outage_days is not None and plan.outage_days[0] <= day < plan.outage_days[1]
+            )
+            if not in_outage and (hour_us // US_PER_HOUR) % plan.publish_every_h == 0:
+                self._publish(plan, hour_us + rng.randrange(5, 40) * US_PER_MINUTE)
+            if "safety" in plan.dashboards and hour_of_day % 6 == 3:
+                at = hour_us + rng.randrange(5, 30) * US_PER_MINUTE
+                self._snapshot(plan, "safety", at, at - US_PER_HOUR)
+
+    def _entry(self, plan: StudyPlan, site: tuple[str, str, str], entered_us: int) -> None:
+        rng = self.rng
+        site_id, country, vendor = site
+        records = self._records[plan.study_id]
+        roll = rng.random()
+        if records and roll < 0.2:
+            record_id, action = rng.choice(records[-500:]), "update"
+        elif records and roll < 0.22:
+            record_id, action = rng.choice(records[-500:]), "delete"
+        else:
+            record_id, action = self._next_id(f"{plan.study_id}-rec"), "create"
+            records.append(record_id)
+        subject = f"{site_id}-S{rng.randrange(1, 60):03d}"
+        document = {
+            "schema": "edc.entry/1",
+            "event_id": self._next_id("ent"),
+            "study_id": plan.study_id,
+            "site_id": site_id,
+            "subject_id": subject,
+            "form_id": rng.choice(("DM", "VS", "AE", "LB", "CM", "EX")),
+            "record_id": record_id,
+            "entered_at": format_timestamp(entered_us),
+            "country": country,
+            "vendor": vendor,
+            "action": action,
+            "visit_date": format_timestamp(entered_us - rng.randrange(0, 5) * US_PER_DAY)[:10],
+        }
+        if site_id == LATE_SITE:
+            # Nightly batch: reaches Kafka at the next 02:00, hours after entry.
+            arrival = (entered_us // US_PER_DAY + 1) * US_PER_DAY + 2 * US_PER_HOUR
+        else:
+            arrival = entered_us + rng.randrange(1, 120) * 1_000_000
+        self._emit(arrival, "entries", document)
+        for dashboard in plan.dashboards:
+            if plan.publish == "records" and dashboard == "default":
+                # The dashboard pipeline sees the record once it reached Kafka.
+                self._unpublished.setdefault((plan.study_id, dashboard), {})[record_id] = None
+        self._arrival_of[record_id] = arrival
+        if rng.random() < 0.06:
+            self._query(plan, site, entered_us)
+
+    def _publish(self, plan: StudyPlan, published_us: int) -> None:
+        if plan.publish == "snapshot":
+            cutoff = published_us - 30 * US_PER_MINUTE
+            if plan.publish_every_h == 24:
+                cutoff = (published_us // US_PER_DAY) * US_PER_DAY  # nightly: up to midnight
+            self._snapshot(plan, "default", published_us, cutoff)
+            return
+        waiting = self._unpublished.get((plan.study_id, "default"), {})
+        arrived = [r for r in waiting if self._arrival_of.get(r, 0) <= published_us]
+        if not arrived:
+            return
+        for record_id in arrived:
+            del waiting[record_id]
+        for start in range(0, len(arrived), 200):
+            self._emit(published_us, "publishes", {
+                "schema": "dashboard.publish/1", "event_id": self._next_id("pub"),
+                "study_id": plan.study_id, "published_at": format_timestamp(published_us),
+                "record_ids": arrived[start : start + 200], "dashboard": "default",
+            })  # fmt: skip
+
+    def _snapshot(self, plan: StudyPlan, dashboard: str, published_us: int, cutoff_us: int) -> None:
+        self._emit(published_us, "publishes", {
+            "schema": "dashboard.publish/1", "event_id": self._next_id("pub"),
+            "study_id": plan.study_id, "published_at": format_timestamp(published_us),
+            "data_cutoff": format_timestamp(cutoff_us), "dashboard": dashboard,
+        })  # fmt: skip
+
+    def _query(self, plan: StudyPlan, site: tuple[str, str, str], entered_us: int) -> None:
+        rng = self.rng
+        query_id = self._next_id("qry")
+        base = {
+            "schema": "edc.query/1", "query_id": query_id, "study_id": plan.study_id,
+            "site_id": site[0], "country": site[1], "vendor": site[2],
+            "origin": rng.choice(("manual", "edit-check")),
+        }  # fmt: skip
+        at = entered_us + rng.randrange(1, 72) * US_PER_HOUR
+        steps = [("opened", at)]
+        for _cycle in range(2):
+            if rng.random() < 0.12:
+                break  # never answered: ages past 30 days
+            at += rng.randrange(6, 24 * 20) * US_PER_HOUR
+            steps.append(("answered", at))
+            if rng.random() < 0.05:
+                at += rng.randrange(1, 48) * US_PER_HOUR
+                steps.append(("cancelled", at))
+                break
+            at += rng.randrange(2, 24 * 8) * US_PER_HOUR
+            steps.append(("closed", at))
+            if rng.random() < 0.85:
+                break
+            at += rng.randrange(1, 5) * US_PER_DAY  # reopened: the answer did not hold
+            steps.append(("opened", at))
+        for status, occurred in steps:
+            self._emit(occurred + rng.randrange(1, 60) * 1_000_000, "queries", {
+                **base, "event_id": self._next_id("qev"), "status": status,
+                "occurred_at": format_timestamp(occurred),
+            })  # fmt: skip
+
+
+def _poisson(rng: random.Random, mean: float) -> int:
+    # Knuth's method: fine for the small means used here.
+    limit, k, p = math.exp(-mean), 0, 1.0
+    while True:
+        p *= rng.random()
+        if p <= limit:
+            return k
+        k += 1
