@@ -72,6 +72,7 @@ class Engine:
         self.earliest_us: int | None = None  # oldest event time seen
         self._seq = 0
         self._pruned_at_us: int | None = None
+        self.last_tracked: list[TrackedEntry] = []  # of the last entry applied, per dashboard
 
     # -- feeding -------------------------------------------------------------------
 
@@ -116,8 +117,11 @@ class Engine:
             study.first_seen_us = time_us
         if kind is EntryEvent:
             key = self._group_key(event) if self._breakdown else ()  # type: ignore[arg-type]
-            for ledger in study.dashboards.values():
+            # Kept for the caller (the replay lists every entry with its publish time).
+            self.last_tracked = [
                 ledger.add_entry(event.record_id, time_us, key)  # type: ignore[union-attr]
+                for ledger in study.dashboards.values()
+            ]
         elif kind is PublishEvent:
             ledger = study.dashboards.get(event.dashboard)  # type: ignore[union-attr]
             if ledger is None:

@@ -1,0 +1,222 @@
+"""Recompute figures as of an instant from a JSONL export (or the topics) into a report.
+
+Writes DIR/report.json, entries.csv, queries.csv, report.html (byte-identical for
+the same input and options) and run.json (when, where, how long: the only file
+that differs between runs). Exit status 0 on success, 2 on bad arguments or
+unreadable input. Never joins the live consumer group, never commits offsets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from bisect import bisect_left
+from collections.abc import Iterator
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import orjson
+
+from agents.replay.html import DISTRIBUTION_BOUNDS_S, render
+from agents.replay.reader import InputSummary, read_events
+from agents.replay.report import build_report, dumps, options_dict
+from agents.replay.tables import EntryRow, entries_csv, queries_csv
+from agents.settings import ConfigurationError, load_settings, parse_duration_s
+from schemas import EntryEvent, QueryEvent
+from schemas.timestamps import US_PER_SECOND, format_timestamp, parse_timestamp_us
+from streams import ACCEPTED, Engine, tumbling_windows
+
+
+class BadInput(Exception):
+    """One line for the operator; exit status 2."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--input", help="JSONL file: one message value per line")
+    source.add_argument("--from-topics", action="store_true", help="read the configured topics")
+    parser.add_argument("--as-of", required=True, help="RFC 3339 instant the figures are as of")
+    parser.add_argument("--window", default="1d", help="tumbling window size (default 1d)")
+    parser.add_argument("--sla", help="SLA for every study not configured (e.g. 24h)")
+    parser.add_argument("--config", help="TOML settings file: per-study SLA and dashboards")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except BadInput as error:
+        print(f"edc-latency replay: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    started = time.time()
+    try:
+        as_of = parse_timestamp_us(args.as_of)
+    except ValueError as error:
+        raise BadInput(f"--as-of: {error}") from None
+    try:
+        window_us = round(parse_duration_s(args.window) * US_PER_SECOND)
+        overrides = {"default_sla": parse_duration_s(args.sla)} if args.sla else {}
+    except ValueError as error:
+        raise BadInput(str(error)) from None
+    try:
+        settings = load_settings(args.config, **overrides)
+    except ConfigurationError as error:
+        raise BadInput(" ".join(str(error).split())) from None
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise BadInput(f"--out {out}: {error.strerror}") from None
+
+    engine = Engine(settings.engine_config(retention=False))
+    if args.from_topics:
+        from agents.export import topic_lines
+
+        summary = InputSummary(source="kafka:" + ",".join(sorted(settings.input_topics)))
+        lines: Iterator[bytes] = topic_lines(settings)
+        total_bytes = 0
+    else:
+        path = Path(args.input)
+        try:
+            handle = path.open("rb")
+        except OSError as error:
+            raise BadInput(f"--input {path}: {error.strerror}") from None
+        summary = InputSummary(source=path.name)
+        total_bytes = os.fstat(handle.fileno()).st_size
+        lines = iter(handle)
+    progress = Progress(total_bytes, enabled=not args.quiet and sys.stderr.isatty())
+    rows: list[EntryRow] = []
+    query_sites: dict[tuple[str, str], str] = {}
+    counted = _Counting(lines)
+    for event in read_events(counted, summary, lambda n: progress.show(n, counted.bytes)):
+        outcome = engine.apply(event)
+        if outcome != ACCEPTED:
+            continue
+        if event.__class__ is EntryEvent:
+            dashboards = engine.studies[event.study_id].dashboards
+            rows.append((
+                event.event_id, event.study_id, event.site_id, event.country or "",
+                event.vendor or "", event.form_id, event.record_id, event.entered_at,
+                tuple(zip(dashboards, engine.last_tracked, strict=True)),
+            ))  # type: ignore[union-attr]  # fmt: skip
+        elif event.__class__ is QueryEvent:
+            query_sites.setdefault((event.study_id, event.query_id), event.site_id)  # type: ignore[union-attr]
+    progress.done(summary.lines, counted.bytes)
+
+    snapshot = engine.snapshot(as_of)
+    windows = tumbling_windows(engine, as_of, window_us)
+    report = build_report(
+        engine,
+        snapshot,
+        windows,
+        options_dict(window_us, engine),
+        {
+            "source": summary.source,
+            "sha256": summary.sha256,
+            "lines": summary.lines,
+            "valid": summary.valid,
+            "invalid": len(summary.invalid),
+        },
+        summary.invalid,
+    )
+    sla = {sid: engine.config.study(sid).sla_us for sid in engine.studies}
+    files = {
+        "report.json": dumps(report),
+        "entries.csv": entries_csv(rows, as_of, sla),
+        "queries.csv": queries_csv(engine, query_sites, as_of),
+        "report.html": render(report, _distributions(engine, as_of), _version()),
+    }
+    for name, content in files.items():
+        (out / name).write_bytes(content)
+    run_facts = {
+        "started_at": format_timestamp(int(started * US_PER_SECOND)),
+        "seconds": round(time.time() - started, 3),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "version": _version(),
+        "argv": sys.argv[1:],
+        "events_per_s": round(summary.lines / max(1e-9, time.time() - started)),
+    }
+    (out / "run.json").write_bytes(orjson.dumps(run_facts, option=orjson.OPT_INDENT_2) + b"\n")
+    if not args.quiet:
+        print(
+            f"{summary.valid} valid, {len(summary.invalid)} invalid of {summary.lines} lines → "
+            f"{out}/report.html",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _distributions(engine: Engine, as_of_us: int) -> dict[tuple[str, str], list[int]]:
+    bounds = [b * US_PER_SECOND for b in DISTRIBUTION_BOUNDS_S]
+    out: dict[tuple[str, str], list[int]] = {}
+    for study_id, study in engine.studies.items():
+        if study.first_seen_us is None or study.first_seen_us > as_of_us:
+            continue
+        for dashboard in study.dashboards:
+            counts = [0] * (len(bounds) + 1)
+            for entry in engine.entries(study_id, dashboard):
+                if entry.published_us is not None and entry.published_us <= as_of_us:
+                    counts[bisect_left(bounds, entry.published_us - entry.entered_us)] += 1
+            out[(study_id, dashboard)] = counts
+    return out
+
+
+def _version() -> str:
+    try:
+        return version("edc-latency")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+class _Counting:
+    """Counts the bytes of the lines that pass through (for the progress bar)."""
+
+    def __init__(self, lines: Iterator[bytes]) -> None:
+        self._lines = lines
+        self.bytes = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self._lines:
+            self.bytes += len(line)
+            yield line
+
+
+class Progress:
+    """A one-line progress bar on stderr: events/s and ETA (from bytes read of the file size)."""
+
+    def __init__(self, total_bytes: int, enabled: bool) -> None:
+        self.total = total_bytes
+        self.enabled = enabled
+        self.started = time.monotonic()
+        self.last = 0.0
+
+    def show(self, lines: int, read: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self.last < 0.5:
+            return
+        self.last = now
+        elapsed = now - self.started
+        rate = lines / elapsed if elapsed else 0
+        if self.total:
+            share = read / self.total
+            eta = elapsed * (1 - share) / share if share else 0
+            bar = "#" * int(30 * share)
+            text = f"[{bar:<30}] {100 * share:5.1f}%  {rate:,.0f} lines/s  ETA {eta:,.0f}s"
+        else:
+            text = f"{lines:,} lines  {rate:,.0f} lines/s"
+        sys.stderr.write("\r" + text)
+        sys.stderr.flush()
+
+    def done(self, lines: int, read: int) -> None:
+        if self.enabled:
+            self.last = 0.0
+            self.show(lines, read)
+            sys.stderr.write("\n")

@@ -1,0 +1,44 @@
+"""Input lines → events, with line numbers, the SHA-256 of everything read, and the rejects."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from schemas import Event, Rejection, parse_event
+
+
+@dataclass(slots=True)
+class InputSummary:
+    source: str
+    lines: int = 0
+    valid: int = 0
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+
+    @property
+    def sha256(self) -> str:
+        return self.digest.hexdigest()
+
+
+def read_events(
+    lines: Iterable[bytes], summary: InputSummary, progress: Callable[[int], None] | None = None
+) -> Iterator[Event]:
+    """Valid events in input order; blank lines skipped; invalid lines noted with their number."""
+    update = summary.digest.update
+    invalid = summary.invalid
+    number = 0
+    for number, line in enumerate(lines, 1):
+        update(line)
+        if not line.strip():
+            continue
+        event = parse_event(line)
+        if event.__class__ is Rejection:
+            invalid.append((number, event.reason))  # type: ignore[union-attr]
+            continue
+        summary.valid += 1
+        if progress is not None and number & 0x3FFF == 0:
+            progress(number)
+        yield event  # type: ignore[misc]
+    summary.lines = number
