@@ -50,11 +50,10 @@ async def read_topic_records(
     )
     await consumer.start()
     try:
+        # The consumer's own metadata only covers assigned topics; ask for all of them.
+        cluster = await consumer._client.fetch_all_metadata()
         for topic in sorted(topics):
-            partitions = sorted(consumer.partitions_for_topic(topic) or ())
-            if not partitions:
-                await consumer.force_metadata_update()
-                partitions = sorted(consumer.partitions_for_topic(topic) or ())
+            partitions = sorted(cluster.partitions_for_topic(topic) or ())
             if not partitions:
                 raise ConfigurationError(f"topic {topic!r} does not exist")
             for partition in partitions:

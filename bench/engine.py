@@ -16,14 +16,16 @@ SECOND_US = 1_000_000
 
 def _entries(n: int, study: str = "BIG", spacing_us: int = SECOND_US) -> list[EntryEvent]:
     make = EntryEvent.model_construct
+    # fmt: off
     return [
         make(
             schema_="edc.entry/1", event_id=f"{study}-e{i:08d}", study_id=study,
             site_id=f"site-{i % 50}", subject_id="", form_id="f", record_id=f"{study}-r{i:08d}",
             entered_at=BASE_US + i * spacing_us, country="DE", vendor=None, action="create",
-        )  # fmt: skip
+        )
         for i in range(n)
     ]
+    # fmt: on
 
 
 def _snapshot(study: str, cutoff_us: int, published_us: int, event_id: str) -> PublishEvent:
@@ -71,7 +73,9 @@ def bytes_per_pending_entry(n: int) -> dict[str, float]:
     tracemalloc.stop()
     import sys
 
-    floor = sum(sys.getsizeof(e.event_id) + sys.getsizeof(e.record_id) for e in events[:1000]) / 1000
+    floor = (
+        sum(sys.getsizeof(e.event_id) + sys.getsizeof(e.record_id) for e in events[:1000]) / 1000
+    )
     per_entry = (after - before) / n
     return {
         "pending_entries": n,
