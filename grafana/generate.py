@@ -1,0 +1,153 @@
+"""Generate the Grafana dashboards from code: ``python -m grafana.generate`` (or ``make grafana``).
+
+Three dashboards: data latency (data managers), query aging, pipeline health
+(operators). Every panel's PromQL is listed by ``panel_queries()`` so the tests
+can evaluate each one against a real Prometheus; a test also fails when the
+committed JSON differs from what this file generates.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+OUT = Path(__file__).parent / "dashboards"
+DATASOURCE = {"type": "prometheus", "uid": "edc-latency-prometheus"}
+KPI = 'study=~"$study",dashboard=~"$dashboard",site=~"$site",country=~"$country",vendor=~"$vendor"'
+STUDY = 'study=~"$study"'
+
+
+def _variable(name: str, query: str, label: str) -> dict[str, Any]:
+    return {
+        "name": name, "label": label, "type": "query", "datasource": DATASOURCE,
+        "query": {"query": query, "refId": name}, "definition": query,
+        "includeAll": True, "multi": True, "allValue": ".*", "refresh": 2, "sort": 1,
+        "current": {"text": "All", "value": "$__all"},
+    }  # fmt: skip
+
+
+def _panel(title: str, exprs: list[tuple[str, str]], unit: str, kind: str = "timeseries",
+           description: str = "") -> dict[str, Any]:  # fmt: skip
+    return {
+        "type": kind, "title": title, "description": description, "datasource": DATASOURCE,
+        "fieldConfig": {"defaults": {"unit": unit}, "overrides": []},
+        "targets": [
+            {"refId": chr(65 + i), "expr": expr, "legendFormat": legend, "datasource": DATASOURCE}
+            for i, (expr, legend) in enumerate(exprs)
+        ],
+    }  # fmt: skip
+
+
+def _dashboard(
+    uid: str, title: str, panels: list[dict[str, Any]], variables: list[dict[str, Any]]
+) -> dict[str, Any]:
+    for i, panel in enumerate(panels):
+        panel["id"] = i + 1
+        panel["gridPos"] = {"h": 8, "w": 12, "x": 12 * (i % 2), "y": 8 * (i // 2)}
+    return {
+        "uid": uid, "title": title, "tags": ["edc-latency"], "timezone": "utc",
+        "schemaVersion": 39, "version": 1, "refresh": "30s", "time": {"from": "now-7d", "to": "now"},
+        "templating": {"list": variables}, "panels": panels,
+    }  # fmt: skip
+
+
+def dashboards() -> dict[str, dict[str, Any]]:
+    study_var = _variable("study", "label_values(edc_sla_seconds, study)", "Study")
+    kpi_vars = [
+        study_var,
+        _variable(
+            "dashboard", 'label_values(edc_sla_seconds{study=~"$study"}, dashboard)', "Dashboard"
+        ),
+        _variable("site", 'label_values(edc_backlog_entries{study=~"$study"}, site)', "Site"),
+        _variable(
+            "country", 'label_values(edc_backlog_entries{study=~"$study"}, country)', "Country"
+        ),
+        _variable("vendor", 'label_values(edc_backlog_entries{study=~"$study"}, vendor)', "Vendor"),
+    ]
+    latency = _dashboard("edc-latency-data", "EDC data latency", [
+        _panel("p50 / p95 data latency (1 h)", [
+            (f'study_dashboard:edc_data_latency_seconds:p50_1h{{{STUDY},dashboard=~"$dashboard"}}', "p50 {{study}} {{dashboard}}"),
+            (f'study_dashboard:edc_data_latency_seconds:p95_1h{{{STUDY},dashboard=~"$dashboard"}}', "p95 {{study}} {{dashboard}}"),
+        ], "s", description="Time from entry in the EDC to first visibility on the dashboard."),
+        _panel("p95 data latency (1 d) against SLA", [
+            (f'study_dashboard:edc_data_latency_seconds:p95_1d{{{STUDY},dashboard=~"$dashboard"}}', "p95 {{study}} {{dashboard}}"),
+            (f'max by (study, dashboard) (edc_sla_seconds{{{STUDY},dashboard=~"$dashboard"}})', "SLA {{study}} {{dashboard}}"),
+        ], "s"),
+        _panel("Published within SLA (1 d)", [
+            (f'study_dashboard:edc_within_sla:ratio_rate1d{{{STUDY},dashboard=~"$dashboard"}}', "{{study}} {{dashboard}}"),
+        ], "percentunit", description="Objective: 95%."),
+        _panel("Backlog: entries waiting for the dashboard", [
+            (f"sum by (study, dashboard) (edc_backlog_entries{{{KPI}}})", "{{study}} {{dashboard}}"),
+            (f"sum by (study, dashboard) (edc_backlog_overdue_entries{{{KPI}}})", "overdue {{study}} {{dashboard}}"),
+        ], "short"),
+        _panel("Oldest waiting entry", [
+            (f"max by (study, dashboard) (edc_backlog_oldest_age_seconds{{{KPI}}})", "{{study}} {{dashboard}}"),
+        ], "s"),
+        _panel("Backlog by site, country and vendor", [
+            (f"sum by (site, country, vendor) (edc_backlog_entries{{{KPI}}})", "{{site}} {{country}} {{vendor}}"),
+        ], "short", kind="table", description="Empty labels unless the breakdown is switched on."),
+        _panel("Entries published over SLA per hour", [
+            (f"sum by (study, dashboard) (increase(edc_entries_published_over_sla_total{{{KPI}}}[1h]))", "{{study}} {{dashboard}}"),
+        ], "short"),
+        _panel("Time since last publish", [
+            (f'min by (study, dashboard) (edc_publish_silence_seconds{{{STUDY},dashboard=~"$dashboard"}})', "{{study}} {{dashboard}}"),
+        ], "s"),
+    ], kpi_vars)  # fmt: skip
+    queries = _dashboard("edc-latency-queries", "EDC query aging", [
+        _panel("Open queries by age bucket", [
+            (f"sum by (age_bucket) (edc_queries_open{{{STUDY}}})", "{{age_bucket}}"),
+        ], "short", kind="bargauge"),
+        _panel("Open queries by state", [
+            (f"sum by (study, state) (edc_queries_open{{{STUDY}}})", "{{study}} {{state}}"),
+        ], "short"),
+        _panel("Oldest open query", [
+            (f"max by (study) (edc_query_oldest_open_age_seconds{{{STUDY}}})", "{{study}}"),
+        ], "s"),
+        _panel("Time to answer / to close (median, 7 d)", [
+            (f"histogram_quantile(0.5, sum by (study, le) (rate(edc_query_time_to_answer_seconds_bucket{{{STUDY}}}[7d])))", "answer {{study}}"),
+            (f"histogram_quantile(0.5, sum by (study, le) (rate(edc_query_time_to_close_seconds_bucket{{{STUDY}}}[7d])))", "close {{study}}"),
+        ], "s"),
+    ], [study_var])  # fmt: skip
+    pipeline = _dashboard("edc-latency-pipeline", "edc-latency pipeline health", [
+        _panel("Messages/s by topic and outcome", [
+            ("sum by (topic, outcome) (rate(edc_messages_total[5m]))", "{{topic}} {{outcome}}"),
+        ], "ops"),
+        _panel("Dead letters/s", [("sum by (topic) (rate(edc_dead_letters_total[5m]))", "{{topic}}")], "ops"),
+        _panel("Consumer lag", [("sum by (topic) (edc_consumer_lag_messages)", "{{topic}}")], "short"),
+        _panel("Age of the newest event", [("max by (topic) (edc_newest_event_age_seconds)", "{{topic}}")], "s"),
+        _panel("Workers up", [('sum(up{job="edc-latency"})', "up"), ("sum(edc_worker_partitions)", "shards owned")], "short", kind="stat"),
+        _panel("Processing delay", [("max by (topic) (edc_processing_delay_seconds)", "{{topic}}")], "s"),
+    ], [])  # fmt: skip
+    return {
+        "data-latency.json": latency,
+        "query-aging.json": queries,
+        "pipeline-health.json": pipeline,
+    }
+
+
+def render(dashboard: dict[str, Any]) -> str:
+    return json.dumps(dashboard, indent=2, sort_keys=True) + "\n"
+
+
+def panel_queries() -> list[tuple[str, str, str]]:
+    """(dashboard file, panel title, expr) for every target of every panel."""
+    return [
+        (name, panel["title"], target["expr"])
+        for name, board in dashboards().items()
+        for panel in board["panels"]
+        for target in panel["targets"]
+    ]
+
+
+def main() -> int:
+    OUT.mkdir(exist_ok=True)
+    for name, board in dashboards().items():
+        (OUT / name).write_text(render(board))
+        print(OUT / name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
