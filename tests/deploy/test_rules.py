@@ -1,0 +1,115 @@
+"""Alert and recording rules, Alertmanager and dashboards checked by the real Prometheus tools."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agents.metrics import ALL_METRICS, exposed_names
+from grafana.generate import OUT, dashboards, panel_queries, render
+
+PROM = Path("deploy/prometheus")
+RULE_FILES = sorted((PROM / "rules").glob("*.yml"))
+
+
+def run(*argv: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+
+def test_promtool_checks_the_rules_and_the_scrape_config():
+    result = run("promtool", "check", "config", str(PROM / "prometheus.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_promtool_unit_tests_pass():
+    result = run("promtool", "test", "rules", str(PROM / "tests" / "alerts.test.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_amtool_accepts_the_alertmanager_config():
+    result = run("amtool", "check-config", "deploy/alertmanager/alertmanager.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def alerts() -> list[dict]:
+    return [
+        rule
+        for path in RULE_FILES
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    ]
+
+
+def test_every_alert_has_a_firing_test_case_severity_and_a_runbook():
+    tests = yaml.safe_load((PROM / "tests" / "alerts.test.yml").read_text())["tests"]
+    fired = {
+        case["alertname"]
+        for test in tests
+        for case in test.get("alert_rule_test", [])
+        if case.get("exp_alerts")
+    }
+    for rule in alerts():
+        assert rule["alert"] in fired, f"{rule['alert']} has no promtool case where it fires"
+        assert rule["labels"]["severity"] in ("page", "ticket")
+        for key in ("summary", "description", "runbook_url"):
+            assert rule["annotations"].get(key), f"{rule['alert']} lacks {key}"
+        assert Path(rule["annotations"]["runbook_url"]).is_file()
+
+
+def test_a_breach_inhibited_by_a_down_worker_stays_quiet():
+    config = yaml.safe_load(Path("deploy/alertmanager/alertmanager.yml").read_text())
+    inhibit = config["inhibit_rules"][0]
+    assert "EdcWorkerDown" in inhibit["source_matchers"][0]
+    assert "EdcLatencyBudgetBurnFast" in inhibit["target_matchers"][0]
+
+
+KNOWN = {name for spec in ALL_METRICS for name in exposed_names(spec)} | {"up"}
+
+
+def names_in(expr: str) -> set[str]:
+    cleaned = re.sub(r'"[^"]*"', '""', expr)  # drop label values
+    cleaned = re.sub(r"\{[^}]*\}", "", cleaned)  # drop matchers
+    cleaned = re.sub(r"\[[^\]]*\]", "", cleaned)  # drop ranges
+    words = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", cleaned))
+    functions_and_keywords = {
+        "sum", "max", "min", "by", "on", "rate", "increase", "histogram_quantile", "and", "or",
+        "group_left", "scalar", "vector", "absent", "le", "study", "dashboard", "vendor", "topic",
+        "state", "site", "country", "age_bucket", "outcome", "label_values", "count", "job",
+    }  # fmt: skip
+    return {w for w in words if w not in functions_and_keywords and not w.startswith("$")}
+
+
+def recorded() -> set[str]:
+    return {
+        rule["record"]
+        for path in RULE_FILES
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    }
+
+
+@pytest.mark.parametrize(("board", "title", "expr"), panel_queries())
+def test_every_panel_query_names_metrics_that_exist(board, title, expr):
+    unknown = names_in(expr) - KNOWN - recorded()
+    assert not unknown, f"{board} / {title}: unknown metrics {unknown}"
+
+
+def test_every_rule_names_metrics_that_exist():
+    for path in RULE_FILES:
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                unknown = names_in(rule["expr"]) - KNOWN - recorded()
+                assert not unknown, f"{rule.get('alert') or rule.get('record')}: {unknown}"
+
+
+def test_committed_dashboards_are_what_the_generator_writes():
+    for name, board in dashboards().items():
+        assert (OUT / name).read_text() == render(board), (
+            f"{name} drifted: run python -m grafana.generate"
+        )
