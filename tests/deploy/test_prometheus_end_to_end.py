@@ -1,0 +1,171 @@
+"""A real Prometheus scrapes a real worker: every panel and rule returns data, a breach pages.
+
+The rules are the committed ones, loaded unchanged except that their ``for:``
+durations are set to zero (promtool's unit tests cover those durations).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from agents.broker import free_port
+from agents.processes import WorkerProcess
+from agents.simulator import Simulation
+from grafana.generate import panel_queries
+from schemas.timestamps import US_PER_DAY, US_PER_HOUR, format_timestamp
+from tests.integration.workload import produce_sync
+
+pytestmark = pytest.mark.integration
+RULES = sorted(Path("deploy/prometheus/rules").glob("*.yml"))
+
+
+class Prometheus:
+    def __init__(self, target: str) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="edc-prom-"))
+        self.port = free_port()
+        rule_files = []
+        for path in RULES:
+            document = yaml.safe_load(path.read_text())
+            for group in document["groups"]:
+                group["interval"] = "1s"
+                for rule in group["rules"]:
+                    rule.pop("for", None)
+            (self.dir / path.name).write_text(yaml.safe_dump(document))
+            rule_files.append(str(self.dir / path.name))
+        config = {
+            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "rule_files": rule_files,
+            "scrape_configs": [
+                {"job_name": "edc-latency", "static_configs": [{"targets": [target]}]}
+            ],
+        }
+        (self.dir / "prometheus.yml").write_text(yaml.safe_dump(config))
+        self.process = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={self.dir / 'prometheus.yml'}",
+                f"--storage.tsdb.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=(self.dir / "log").open("wb"),
+        )
+        self.url = f"http://127.0.0.1:{self.port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/-/ready", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise RuntimeError("prometheus did not become ready")
+
+    def query(self, expr: str) -> list[dict]:
+        url = self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        with urllib.request.urlopen(url, timeout=10) as response:
+            body = json.loads(response.read())
+        assert body["status"] == "success", body
+        return body["data"]["result"]
+
+    def firing(self) -> set[str]:
+        with urllib.request.urlopen(self.url + "/api/v1/alerts", timeout=10) as response:
+            alerts = json.loads(response.read())["data"]["alerts"]
+        return {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"}
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def scraped_worker(pipeline_env) -> Iterator[tuple[WorkerProcess, Prometheus, dict[str, str]]]:
+    env = {**pipeline_env, "EDC_LATENCY_STUDIES": json.dumps(Simulation().study_configs_settings())}
+    with WorkerProcess(env) as worker:
+        worker.wait_ready()
+        prometheus = Prometheus(f"127.0.0.1:{worker.port}")
+        try:
+            yield worker, prometheus, env
+        finally:
+            prometheus.stop()
+
+
+def recorded_rules() -> list[str]:
+    return [
+        rule["record"]
+        for path in RULES
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    ]
+
+
+def wait_until(check, timeout_s: float = 60.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    result = check()
+    while not result and time.monotonic() < deadline:
+        time.sleep(1)
+        result = check()
+    return result
+
+
+def test_every_panel_and_rule_returns_data_and_a_breach_pages(scraped_worker):
+    worker, prometheus, env = scraped_worker
+    topics = {
+        "entries": env["EDC_LATENCY_TOPIC_ENTRIES"],
+        "queries": env["EDC_LATENCY_TOPIC_QUERIES"],
+        "publishes": env["EDC_LATENCY_TOPIC_PUBLISHES"],
+    }
+    simulation = Simulation(seed=9, invalid_rate=0.02)
+    start = simulation.start_us
+    # Feed 40 simulated days in slices, so counters rise between scrapes (rates need two points).
+    for day in range(0, 40, 2):
+        produce_sync(env["KAFKA_BOOTSTRAP_SERVERS"], topics,
+                     list(simulation.events_between(start + day * US_PER_DAY, start + (day + 2) * US_PER_DAY)))  # fmt: skip
+        time.sleep(1.2)
+
+    missing = []
+    for board, title, expr in panel_queries():
+        concrete = (expr.replace('=~"$study"', '=~".*"').replace('=~"$dashboard"', '=~".*"')
+                    .replace('=~"$site"', '=~".*"').replace('=~"$country"', '=~".*"')
+                    .replace('=~"$vendor"', '=~".*"'))  # fmt: skip
+        if not wait_until(lambda q=concrete: prometheus.query(q), timeout_s=20):
+            missing.append(f"{board} / {title}: {expr}")
+    for record in recorded_rules():
+        if not wait_until(lambda r=record: prometheus.query(r), timeout_s=20):
+            missing.append(f"recording rule {record}")
+    assert not missing, "no data for:\n" + "\n".join(missing)
+
+    # A breach: an entry of a study that nothing publishes, then event time moves on past its SLA.
+    newest = start + 40 * US_PER_DAY
+    breach = [
+        ("entries", json.dumps({
+            "schema": "edc.entry/1", "event_id": "breach-1", "study_id": "BREACH-1", "site_id": "X",
+            "subject_id": "s", "form_id": "f", "record_id": "r", "entered_at": format_timestamp(newest),
+        }).encode()),
+        ("publishes", json.dumps({
+            "schema": "dashboard.publish/1", "event_id": "tick", "study_id": "OTHER",
+            "published_at": format_timestamp(newest + 30 * US_PER_HOUR), "record_ids": ["none"],
+        }).encode()),
+    ]  # fmt: skip
+    produce_sync(env["KAFKA_BOOTSTRAP_SERVERS"], topics, breach)
+    assert wait_until(lambda: "EdcOldestPendingOverSla" in prometheus.firing(), timeout_s=60), (
+        f"firing: {prometheus.firing()}"
+    )
