@@ -127,7 +127,7 @@ def wait_until(check, timeout_s: float = 60.0):  # type: ignore[no-untyped-def]
 
 
 def test_every_panel_and_rule_returns_data_and_a_breach_pages(scraped_worker):
-    worker, prometheus, env = scraped_worker
+    _worker, prometheus, env = scraped_worker
     topics = {
         "entries": env["EDC_LATENCY_TOPIC_ENTRIES"],
         "queries": env["EDC_LATENCY_TOPIC_QUERIES"],
@@ -137,8 +137,8 @@ def test_every_panel_and_rule_returns_data_and_a_breach_pages(scraped_worker):
     start = simulation.start_us
     # Feed 40 simulated days in slices, so counters rise between scrapes (rates need two points).
     for day in range(0, 40, 2):
-        produce_sync(env["KAFKA_BOOTSTRAP_SERVERS"], topics,
-                     list(simulation.events_between(start + day * US_PER_DAY, start + (day + 2) * US_PER_DAY)))  # fmt: skip
+        window = (start + day * US_PER_DAY, start + (day + 2) * US_PER_DAY)
+        produce_sync(env["KAFKA_BOOTSTRAP_SERVERS"], topics, list(simulation.events_between(*window)))
         time.sleep(1.2)
 
     missing = []
