@@ -55,8 +55,8 @@ def parse_event(payload: bytes | bytearray | memoryview | str) -> Event | Reject
         return Rejection("schema: missing or not a string")
     model = MODELS.get(schema)
     if model is None:
-        shown = schema if len(schema) <= 40 else schema[:40] + "…"
-        return Rejection(f"schema: unknown schema {shown!r} (expected one of {', '.join(MODELS)})")
+        # Not echoed: a reason goes to logs and headers, and never carries input values.
+        return Rejection(f"schema: unknown schema (expected one of {', '.join(MODELS)})")
     try:
         return model.model_validate(document)
     except ValidationError as error:

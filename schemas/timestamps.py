@@ -17,10 +17,12 @@ US_PER_MINUTE = 60 * US_PER_SECOND
 US_PER_HOUR = 60 * US_PER_MINUTE
 US_PER_DAY = 24 * US_PER_HOUR
 
+# re.ASCII: \d must not match other scripts' digits (int() would happily read "２０２６").
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:(Z)|([+-])(\d{2}):(\d{2}))?\Z"
+    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:(Z)|([+-])(\d{2}):(\d{2}))?\Z",
+    re.ASCII,
 )
-_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z")
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})\Z", re.ASCII)
 _DAYS_IN_MONTH = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -30,10 +32,10 @@ def _is_leap(year: int) -> bool:
 
 def _check_date(year: int, month: int, day: int) -> None:
     if not 1 <= month <= 12:
-        raise ValueError(f"impossible month {month:02d}")
+        raise ValueError("impossible date: no such month")
     last = 29 if month == 2 and _is_leap(year) else _DAYS_IN_MONTH[month - 1]
     if not 1 <= day <= last:
-        raise ValueError(f"impossible day {day:02d} for month {month:02d}")
+        raise ValueError("impossible date: no such day in that month")
 
 
 def _days_from_civil(year: int, month: int, day: int) -> int:
@@ -63,6 +65,30 @@ def parse_timestamp_us(text: str) -> int:
 
     Raises ``ValueError`` with a short reason (no field name: the caller adds it).
     """
+    # Fast path for the common shapes "YYYY-MM-DDThh:mm:ssZ" and "…ss.ffffffZ":
+    # slicing beats the regular expression by ~3x on the replay's hot path.
+    length = len(text)
+    if (
+        (length == 20 or (length == 27 and text[19] == "."))
+        and text[-1] == "Z"
+        and text[10] == "T"
+        and text[4] == "-"
+        and text[7] == "-"
+        and text[13] == ":"
+        and text[16] == ":"
+    ):
+        digits = text[0:4] + text[5:7] + text[8:10] + text[11:13] + text[14:16] + text[17:19]
+        fraction = text[20:26] if length == 27 else "0"
+        if (digits + fraction).isdigit() and (digits + fraction).isascii():
+            year, month, day = int(text[0:4]), int(text[5:7]), int(text[8:10])
+            hour, minute, second = int(text[11:13]), int(text[14:16]), int(text[17:19])
+            _check_date(year, month, day)
+            if hour > 23 or minute > 59 or second > 59:
+                raise ValueError("impossible time of day")
+            seconds = (
+                _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second
+            )
+            return seconds * US_PER_SECOND + int(fraction)
     match = _RFC3339.match(text)
     if match is None:
         raise ValueError("not an RFC 3339 date-time (YYYY-MM-DDThh:mm:ss[.f](Z|±hh:mm))")

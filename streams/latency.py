@@ -49,7 +49,15 @@ class TrackedEntry:
 class GroupLedger:
     """Entries of one study, dashboard and breakdown group (site/country/vendor)."""
 
-    __slots__ = ("key", "max_published", "pending", "published", "sla_us", "tally")
+    __slots__ = (
+        "key",
+        "latest_published",
+        "max_published",
+        "pending",
+        "published",
+        "sla_us",
+        "tally",
+    )
 
     def __init__(self, key: GroupKey, sla_us: int, bounds_us: tuple[int, ...]) -> None:
         self.key = key
@@ -59,6 +67,8 @@ class GroupLedger:
         # Upper bound of published_us per bucket, so publishes that cannot lower
         # any latency skip the bucket without visiting its entries.
         self.max_published: dict[int, int] = {}
+        # The same bound over all buckets: in-order publishes skip the scan entirely.
+        self.latest_published = -1
         # Cumulative over everything that arrived (not "as of T"): the live histogram.
         self.tally = Tally(bounds_us)
 
@@ -68,6 +78,8 @@ class GroupLedger:
         self.published.setdefault(bucket, {})[entry] = None
         if published_us > self.max_published.get(bucket, -1):
             self.max_published[bucket] = published_us
+        if published_us > self.latest_published:
+            self.latest_published = published_us
         latency = published_us - entry.entered_us
         self.tally.add(latency, latency <= self.sla_us)
 
@@ -98,6 +110,8 @@ class GroupLedger:
                 self._record_published(entry, published_us)
             if not entries:
                 del self.pending[bucket]
+        if self.latest_published <= published_us:
+            return  # no published entry has a later publish this one could lower
         for bucket, entries in self.published.items():
             if bucket <= last_bucket and self.max_published[bucket] > published_us:
                 for entry in entries:
@@ -149,9 +163,19 @@ class GroupLedger:
         )
 
     def prune_published_before(self, horizon_us: int) -> list[TrackedEntry]:
-        """Forget published entries of buckets wholly before the horizon; return them."""
+        """Forget published entries of buckets wholly before the horizon; return them.
+
+        Only buckets whose entries were all published by the horizon: a publish that
+        could still lower such a latency, or an instant at which such an entry was
+        still pending, lies before the horizon too.
+        """
         gone: list[TrackedEntry] = []
-        for bucket in [b for b in self.published if (b + 1) * BUCKET_US <= horizon_us]:
+        published_by = self.max_published
+        for bucket in [
+            b
+            for b in self.published
+            if (b + 1) * BUCKET_US <= horizon_us and published_by[b] <= horizon_us
+        ]:
             gone.extend(self.published.pop(bucket))
             del self.max_published[bucket]
         return gone

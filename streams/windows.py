@@ -163,7 +163,11 @@ def _query_windows(queries: Iterable[TrackedQuery], instants: list[int]) -> list
                     oldest[k] = age
     return [
         QueryFigures(
-            site[k], dm[k], oldest[k], (aging[k][0], aging[k][1], aging[k][2], aging[k][3])
+            site[k],
+            dm[k],
+            oldest[k],
+            (aging[k][0], aging[k][1], aging[k][2], aging[k][3]),
+            (tuple(by_state[k][0]), tuple(by_state[k][1])),
         )
         for k in range(n)
     ]

@@ -143,6 +143,7 @@ def _run(args: argparse.Namespace) -> int:
         "version": _version(),
         "argv": sys.argv[1:],
         "events_per_s": round(summary.lines / max(1e-9, time.time() - started)),
+        "peak_rss_mib": _peak_rss_mib(),
     }
     (out / "run.json").write_bytes(orjson.dumps(run_facts, option=orjson.OPT_INDENT_2) + b"\n")
     if not args.quiet:
@@ -167,6 +168,17 @@ def _distributions(engine: Engine, as_of_us: int) -> dict[tuple[str, str], list[
                     counts[bisect_left(bounds, entry.published_us - entry.entered_us)] += 1
             out[(study_id, dashboard)] = counts
     return out
+
+
+def _peak_rss_mib() -> float | None:
+    """This process's peak resident memory (VmHWM), for operators sizing a long replay."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
 
 
 def _version() -> str:

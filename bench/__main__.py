@@ -1,0 +1,74 @@
+"""`make bench`: every figure beside its floor measured in the same run, as one JSON object.
+
+Also rewrites the figures section of BENCHMARKS.md. Sizes can be lowered for a
+quick look: EDC_BENCH_SCALE=0.1 make bench.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from agents.broker import EmbeddedBroker
+from bench import engine, live, replay
+from schemas import Rejection, parse_event
+
+
+def main() -> int:
+    scale = float(os.environ.get("EDC_BENCH_SCALE", "1"))
+    started = time.time()
+    figures: dict[str, object] = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "scale": scale,
+    }
+
+    def step(name: str, compute) -> None:  # type: ignore[no-untyped-def]
+        t = time.time()
+        print(f"[bench] {name}…", file=sys.stderr, flush=True)
+        figures[name] = compute()
+        print(
+            f"[bench] {name}: {figures[name]} ({time.time() - t:.0f}s)", file=sys.stderr, flush=True
+        )
+
+    from agents.simulator import Simulation
+
+    parsed = []
+    for _kind, value in Simulation(seed=1).events(3650 * 86_400_000_000):
+        event = parse_event(value)
+        if not isinstance(event, Rejection):
+            parsed.append(event)
+        if len(parsed) >= int(300_000 * scale):
+            break
+    step("engine_throughput", lambda: engine.events_per_second(parsed))
+    parsed.clear()
+    step("engine_memory", lambda: engine.bytes_per_pending_entry(int(1_000_000 * scale)))
+    step("engine_snapshot_publish", lambda: engine.snapshot_publish_cost(int(100_000 * scale)))
+    step("replay_from_file", lambda: replay.replay_file(int(1_000_000 * scale)))
+    with EmbeddedBroker() as broker:
+        messages = list(Simulation(seed=2).events(3650 * 86_400_000_000))[: int(100_000 * scale)]
+        step("live_worker", lambda: live.throughput(broker.bootstrap_servers, messages))
+        step("freshness", lambda: live.freshness(broker.bootstrap_servers))
+        step("recovery", lambda: live.recovery(broker.bootstrap_servers, int(1_000_000 * scale)))
+    figures["total_seconds"] = round(time.time() - started)
+    text = json.dumps(figures, indent=2)
+    print(text)
+    _write_benchmarks_md(text)
+    return 0
+
+
+def _write_benchmarks_md(text: str) -> None:
+    path = Path("BENCHMARKS.md")
+    head = path.read_text().split("<!-- figures -->")[0] if path.exists() else "# Benchmarks\n\n"
+    path.write_text(head + "<!-- figures -->\n```json\n" + text + "\n```\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

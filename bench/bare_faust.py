@@ -1,0 +1,41 @@
+"""The floor of the live benchmark: a Faust agent that only counts messages.
+
+Usage: python bench/bare_faust.py BOOTSTRAP TOPIC[,TOPIC…] COUNT — prints {"msg_per_s": …}
+once COUNT messages were seen (timed from the first one), then exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import uuid
+
+import faust
+
+bootstrap, topic_names, expected = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3])
+app = faust.App(
+    f"bare-{uuid.uuid4().hex[:8]}", broker=f"kafka://{bootstrap}", store="memory://",
+    web_enabled=False, topic_allow_declare=False, consumer_auto_offset_reset="earliest",
+    broker_session_timeout=10.0, broker_heartbeat_interval=2.5,
+)  # fmt: skip
+source = app.topic(*topic_names, value_serializer="raw", key_serializer="raw")
+seen = {"n": 0, "first": 0.0}
+
+
+@app.agent(source)
+async def count(stream):  # type: ignore[no-untyped-def]
+    async for _event in stream.events():
+        if seen["n"] == 0:
+            seen["first"] = time.monotonic()
+        seen["n"] += 1
+        if seen["n"] >= expected:
+            elapsed = time.monotonic() - seen["first"]
+            print(json.dumps({"msg_per_s": (expected - 1) / elapsed}), flush=True)
+            os._exit(0)
+
+
+if __name__ == "__main__":
+    sys.argv = [sys.argv[0], "worker", "--loglevel", "WARNING"]
+    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()

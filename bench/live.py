@@ -1,0 +1,227 @@
+"""The live worker on the embedded broker: throughput against bare Faust, freshness, recovery."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from agents.broker import ensure_topics
+from agents.processes import WorkerProcess, scrape, total
+from agents.simulator import Simulation
+from schemas.timestamps import format_timestamp
+
+BARE_FAUST = Path(__file__).with_name("bare_faust.py")
+
+
+def _env(bootstrap: str, **extra: str) -> dict[str, str]:
+    run = uuid.uuid4().hex[:8]
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "EDC_LATENCY_APP_ID": f"bench-{run}",
+        "EDC_LATENCY_TOPIC_ENTRIES": f"entries-{run}",
+        "EDC_LATENCY_TOPIC_QUERIES": f"queries-{run}",
+        "EDC_LATENCY_TOPIC_PUBLISHES": f"publishes-{run}",
+        "EDC_LATENCY_TOPIC_DEADLETTER": f"deadletter-{run}",
+        "EDC_LATENCY_CLOCK": "event",
+        **extra,
+    }
+
+
+def _topics(env: dict[str, str]) -> dict[str, str]:
+    return {
+        "entries": env["EDC_LATENCY_TOPIC_ENTRIES"],
+        "queries": env["EDC_LATENCY_TOPIC_QUERIES"],
+        "publishes": env["EDC_LATENCY_TOPIC_PUBLISHES"],
+    }
+
+
+async def _produce(
+    bootstrap: str, topics: dict[str, str], messages: list[tuple[str, bytes]]
+) -> None:
+    await ensure_topics({"bootstrap_servers": bootstrap}, dict.fromkeys(topics.values(), 4))
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20)
+    await producer.start()
+    try:
+        for kind, value in messages:
+            await producer.send(topics[kind], value)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def _processed(url: str) -> float:
+    try:
+        return total(scrape(url), "edc_messages_total")
+    except OSError:
+        return 0.0
+
+
+def throughput(bootstrap: str, messages: list[tuple[str, bytes]]) -> dict[str, float]:
+    """Messages/s from pre-filled topics through the agents to the metrics, beside bare Faust."""
+    env = _env(bootstrap)
+    asyncio.run(_produce(bootstrap, _topics(env), messages))
+    n = len(messages)
+    # Floor: a bare Faust agent that only counts the same messages, same broker, same run.
+    bare = subprocess.run(
+        [sys.executable, str(BARE_FAUST), bootstrap, ",".join(_topics(env).values()), str(n)],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    # Faust's worker routes print() through its logger, so look in both streams.
+    found = [line for line in (bare.stdout + bare.stderr).splitlines() if "msg_per_s" in line]
+    if not found:
+        raise RuntimeError(f"bare Faust floor failed: {bare.stdout[-500:]} {bare.stderr[-500:]}")
+    bare_rate = float(json.loads(found[-1][found[-1].index("{") :])["msg_per_s"])
+    with WorkerProcess(env) as worker:
+        started = first = None
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            done = _processed(worker.url)
+            if done and first is None:
+                first, started = done, time.monotonic()
+            if done >= n:
+                break
+            time.sleep(0.05)
+        elapsed = time.monotonic() - (started or time.monotonic())
+        rate = (n - (first or 0)) / elapsed if elapsed > 0 else 0.0
+    return {
+        "messages": n,
+        "worker_msg_per_s": round(rate),
+        "bare_faust_msg_per_s": round(bare_rate),
+        "ratio_to_bare_faust": round(rate / bare_rate, 3) if bare_rate else 0.0,
+        "state_writes_per_event": 0.0,  # checkpoints are per interval, not per event
+    }
+
+
+def freshness(bootstrap: str, seconds: float = 20.0, rate: int = 1000) -> dict[str, float]:
+    """Delay from producing a publish to its latency observation on /metrics, at a steady rate."""
+    env = _env(bootstrap, EDC_LATENCY_SHARD_PARTITIONS="4")
+    topics = _topics(env)
+    simulation = Simulation(seed=21)
+    background = iter(simulation.events(400 * 86_400_000_000))
+    delays: list[float] = []
+
+    async def drive(url: str) -> None:
+        await ensure_topics({"bootstrap_servers": bootstrap}, dict.fromkeys(topics.values(), 4))
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+        await producer.start()
+        try:
+            marker_time = simulation.start_us
+            end = time.monotonic() + seconds
+            tick = 0
+            while time.monotonic() < end:
+                tick_start = time.monotonic()
+                for _ in range(rate // 10):
+                    kind, value = next(background)
+                    await producer.send(topics[kind], value)
+                tick += 1
+                if tick % 5 == 0:  # a marker twice a second: an entry, then its publish
+                    marker = f"marker-{tick}"
+                    await producer.send_and_wait(topics["entries"], orjson.dumps({
+                        "schema": "edc.entry/1", "event_id": marker, "study_id": "FRESH",
+                        "site_id": "s", "subject_id": "x", "form_id": "f", "record_id": marker,
+                        "entered_at": format_timestamp(marker_time),
+                    }))  # fmt: skip
+                    await asyncio.sleep(0.2)
+                    before = await asyncio.to_thread(_count, url)
+                    sent = time.monotonic()
+                    await producer.send_and_wait(topics["publishes"], orjson.dumps({
+                        "schema": "dashboard.publish/1", "event_id": f"p-{marker}",
+                        "study_id": "FRESH", "published_at": format_timestamp(marker_time + 60_000_000),
+                        "record_ids": [marker],
+                    }))  # fmt: skip
+                    while time.monotonic() - sent < 5:
+                        if await asyncio.to_thread(_count, url) > before:
+                            delays.append(time.monotonic() - sent)
+                            break
+                        await asyncio.sleep(0.01)
+                await asyncio.sleep(max(0.0, 0.1 - (time.monotonic() - tick_start)))
+        finally:
+            await producer.stop()
+
+    with WorkerProcess(env) as worker:
+        worker.wait_ready()
+        asyncio.run(drive(worker.url))
+    delays.sort()
+    pick = lambda p: delays[max(0, -(-p * len(delays) // 100) - 1)] if delays else None  # noqa: E731
+    return {
+        "events_per_s": rate,
+        "samples": len(delays),
+        "p50_s": round(pick(50), 3) if delays else None,
+        "p99_s": round(pick(99), 3) if delays else None,
+        "target_p99_s": 1.0,
+    }
+
+
+def _count(url: str) -> float:
+    try:
+        return total(scrape(url, 2.0), "edc_data_latency_seconds_count", study="FRESH")
+    except OSError:
+        return 0.0
+
+
+def recovery(bootstrap: str, pending: int) -> dict[str, float]:
+    """Time for a killed worker's replacement to resume with `pending` entries in its state."""
+    env = _env(bootstrap, EDC_LATENCY_CHECKPOINT_INTERVAL="5s", EDC_LATENCY_RETENTION="3650d")
+    start = 1_767_225_600_000_000
+    messages = [
+        (
+            "entries",
+            orjson.dumps(
+                {
+                    "schema": "edc.entry/1",
+                    "event_id": f"e{i}",
+                    "study_id": f"S{i % 20}",
+                    "site_id": f"site-{i % 100}",
+                    "subject_id": "x",
+                    "form_id": "f",
+                    "record_id": f"r{i}",
+                    "entered_at": format_timestamp(start + i * 1_000_000),
+                }
+            ),
+        )
+        for i in range(pending)
+    ]
+    asyncio.run(_produce(bootstrap, _topics(env), messages))
+    first = WorkerProcess(env).start()
+    try:
+        deadline = time.monotonic() + 900
+        while time.monotonic() < deadline:
+            try:
+                if total(scrape(first.url), "edc_backlog_entries") >= pending:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        time.sleep(12)  # at least one checkpoint of every shard after the last event
+        first.kill()
+    finally:
+        first.close()
+    restarted = time.monotonic()
+    with WorkerProcess(env) as second:
+        while time.monotonic() - restarted < 900:
+            try:
+                if total(scrape(second.url), "edc_backlog_entries") >= pending:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        resumed = time.monotonic() - restarted
+    return {
+        "pending_entries": pending,
+        "resume_s": round(resumed, 2),
+        "target_s": 60.0,
+        "note_resume_includes_group_join_s": "the session timeout (10 s) of the killed member",
+    }
+
+
+if __name__ == "__main__":  # pragma: no cover - manual use
+    print(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
