@@ -60,14 +60,15 @@ def main() -> int:
     figures["total_seconds"] = round(time.time() - started)
     text = json.dumps(figures, indent=2)
     print(text)
-    _write_benchmarks_md(text)
+    _write_benchmarks_md(text, figures["total_seconds"])
     return 0
 
 
-def _write_benchmarks_md(text: str) -> None:
+def _write_benchmarks_md(text: str, seconds: object) -> None:
+    """Replace the "Latest run" section of BENCHMARKS.md; the prose above it stays."""
     path = Path("BENCHMARKS.md")
-    head = path.read_text().split("<!-- figures -->")[0] if path.exists() else "# Benchmarks\n\n"
-    path.write_text(head + "<!-- figures -->\n```json\n" + text + "\n```\n")
+    head = path.read_text().split("## Latest run")[0] if path.exists() else "# Benchmarks\n\n"
+    path.write_text(f"{head}## Latest run ({seconds} s in all)\n\n```json\n{text}\n```\n")
 
 
 if __name__ == "__main__":
