@@ -8,6 +8,7 @@ import orjson
 from pydantic import ValidationError
 
 from schemas.events import MODELS, Event
+from schemas.fastpath import FAST
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,10 +54,16 @@ def parse_event(payload: bytes | bytearray | memoryview | str) -> Event | Reject
     schema = document.get("schema")
     if not isinstance(schema, str):
         return Rejection("schema: missing or not a string")
+    fast = FAST.get(schema)
+    if fast is not None:
+        event = fast(document)
+        if event is not None:
+            return event
     model = MODELS.get(schema)
     if model is None:
         # Not echoed: a reason goes to logs and headers, and never carries input values.
         return Rejection(f"schema: unknown schema (expected one of {', '.join(MODELS)})")
+    # Anything the fast path is unsure of: pydantic decides, and words the rejection.
     try:
         return model.model_validate(document)
     except ValidationError as error:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from schemas.timestamps import format_timestamp, parse_timestamp_us
+from schemas.timestamps import _RFC3339, format_timestamp, parse_timestamp_us, utc_timestamp_us
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -38,3 +38,39 @@ def _offset(minutes: int) -> str:
     sign = "+" if minutes >= 0 else "-"
     hours, mins = divmod(abs(minutes), 60)
     return f"{sign}{hours:02d}:{mins:02d}"
+
+
+def _strict_reference(text: str) -> int | None:
+    """The common shape by way of the regular expression and datetime: None when invalid."""
+    match = _RFC3339.match(text)
+    if match is None or match.group(8) != "Z":
+        return None
+    try:
+        moment = datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    fraction = match.group(7) or ""
+    micros = int((fraction + "000000")[:6])
+    return (moment - EPOCH) // timedelta(microseconds=1) + micros
+
+
+@settings(max_examples=2000)
+@given(
+    st.one_of(
+        st.text(alphabet="0123456789-:TZtz.+ _²٣", min_size=18, max_size=30),
+        st.builds(
+            lambda moment, fraction, junk: moment.isoformat(timespec="seconds") + fraction + junk,
+            st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+            st.sampled_from(["", ".1", ".123", ".123456", ".1234567", ".", ".1_2", ".²"]),
+            st.sampled_from(["Z", "", "z", "ZZ", " Z", "+00:00", "Z\n"]),
+        ),
+    )
+)
+def test_cached_fast_path_is_as_strict_as_the_regular_expression(text):
+    # utc_timestamp_us answers from caches of validated dates and clocks: a hit must
+    # never accept what the regular expression and the calendar reject.
+    assume(not text.startswith("0000"))  # valid for us, before datetime's year 1
+    fast = utc_timestamp_us(text)
+    assert fast == _strict_reference(text)
+    if fast is not None:
+        assert parse_timestamp_us(text) == fast
