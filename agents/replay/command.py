@@ -98,7 +98,8 @@ def _run(args: argparse.Namespace) -> int:
     rows = EntryRows()
     query_sites: dict[tuple[str, str], str] = {}
     counted = _Counting(lines)
-    for event in read_events(counted, summary, lambda n: progress.show(n, counted.bytes)):
+    source = counted if progress.enabled else lines  # the count only feeds the bar
+    for event in read_events(source, summary, lambda n: progress.show(n, counted.bytes)):
         outcome = engine.apply(event)
         if outcome != ACCEPTED:
             continue
@@ -181,8 +182,9 @@ def _distributions(engine: Engine, as_of_us: int) -> dict[tuple[str, str], list[
         for dashboard in study.dashboards:
             counts = [0] * (len(bounds) + 1)
             for entry in engine.entries(study_id, dashboard):
-                if entry.published_us is not None and entry.published_us <= as_of_us:
-                    counts[bisect_left(bounds, entry.published_us - entry.entered_us)] += 1
+                published = entry.published_us
+                if published is not None and published <= as_of_us:
+                    counts[bisect_left(bounds, published - entry.entered_us)] += 1
             out[(study_id, dashboard)] = counts
     return out
 

@@ -31,7 +31,7 @@ def read_events(
     number = 0
     for number, line in enumerate(lines, 1):
         update(line)
-        if not line.strip():
+        if not line or line.isspace():  # blank; unlike strip(), copies nothing
             continue
         event = parse_event(line)
         if event.__class__ is Rejection:
