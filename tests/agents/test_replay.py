@@ -122,3 +122,28 @@ def test_memory_per_event_stays_bounded_on_a_large_input(tmp_path):
     tracemalloc.stop()
     # Documented in docs/replay.md: the replay keeps every entry for entries.csv.
     assert peak / lines < 4000, f"{peak / lines:.0f} bytes per input line"
+
+
+def test_an_earlier_replays_state_is_collected_by_the_next_and_the_collector_stays_on(
+    tmp_path, monkeypatch
+):
+    import gc
+
+    import agents.replay.command as command
+    from streams.latency import TrackedEntry
+
+    tracked_alive: list[int] = []
+
+    class Watched(Engine):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            tracked_alive.append(sum(type(o) is TrackedEntry for o in gc.get_objects()))
+
+    monkeypatch.setattr(command, "Engine", Watched)
+    replay(tmp_path, "first")
+    assert gc.isenabled()
+    assert gc.get_freeze_count() > 0  # the first run's cyclic state, left to the exit
+    replay(tmp_path, "second")
+    assert gc.isenabled()
+    # None of the first run's tracked entries survive into the second.
+    assert tracked_alive[1] == 0
