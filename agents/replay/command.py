@@ -153,6 +153,10 @@ def _run(args: argparse.Namespace) -> int:
             f"{out}/report.html",
             file=sys.stderr,
         )
+    # Handed to the collector as one cycle rather than freed object by object on return
+    # (~0.6 s per 1M lines): _cyclic_gc_paused leaves cyclic state to the process exit.
+    state: list[object] = [engine, rows, query_sites, summary, snapshot, windows, report, files]
+    state.append(state)
     return 0
 
 
