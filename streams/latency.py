@@ -126,14 +126,6 @@ class GroupLedger:
         latency = published_us - entered_us
         self.tally.add(latency, latency <= self.sla_us)
 
-    def publish_pending(self, key: int, published_us: int) -> None:
-        bucket = (key >> ENTERED_SHIFT) // BUCKET_US
-        entries = self.pending[bucket]
-        record_id = entries.pop(key)
-        if not entries:
-            del self.pending[bucket]
-        self._record_published(key, record_id, published_us)
-
     def lower_published(self, key: int, published_us: int) -> None:
         entered_us = key >> ENTERED_SHIFT
         entries = self.published[entered_us // BUCKET_US]
@@ -142,6 +134,51 @@ class GroupLedger:
         entries[key] = published_us
         latency = published_us - entered_us
         self.tally.add(latency, latency <= self.sla_us)
+
+    def publish_keys(self, keys: list[int], published_us: int) -> None:
+        """A record-level publish reached these entries (entered ≤ published_us).
+
+        Publishes pending ones and lowers the published ones it beats. One loop with
+        the tally's additions summed in it: this runs for every record published.
+        """
+        pending, published_buckets = self.pending, self.published
+        records_by_bucket, max_published = self.published_records, self.max_published
+        tally = self.tally
+        bounds, counts, sla_us = tally.bounds_us, tally.bucket_counts, self.sla_us
+        count = total = within = 0
+        for key in keys:
+            entered_us = key >> ENTERED_SHIFT
+            bucket = entered_us // BUCKET_US
+            entries = pending.get(bucket)
+            record_id = None if entries is None else entries.pop(key, None)
+            if record_id is None:
+                if published_buckets[bucket][key] > published_us:
+                    self.lower_published(key, published_us)
+                continue
+            if not entries:
+                del pending[bucket]
+            published = published_buckets.get(bucket)
+            if published is None:
+                published_buckets[bucket] = {key: published_us}
+                records_by_bucket[bucket] = [record_id]
+                max_published[bucket] = published_us
+            else:
+                published[key] = published_us
+                records_by_bucket[bucket].append(record_id)
+                if published_us > max_published[bucket]:
+                    max_published[bucket] = published_us
+            latency = published_us - entered_us
+            counts[bisect_left(bounds, latency)] += 1
+            total += latency
+            if latency <= sla_us:
+                within += 1
+            count += 1
+        if count:
+            tally.count += count
+            tally.sum_us += total
+            tally.within_sla += within
+            if published_us > self.latest_published:
+                self.latest_published = published_us
 
     def published_of(self, key: int) -> int | None:
         """published_us of a retained entry (None while pending)."""
@@ -362,13 +399,12 @@ class DashboardLedger:
             self.first_entered_us = entered_us
         key = entered_us << ENTERED_SHIFT | seq << SEQ_SHIFT | group.index
         by_record = self.by_record
-        known = by_record.get(record_id)
-        if known is None:
-            by_record[record_id] = key
-        elif known.__class__ is int:
-            by_record[record_id] = (known, key)  # type: ignore[assignment]
-        else:
-            by_record[record_id] = (*known, key)  # type: ignore[misc]
+        known = by_record.setdefault(record_id, key)
+        if known is not key:  # the record has entries already
+            if known.__class__ is int:
+                by_record[record_id] = (known, key)  # type: ignore[assignment]
+            else:
+                by_record[record_id] = (*known, key)  # type: ignore[misc]
         # earliest_cover(), inlined: this runs for every entry on every dashboard.
         best = None
         cutoffs = self.snapshot_cutoffs
@@ -414,8 +450,11 @@ class DashboardLedger:
             group.cover_up_to(cutoff_us, published_us)
 
     def apply_records(self, record_ids: list[str], published_us: int) -> None:
-        record_publishes, by_record, groups = self.record_publishes, self.by_record, self.group_list
-        for record_id in dict.fromkeys(record_ids):
+        record_publishes, by_record = self.record_publishes, self.by_record
+        limit = (published_us + 1) << ENTERED_SHIFT  # keys of entries entered ≤ published_us
+        keys: list[int] = []
+        # A record named twice is skipped the second time: its time is already known.
+        for record_id in record_ids:
             times = record_publishes.get(record_id)
             if times is None:
                 record_publishes[record_id] = published_us
@@ -433,16 +472,22 @@ class DashboardLedger:
             known = by_record.get(record_id)
             if known is None:
                 continue
-            for key in (known,) if known.__class__ is int else known:  # type: ignore[union-attr]
-                entered_us = key >> ENTERED_SHIFT
-                if entered_us > published_us:
-                    continue
-                group = groups[key & GROUP_MASK]
-                pending = group.pending.get(entered_us // BUCKET_US)
-                if pending is not None and key in pending:
-                    group.publish_pending(key, published_us)
-                elif group.published[entered_us // BUCKET_US][key] > published_us:
-                    group.lower_published(key, published_us)
+            if known.__class__ is int:
+                if known < limit:  # type: ignore[operator]
+                    keys.append(known)  # type: ignore[arg-type]
+            else:
+                keys.extend(key for key in known if key < limit)  # type: ignore[union-attr]
+        if not keys:
+            return
+        groups = self.group_list
+        if len(groups) == 1:
+            groups[0].publish_keys(keys, published_us)
+            return
+        by_group: dict[int, list[int]] = {}
+        for key in keys:
+            by_group.setdefault(key & GROUP_MASK, []).append(key)
+        for index, group_keys in by_group.items():
+            groups[index].publish_keys(group_keys, published_us)
 
     def prune(self, horizon_us: int) -> None:
         """Forget what can no longer change an answer for data newer than the horizon."""
