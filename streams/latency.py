@@ -348,7 +348,10 @@ class DashboardLedger:
         self.bounds_us = bounds_us
         self.groups: dict[GroupKey, GroupLedger] = {}
         self.group_list: list[GroupLedger] = []  # by GroupLedger.index
-        # record_id -> the keys of its entries; a lone key is stored bare to save a tuple.
+        # record_id -> the keys of its entries; a lone key is stored bare to save a tuple,
+        # and () marks a record with publish times but no retained entry. So every
+        # record of record_publishes is here too, and an entry of a record missing
+        # here skips the record_publishes look-up (a cache miss in a big dict).
         self.by_record: dict[str, int | tuple[int, ...]] = {}
         # Snapshot publishes as a Pareto frontier: ascending cutoffs with ascending
         # times. A publish with a later cutoff *and* an earlier time dominates.
@@ -400,17 +403,21 @@ class DashboardLedger:
         key = entered_us << ENTERED_SHIFT | seq << SEQ_SHIFT | group.index
         by_record = self.by_record
         known = by_record.setdefault(record_id, key)
-        if known is not key:  # the record has entries already
-            if known.__class__ is int:
-                by_record[record_id] = (known, key)  # type: ignore[assignment]
-            else:
-                by_record[record_id] = (*known, key)  # type: ignore[misc]
         # earliest_cover(), inlined: this runs for every entry on every dashboard.
         best = None
         cutoffs = self.snapshot_cutoffs
         if cutoffs and cutoffs[-1] >= entered_us:
             best = self.snapshot_times[bisect_left(cutoffs, entered_us)]
-        times = self.record_publishes.get(record_id)
+        if known is not key:  # the record has entries already, or publish times
+            if known.__class__ is int:
+                by_record[record_id] = (known, key)  # type: ignore[assignment]
+            elif known:
+                by_record[record_id] = (*known, key)  # type: ignore[misc]
+            else:
+                by_record[record_id] = key
+            times = self.record_publishes.get(record_id)
+        else:
+            times = None
         if times is not None:
             if times.__class__ is int:
                 if times >= entered_us and (best is None or times < best):  # type: ignore[operator]
@@ -455,6 +462,11 @@ class DashboardLedger:
         keys: list[int] = []
         # A record named twice is skipped the second time: its time is already known.
         for record_id in record_ids:
+            known = by_record.get(record_id)
+            if known is None:  # neither entries nor publish times yet
+                by_record[record_id] = ()
+                record_publishes[record_id] = published_us
+                continue
             times = record_publishes.get(record_id)
             if times is None:
                 record_publishes[record_id] = published_us
@@ -469,13 +481,10 @@ class DashboardLedger:
                 if j < len(times) and times[j] == published_us:  # type: ignore[arg-type,index]
                     continue
                 times.insert(j, published_us)  # type: ignore[union-attr]
-            known = by_record.get(record_id)
-            if known is None:
-                continue
             if known.__class__ is int:
                 if known < limit:  # type: ignore[operator]
                     keys.append(known)  # type: ignore[arg-type]
-            else:
+            elif known:
                 keys.extend(key for key in known if key < limit)  # type: ignore[union-attr]
         if not keys:
             return
@@ -497,33 +506,38 @@ class DashboardLedger:
                     self._unindex(record_id, keys)
         keep = bisect_left(self.snapshot_cutoffs, horizon_us)
         del self.snapshot_cutoffs[:keep], self.snapshot_times[:keep]
-        record_publishes = self.record_publishes
+        record_publishes, by_record = self.record_publishes, self.by_record
         for record_id in list(record_publishes):
             times = record_publishes[record_id]
             if times.__class__ is int:
-                if times < horizon_us:  # type: ignore[operator]
-                    del record_publishes[record_id]
-                continue
-            keep = bisect_left(times, horizon_us)  # type: ignore[arg-type]
-            if keep == len(times):  # type: ignore[arg-type]
-                del record_publishes[record_id]
-            elif keep == len(times) - 1:  # type: ignore[arg-type]
-                record_publishes[record_id] = times[-1]  # type: ignore[index]
-            elif keep:
-                del times[:keep]  # type: ignore[union-attr]
+                if times >= horizon_us:  # type: ignore[operator]
+                    continue
+            else:
+                keep = bisect_left(times, horizon_us)  # type: ignore[arg-type]
+                if keep < len(times) - 1:  # type: ignore[arg-type]
+                    del times[:keep]  # type: ignore[union-attr]
+                    continue
+                if keep == len(times) - 1:  # type: ignore[arg-type]
+                    record_publishes[record_id] = times[-1]  # type: ignore[index]
+                    continue
+            del record_publishes[record_id]
+            if by_record[record_id] == ():
+                del by_record[record_id]
 
     def _unindex(self, record_id: str, gone: dict[int, int]) -> None:
         """Drop the keys of forgotten entries from the record's index (once per record)."""
         known = self.by_record.get(record_id)
-        if known is None:
-            return
+        if known is None or known == ():
+            return  # unindexed already, by an earlier entry of the record in this bucket
         if known.__class__ is int:
-            if known in gone:
-                del self.by_record[record_id]
-            return
-        kept = tuple(key for key in known if key not in gone)  # type: ignore[union-attr]
+            kept: tuple[int, ...] = () if known in gone else (known,)  # type: ignore[assignment]
+        else:
+            kept = tuple(key for key in known if key not in gone)  # type: ignore[union-attr]
         if not kept:
-            del self.by_record[record_id]
+            if record_id in self.record_publishes:
+                self.by_record[record_id] = ()  # still has publish times
+            else:
+                del self.by_record[record_id]
         elif len(kept) == 1:
             self.by_record[record_id] = kept[0]
         else:
