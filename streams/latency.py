@@ -146,27 +146,37 @@ class GroupLedger:
         tally = self.tally
         bounds, counts, sla_us = tally.bounds_us, tally.bucket_counts, self.sla_us
         count = total = within = 0
+        # Keys of one record publish come in runs of the same hour: the bucket's dicts
+        # are looked up once per run (and its max_published bumped once).
+        bucket = None
+        entries: dict[int, str] | None = None
+        published: dict[int, int] | None = None
+        records: list[str] = []
         for key in keys:
             entered_us = key >> ENTERED_SHIFT
-            bucket = entered_us // BUCKET_US
-            entries = pending.get(bucket)
+            if entered_us // BUCKET_US != bucket:
+                bucket = entered_us // BUCKET_US
+                entries = pending.get(bucket)
+                published = None
             record_id = None if entries is None else entries.pop(key, None)
-            if record_id is None:
+            if record_id is None:  # published already
                 if published_buckets[bucket][key] > published_us:
                     self.lower_published(key, published_us)
                 continue
             if not entries:
                 del pending[bucket]
-            published = published_buckets.get(bucket)
             if published is None:
-                published_buckets[bucket] = {key: published_us}
-                records_by_bucket[bucket] = [record_id]
-                max_published[bucket] = published_us
-            else:
-                published[key] = published_us
-                records_by_bucket[bucket].append(record_id)
-                if published_us > max_published[bucket]:
+                published = published_buckets.get(bucket)
+                if published is None:
+                    published = published_buckets[bucket] = {}
+                    records = records_by_bucket[bucket] = []
                     max_published[bucket] = published_us
+                else:
+                    records = records_by_bucket[bucket]
+                    if published_us > max_published[bucket]:
+                        max_published[bucket] = published_us
+            published[key] = published_us
+            records.append(record_id)
             latency = published_us - entered_us
             counts[bisect_left(bounds, latency)] += 1
             total += latency
