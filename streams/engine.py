@@ -108,7 +108,10 @@ class Engine:
         if event_id in seen:
             self.counters.duplicates += 1
             return DUPLICATE
-        if time_us // US_PER_HOUR == ids.hour:  # EventIdMemory.remember, its common case
+        retention = self._retention_us
+        if retention is None:
+            seen[event_id] = 0  # never pruned, so not filed by hour either
+        elif time_us // US_PER_HOUR == ids.hour:  # EventIdMemory.remember, its common case
             seen[event_id] = ids.hour
             ids.hour_ids.append(event_id)
         else:
@@ -119,7 +122,6 @@ class Engine:
             watermark = self.watermark_us = time_us
         if self.earliest_us is None or time_us < self.earliest_us:
             self.earliest_us = time_us
-        retention = self._retention_us
         if retention is not None and time_us < watermark - retention:
             self.counters.late += 1
         study = self.studies.get(event.study_id) or self.study(event.study_id)
