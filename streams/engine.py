@@ -120,12 +120,14 @@ class Engine:
         watermark = self.watermark_us
         if watermark is None or time_us > watermark:
             watermark = self.watermark_us = time_us
-        if self.earliest_us is None or time_us < self.earliest_us:
+        earliest = self.earliest_us
+        if earliest is None or time_us < earliest:
             self.earliest_us = time_us
         if retention is not None and time_us < watermark - retention:
             self.counters.late += 1
         study = self.studies.get(event.study_id) or self.study(event.study_id)
-        if study.first_seen_us is None or time_us < study.first_seen_us:
+        first_seen = study.first_seen_us
+        if first_seen is None or time_us < first_seen:
             study.first_seen_us = time_us
         if kind is EntryEvent:
             key = self._group_key(event) if self._breakdown else ()  # type: ignore[arg-type]
