@@ -155,8 +155,9 @@ class GroupLedger:
         records: list[str] = []
         for key in keys:
             entered_us = key >> ENTERED_SHIFT
-            if entered_us // BUCKET_US != bucket:
-                bucket = entered_us // BUCKET_US
+            hour = entered_us // BUCKET_US
+            if hour != bucket:
+                bucket = hour
                 entries = pending.get(bucket)
                 published = None
             record_id = None if entries is None else entries.pop(key, None)

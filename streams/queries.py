@@ -137,10 +137,12 @@ class QueryLedger:
     ) -> None:
         query = self.queries.get(query_id)
         if query is None:
+            answers = self.answer_tallies.get(group_key)
+            if answers is None:  # a group's two tallies are made together
+                answers = self._tally(self.answer_tallies, group_key)
+                self._tally(self.close_tallies, group_key)
             query = self.queries[query_id] = TrackedQuery(
-                group_key,
-                self._tally(self.answer_tallies, group_key),
-                self._tally(self.close_tallies, group_key),
+                group_key, answers, self.close_tallies[group_key]
             )
         events = query.events
         # seq grows with arrival, so an event not older than the last one sorts last
