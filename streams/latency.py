@@ -498,8 +498,10 @@ class DashboardLedger:
             if known.__class__ is int:
                 if known < limit:  # type: ignore[operator]
                     keys.append(known)  # type: ignore[arg-type]
-            elif known:
-                keys.extend(key for key in known if key < limit)  # type: ignore[union-attr]
+            else:
+                for key in known:  # type: ignore[union-attr]
+                    if key < limit:
+                        keys.append(key)
         if not keys:
             return
         groups = self.group_list
