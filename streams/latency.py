@@ -29,7 +29,6 @@ of feeding the engine; ``TrackedEntry`` objects are views made on request.
 
 from __future__ import annotations
 
-from array import array
 from bisect import bisect_left
 from collections.abc import Iterator
 
@@ -369,9 +368,8 @@ class DashboardLedger:
         # times. A publish with a later cutoff *and* an earlier time dominates.
         self.snapshot_cutoffs: list[int] = []
         self.snapshot_times: list[int] = []
-        # record_id -> its publish times, ascending; a lone time is stored bare, more
-        # in an array of int64 (compact, and not a container the GC has to track).
-        self.record_publishes: dict[str, int | array[int]] = {}
+        # record_id -> its publish times, ascending; a lone time is stored bare.
+        self.record_publishes: dict[str, int | list[int]] = {}
         # For "publishing stalled": the newest publish and the oldest entry ever seen.
         self.last_published_us: int | None = None
         self.first_entered_us: int | None = None
@@ -486,9 +484,8 @@ class DashboardLedger:
             elif times.__class__ is int:
                 if times == published_us:
                     continue
-                record_publishes[record_id] = array(
-                    "q",
-                    (times, published_us) if times < published_us else (published_us, times),  # type: ignore[operator]
+                record_publishes[record_id] = (
+                    [times, published_us] if times < published_us else [published_us, times]  # type: ignore[list-item,operator]
                 )
             else:
                 j = bisect_left(times, published_us)  # type: ignore[arg-type]
