@@ -11,11 +11,15 @@ from schemas.timestamps import US_PER_HOUR
 
 
 class EventIdMemory:
-    __slots__ = ("by_hour", "seen")
+    __slots__ = ("by_hour", "hour", "hour_ids", "seen")
 
     def __init__(self) -> None:
         self.seen: dict[str, int] = {}
         self.by_hour: dict[int, list[str]] = {}
+        # The hour filed last and its list: events mostly arrive hour after hour, so
+        # this spares a look-up, and every id of the hour shares one int object.
+        self.hour: int | None = None
+        self.hour_ids: list[str] = []
 
     def __len__(self) -> int:
         return len(self.seen)
@@ -30,14 +34,20 @@ class EventIdMemory:
     def remember(self, event_id: str, time_us: int) -> None:
         """File an id not seen before under the hour of its event time."""
         hour = time_us // US_PER_HOUR
-        self.seen[event_id] = hour
+        if hour == self.hour:
+            self.seen[event_id] = self.hour  # type: ignore[assignment]
+            self.hour_ids.append(event_id)
+            return
         bucket = self.by_hour.get(hour)
         if bucket is None:
-            self.by_hour[hour] = [event_id]
-        else:
-            bucket.append(event_id)
+            bucket = self.by_hour[hour] = []
+        bucket.append(event_id)
+        self.seen[event_id] = hour
+        self.hour, self.hour_ids = hour, bucket
 
     def prune(self, horizon_us: int) -> None:
         for hour in [h for h in self.by_hour if (h + 1) * US_PER_HOUR <= horizon_us]:
             for event_id in self.by_hour.pop(hour):
                 del self.seen[event_id]
+            if hour == self.hour:
+                self.hour, self.hour_ids = None, []

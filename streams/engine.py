@@ -45,11 +45,12 @@ class Counters:
 
 
 class StudyState:
-    __slots__ = ("dashboards", "first_seen_us", "queries", "sla_us")
+    __slots__ = ("dashboards", "first_seen_us", "ledgers", "queries", "sla_us")
 
     def __init__(self, sla_us: int, dashboards: dict[str, DashboardLedger], queries: QueryLedger):
         self.sla_us = sla_us
         self.dashboards = dashboards
+        self.ledgers = tuple(dashboards.values())  # the same, for the per-entry loop
         self.queries = queries
         self.first_seen_us: int | None = None
 
@@ -72,7 +73,9 @@ class Engine:
         self.earliest_us: int | None = None  # oldest event time seen
         self._seq = 0
         self._pruned_at_us: int | None = None
-        self.last_tracked: list[TrackedEntry] = []  # of the last entry applied, per dashboard
+        # The last entry applied and its seq, for last_tracked.
+        self._last_entry: EntryEvent | None = None
+        self._last_entry_seq = 0
 
     # -- feeding -------------------------------------------------------------------
 
@@ -91,37 +94,48 @@ class Engine:
     def apply(self, event: Event) -> str:
         """Feed one valid event; returns ACCEPTED, DUPLICATE or UNKNOWN_DASHBOARD."""
         # The hot path of both the live shards and the replay: dispatch on the exact
-        # type once, and keep attribute look-ups out of the common case.
-        kind = type(event)
+        # type once, and keep attribute look-ups and calls out of the common case.
+        kind = event.__class__
         if kind is EntryEvent:
             time_us = event.entered_at  # type: ignore[union-attr]
         elif kind is PublishEvent:
             time_us = event.published_at  # type: ignore[union-attr]
         else:
             time_us = event.occurred_at  # type: ignore[union-attr]
-        if event.event_id in self.event_ids.seen:
+        event_id = event.event_id
+        ids = self.event_ids
+        seen = ids.seen
+        if event_id in seen:
             self.counters.duplicates += 1
             return DUPLICATE
-        self.event_ids.remember(event.event_id, time_us)
-        self._seq += 1
+        retention = self._retention_us
+        if retention is None:
+            seen[event_id] = 0  # never pruned, so not filed by hour either
+        elif time_us // US_PER_HOUR == ids.hour:  # EventIdMemory.remember, its common case
+            seen[event_id] = ids.hour
+            ids.hour_ids.append(event_id)
+        else:
+            ids.remember(event_id, time_us)
+        seq = self._seq = self._seq + 1
         watermark = self.watermark_us
         if watermark is None or time_us > watermark:
             watermark = self.watermark_us = time_us
-        if self.earliest_us is None or time_us < self.earliest_us:
+        earliest = self.earliest_us
+        if earliest is None or time_us < earliest:
             self.earliest_us = time_us
-        retention = self._retention_us
         if retention is not None and time_us < watermark - retention:
             self.counters.late += 1
         study = self.studies.get(event.study_id) or self.study(event.study_id)
-        if study.first_seen_us is None or time_us < study.first_seen_us:
+        first_seen = study.first_seen_us
+        if first_seen is None or time_us < first_seen:
             study.first_seen_us = time_us
         if kind is EntryEvent:
             key = self._group_key(event) if self._breakdown else ()  # type: ignore[arg-type]
-            # Kept for the caller (the replay lists every entry with its publish time).
-            self.last_tracked = [
-                ledger.add_entry(event.record_id, time_us, key)  # type: ignore[union-attr]
-                for ledger in study.dashboards.values()
-            ]
+            record_id = event.record_id  # type: ignore[union-attr]
+            for ledger in study.ledgers:
+                ledger.add_entry(record_id, time_us, seq, key)
+            self._last_entry = event  # type: ignore[assignment]
+            self._last_entry_seq = seq
         elif kind is PublishEvent:
             ledger = study.dashboards.get(event.dashboard)  # type: ignore[union-attr]
             if ledger is None:
@@ -137,7 +151,7 @@ class Engine:
                 event.query_id,  # type: ignore[union-attr]
                 event.status,  # type: ignore[union-attr]
                 time_us,
-                self._seq,
+                seq,
                 self._group_key(event) if self._breakdown else (),  # type: ignore[arg-type]
             )
         self.counters.accepted += 1
@@ -146,6 +160,22 @@ class Engine:
         ):
             self._prune(watermark - retention)
         return ACCEPTED
+
+    @property
+    def last_tracked(self) -> list[TrackedEntry]:
+        """Views of the last entry applied, one per dashboard of its study (in their order).
+
+        Made on request: only the replay asks, and the hot path does not pay for them.
+        """
+        event = self._last_entry
+        if event is None:
+            return []
+        study = self.studies[event.study_id]
+        key = self._group_key(event) if self._breakdown else ()
+        return [
+            ledger.view(event.record_id, event.entered_at, self._last_entry_seq, key)
+            for ledger in study.ledgers
+        ]
 
     def apply_all(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -220,10 +250,10 @@ class Engine:
     def _dashboard_figures(self, study: StudyState, name: str, as_of_us: int) -> DashboardFigures:
         ledger = study.dashboards[name]
         latencies = [
-            entry.published_us - entry.entered_us
+            published - entered
             for group in ledger.groups.values()
-            for entry in group.iter_entries()
-            if entry.published_us is not None and entry.published_us <= as_of_us
+            for entered, published in group.iter_times()
+            if published is not None and published <= as_of_us
         ]
         backlog = merge_backlogs(group.backlog(as_of_us) for group in ledger.groups.values())
         return DashboardFigures(LatencyFigures.of(latencies, study.sla_us), backlog)

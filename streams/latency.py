@@ -19,11 +19,17 @@ touches another study; pending entries in buckets of one hour of entry time, so
 a snapshot publish visits only the buckets its cutoff reaches and the entries it
 covers; and published entries kept only as long as a late, earlier publish could
 still lower their latency (the retention).
+
+An entry is stored as one int, its *key* (entry time, arrival sequence number,
+group index), in dicts and tuples that hold nothing but ints and strings. The
+cyclic garbage collector does not track such containers, so a million pending
+entries add nothing to the full collections that otherwise dominated the cost
+of feeding the engine; ``TrackedEntry`` objects are views made on request.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections.abc import Iterator
 
 from schemas.timestamps import US_PER_HOUR
@@ -33,37 +39,67 @@ from streams.tally import Tally
 BUCKET_US = US_PER_HOUR
 GroupKey = tuple[str, ...]
 
+# Entry key layout: entered_us << 96 | seq << 32 | group index. Keys order by entry
+# time first, so the smallest key of a bucket is its oldest entry, and "entered ≤ T"
+# is "key < (T + 1) << 96". seq (the engine's arrival counter) makes keys unique;
+# it stays below 2**64 and group indexes below 2**32.
+ENTERED_SHIFT = 96
+SEQ_SHIFT = 32
+GROUP_MASK = (1 << SEQ_SHIFT) - 1
+
+
+def entry_key(entered_us: int, seq: int, group_index: int) -> int:
+    return entered_us << ENTERED_SHIFT | seq << SEQ_SHIFT | group_index
+
 
 class TrackedEntry:
-    """One entry event on one dashboard: ~70 bytes plus its record id."""
+    """A view of one entry on one dashboard; ``published_us`` is read from the ledger.
 
-    __slots__ = ("entered_us", "group", "published_us", "record_id")
+    Live: it follows later publishes, for callers that keep views while feeding
+    more events (the replay lists every entry with its final publish time).
+    """
 
-    def __init__(self, record_id: str, entered_us: int, group: GroupLedger) -> None:
+    __slots__ = ("entered_us", "group", "key", "record_id")
+
+    def __init__(self, record_id: str, entered_us: int, group: GroupLedger, key: int) -> None:
         self.record_id = record_id
         self.entered_us = entered_us
         self.group = group
-        self.published_us: int | None = None
+        self.key = key
+
+    @property
+    def published_us(self) -> int | None:
+        return self.group.published_of(self.key)
 
 
 class GroupLedger:
     """Entries of one study, dashboard and breakdown group (site/country/vendor)."""
 
     __slots__ = (
+        "index",
         "key",
         "latest_published",
         "max_published",
         "pending",
         "published",
+        "published_records",
         "sla_us",
         "tally",
     )
 
-    def __init__(self, key: GroupKey, sla_us: int, bounds_us: tuple[int, ...]) -> None:
+    def __init__(
+        self, key: GroupKey, sla_us: int, bounds_us: tuple[int, ...], index: int = 0
+    ) -> None:
         self.key = key
+        self.index = index  # in DashboardLedger.group_list, and in the low bits of entry keys
         self.sla_us = sla_us
-        self.pending: dict[int, dict[TrackedEntry, None]] = {}
-        self.published: dict[int, dict[TrackedEntry, None]] = {}
+        # hour bucket -> {entry key: record id}
+        self.pending: dict[int, dict[int, str]] = {}
+        # hour bucket -> {entry key: published_us}
+        self.published: dict[int, dict[int, int]] = {}
+        # hour bucket -> record ids of its published entries, in the published dict's
+        # order (entries are only ever added to it), to unindex them when pruned.
+        self.published_records: dict[int, list[str]] = {}
         # Upper bound of published_us per bucket, so publishes that cannot lower
         # any latency skip the bucket without visiting its entries.
         self.max_published: dict[int, int] = {}
@@ -72,57 +108,174 @@ class GroupLedger:
         # Cumulative over everything that arrived (not "as of T"): the live histogram.
         self.tally = Tally(bounds_us)
 
-    def _record_published(self, entry: TrackedEntry, published_us: int) -> None:
-        bucket = entry.entered_us // BUCKET_US
-        entry.published_us = published_us
-        self.published.setdefault(bucket, {})[entry] = None
-        if published_us > self.max_published.get(bucket, -1):
+    def _record_published(self, key: int, record_id: str, published_us: int) -> None:
+        entered_us = key >> ENTERED_SHIFT
+        bucket = entered_us // BUCKET_US
+        entries = self.published.get(bucket)
+        if entries is None:
+            self.published[bucket] = {key: published_us}
+            self.published_records[bucket] = [record_id]
             self.max_published[bucket] = published_us
+        else:
+            entries[key] = published_us
+            self.published_records[bucket].append(record_id)
+            if published_us > self.max_published[bucket]:
+                self.max_published[bucket] = published_us
         if published_us > self.latest_published:
             self.latest_published = published_us
-        latency = published_us - entry.entered_us
+        latency = published_us - entered_us
         self.tally.add(latency, latency <= self.sla_us)
 
-    def publish_pending(self, entry: TrackedEntry, published_us: int) -> None:
-        bucket = entry.entered_us // BUCKET_US
-        entries = self.pending[bucket]
-        del entries[entry]
-        if not entries:
-            del self.pending[bucket]
-        self._record_published(entry, published_us)
-
-    def lower_published(self, entry: TrackedEntry, published_us: int) -> None:
-        old = entry.published_us
-        assert old is not None
-        self.tally.remove(old - entry.entered_us, old - entry.entered_us <= self.sla_us)
-        entry.published_us = published_us
-        latency = published_us - entry.entered_us
+    def lower_published(self, key: int, published_us: int) -> None:
+        entered_us = key >> ENTERED_SHIFT
+        entries = self.published[entered_us // BUCKET_US]
+        old = entries[key] - entered_us
+        self.tally.remove(old, old <= self.sla_us)
+        entries[key] = published_us
+        latency = published_us - entered_us
         self.tally.add(latency, latency <= self.sla_us)
+
+    def publish_keys(self, keys: list[int], published_us: int) -> None:
+        """A record-level publish reached these entries (entered ≤ published_us).
+
+        Publishes pending ones and lowers the published ones it beats. One loop with
+        the tally's additions summed in it: this runs for every record published.
+        """
+        pending, published_buckets = self.pending, self.published
+        records_by_bucket, max_published = self.published_records, self.max_published
+        tally = self.tally
+        bounds, counts, sla_us = tally.bounds_us, tally.bucket_counts, self.sla_us
+        count = total = within = 0
+        # Keys of one record publish come in runs of the same hour: the bucket's dicts
+        # are looked up once per run (and its max_published bumped once).
+        bucket = None
+        entries: dict[int, str] | None = None
+        published: dict[int, int] | None = None
+        records: list[str] = []
+        for key in keys:
+            entered_us = key >> ENTERED_SHIFT
+            hour = entered_us // BUCKET_US
+            if hour != bucket:
+                bucket = hour
+                entries = pending.get(bucket)
+                published = None
+            record_id = None if entries is None else entries.pop(key, None)
+            if record_id is None:  # published already
+                if published_buckets[bucket][key] > published_us:
+                    self.lower_published(key, published_us)
+                continue
+            if not entries:
+                del pending[bucket]
+            if published is None:
+                published = published_buckets.get(bucket)
+                if published is None:
+                    published = published_buckets[bucket] = {}
+                    records = records_by_bucket[bucket] = []
+                    max_published[bucket] = published_us
+                else:
+                    records = records_by_bucket[bucket]
+                    if published_us > max_published[bucket]:
+                        max_published[bucket] = published_us
+            published[key] = published_us
+            records.append(record_id)
+            latency = published_us - entered_us
+            counts[bisect_left(bounds, latency)] += 1
+            total += latency
+            if latency <= sla_us:
+                within += 1
+            count += 1
+        if count:
+            tally.count += count
+            tally.sum_us += total
+            tally.within_sla += within
+            if published_us > self.latest_published:
+                self.latest_published = published_us
+
+    def published_of(self, key: int) -> int | None:
+        """published_us of a retained entry (None while pending)."""
+        bucket = (key >> ENTERED_SHIFT) // BUCKET_US
+        published = self.published.get(bucket)
+        if published is not None and key in published:
+            return published[key]
+        pending = self.pending.get(bucket)
+        if pending is not None and key in pending:
+            return None
+        raise LookupError("entry no longer retained (pruned by the retention)")
 
     def cover_up_to(self, cutoff_us: int, published_us: int) -> None:
         """Apply a snapshot publish: every entry entered ≤ cutoff is visible at published_us."""
         last_bucket = cutoff_us // BUCKET_US
-        for bucket in [b for b in self.pending if b <= last_bucket]:
-            entries = self.pending[bucket]
-            covered = [e for e in entries if e.entered_us <= cutoff_us]
-            for entry in covered:
-                del entries[entry]
-                self._record_published(entry, published_us)
-            if not entries:
-                del self.pending[bucket]
+        limit = (cutoff_us + 1) << ENTERED_SHIFT  # keys of entries entered ≤ cutoff are below
+        pending = self.pending
+        buckets = [b for b in pending if b <= last_bucket]
+        if buckets:
+            # The tally's additions, summed here: this loop is the whole cost of a publish.
+            tally = self.tally
+            bounds, counts, sla_us = tally.bounds_us, tally.bucket_counts, self.sla_us
+            count = total = within = 0
+            for bucket in buckets:
+                entries = pending[bucket]
+                if bucket < last_bucket:
+                    covered = entries  # the whole hour lies before the cutoff
+                    del pending[bucket]
+                else:
+                    covered = {k: r for k, r in entries.items() if k < limit}
+                    if not covered:
+                        continue
+                    for key in covered:
+                        del entries[key]
+                    if not entries:
+                        del pending[bucket]
+                published = self.published.get(bucket)
+                if published is None:
+                    self.published[bucket] = dict.fromkeys(covered, published_us)
+                    self.published_records[bucket] = list(covered.values())
+                    self.max_published[bucket] = published_us
+                else:
+                    published.update(dict.fromkeys(covered, published_us))
+                    self.published_records[bucket].extend(covered.values())
+                    if published_us > self.max_published[bucket]:
+                        self.max_published[bucket] = published_us
+                for key in covered:
+                    latency = published_us - (key >> ENTERED_SHIFT)
+                    counts[bisect_left(bounds, latency)] += 1
+                    total += latency
+                    if latency <= sla_us:
+                        within += 1
+                count += len(covered)
+            tally.count += count
+            tally.sum_us += total
+            tally.within_sla += within
+            if count and published_us > self.latest_published:
+                self.latest_published = published_us
         if self.latest_published <= published_us:
             return  # no published entry has a later publish this one could lower
-        for bucket, entries in self.published.items():
-            if bucket <= last_bucket and self.max_published[bucket] > published_us:
-                for entry in entries:
-                    if entry.entered_us <= cutoff_us and entry.published_us > published_us:  # type: ignore[operator]
-                        self.lower_published(entry, published_us)
+        lower = [
+            key
+            for bucket, entries in self.published.items()
+            if bucket <= last_bucket and self.max_published[bucket] > published_us
+            for key, when in entries.items()
+            if key < limit and when > published_us
+        ]
+        for key in lower:
+            self.lower_published(key, published_us)
+
+    def iter_times(self) -> Iterator[tuple[int, int | None]]:
+        """(entered_us, published_us or None) of every retained entry."""
+        for entries in self.pending.values():
+            for key in entries:
+                yield key >> ENTERED_SHIFT, None
+        for published in self.published.values():
+            for key, when in published.items():
+                yield key >> ENTERED_SHIFT, when
 
     def iter_entries(self) -> Iterator[TrackedEntry]:
         for entries in self.pending.values():
-            yield from entries
-        for entries in self.published.values():
-            yield from entries
+            for key, record_id in entries.items():
+                yield TrackedEntry(record_id, key >> ENTERED_SHIFT, self, key)
+        for bucket, published in self.published.items():
+            for key, record_id in zip(published, self.published_records[bucket], strict=True):
+                yield TrackedEntry(record_id, key >> ENTERED_SHIFT, self, key)
 
     def backlog(self, as_of_us: int) -> BacklogFigures:
         """Pending, oldest age and overdue as of T, touching whole buckets where it can."""
@@ -138,45 +291,49 @@ class GroupLedger:
                 pending += len(entries)
                 overdue += len(entries)
                 if oldest is None or start < oldest:
-                    oldest = min(e.entered_us for e in entries)
+                    first = min(entries) >> ENTERED_SHIFT
+                    if oldest is None or first < oldest:
+                        oldest = first
                 continue
-            for entry in entries:
-                if entry.entered_us <= as_of_us:
+            for key in entries:
+                entered_us = key >> ENTERED_SHIFT
+                if entered_us <= as_of_us:
                     pending += 1
-                    overdue += entry.entered_us < overdue_before
-                    if oldest is None or entry.entered_us < oldest:
-                        oldest = entry.entered_us
+                    overdue += entered_us < overdue_before
+                    if oldest is None or entered_us < oldest:
+                        oldest = entered_us
         # Entries whose earliest publish lies after T were still pending at T.
-        for bucket, entries in self.published.items():
+        for bucket, published in self.published.items():
             if bucket * BUCKET_US > as_of_us or self.max_published[bucket] <= as_of_us:
                 continue
-            for entry in entries:
-                if entry.entered_us <= as_of_us < entry.published_us:  # type: ignore[operator]
+            for key, when in published.items():
+                entered_us = key >> ENTERED_SHIFT
+                if entered_us <= as_of_us < when:
                     pending += 1
-                    overdue += entry.entered_us < overdue_before
-                    if oldest is None or entry.entered_us < oldest:
-                        oldest = entry.entered_us
+                    overdue += entered_us < overdue_before
+                    if oldest is None or entered_us < oldest:
+                        oldest = entered_us
         return BacklogFigures(
             pending=pending,
             oldest_age_us=None if oldest is None else as_of_us - oldest,
             overdue=overdue,
         )
 
-    def prune_published_before(self, horizon_us: int) -> list[TrackedEntry]:
+    def prune_published_before(self, horizon_us: int) -> list[tuple[dict[int, int], list[str]]]:
         """Forget published entries of buckets wholly before the horizon; return them.
 
         Only buckets whose entries were all published by the horizon: a publish that
         could still lower such a latency, or an instant at which such an entry was
         still pending, lies before the horizon too.
         """
-        gone: list[TrackedEntry] = []
+        gone: list[tuple[dict[int, int], list[str]]] = []
         published_by = self.max_published
         for bucket in [
             b
             for b in self.published
             if (b + 1) * BUCKET_US <= horizon_us and published_by[b] <= horizon_us
         ]:
-            gone.extend(self.published.pop(bucket))
+            gone.append((self.published.pop(bucket), self.published_records.pop(bucket)))
             del self.max_published[bucket]
         return gone
 
@@ -188,6 +345,7 @@ class DashboardLedger:
         "bounds_us",
         "by_record",
         "first_entered_us",
+        "group_list",
         "groups",
         "last_published_us",
         "record_publishes",
@@ -200,13 +358,18 @@ class DashboardLedger:
         self.sla_us = sla_us
         self.bounds_us = bounds_us
         self.groups: dict[GroupKey, GroupLedger] = {}
-        # record_id -> its tracked entries; a lone entry is stored bare to save a list.
-        self.by_record: dict[str, TrackedEntry | list[TrackedEntry]] = {}
+        self.group_list: list[GroupLedger] = []  # by GroupLedger.index
+        # record_id -> the keys of its entries; a lone key is stored bare to save a tuple,
+        # and () marks a record with publish times but no retained entry. So every
+        # record of record_publishes is here too, and an entry of a record missing
+        # here skips the record_publishes look-up (a cache miss in a big dict).
+        self.by_record: dict[str, int | tuple[int, ...]] = {}
         # Snapshot publishes as a Pareto frontier: ascending cutoffs with ascending
         # times. A publish with a later cutoff *and* an earlier time dominates.
         self.snapshot_cutoffs: list[int] = []
         self.snapshot_times: list[int] = []
-        self.record_publishes: dict[str, list[int]] = {}
+        # record_id -> its publish times, ascending; a lone time is stored bare.
+        self.record_publishes: dict[str, int | list[int]] = {}
         # For "publishing stalled": the newest publish and the oldest entry ever seen.
         self.last_published_us: int | None = None
         self.first_entered_us: int | None = None
@@ -218,7 +381,11 @@ class DashboardLedger:
     def group(self, key: GroupKey) -> GroupLedger:
         ledger = self.groups.get(key)
         if ledger is None:
-            ledger = self.groups[key] = GroupLedger(key, self.sla_us, self.bounds_us)
+            index = len(self.group_list)
+            if index > GROUP_MASK:
+                raise ValueError("too many breakdown groups for one study and dashboard")
+            ledger = self.groups[key] = GroupLedger(key, self.sla_us, self.bounds_us, index)
+            self.group_list.append(ledger)
         return ledger
 
     def earliest_cover(self, record_id: str, entered_us: int) -> int | None:
@@ -228,36 +395,62 @@ class DashboardLedger:
         if cutoffs and cutoffs[-1] >= entered_us:
             best = self.snapshot_times[bisect_left(cutoffs, entered_us)]
         times = self.record_publishes.get(record_id)
-        if times and times[-1] >= entered_us:
-            candidate = times[bisect_left(times, entered_us)]
-            if best is None or candidate < best:
-                best = candidate
+        if times is not None:
+            if times.__class__ is int:
+                candidate = times if times >= entered_us else None  # type: ignore[operator]
+            elif times[-1] >= entered_us:  # type: ignore[index]
+                candidate = times[bisect_left(times, entered_us)]  # type: ignore[arg-type,index]
+            else:
+                candidate = None
+            if candidate is not None and (best is None or candidate < best):
+                best = candidate  # type: ignore[assignment]
         return best
 
-    def add_entry(self, record_id: str, entered_us: int, group_key: GroupKey) -> TrackedEntry:
+    def add_entry(self, record_id: str, entered_us: int, seq: int, group_key: GroupKey) -> int:
+        """Track an entry (seq: its arrival number, unique per engine); returns its key."""
         group = self.groups.get(group_key) or self.group(group_key)
         if self.first_entered_us is None or entered_us < self.first_entered_us:
             self.first_entered_us = entered_us
-        entry = TrackedEntry(record_id, entered_us, group)
+        key = entered_us << ENTERED_SHIFT | seq << SEQ_SHIFT | group.index
         by_record = self.by_record
-        known = by_record.get(record_id)
-        if known is None:
-            by_record[record_id] = entry
-        elif known.__class__ is list:
-            known.append(entry)  # type: ignore[union-attr]
+        known = by_record.setdefault(record_id, key)
+        # earliest_cover(), inlined: this runs for every entry on every dashboard.
+        best = None
+        cutoffs = self.snapshot_cutoffs
+        if cutoffs and cutoffs[-1] >= entered_us:
+            best = self.snapshot_times[bisect_left(cutoffs, entered_us)]
+        if known is not key:  # the record has entries already, or publish times
+            if known.__class__ is int:
+                by_record[record_id] = (known, key)  # type: ignore[assignment]
+            elif known:
+                by_record[record_id] = (*known, key)  # type: ignore[misc]
+            else:
+                by_record[record_id] = key
+            times = self.record_publishes.get(record_id)
         else:
-            by_record[record_id] = [known, entry]  # type: ignore[list-item]
-        published = self.earliest_cover(record_id, entered_us)
-        if published is None:
+            times = None
+        if times is not None:
+            if times.__class__ is int:
+                if times >= entered_us and (best is None or times < best):  # type: ignore[operator]
+                    best = times  # type: ignore[assignment]
+            elif times[-1] >= entered_us:  # type: ignore[index]
+                candidate = times[bisect_left(times, entered_us)]  # type: ignore[arg-type,index]
+                if best is None or candidate < best:
+                    best = candidate
+        if best is None:
             bucket = entered_us // BUCKET_US
             pending = group.pending.get(bucket)
             if pending is None:
-                group.pending[bucket] = {entry: None}
+                group.pending[bucket] = {key: record_id}
             else:
-                pending[entry] = None
+                pending[key] = record_id
         else:
-            group._record_published(entry, published)
-        return entry
+            group._record_published(key, record_id, best)
+        return key
+
+    def view(self, record_id: str, entered_us: int, seq: int, group_key: GroupKey) -> TrackedEntry:
+        group = self.groups[group_key]
+        return TrackedEntry(record_id, entered_us, group, entry_key(entered_us, seq, group.index))
 
     def apply_snapshot(self, cutoff_us: int, published_us: int) -> None:
         cutoffs, times = self.snapshot_cutoffs, self.snapshot_times
@@ -275,46 +468,90 @@ class DashboardLedger:
             group.cover_up_to(cutoff_us, published_us)
 
     def apply_records(self, record_ids: list[str], published_us: int) -> None:
-        for record_id in dict.fromkeys(record_ids):
-            times = self.record_publishes.get(record_id)
-            if times is None:
-                self.record_publishes[record_id] = [published_us]
-            else:
-                j = bisect_left(times, published_us)
-                if j < len(times) and times[j] == published_us:
-                    continue
-                insort(times, published_us)
-            known = self.by_record.get(record_id)
-            if known is None:
+        record_publishes, by_record = self.record_publishes, self.by_record
+        limit = (published_us + 1) << ENTERED_SHIFT  # keys of entries entered ≤ published_us
+        keys: list[int] = []
+        # A record named twice is skipped the second time: its time is already known.
+        for record_id in record_ids:
+            known = by_record.get(record_id)
+            if known is None:  # neither entries nor publish times yet
+                by_record[record_id] = ()
+                record_publishes[record_id] = published_us
                 continue
-            for entry in known if isinstance(known, list) else (known,):
-                if entry.entered_us > published_us:
+            times = record_publishes.get(record_id)
+            if times is None:
+                record_publishes[record_id] = published_us
+            elif times.__class__ is int:
+                if times == published_us:
                     continue
-                if entry.published_us is None:
-                    entry.group.publish_pending(entry, published_us)
-                elif entry.published_us > published_us:
-                    entry.group.lower_published(entry, published_us)
+                record_publishes[record_id] = (
+                    [times, published_us] if times < published_us else [published_us, times]  # type: ignore[list-item,operator]
+                )
+            else:
+                j = bisect_left(times, published_us)  # type: ignore[arg-type]
+                if j < len(times) and times[j] == published_us:  # type: ignore[arg-type,index]
+                    continue
+                times.insert(j, published_us)  # type: ignore[union-attr]
+            if known.__class__ is int:
+                if known < limit:  # type: ignore[operator]
+                    keys.append(known)  # type: ignore[arg-type]
+            else:
+                for key in known:  # type: ignore[union-attr]
+                    if key < limit:
+                        keys.append(key)
+        if not keys:
+            return
+        groups = self.group_list
+        if len(groups) == 1:
+            groups[0].publish_keys(keys, published_us)
+            return
+        by_group: dict[int, list[int]] = {}
+        for key in keys:
+            by_group.setdefault(key & GROUP_MASK, []).append(key)
+        for index, group_keys in by_group.items():
+            groups[index].publish_keys(group_keys, published_us)
 
     def prune(self, horizon_us: int) -> None:
         """Forget what can no longer change an answer for data newer than the horizon."""
         for group in self.groups.values():
-            for entry in group.prune_published_before(horizon_us):
-                self._unindex(entry)
+            for keys, record_ids in group.prune_published_before(horizon_us):
+                for record_id in record_ids:
+                    self._unindex(record_id, keys)
         keep = bisect_left(self.snapshot_cutoffs, horizon_us)
         del self.snapshot_cutoffs[:keep], self.snapshot_times[:keep]
-        for record_id in list(self.record_publishes):
-            times = self.record_publishes[record_id]
-            keep = bisect_left(times, horizon_us)
-            if keep == len(times):
-                del self.record_publishes[record_id]
-            elif keep:
-                del times[:keep]
+        record_publishes, by_record = self.record_publishes, self.by_record
+        for record_id in list(record_publishes):
+            times = record_publishes[record_id]
+            if times.__class__ is int:
+                if times >= horizon_us:  # type: ignore[operator]
+                    continue
+            else:
+                keep = bisect_left(times, horizon_us)  # type: ignore[arg-type]
+                if keep < len(times) - 1:  # type: ignore[arg-type]
+                    del times[:keep]  # type: ignore[union-attr]
+                    continue
+                if keep == len(times) - 1:  # type: ignore[arg-type]
+                    record_publishes[record_id] = times[-1]  # type: ignore[index]
+                    continue
+            del record_publishes[record_id]
+            if by_record[record_id] == ():
+                del by_record[record_id]
 
-    def _unindex(self, entry: TrackedEntry) -> None:
-        known = self.by_record[entry.record_id]
-        if isinstance(known, list):
-            known.remove(entry)
-            if len(known) == 1:
-                self.by_record[entry.record_id] = known[0]
+    def _unindex(self, record_id: str, gone: dict[int, int]) -> None:
+        """Drop the keys of forgotten entries from the record's index (once per record)."""
+        known = self.by_record.get(record_id)
+        if known is None or known == ():
+            return  # unindexed already, by an earlier entry of the record in this bucket
+        if known.__class__ is int:
+            kept: tuple[int, ...] = () if known in gone else (known,)  # type: ignore[assignment]
         else:
-            del self.by_record[entry.record_id]
+            kept = tuple(key for key in known if key not in gone)  # type: ignore[union-attr]
+        if not kept:
+            if record_id in self.record_publishes:
+                self.by_record[record_id] = ()  # still has publish times
+            else:
+                del self.by_record[record_id]
+        elif len(kept) == 1:
+            self.by_record[record_id] = kept[0]
+        else:
+            self.by_record[record_id] = kept

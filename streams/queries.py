@@ -74,18 +74,44 @@ def fold(events: list[tuple[int, int, str]], as_of_us: int | None = None) -> Que
 
 
 class TrackedQuery:
-    """Every retained event of one query, and its fold over all of them."""
+    """Every retained event of one query, and where folding all of them leaves it.
 
-    __slots__ = ("events", "folded", "group_key", "last_us")
+    The fold is kept as plain fields and advanced one event at a time: events
+    almost always arrive in occurred_at order, and re-folding the whole query
+    per event made query events the most expensive kind.
+    """
 
-    def __init__(self, group_key: QueryGroupKey) -> None:
+    __slots__ = (
+        "answers",
+        "closes",
+        "events",
+        "group_key",
+        "last_us",
+        "opened_us",
+        "orphans",
+        "state",
+    )
+
+    def __init__(self, group_key: QueryGroupKey, answers: Tally, closes: Tally) -> None:
         self.group_key = group_key
         self.events: list[tuple[int, int, str]] = []
         self.last_us = 0
-        self.folded = QueryFold(NEVER_OPENED, None, 0)
+        self.state = NEVER_OPENED
+        self.opened_us: int | None = None
+        self.orphans = 0
+        # The group's tallies, held here to spare two dict look-ups per event.
+        self.answers = answers
+        self.closes = closes
+
+    @property
+    def folded(self) -> QueryFold:
+        """The fold over every retained event, with its durations and changes."""
+        return fold(self.events)
 
     def as_of(self, as_of_us: int) -> QueryFold:
-        return self.folded if as_of_us >= self.last_us else fold(self.events, as_of_us)
+        if as_of_us >= self.last_us:
+            return QueryFold(self.state, self.opened_us, self.orphans)
+        return fold(self.events, as_of_us)
 
 
 class QueryLedger:
@@ -111,13 +137,45 @@ class QueryLedger:
     ) -> None:
         query = self.queries.get(query_id)
         if query is None:
-            query = self.queries[query_id] = TrackedQuery(group_key)
-        before = query.folded
-        insort(query.events, (occurred_us, seq, status))
-        query.last_us = max(query.last_us, occurred_us)
-        after = query.folded = fold(query.events)
-        answers = self._tally(self.answer_tallies, query.group_key)
-        closes = self._tally(self.close_tallies, query.group_key)
+            answers = self.answer_tallies.get(group_key)
+            if answers is None:  # a group's two tallies are made together
+                answers = self._tally(self.answer_tallies, group_key)
+                self._tally(self.close_tallies, group_key)
+            query = self.queries[query_id] = TrackedQuery(
+                group_key, answers, self.close_tallies[group_key]
+            )
+        events = query.events
+        # seq grows with arrival, so an event not older than the last one sorts last
+        # (ties of occurred_at go by arrival) and only extends the fold.
+        if events and occurred_us < events[-1][0]:
+            self._reorder(query, (occurred_us, seq, status))
+            return
+        events.append((occurred_us, seq, status))
+        query.last_us = occurred_us
+        # One step of fold(), on the fields.
+        state = query.state
+        if status == "opened":
+            query.state = AWAITING_SITE
+            query.opened_us = occurred_us
+        elif state == NEVER_OPENED:
+            query.orphans += 1
+        elif state == CLOSED:
+            pass  # answering or closing a closed query changes nothing
+        elif status == "answered":
+            if state == AWAITING_SITE:
+                query.answers.add(occurred_us - query.opened_us)  # type: ignore[operator]
+            query.state = AWAITING_DM
+        else:  # closed or cancelled
+            query.closes.add(occurred_us - query.opened_us)  # type: ignore[operator]
+            query.state = CLOSED
+
+    def _reorder(self, query: TrackedQuery, event: tuple[int, int, str]) -> None:
+        """A late event lands inside the history: re-fold, and correct the tallies by the difference."""
+        before = fold(query.events)
+        insort(query.events, event)
+        after = fold(query.events)
+        query.state, query.opened_us, query.orphans = after.state, after.opened_us, after.orphans
+        answers, closes = query.answers, query.closes
         for duration in before.answer_durations_us:
             answers.remove(duration)
         for duration in before.close_durations_us:
@@ -133,16 +191,21 @@ class QueryLedger:
         oldest: dict[QueryGroupKey, int] = {}
         orphans = 0
         for query in self.queries.values():
-            folded = query.as_of(as_of_us)
-            orphans += folded.orphans
-            if folded.state not in (AWAITING_SITE, AWAITING_DM):
+            if as_of_us >= query.last_us:
+                state, opened_us = query.state, query.opened_us
+                orphans += query.orphans
+            else:
+                folded = fold(query.events, as_of_us)
+                state, opened_us = folded.state, folded.opened_us
+                orphans += folded.orphans
+            if state not in (AWAITING_SITE, AWAITING_DM):
                 continue
             row = counts.setdefault(query.group_key, [0] * 14)
-            row[folded.state - 1] += 1
-            age = as_of_us - folded.opened_us  # type: ignore[operator]
+            row[state - 1] += 1
+            age = as_of_us - opened_us  # type: ignore[operator]
             bucket = aging_bucket(age)
             row[2 + bucket] += 1
-            row[6 + (folded.state - 1) * 4 + bucket] += 1
+            row[6 + (state - 1) * 4 + bucket] += 1
             if age > oldest.get(query.group_key, -1):
                 oldest[query.group_key] = age
         figures = {
@@ -162,6 +225,6 @@ class QueryLedger:
         for query_id in [
             qid
             for qid, q in self.queries.items()
-            if q.last_us < horizon_us and q.folded.state in (CLOSED, NEVER_OPENED)
+            if q.last_us < horizon_us and q.state in (CLOSED, NEVER_OPENED)
         ]:
             del self.queries[query_id]

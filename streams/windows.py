@@ -28,7 +28,6 @@ from streams.figures import (
     QueryFigures,
     StudyFigures,
 )
-from streams.latency import TrackedEntry
 from streams.queries import AWAITING_DM, AWAITING_SITE, TrackedQuery, aging_bucket, fold
 
 _NEVER = 1 << 62  # "not published yet", later than any instant
@@ -66,7 +65,15 @@ def tumbling_windows(
             continue
         dashboards = {
             name: _dashboard_windows(
-                list(engine.entries(study_id, name)), bounds, instants, as_of_us, study.sla_us
+                [
+                    times
+                    for group in study.dashboards[name].groups.values()
+                    for times in group.iter_times()
+                ],
+                bounds,
+                instants,
+                as_of_us,
+                study.sla_us,
             )
             for name in sorted(study.dashboards)
         }
@@ -83,7 +90,7 @@ def tumbling_windows(
 
 
 def _dashboard_windows(
-    entries: list[TrackedEntry],
+    entries: list[tuple[int, int | None]],  # (entered_us, published_us or None)
     bounds: list[tuple[int, int]],
     instants: list[int],
     as_of_us: int,
@@ -94,25 +101,24 @@ def _dashboard_windows(
     latencies: list[list[int]] = [[] for _ in range(n)]
     pending_diff = [0] * (n + 1)
     overdue_diff = [0] * (n + 1)
-    for entry in entries:
-        published = entry.published_us
+    for entered, published in entries:
         if published is not None and published <= as_of_us:
-            latencies[bisect_right(starts, published) - 1].append(published - entry.entered_us)
+            latencies[bisect_right(starts, published) - 1].append(published - entered)
         # Pending at instant a when entered ≤ a < published.
-        first = bisect_left(instants, entry.entered_us)
+        first = bisect_left(instants, entered)
         stop = n if published is None else bisect_left(instants, published)
         if first < stop:
             pending_diff[first] += 1
             pending_diff[stop] -= 1
         # Overdue at instant a when entered + SLA < a < published.
-        first = bisect_right(instants, entry.entered_us + sla_us)
+        first = bisect_right(instants, entered + sla_us)
         if first < stop:
             overdue_diff[first] += 1
             overdue_diff[stop] -= 1
     ordered = sorted(
-        (e.entered_us, _NEVER if e.published_us is None else e.published_us)
-        for e in entries
-        if e.entered_us <= as_of_us
+        (entered, _NEVER if published is None else published)
+        for entered, published in entries
+        if entered <= as_of_us
     )
     heap: list[tuple[int, int]] = []
     cursor = 0

@@ -19,6 +19,7 @@ from streams import (
     tumbling_windows,
 )
 from streams.figures import DashboardFigures, QueryFigures
+from streams.latency import ENTERED_SHIFT
 from streams.percentiles import nearest_rank
 
 US = 1
@@ -488,7 +489,7 @@ def test_events_after_the_as_of_time_do_not_exist_yet():
 
 
 def _entered(buckets: dict) -> list[int]:
-    return sorted(e.entered_us for entries in buckets.values() for e in entries)
+    return sorted(key >> ENTERED_SHIFT for entries in buckets.values() for key in entries)
 
 
 def test_retention_prunes_what_can_no_longer_change_an_answer_but_never_pending_entries():
