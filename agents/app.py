@@ -21,9 +21,9 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.types.tuples import Message
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from agents.exporter import EngineCollector, TopicHealth
+from agents.exporter import EngineCollector, TopicHealth, render_text
 from agents.settings import Settings
 from agents.sharding import encode_batch, routed_items
 from agents.shards import ShardStore
@@ -265,7 +265,7 @@ class Worker:
 
         async def metrics(_request: web.Request) -> web.Response:
             # Collected on the event loop: the engines never change mid-scrape.
-            body = generate_latest(registry)
+            body = render_text(registry.collect())
             return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         async def health(_request: web.Request) -> web.Response:

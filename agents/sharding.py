@@ -21,15 +21,8 @@ from collections.abc import Callable, Iterable
 
 import orjson
 
-from schemas.events import (
-    ENTRY_SCHEMA,
-    PUBLISH_SCHEMA,
-    QUERY_SCHEMA,
-    EntryEvent,
-    Event,
-    PublishEvent,
-    QueryEvent,
-)
+from schemas import events as ev
+from schemas.events import EntryEvent, Event, PublishEvent, QueryEvent
 
 # Source topics, by position in the wire format, for the health metrics.
 TOPIC_KINDS = ("entries", "queries", "publishes")
@@ -135,10 +128,10 @@ def _constructor(model: type[Event], **defaults: object) -> Callable[..., Event]
 
 # The fields the wire format leaves out take their model defaults ("" for the subject id,
 # which the engine never reads); the rest are always given.
-_new_entry = _constructor(EntryEvent, schema_=ENTRY_SCHEMA, subject_id="", visit_date=None)
-_new_publish = _constructor(PublishEvent, schema_=PUBLISH_SCHEMA)
+_new_entry = _constructor(EntryEvent, schema_=ev.ENTRY_SCHEMA, subject_id="", visit_date=None)
+_new_publish = _constructor(PublishEvent, schema_=ev.PUBLISH_SCHEMA)
 _new_query = _constructor(
-    QueryEvent, schema_=QUERY_SCHEMA, record_id=None, form_id=None, origin=None
+    QueryEvent, schema_=ev.QUERY_SCHEMA, record_id=None, form_id=None, origin=None
 )
 
 
