@@ -39,7 +39,7 @@ ROUTER_WITHIN_S = 0.05  # a publish waits at most this long before it is forward
 FETCH_MAX_WAIT_MS = 100
 
 
-def _lower_fetch_wait() -> None:
+def lower_fetch_wait() -> None:
     from faust.transport.drivers import aiokafka as driver
 
     original = driver.AIOKafkaConsumerThread._create_worker_consumer
@@ -72,7 +72,7 @@ class Worker:
     """Everything one worker process holds: the Faust app, its shard engines, its metrics."""
 
     def __init__(self, settings: Settings) -> None:
-        _lower_fetch_wait()
+        lower_fetch_wait()
         self.settings = settings
         self.health = {topic: TopicHealth() for topic in settings.input_topics}
         self.client_options = settings.kafka_client_options()
