@@ -19,18 +19,19 @@ from typing import Any
 import faust
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from faust.types.tuples import Message
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from agents.exporter import EngineCollector, TopicHealth
+from agents.exporter import EngineCollector, TopicHealth, render_text
 from agents.settings import Settings
-from agents.sharding import encode, encode_batch, route
+from agents.sharding import encode_batch, routed_items
 from agents.shards import ShardStore
 from schemas import Rejection, parse_event
 
 log = logging.getLogger(__name__)
 
-ROUTER_BATCH = 500
+ROUTER_BATCH = 2000  # per-batch costs (one produce request, one shard message per shard) amortised
 ROUTER_WITHIN_S = 0.05  # a publish waits at most this long before it is forwarded
 # Faust hard-codes a 1.5 s fetch wait; a broker that holds fetches for the full wait
 # (the embedded one does) then delays every hop by up to 1.5 s. Two hops separate a
@@ -38,7 +39,7 @@ ROUTER_WITHIN_S = 0.05  # a publish waits at most this long before it is forward
 FETCH_MAX_WAIT_MS = 100
 
 
-def _lower_fetch_wait() -> None:
+def lower_fetch_wait() -> None:
     from faust.transport.drivers import aiokafka as driver
 
     original = driver.AIOKafkaConsumerThread._create_worker_consumer
@@ -71,7 +72,7 @@ class Worker:
     """Everything one worker process holds: the Faust app, its shard engines, its metrics."""
 
     def __init__(self, settings: Settings) -> None:
-        _lower_fetch_wait()
+        lower_fetch_wait()
         self.settings = settings
         self.health = {topic: TopicHealth() for topic in settings.input_topics}
         self.client_options = settings.kafka_client_options()
@@ -85,6 +86,7 @@ class Worker:
             settings.app_id,
         )
         self.last_offsets: dict[tuple[str, int], int] = {}
+        self._topic_index = {topic: i for i, topic in enumerate(settings.input_topics)}
         self.app = faust.App(
             settings.app_id,
             broker=[
@@ -136,34 +138,58 @@ class Worker:
     # -- helpers --------------------------------------------------------------------
 
     async def route_batch(self, events: Sequence[faust.EventT]) -> None:
-        shards = self.settings.shard_partitions
-        topic_index = {topic: i for i, topic in enumerate(self.settings.input_topics)}
-        batches: dict[int, list[list[object]]] = {}
-        pending = []
-        now = time.time()
-        for event in events:
-            message = event.message
-            health = self.health[message.topic]
-            self.last_offsets[(message.topic, message.partition)] = message.offset
-            health.processing_delay_s = max(0.0, now - message.timestamp)
-            parsed = parse_event(event.value)
-            if isinstance(parsed, Rejection):
-                health.count("invalid")
-                health.dead_letters += 1
-                pending.append(await self.send_dead_letter(message, parsed.reason))
-                continue
-            # A publish may be split or copied to several shards; only its first part is
-            # counted in the health metrics, so each input message counts once.
-            for n, (shard, part) in enumerate(route(parsed, shards)):
-                batches.setdefault(shard, []).append(
-                    encode(part, topic_index[message.topic], n == 0)
+        batches, rejected = self.split_batch(events)
+        pending = [await self.send_dead_letter(message, reason) for message, reason in rejected]
+        for shard, items in enumerate(batches):
+            if items:
+                pending.append(
+                    await self.shard_topic.send(value=encode_batch(items), partition=shard)
                 )
-        for shard, items in batches.items():
-            pending.append(await self.shard_topic.send(value=encode_batch(items), partition=shard))
         # Offsets are committed only after the forwarded batches are acknowledged.
         await asyncio.gather(*pending)
 
-    async def send_dead_letter(self, message: faust.types.tuples.Message, reason: str) -> Any:
+    def split_batch(
+        self, events: Sequence[faust.EventT]
+    ) -> tuple[list[list[list[object]]], list[tuple[Message, str]]]:
+        """Wire items per shard, and the rejected messages with their reasons."""
+        shards = self.settings.shard_partitions
+        topic_index = self._topic_index
+        batches: list[list[list[object]]] = [[] for _ in range(shards)]
+        rejected: list[tuple[Message, str]] = []
+        latest: dict[tuple[str, int], Message] = {}
+        newest: dict[str, Message] = {}
+        for event in events:
+            message = event.message
+            latest[(message.topic, message.partition)] = newest[message.topic] = message
+            parsed = parse_event(event.value)
+            if isinstance(parsed, Rejection):
+                rejected.append((message, parsed.reason))
+                continue
+            # A publish may be split or copied to several shards; only its first part is
+            # counted in the health metrics, so each input message counts once.
+            for shard, item in routed_items(parsed, topic_index[message.topic], shards):
+                batches[shard].append(item)
+        self.note_progress(latest, newest, rejected)
+        return batches, rejected
+
+    def note_progress(
+        self,
+        latest: dict[tuple[str, int], Message],
+        newest: dict[str, Message],
+        rejected: list[tuple[Message, str]],
+    ) -> None:
+        # Once per partition or topic and batch, not per message: the last message wins anyway.
+        for key, message in latest.items():
+            self.last_offsets[key] = message.offset
+        now = time.time()
+        for topic, message in newest.items():
+            self.health[topic].processing_delay_s = max(0.0, now - message.timestamp)
+        for message, _reason in rejected:
+            health = self.health[message.topic]
+            health.count("invalid")
+            health.dead_letters += 1
+
+    async def send_dead_letter(self, message: Message, reason: str) -> Any:
         # The reason names a field, never a value: safe to log and to put in a header.
         log.warning(
             "invalid message %s[%d]@%d: %s",
@@ -239,7 +265,7 @@ class Worker:
 
         async def metrics(_request: web.Request) -> web.Response:
             # Collected on the event loop: the engines never change mid-scrape.
-            body = generate_latest(registry)
+            body = render_text(registry.collect())
             return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
         async def health(_request: web.Request) -> web.Response:

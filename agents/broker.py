@@ -19,8 +19,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -98,13 +100,8 @@ class EmbeddedBroker:
 
     def stop(self) -> None:
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+        if process is not None:
+            terminate(process, 5.0)
         if self._log is not None:
             self._log.close()
             self._log = None
@@ -152,6 +149,34 @@ async def ensure_topics(
             await admin.create_topics(missing)
     finally:
         await admin.close()
+
+
+async def produce_all(
+    bootstrap: str, topics: dict[str, str], messages: Iterable[tuple[str, bytes]], **options: Any
+) -> None:
+    """Send each (kind, value) to ``topics[kind]`` in order; returns once all are acknowledged."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **options)
+    await producer.start()
+    try:
+        for kind, value in messages:
+            await producer.send(topics[kind], value)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def terminate(process: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within ``timeout_s``."""
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=10)
 
 
 def pid_alive(pid: int) -> bool:

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 from types import TracebackType
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from agents.broker import free_port
+from agents.broker import free_port, terminate
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -34,6 +34,29 @@ def total(samples: Samples, name: str, **labels: str) -> float:
     """Sum of the samples of a name whose labels include the given ones."""
     wanted = set(labels.items())
     return sum(v for (n, lbls), v in samples.items() if n == name and wanted <= set(lbls))
+
+
+def isolated_env(bootstrap: str, app_prefix: str, **extra: str) -> dict[str, str]:
+    """Worker environment with its own consumer group and topics on a shared broker."""
+    run = uuid.uuid4().hex[:8]
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "EDC_LATENCY_APP_ID": f"{app_prefix}-{run}",
+        "EDC_LATENCY_TOPIC_ENTRIES": f"entries-{run}",
+        "EDC_LATENCY_TOPIC_QUERIES": f"queries-{run}",
+        "EDC_LATENCY_TOPIC_PUBLISHES": f"publishes-{run}",
+        "EDC_LATENCY_TOPIC_DEADLETTER": f"deadletter-{run}",
+        **extra,
+    }
+
+
+def input_topics(env: dict[str, str]) -> dict[str, str]:
+    """The input topics of an environment, by message kind."""
+    return {
+        "entries": env["EDC_LATENCY_TOPIC_ENTRIES"],
+        "queries": env["EDC_LATENCY_TOPIC_QUERIES"],
+        "publishes": env["EDC_LATENCY_TOPIC_PUBLISHES"],
+    }
 
 
 class WorkerProcess:
@@ -94,15 +117,8 @@ class WorkerProcess:
             self.process.wait(timeout=10)
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        process = self.process
-        if process is None or process.poll() is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
+        if self.process is not None:
+            terminate(self.process, timeout_s)
 
     def close(self) -> None:
         self.stop()

@@ -51,6 +51,7 @@ class ShardStore:
         self.checkpoint_topic = checkpoint_topic
         self.input_topics = input_topics
         self.health = health
+        self._health_by_index = [health[topic] for topic in input_topics]  # wire order
         self.shards: dict[int, Shard] = {}
         self._ready: dict[int, asyncio.Event] = {}
         self._lock = asyncio.Lock()
@@ -173,14 +174,16 @@ class ShardStore:
             return 0  # redelivered: already in this engine's state
         shard.next_offset = offset + 1
         engine = shard.engine
+        counters = engine.counters
+        healths = self._health_by_index
         applied = 0
         for topic_index, counted, event in decode_batch(payload or b"[]"):
-            late_before = engine.counters.late
+            late_before = counters.late
             outcome = engine.apply(event)
             applied += 1
             if not live:
                 continue
-            health = self.health[self.input_topics[topic_index]]
+            health = healths[topic_index]
             health.saw_event(event.time_us)
             if counted:
                 if outcome == DUPLICATE:
@@ -189,7 +192,7 @@ class ShardStore:
                     health.count("unknown_dashboard")
                 else:
                     health.count("valid")
-                if engine.counters.late != late_before:
+                if counters.late != late_before:
                     health.late += 1
         return applied
 

@@ -14,6 +14,10 @@ import uuid
 
 import faust
 
+from agents.app import lower_fetch_wait
+
+# The worker's consumer settings, so the floor differs from it only by the work done.
+lower_fetch_wait()
 bootstrap, topic_names, expected = sys.argv[1], sys.argv[2].split(","), int(sys.argv[3])
 app = faust.App(
     f"bare-{uuid.uuid4().hex[:8]}", broker=f"kafka://{bootstrap}", store="memory://",

@@ -8,14 +8,13 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from agents.broker import ensure_topics
-from agents.processes import WorkerProcess, scrape, total
+from agents.broker import ensure_topics, produce_all
+from agents.processes import WorkerProcess, input_topics, isolated_env, scrape, total
 from agents.simulator import Simulation
 from schemas.timestamps import format_timestamp
 
@@ -23,39 +22,14 @@ BARE_FAUST = Path(__file__).with_name("bare_faust.py")
 
 
 def _env(bootstrap: str, **extra: str) -> dict[str, str]:
-    run = uuid.uuid4().hex[:8]
-    return {
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "EDC_LATENCY_APP_ID": f"bench-{run}",
-        "EDC_LATENCY_TOPIC_ENTRIES": f"entries-{run}",
-        "EDC_LATENCY_TOPIC_QUERIES": f"queries-{run}",
-        "EDC_LATENCY_TOPIC_PUBLISHES": f"publishes-{run}",
-        "EDC_LATENCY_TOPIC_DEADLETTER": f"deadletter-{run}",
-        "EDC_LATENCY_CLOCK": "event",
-        **extra,
-    }
-
-
-def _topics(env: dict[str, str]) -> dict[str, str]:
-    return {
-        "entries": env["EDC_LATENCY_TOPIC_ENTRIES"],
-        "queries": env["EDC_LATENCY_TOPIC_QUERIES"],
-        "publishes": env["EDC_LATENCY_TOPIC_PUBLISHES"],
-    }
+    return isolated_env(bootstrap, "bench", EDC_LATENCY_CLOCK="event", **extra)
 
 
 async def _produce(
     bootstrap: str, topics: dict[str, str], messages: list[tuple[str, bytes]]
 ) -> None:
     await ensure_topics({"bootstrap_servers": bootstrap}, dict.fromkeys(topics.values(), 4))
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=1 << 20)
-    await producer.start()
-    try:
-        for kind, value in messages:
-            await producer.send(topics[kind], value)
-        await producer.flush()
-    finally:
-        await producer.stop()
+    await produce_all(bootstrap, topics, messages, linger_ms=20, max_batch_size=1 << 20)
 
 
 def _processed(url: str) -> float:
@@ -68,11 +42,11 @@ def _processed(url: str) -> float:
 def throughput(bootstrap: str, messages: list[tuple[str, bytes]]) -> dict[str, float]:
     """Messages/s from pre-filled topics through the agents to the metrics, beside bare Faust."""
     env = _env(bootstrap)
-    asyncio.run(_produce(bootstrap, _topics(env), messages))
+    asyncio.run(_produce(bootstrap, input_topics(env), messages))
     n = len(messages)
     # Floor: a bare Faust agent that only counts the same messages, same broker, same run.
     bare = subprocess.run(
-        [sys.executable, str(BARE_FAUST), bootstrap, ",".join(_topics(env).values()), str(n)],
+        [sys.executable, str(BARE_FAUST), bootstrap, ",".join(input_topics(env).values()), str(n)],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     # Faust's worker routes print() through its logger, so look in both streams.
@@ -104,7 +78,7 @@ def throughput(bootstrap: str, messages: list[tuple[str, bytes]]) -> dict[str, f
 def freshness(bootstrap: str, seconds: float = 20.0, rate: int = 1000) -> dict[str, float]:
     """Delay from producing a publish to its latency observation on /metrics, at a steady rate."""
     env = _env(bootstrap, EDC_LATENCY_SHARD_PARTITIONS="4")
-    topics = _topics(env)
+    topics = input_topics(env)
     simulation = Simulation(seed=21)
     background = iter(simulation.events(400 * 86_400_000_000))
     delays: list[float] = []
@@ -190,7 +164,7 @@ def recovery(bootstrap: str, pending: int) -> dict[str, float]:
         )
         for i in range(pending)
     ]
-    asyncio.run(_produce(bootstrap, _topics(env), messages))
+    asyncio.run(_produce(bootstrap, input_topics(env), messages))
     first = WorkerProcess(env).start()
     try:
         deadline = time.monotonic() + 900

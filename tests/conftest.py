@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -47,15 +46,12 @@ def kafka_bootstrap() -> Iterator[str]:
 @pytest.fixture
 def pipeline_env(kafka_bootstrap: str) -> dict[str, str]:
     """Environment for a worker with its own topics and consumer group on the shared broker."""
-    run = uuid.uuid4().hex[:8]
-    return {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-        "EDC_LATENCY_APP_ID": f"edc-latency-test-{run}",
-        "EDC_LATENCY_TOPIC_ENTRIES": f"entries-{run}",
-        "EDC_LATENCY_TOPIC_QUERIES": f"queries-{run}",
-        "EDC_LATENCY_TOPIC_PUBLISHES": f"publishes-{run}",
-        "EDC_LATENCY_TOPIC_DEADLETTER": f"deadletter-{run}",
-        "EDC_LATENCY_SHARD_PARTITIONS": "4",
-        "EDC_LATENCY_CLOCK": "event",
-        "EDC_LATENCY_CHECKPOINT_INTERVAL": "1s",
-    }
+    from agents.processes import isolated_env
+
+    return isolated_env(
+        kafka_bootstrap,
+        "edc-latency-test",
+        EDC_LATENCY_SHARD_PARTITIONS="4",
+        EDC_LATENCY_CLOCK="event",
+        EDC_LATENCY_CHECKPOINT_INTERVAL="1s",
+    )

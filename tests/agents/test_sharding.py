@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from agents.sharding import decode_batch, encode, encode_batch, route, shard_of
+from agents.sharding import decode_batch, encode, encode_batch, route, routed_items, shard_of
 from schemas import EntryEvent, PublishEvent, QueryEvent, parse_event
 
 SHARDS = 8
@@ -64,3 +64,25 @@ def test_the_wire_format_round_trips_and_drops_the_subject_id():
     assert (t0, c0, t1, c1) == (0, True, 1, False)
     assert e0.model_dump(exclude={"subject_id"}) == original.model_dump(exclude={"subject_id"})
     assert e1 == query
+
+
+def test_the_router_fast_path_equals_route_then_encode():
+    events = [entry(i) for i in range(20)] + [
+        parse_event(orjson.dumps(doc))
+        for doc in (
+            {"schema": "dashboard.publish/1", "event_id": "p", "study_id": "ONC",
+             "published_at": "2026-01-02T00:00:00Z", "record_ids": [f"r{i}" for i in range(30)]},
+            {"schema": "dashboard.publish/1", "event_id": "s", "study_id": "ONC",
+             "published_at": "2026-01-02T00:00:00Z", "data_cutoff": "2026-01-01T00:00:00Z",
+             "dashboard": "safety"},
+            {"schema": "edc.query/1", "event_id": "q", "query_id": "Q", "study_id": "ONC",
+             "site_id": "s1", "status": "opened", "occurred_at": "2026-01-03T00:00:00Z",
+             "country": "FR", "vendor": "V"},
+        )
+    ]  # fmt: skip
+    for topic_index, event in enumerate(events):
+        expected = [
+            (shard, encode(part, topic_index % 3, n == 0))
+            for n, (shard, part) in enumerate(route(event, SHARDS))
+        ]
+        assert routed_items(event, topic_index % 3, SHARDS) == expected

@@ -8,7 +8,7 @@ import time
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.processes import WorkerProcess, scrape, total
+from agents.processes import WorkerProcess, input_topics, scrape, total
 from agents.settings import load_settings
 from schemas import Rejection, parse_event
 from tests.integration.workload import (
@@ -20,14 +20,6 @@ from tests.integration.workload import (
 )
 
 pytestmark = pytest.mark.integration
-
-
-def topics_of(env: dict[str, str]) -> dict[str, str]:
-    return {
-        "entries": env["EDC_LATENCY_TOPIC_ENTRIES"],
-        "queries": env["EDC_LATENCY_TOPIC_QUERIES"],
-        "publishes": env["EDC_LATENCY_TOPIC_PUBLISHES"],
-    }
 
 
 def _aligned(expected: dict[str, float], scraped: dict[str, float]) -> tuple[dict, dict]:
@@ -61,7 +53,7 @@ def test_live_metrics_equal_the_engine_and_invalid_messages_reach_the_dead_lette
     expected = engine_figures(expected_engine(messages, settings.engine_config()))
     with WorkerProcess(pipeline_env) as worker:
         worker.wait_ready()
-        produce_sync(pipeline_env["KAFKA_BOOTSTRAP_SERVERS"], topics_of(pipeline_env), messages)
+        produce_sync(pipeline_env["KAFKA_BOOTSTRAP_SERVERS"], input_topics(pipeline_env), messages)
         want, got = wait_for_figures([worker], expected)
         assert got == want
         samples = scrape(worker.url)
@@ -78,7 +70,7 @@ def test_live_metrics_equal_the_engine_and_invalid_messages_reach_the_dead_lette
     )
     assert sorted(value for value, _h in dead) == sorted(invalid)
     for value, headers in dead:
-        assert headers["source_topic"].decode() in topics_of(pipeline_env).values()
+        assert headers["source_topic"].decode() in input_topics(pipeline_env).values()
         assert int(headers["source_offset"]) >= 0
         assert headers["reason"].decode() == parse_event(value).reason  # type: ignore[union-attr]
 
@@ -111,14 +103,14 @@ def test_a_worker_killed_mid_stream_resumes_with_exact_figures(pipeline_env):
     first = WorkerProcess(pipeline_env).start()
     try:
         first.wait_ready()
-        produce_sync(bootstrap, topics_of(pipeline_env), messages[:half])
+        produce_sync(bootstrap, input_topics(pipeline_env), messages[:half])
         want, got = wait_for_figures([first], partial)
         assert got == want
         time.sleep(2.5)  # let a checkpoint (every 1 s here) and an offset commit happen
         first.kill()
     finally:
         first.close()
-    produce_sync(bootstrap, topics_of(pipeline_env), messages[half:])
+    produce_sync(bootstrap, input_topics(pipeline_env), messages[half:])
     with WorkerProcess(pipeline_env) as second:
         second.wait_ready()
         want, got = wait_for_figures([second], expected)
@@ -132,10 +124,10 @@ def test_two_workers_split_the_shards_and_export_no_stale_series(pipeline_env):
     bootstrap = pipeline_env["KAFKA_BOOTSTRAP_SERVERS"]
     with WorkerProcess(pipeline_env) as a:
         a.wait_ready()
-        produce_sync(bootstrap, topics_of(pipeline_env), messages[:third])
+        produce_sync(bootstrap, input_topics(pipeline_env), messages[:third])
         with WorkerProcess(pipeline_env) as b:
             b.wait_ready(timeout_s=120)
-            produce_sync(bootstrap, topics_of(pipeline_env), messages[third:])
+            produce_sync(bootstrap, input_topics(pipeline_env), messages[third:])
             want, got = wait_for_figures([a, b], expected, timeout_s=120)
             assert got == want
             owned = [total(scrape(w.url), "edc_worker_partitions") for w in (a, b)]

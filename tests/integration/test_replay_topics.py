@@ -21,12 +21,10 @@ AS_OF = "2026-01-12T00:00:00Z"
 def filled_topics(pipeline_env, monkeypatch):
     for name, value in pipeline_env.items():
         monkeypatch.setenv(name, value)
-    topics = {
-        "entries": pipeline_env["EDC_LATENCY_TOPIC_ENTRIES"],
-        "queries": pipeline_env["EDC_LATENCY_TOPIC_QUERIES"],
-        "publishes": pipeline_env["EDC_LATENCY_TOPIC_PUBLISHES"],
-    }
     from agents.broker import ensure_topics
+    from agents.processes import input_topics
+
+    topics = input_topics(pipeline_env)
 
     asyncio.run(ensure_topics({"bootstrap_servers": pipeline_env["KAFKA_BOOTSTRAP_SERVERS"]},
                               dict.fromkeys(topics.values(), 3)))  # fmt: skip

@@ -6,8 +6,8 @@ import asyncio
 import random
 
 import orjson
-from aiokafka import AIOKafkaProducer
 
+from agents.broker import produce_all
 from agents.processes import Samples
 from schemas import Rejection, format_timestamp, parse_event
 from streams import Engine, EngineConfig
@@ -84,21 +84,8 @@ def expected_engine(messages: list[tuple[str, bytes]], config: EngineConfig) -> 
     return engine
 
 
-async def produce(
-    bootstrap: str, topics: dict[str, str], messages: list[tuple[str, bytes]]
-) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5)
-    await producer.start()
-    try:
-        for kind, value in messages:
-            await producer.send(topics[kind], value)
-        await producer.flush()
-    finally:
-        await producer.stop()
-
-
 def produce_sync(bootstrap: str, topics: dict[str, str], messages: list[tuple[str, bytes]]) -> None:
-    asyncio.run(produce(bootstrap, topics, messages))
+    asyncio.run(produce_all(bootstrap, topics, messages, linger_ms=5))
 
 
 def engine_figures(engine: Engine) -> dict[str, float]:
