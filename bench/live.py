@@ -39,21 +39,53 @@ def _processed(url: str) -> float:
         return 0.0
 
 
-def throughput(bootstrap: str, messages: list[tuple[str, bytes]]) -> dict[str, float]:
-    """Messages/s from pre-filled topics through the agents to the metrics, beside bare Faust."""
+def throughput(
+    bootstrap: str, messages: list[tuple[str, bytes]], rounds: int = 2
+) -> dict[str, float]:
+    """Messages/s from pre-filled topics through the agents to the metrics, beside bare Faust.
+
+    The two are measured alternately, `rounds` times each on topics of their own, and
+    the best of each is compared: on a shared machine a neighbour's burst slows one
+    run, never speeds it up, so the best run is the least disturbed one.
+    """
+    bare_rates: list[float] = []
+    worker_rates: list[float] = []
+    for _ in range(rounds):
+        bare_rates.append(_bare_faust_rate(bootstrap, messages))
+        worker_rates.append(_worker_rate(bootstrap, messages))
+    bare_rate, rate = max(bare_rates), max(worker_rates)
+    return {
+        "messages": len(messages),
+        "worker_msg_per_s": round(rate),
+        "bare_faust_msg_per_s": round(bare_rate),
+        "ratio_to_bare_faust": round(rate / bare_rate, 3) if bare_rate else 0.0,
+        "worker_runs_msg_per_s": [round(r) for r in worker_rates],
+        "bare_faust_runs_msg_per_s": [round(r) for r in bare_rates],
+        "state_writes_per_event": 0.0,  # checkpoints are per interval, not per event
+    }
+
+
+def _bare_faust_rate(bootstrap: str, messages: list[tuple[str, bytes]]) -> float:
+    """Floor: a bare Faust agent that only counts the same messages, same broker, same run."""
     env = _env(bootstrap)
     asyncio.run(_produce(bootstrap, input_topics(env), messages))
-    n = len(messages)
-    # Floor: a bare Faust agent that only counts the same messages, same broker, same run.
     bare = subprocess.run(
-        [sys.executable, str(BARE_FAUST), bootstrap, ",".join(input_topics(env).values()), str(n)],
+        [sys.executable, str(BARE_FAUST), bootstrap, ",".join(input_topics(env).values()),
+         str(len(messages))],
         capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     # Faust's worker routes print() through its logger, so look in both streams.
     found = [line for line in (bare.stdout + bare.stderr).splitlines() if "msg_per_s" in line]
     if not found:
         raise RuntimeError(f"bare Faust floor failed: {bare.stdout[-500:]} {bare.stderr[-500:]}")
-    bare_rate = float(json.loads(found[-1][found[-1].index("{") :])["msg_per_s"])
+    return float(json.loads(found[-1][found[-1].index("{") :])["msg_per_s"])
+
+
+def _worker_rate(bootstrap: str, messages: list[tuple[str, bytes]]) -> float:
+    """The worker over the same messages: timed from the first to the last one on /metrics."""
+    env = _env(bootstrap)
+    asyncio.run(_produce(bootstrap, input_topics(env), messages))
+    n = len(messages)
     with WorkerProcess(env) as worker:
         started = first = None
         deadline = time.monotonic() + 600
@@ -64,15 +96,10 @@ def throughput(bootstrap: str, messages: list[tuple[str, bytes]]) -> dict[str, f
             if done >= n:
                 break
             time.sleep(0.05)
+        else:
+            raise RuntimeError(f"the worker processed {done:.0f} of {n} messages in 600 s")
         elapsed = time.monotonic() - (started or time.monotonic())
-        rate = (n - (first or 0)) / elapsed if elapsed > 0 else 0.0
-    return {
-        "messages": n,
-        "worker_msg_per_s": round(rate),
-        "bare_faust_msg_per_s": round(bare_rate),
-        "ratio_to_bare_faust": round(rate / bare_rate, 3) if bare_rate else 0.0,
-        "state_writes_per_event": 0.0,  # checkpoints are per interval, not per event
-    }
+    return (n - (first or 0)) / elapsed if elapsed > 0 else 0.0
 
 
 def freshness(bootstrap: str, seconds: float = 20.0, rate: int = 1000) -> dict[str, float]:
