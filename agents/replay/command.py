@@ -166,11 +166,11 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
     The replay builds millions of long-lived objects; every full collection rescanned
     all of them, a third of the run time at 1M lines (31.6 s -> 21.3 s paused, same
-    outputs). Afterwards the engine's state is garbage but cyclic (a tracked entry
-    and its group ledger refer to each other), so collecting it would cost another
-    ~1.5 s per 1M lines in a process that is about to exit: it is frozen instead,
-    which the collector never visits. A later replay in the same process (the tests)
-    collects it first. Nothing else in this project freezes objects.
+    outputs). Afterwards the run's state is garbage, and freeing millions of objects
+    costs seconds per 1M lines in a process that is about to exit: _run hands it over
+    as one cycle, which is frozen here, and the collector never visits frozen objects.
+    A later replay in the same process (the tests) collects it first. Nothing else in
+    this project freezes objects.
     """
     if gc.get_freeze_count():
         gc.unfreeze()
