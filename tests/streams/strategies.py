@@ -5,6 +5,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, format_timestamp
+from streams import EngineConfig, StudyConfig
 
 BASE = 1_704_067_200_000_000  # 2024-01-01T00:00:00Z
 HOUR = 3_600_000_000
@@ -12,6 +13,19 @@ DAY = 24 * HOUR
 
 STUDY_CONFIG = {"S1": (("default", "ops"), 6 * HOUR)}
 DEFAULT_CONFIG = (("default",), 24 * HOUR)
+
+
+def engine_config(**options: object) -> EngineConfig:
+    """The studies above (S1 with two dashboards, the rest by default), plus `options`."""
+    return EngineConfig(
+        default_study=StudyConfig(sla_us=DEFAULT_CONFIG[1], dashboards=DEFAULT_CONFIG[0]),
+        studies={
+            sid: StudyConfig(sla_us=sla, dashboards=dashboards)
+            for sid, (dashboards, sla) in STUDY_CONFIG.items()
+        },
+        **options,  # type: ignore[arg-type]
+    )
+
 
 # Instants on a coarse grid (ties are the interesting cases) over ~40 days (query aging > 30 d).
 instants = (

@@ -6,24 +6,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import QueryEvent
-from streams import Engine, EngineConfig, StudyConfig, tumbling_windows
+from streams import Engine, tumbling_windows
 from tests.streams import brute_force
 from tests.streams.shapes import snapshot_dict, windows_list
-from tests.streams.strategies import DAY, DEFAULT_CONFIG, HOUR, STUDY_CONFIG, arrivals, instants
+from tests.streams.strategies import (
+    DAY,
+    DEFAULT_CONFIG,
+    HOUR,
+    STUDY_CONFIG,
+    arrivals,
+    engine_config,
+    instants,
+)
 
 
 def engine_for(retention_us: int | None = None, breakdown: tuple[str, ...] = ()) -> Engine:
-    return Engine(
-        EngineConfig(
-            default_study=StudyConfig(sla_us=DEFAULT_CONFIG[1], dashboards=DEFAULT_CONFIG[0]),
-            studies={
-                sid: StudyConfig(sla_us=sla, dashboards=dashboards)
-                for sid, (dashboards, sla) in STUDY_CONFIG.items()
-            },
-            retention_us=retention_us,
-            breakdown=breakdown,
-        )
-    )
+    return Engine(engine_config(retention_us=retention_us, breakdown=breakdown))
 
 
 @settings(max_examples=300, deadline=None)

@@ -12,26 +12,21 @@ import pickle
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams import Engine, EngineConfig, StudyConfig
+from streams import Engine, EngineConfig
 from streams.latency import ENTERED_SHIFT, GROUP_MASK
 from tests.streams.shapes import snapshot_dict
-from tests.streams.strategies import DAY, DEFAULT_CONFIG, HOUR, STUDY_CONFIG, arrivals
+from tests.streams.strategies import (
+    DAY,
+    HOUR,
+    arrivals,
+    engine_config,
+)
 
 
 @settings(max_examples=300, deadline=None)
 @given(arrivals, st.sampled_from([None, 6 * HOUR, DAY, 3 * DAY]), st.sampled_from([(), ("site",)]))
 def test_record_index_matches_the_buckets(events, retention, breakdown):
-    engine = Engine(
-        EngineConfig(
-            default_study=StudyConfig(sla_us=DEFAULT_CONFIG[1], dashboards=DEFAULT_CONFIG[0]),
-            studies={
-                sid: StudyConfig(sla_us=sla, dashboards=dashboards)
-                for sid, (dashboards, sla) in STUDY_CONFIG.items()
-            },
-            retention_us=retention,
-            breakdown=breakdown,
-        )
-    )
+    engine = Engine(engine_config(retention_us=retention, breakdown=breakdown))
     engine.apply_all(events)
     for study in engine.studies.values():
         for ledger in study.dashboards.values():

@@ -14,10 +14,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import EntryEvent, PublishEvent, QueryEvent
-from streams import Engine, EngineConfig, StudyConfig
+from streams import Engine
 from streams.tally import Tally
 from tests.streams import brute_force
-from tests.streams.strategies import BASE, DAY, DEFAULT_CONFIG, HOUR, STUDY_CONFIG, arrivals
+from tests.streams.strategies import (
+    BASE,
+    DAY,
+    DEFAULT_CONFIG,
+    HOUR,
+    STUDY_CONFIG,
+    arrivals,
+    engine_config,
+)
 
 BOUNDS_S = (60.0, 3600.0, 6 * 3600.0, 86_400.0, 7 * 86_400.0)
 BOUNDS_US = tuple(round(b * 1_000_000) for b in BOUNDS_S)
@@ -26,16 +34,7 @@ FAR_FUTURE = 1 << 62
 
 def engine_for(retention_us: int | None = None) -> Engine:
     return Engine(
-        EngineConfig(
-            default_study=StudyConfig(sla_us=DEFAULT_CONFIG[1], dashboards=DEFAULT_CONFIG[0]),
-            studies={
-                sid: StudyConfig(sla_us=sla, dashboards=dashboards)
-                for sid, (dashboards, sla) in STUDY_CONFIG.items()
-            },
-            retention_us=retention_us,
-            latency_bounds_s=BOUNDS_S,
-            query_bounds_s=BOUNDS_S,
-        )
+        engine_config(retention_us=retention_us, latency_bounds_s=BOUNDS_S, query_bounds_s=BOUNDS_S)
     )
 
 
