@@ -19,15 +19,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import BinaryIO
 
 import orjson
 
 from agents.replay.html import DISTRIBUTION_BOUNDS_S, render
+from agents.replay.pipeline import ReaderFailed, children_peak_rss_mib, read_events_pipelined
 from agents.replay.reader import InputSummary, read_events
 from agents.replay.report import build_report, dumps, options_dict
 from agents.replay.tables import EntryRows, entries_csv, queries_csv
 from agents.settings import ConfigurationError, load_settings, parse_duration_s
-from schemas import EntryEvent, QueryEvent
+from schemas import EntryEvent, Event, QueryEvent
 from schemas.timestamps import US_PER_SECOND, format_timestamp, parse_timestamp_us
 from streams import ACCEPTED, Engine, tumbling_windows
 
@@ -79,6 +81,7 @@ def _run(args: argparse.Namespace) -> int:
         raise BadInput(f"--out {out}: {error.strerror}") from None
 
     engine = Engine(settings.engine_config(retention=False))
+    handle: BinaryIO | None = None  # a file: read and parsed by a second process
     if args.from_topics:
         from agents.export import topic_lines
 
@@ -93,21 +96,34 @@ def _run(args: argparse.Namespace) -> int:
             raise BadInput(f"--input {path}: {error.strerror}") from None
         summary = InputSummary(source=path.name)
         total_bytes = os.fstat(handle.fileno()).st_size
-        lines = iter(handle)
     progress = Progress(total_bytes, enabled=not args.quiet and sys.stderr.isatty())
     rows = EntryRows()
     query_sites: dict[tuple[str, str], str] = {}
-    counted = _Counting(lines)
-    source = counted if progress.enabled else lines  # the count only feeds the bar
-    for event in read_events(source, summary, lambda n: progress.show(n, counted.bytes)):
-        outcome = engine.apply(event)
-        if outcome != ACCEPTED:
-            continue
-        if event.__class__ is EntryEvent:
-            rows.add(event, engine.last_tracked)  # type: ignore[arg-type]
-        elif event.__class__ is QueryEvent:
-            query_sites.setdefault((event.study_id, event.query_id), event.site_id)  # type: ignore[union-attr]
-    progress.done(summary.lines, counted.bytes)
+    events: Iterator[Event]
+    if handle is None:
+        counted = _Counting(lines)
+        source = counted if progress.enabled else lines  # the count only feeds the bar
+        events = read_events(source, summary, lambda n: progress.show(n, counted.bytes))
+    else:
+        # Parsing in a second process, beside the engine (agents/replay/pipeline.py).
+        events = read_events_pipelined(handle, summary, progress.show)
+    try:
+        for event in events:
+            outcome = engine.apply(event)
+            if outcome != ACCEPTED:
+                continue
+            if event.__class__ is EntryEvent:
+                rows.add(event, engine.last_tracked)  # type: ignore[arg-type]
+            elif event.__class__ is QueryEvent:
+                query_sites.setdefault((event.study_id, event.query_id), event.site_id)  # type: ignore[union-attr]
+    except ReaderFailed as error:
+        if error.unreadable:
+            raise BadInput(f"--input {args.input}: {error}") from None
+        raise
+    if handle is None:
+        progress.done(summary.lines, counted.bytes)
+    else:
+        progress.done(summary.lines, progress.read)
 
     snapshot = engine.snapshot(as_of)
     windows = tumbling_windows(engine, as_of, window_us)
@@ -144,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
         "version": _version(),
         "argv": sys.argv[1:],
         "events_per_s": round(summary.lines / max(1e-9, time.time() - started)),
-        "peak_rss_mib": _peak_rss_mib(),
+        **_peak_rss_facts(),
     }
     (out / "run.json").write_bytes(orjson.dumps(run_facts, option=orjson.OPT_INDENT_2) + b"\n")
     if not args.quiet:
@@ -201,6 +217,18 @@ def _distributions(engine: Engine, as_of_us: int) -> dict[tuple[str, str], list[
     return out
 
 
+def _peak_rss_facts() -> dict[str, float | None]:
+    """Peak resident memory: the sum over this process and the reading child, and each.
+
+    The child is forked after the settings load, so the sum counts the pages they
+    shared at the fork twice (tens of MiB): an upper bound rather than an estimate.
+    """
+    main = _peak_rss_mib()
+    reader = children_peak_rss_mib()
+    total = None if main is None else round(main + reader, 1)
+    return {"peak_rss_mib": total, "peak_rss_mib_main": main, "peak_rss_mib_reader": reader}
+
+
 def _peak_rss_mib() -> float | None:
     """This process's peak resident memory (VmHWM), for operators sizing a long replay."""
     try:
@@ -240,8 +268,10 @@ class Progress:
         self.enabled = enabled
         self.started = time.monotonic()
         self.last = 0.0
+        self.read = 0  # bytes, as last shown: the pipelined reader counts them in its process
 
     def show(self, lines: int, read: int) -> None:
+        self.read = read
         now = time.monotonic()
         if not self.enabled or now - self.last < 0.5:
             return

@@ -16,10 +16,11 @@ class InputSummary:
     valid: int = 0
     invalid: list[tuple[int, str]] = field(default_factory=list)
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+    hexdigest: str | None = None  # set instead of ``digest`` when another process hashed
 
     @property
     def sha256(self) -> str:
-        return self.digest.hexdigest()
+        return self.hexdigest if self.hexdigest is not None else self.digest.hexdigest()
 
 
 def read_events(

@@ -147,3 +147,107 @@ def test_an_earlier_replays_state_is_collected_by_the_next_and_the_collector_sta
     assert gc.isenabled()
     # None of the first run's tracked entries survive into the second.
     assert tracked_alive[1] == 0
+
+
+def _pipelined_and_serial(source: Path, chunk_lines: int):
+    from agents.replay.pipeline import read_events_pipelined
+    from agents.replay.reader import InputSummary, read_events
+
+    serial, piped = InputSummary(source="s"), InputSummary(source="p")
+    with source.open("rb") as handle:
+        expected = [e.__dict__ for e in read_events(handle, serial)]
+    with source.open("rb") as handle:
+        got = [e.__dict__ for e in read_events_pipelined(handle, piped, chunk_lines=chunk_lines)]
+    return expected, got, serial, piped
+
+
+@pytest.mark.parametrize("ending", [b"\n", b""], ids=["newline", "no-final-newline"])
+def test_the_reading_process_yields_what_read_events_yields_across_chunk_boundaries(
+    tmp_path, ending
+):
+    lines = SAMPLE.read_bytes().splitlines()[:40]
+    bad = [payload for payload, _reason in INVALID]
+    # Invalid and blank lines on both sides of chunk boundaries (chunks of 7 lines).
+    mixed = [*lines[:6], bad[0], bad[1], b"", *lines[6:20], b"  ", *bad[2:], *lines[20:]]
+    source = tmp_path / "mixed.jsonl"
+    source.write_bytes(b"\n".join(mixed) + ending)
+    expected, got, serial, piped = _pipelined_and_serial(source, chunk_lines=7)
+    assert got == expected
+    assert piped.invalid == serial.invalid and len(piped.invalid) == len(bad)
+    assert (piped.lines, piped.valid, piped.sha256) == (serial.lines, serial.valid, serial.sha256)
+    assert [type(e) for e in got] == [type(e) for e in expected]
+
+
+def test_the_reading_process_handles_an_empty_file(tmp_path):
+    source = tmp_path / "empty.jsonl"
+    source.write_bytes(b"")
+    expected, got, serial, piped = _pipelined_and_serial(source, chunk_lines=7)
+    assert got == expected == []
+    assert (piped.lines, piped.valid, piped.sha256) == (0, 0, serial.sha256)
+    out = replay(tmp_path, "empty", source=source)
+    assert json.loads((out / "report.json").read_text())["input"]["lines"] == 0
+
+
+class _FailingLines:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+    def __iter__(self):
+        yield SAMPLE.read_bytes().splitlines(keepends=True)[0]
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "unreadable", "message"),
+    [(OSError(5, "Input/output error"), True, "Input/output error"),
+     (ZeroDivisionError("a bug"), False, "ZeroDivisionError: a bug")],
+)  # fmt: skip
+def test_a_failure_in_the_reading_process_is_raised_in_the_main_one(error, unreadable, message):
+    import multiprocessing
+
+    from agents.replay.pipeline import ReaderFailed, read_events_pipelined
+    from agents.replay.reader import InputSummary
+
+    with pytest.raises(ReaderFailed) as raised:
+        list(read_events_pipelined(_FailingLines(error), InputSummary(source="x")))  # type: ignore[arg-type]
+    assert raised.value.unreadable is unreadable
+    assert message in str(raised.value)
+    assert multiprocessing.active_children() == []
+
+
+def test_an_unreadable_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
+    import agents.replay.command as command
+
+    real = command.read_events_pipelined
+    monkeypatch.setattr(
+        command,
+        "read_events_pipelined",
+        lambda handle, *args: real(_FailingLines(OSError(5, "Input/output error")), *args),
+    )
+    assert main(["replay", "--input", str(SAMPLE), "--as-of", AS_OF, "--quiet",
+                 "--out", str(tmp_path / "x")]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"--input {SAMPLE}: Input/output error" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_the_reading_process_is_ended_when_the_main_one_stops_early(tmp_path):
+    import multiprocessing
+
+    from agents.replay.pipeline import read_events_pipelined
+    from agents.replay.reader import InputSummary
+
+    with SAMPLE.open("rb") as handle:
+        events = read_events_pipelined(handle, InputSummary(source="x"), chunk_lines=5)
+        next(events)
+        assert len(multiprocessing.active_children()) == 1
+        events.close()
+    assert multiprocessing.active_children() == []
+
+
+def test_run_json_counts_the_reading_process_in_the_peak_memory(tmp_path):
+    facts = json.loads((replay(tmp_path, "rss") / "run.json").read_text())
+    assert facts["peak_rss_mib_reader"] > 0
+    assert facts["peak_rss_mib"] == round(
+        facts["peak_rss_mib_main"] + facts["peak_rss_mib_reader"], 1
+    )

@@ -1,0 +1,171 @@
+"""``read_events`` over two processes: a forked child reads, hashes and parses the file.
+
+Parsing is about a third of a replay and needs nothing from the engine, so on a
+machine with two cores it can run beside ``Engine.apply``. The child sends, per
+chunk of lines, the valid events' field dicts (``__dict__``, already validated
+and converted, so the main process only rebuilds the model instances) and the
+rejections with their line numbers, as one orjson message through a pipe. The pipe
+is the bounded queue: when the main process is slower, the child blocks on a full
+pipe with at most one chunk in hand.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import resource
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Iterator
+from multiprocessing.connection import Connection
+from typing import BinaryIO
+
+import orjson
+
+from agents.replay.reader import InputSummary
+from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, parse_event
+from schemas.events import ENTRY_SCHEMA, PUBLISH_SCHEMA
+from schemas.fastpath import _set_extra, _set_fields_set, _set_private
+
+# Lines per message: big enough that orjson and the pipe cost little per line, small
+# enough that the main process starts early and the child holds little memory.
+CHUNK_LINES = 10_000
+
+_CHUNK, _END, _UNREADABLE, _FAILED = 0, 1, 2, 3
+
+
+class ReaderFailed(Exception):
+    """The reading process could not go on; ``unreadable`` for an OSError reading the input."""
+
+    def __init__(self, message: str, unreadable: bool) -> None:
+        super().__init__(message)
+        self.unreadable = unreadable
+
+
+def read_events_pipelined(
+    handle: BinaryIO,
+    summary: InputSummary,
+    progress: Callable[[int, int], None] | None = None,
+    chunk_lines: int = CHUNK_LINES,
+) -> Iterator[Event]:
+    """What ``read_events`` yields for ``iter(handle)``, with the summary filled the same way.
+
+    ``summary.digest`` is left untouched: the child hashes, and ``summary.sha256``
+    answers from ``summary.hexdigest`` set at the end. ``progress`` gets (lines, bytes).
+    The child is ended and reaped however the caller stops iterating.
+    """
+    context = multiprocessing.get_context("fork")  # no re-import: the child starts at once
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(
+        target=_child, args=(handle, sender, chunk_lines), name="replay-reader", daemon=True
+    )
+    child.start()
+    sender.close()  # so the main process sees EOF if the child dies
+    invalid = summary.invalid
+    try:
+        while True:
+            try:
+                payload = receiver.recv_bytes()
+            except EOFError:
+                child.join()
+                raise ReaderFailed(
+                    f"the reading process ended without an answer (exit status {child.exitcode})",
+                    unreadable=False,
+                ) from None
+            message = orjson.loads(payload)
+            tag = message[0]
+            if tag != _CHUNK:
+                if tag == _END:
+                    summary.lines = message[1]
+                    summary.hexdigest = message[2]
+                    if progress is not None:
+                        progress(message[1], message[3])
+                    return
+                raise ReaderFailed(message[1], unreadable=tag == _UNREADABLE)
+            invalid.extend((line, reason) for line, reason in message[3])
+            fields_list = message[4]
+            summary.valid += len(fields_list)
+            for fields in fields_list:
+                yield _event(fields)
+            if progress is not None:
+                progress(message[1], message[2])
+    finally:
+        receiver.close()
+        if child.is_alive():
+            child.terminate()
+        child.join()
+
+
+_new = object.__new__
+_set = object.__setattr__
+_ENTRY_FIELDS = frozenset(EntryEvent.model_fields)
+_PUBLISH_FIELDS = frozenset(PublishEvent.model_fields)
+_QUERY_FIELDS = frozenset(QueryEvent.model_fields)
+
+
+def _event(fields: dict[str, object]) -> Event:
+    # As schemas.fastpath builds them, except that model_fields_set names every field
+    # (the child does not send which optional fields the line gave; nothing reads it).
+    schema = fields["schema_"]
+    if schema == ENTRY_SCHEMA:
+        event = _new(EntryEvent)
+        names = _ENTRY_FIELDS
+    elif schema == PUBLISH_SCHEMA:
+        event = _new(PublishEvent)
+        names = _PUBLISH_FIELDS
+    else:
+        event = _new(QueryEvent)
+        names = _QUERY_FIELDS
+    _set(event, "__dict__", fields)
+    _set_fields_set(event, set(names))
+    _set_extra(event, None)
+    _set_private(event, None)
+    return event  # type: ignore[no-any-return]
+
+
+def _child(handle: BinaryIO, sender: Connection, chunk_lines: int) -> None:
+    """Read, hash and parse; one message per chunk, then the line count and digest."""
+    # Ctrl-C reaches the whole process group: the main process ends this child.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    digest = hashlib.sha256()
+    update = digest.update
+    number = read = 0
+    fields_list: list[dict[str, object]] = []
+    invalid: list[tuple[int, str]] = []
+    try:
+        try:
+            for number, line in enumerate(handle, 1):
+                update(line)
+                read += len(line)
+                if line and not line.isspace():  # blank lines are skipped, as read_events does
+                    event = parse_event(line)
+                    if event.__class__ is Rejection:
+                        invalid.append((number, event.reason))  # type: ignore[union-attr]
+                    else:
+                        fields_list.append(event.__dict__)
+                if number % chunk_lines == 0:
+                    sender.send_bytes(orjson.dumps([_CHUNK, number, read, invalid, fields_list]))
+                    fields_list.clear()
+                    invalid.clear()
+        except OSError as error:
+            sender.send_bytes(orjson.dumps([_UNREADABLE, error.strerror or str(error)]))
+            return
+        if fields_list or invalid:
+            sender.send_bytes(orjson.dumps([_CHUNK, number, read, invalid, fields_list]))
+        sender.send_bytes(orjson.dumps([_END, number, digest.hexdigest(), read]))
+    except BrokenPipeError:
+        pass  # the main process stopped listening: it has its own error to tell
+    except Exception:
+        text = "the reading process failed:\n" + traceback.format_exc()
+        try:
+            sender.send_bytes(orjson.dumps([_FAILED, text]))
+        except OSError:
+            print(text, file=sys.stderr)
+    finally:
+        sender.close()
+
+
+def children_peak_rss_mib() -> float:
+    """Peak resident memory of the largest reaped child (ru_maxrss is in KiB on Linux)."""
+    return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
