@@ -24,7 +24,12 @@ from typing import BinaryIO
 import orjson
 
 from agents.replay.html import DISTRIBUTION_BOUNDS_S, render
-from agents.replay.pipeline import ReaderFailed, children_peak_rss_mib, read_events_pipelined
+from agents.replay.pipeline import (
+    ReaderFailed,
+    TablesWriter,
+    children_peak_rss_mib,
+    read_events_pipelined,
+)
 from agents.replay.reader import InputSummary, read_events
 from agents.replay.report import build_report, dumps, options_dict
 from agents.replay.tables import EntryRows, entries_csv, queries_csv
@@ -124,34 +129,44 @@ def _run(args: argparse.Namespace) -> int:
         progress.done(summary.lines, counted.bytes)
     else:
         progress.done(summary.lines, progress.read)
+    reader_peak_mib = children_peak_rss_mib()  # only the reader has ended so far
 
-    snapshot = engine.snapshot(as_of)
-    windows = tumbling_windows(engine, as_of, window_us)
-    report = build_report(
-        engine,
-        snapshot,
-        windows,
-        options_dict(window_us, engine),
-        {
-            "source": summary.source,
-            "sha256": summary.sha256,
-            "lines": summary.lines,
-            "valid": summary.valid,
-            "invalid": len(summary.invalid),
-        },
-        summary.invalid,
-    )
     sla = {sid: engine.config.study(sid).sla_us for sid in engine.studies}
     # A study's dashboards are fixed when the engine first sees it: the order of its tracked entries.
     dashboards = {sid: tuple(study.dashboards) for sid, study in engine.studies.items()}
-    files = {
-        "report.json": dumps(report),
+    # The two CSVs are half of the work after the loop and read only the finished state:
+    # a forked child writes them while this process builds the report and the HTML.
+    rss_at_fork_mib = _rss_mib("VmRSS")
+    tables = TablesWriter(out, lambda: {
         "entries.csv": entries_csv(rows, dashboards, as_of, sla),
         "queries.csv": queries_csv(engine, query_sites, as_of),
-        "report.html": render(report, _distributions(engine, as_of), _version()),
-    }
-    for name, content in files.items():
-        (out / name).write_bytes(content)
+    })  # fmt: skip
+    try:
+        snapshot = engine.snapshot(as_of)
+        windows = tumbling_windows(engine, as_of, window_us)
+        report = build_report(
+            engine,
+            snapshot,
+            windows,
+            options_dict(window_us, engine),
+            {
+                "source": summary.source,
+                "sha256": summary.sha256,
+                "lines": summary.lines,
+                "valid": summary.valid,
+                "invalid": len(summary.invalid),
+            },
+            summary.invalid,
+        )
+        files = {
+            "report.json": dumps(report),
+            "report.html": render(report, _distributions(engine, as_of), _version()),
+        }
+        for name, content in files.items():
+            (out / name).write_bytes(content)
+        writer_peak_mib = tables.wait()
+    finally:
+        tables.stop()
     run_facts = {
         "started_at": format_timestamp(int(started * US_PER_SECOND)),
         "seconds": round(time.time() - started, 3),
@@ -160,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
         "version": _version(),
         "argv": sys.argv[1:],
         "events_per_s": round(summary.lines / max(1e-9, time.time() - started)),
-        **_peak_rss_facts(),
+        **_peak_rss_facts(reader_peak_mib, writer_peak_mib, rss_at_fork_mib),
     }
     (out / "run.json").write_bytes(orjson.dumps(run_facts, option=orjson.OPT_INDENT_2) + b"\n")
     if not args.quiet:
@@ -217,23 +232,35 @@ def _distributions(engine: Engine, as_of_us: int) -> dict[tuple[str, str], list[
     return out
 
 
-def _peak_rss_facts() -> dict[str, float | None]:
-    """Peak resident memory: the sum over this process and the reading child, and each.
+def _peak_rss_facts(
+    reader: float, writer: float | None, at_fork: float | None
+) -> dict[str, float | None]:
+    """Peak resident memory of the run: this process's, plus what each child added.
 
-    The child is forked after the settings load, so the sum counts the pages they
-    shared at the fork twice (tens of MiB): an upper bound rather than an estimate.
+    A forked child's resident set starts as its parent's: the tables writer's peak
+    counts the engine's state it shares with this process (the reader's, the few tens
+    of MiB of the start). ``peak_rss_mib`` adds the writer's peak less this process's
+    resident set when it forked, and the reader's whole peak: the sum of each
+    process's peak, so an upper bound when the peaks did not coincide.
     """
-    main = _peak_rss_mib()
-    reader = children_peak_rss_mib()
-    total = None if main is None else round(main + reader, 1)
-    return {"peak_rss_mib": total, "peak_rss_mib_main": main, "peak_rss_mib_reader": reader}
+    main = _rss_mib("VmHWM")
+    total = None
+    if main is not None and writer is not None and at_fork is not None:
+        total = round(main + reader + max(0.0, writer - at_fork), 1)
+    return {
+        "peak_rss_mib": total,
+        "peak_rss_mib_main": main,
+        "peak_rss_mib_reader": reader,
+        "peak_rss_mib_tables_writer": writer,
+        "rss_mib_at_tables_fork": at_fork,
+    }
 
 
-def _peak_rss_mib() -> float | None:
-    """This process's peak resident memory (VmHWM), for operators sizing a long replay."""
+def _rss_mib(field: str) -> float | None:
+    """A memory figure of this process from /proc/self/status (VmHWM: the peak resident set)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         pass

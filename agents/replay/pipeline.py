@@ -19,6 +19,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import BinaryIO
 
 import orjson
@@ -169,3 +170,71 @@ def _child(handle: BinaryIO, sender: Connection, chunk_lines: int) -> None:
 def children_peak_rss_mib() -> float:
     """Peak resident memory of the largest reaped child (ru_maxrss is in KiB on Linux)."""
     return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+
+
+class TablesFailed(Exception):
+    """The child writing the tables failed; the message carries its traceback."""
+
+
+class TablesWriter:
+    """Builds files in a forked child (which sees the state as it was at the fork) and writes them.
+
+    ``wait`` answers the child's peak resident memory in MiB; ``stop`` ends and reaps
+    it however the main process got there.
+    """
+
+    def __init__(self, out: Path, build: Callable[[], dict[str, bytes]]) -> None:
+        context = multiprocessing.get_context("fork")
+        self._receiver, sender = context.Pipe(duplex=False)
+        self._child = context.Process(
+            target=_write_files, args=(out, build, sender), name="replay-tables", daemon=True
+        )
+        self._child.start()
+        sender.close()
+
+    def wait(self) -> float | None:
+        try:
+            message = orjson.loads(self._receiver.recv_bytes())
+        except EOFError:
+            self._child.join()
+            raise TablesFailed(
+                f"the tables process ended without an answer (exit status {self._child.exitcode})"
+            ) from None
+        if message[0] != _END:
+            raise TablesFailed(message[1])
+        peak: float | None = message[1]
+        return peak
+
+    def stop(self) -> None:
+        self._receiver.close()
+        if self._child.is_alive():
+            self._child.terminate()
+        self._child.join()
+
+
+def _write_files(out: Path, build: Callable[[], dict[str, bytes]], sender: Connection) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process ends this child
+    try:
+        for name, content in build().items():
+            (out / name).write_bytes(content)
+        sender.send_bytes(orjson.dumps([_END, _own_peak_rss_mib()]))
+    except BrokenPipeError:
+        pass
+    except Exception:
+        text = "the tables process failed:\n" + traceback.format_exc()
+        try:
+            sender.send_bytes(orjson.dumps([_FAILED, text]))
+        except OSError:
+            print(text, file=sys.stderr)
+    finally:
+        sender.close()
+
+
+def _own_peak_rss_mib() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None

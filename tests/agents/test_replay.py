@@ -245,9 +245,50 @@ def test_the_reading_process_is_ended_when_the_main_one_stops_early(tmp_path):
     assert multiprocessing.active_children() == []
 
 
-def test_run_json_counts_the_reading_process_in_the_peak_memory(tmp_path):
+def test_run_json_counts_both_children_in_the_peak_memory(tmp_path):
     facts = json.loads((replay(tmp_path, "rss") / "run.json").read_text())
     assert facts["peak_rss_mib_reader"] > 0
+    assert facts["peak_rss_mib_tables_writer"] > 0
+    added = max(0.0, facts["peak_rss_mib_tables_writer"] - facts["rss_mib_at_tables_fork"])
     assert facts["peak_rss_mib"] == round(
-        facts["peak_rss_mib_main"] + facts["peak_rss_mib_reader"], 1
+        facts["peak_rss_mib_main"] + facts["peak_rss_mib_reader"] + added, 1
     )
+
+
+def test_a_failure_writing_the_tables_is_raised_with_its_traceback_and_the_child_reaped(tmp_path):
+    import multiprocessing
+
+    from agents.replay.pipeline import TablesFailed, TablesWriter
+
+    def build() -> dict[str, bytes]:
+        raise ZeroDivisionError("a bug")
+
+    tables = TablesWriter(tmp_path, build)
+    try:
+        with pytest.raises(TablesFailed, match="ZeroDivisionError: a bug"):
+            tables.wait()
+    finally:
+        tables.stop()
+    assert multiprocessing.active_children() == []
+
+
+def test_the_tables_child_is_ended_when_the_main_process_fails_first(tmp_path, monkeypatch):
+    import multiprocessing
+    import time
+
+    import agents.replay.command as command
+
+    def slow_tables(*args):
+        time.sleep(60)
+        return b""
+
+    def failing_render(*args):
+        raise ZeroDivisionError("a bug in the main process")
+
+    monkeypatch.setattr(command, "entries_csv", slow_tables)
+    monkeypatch.setattr(command, "render", failing_render)
+    started = time.monotonic()
+    with pytest.raises(ZeroDivisionError):
+        replay(tmp_path, "x")
+    assert time.monotonic() - started < 30
+    assert multiprocessing.active_children() == []
