@@ -245,8 +245,9 @@ def _peak_rss_facts(
     """
     main = _rss_mib("VmHWM")
     total = None
-    if main is not None and writer is not None and at_fork is not None:
-        total = round(main + reader + max(0.0, writer - at_fork), 1)
+    if main is not None:
+        added = writer - at_fork if writer is not None and at_fork is not None else 0.0
+        total = round(main + reader + max(0.0, added), 1)
     return {
         "peak_rss_mib": total,
         "peak_rss_mib_main": main,

@@ -16,6 +16,7 @@ import multiprocessing
 import resource
 import signal
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection
@@ -24,7 +25,7 @@ from typing import BinaryIO
 
 import orjson
 
-from agents.replay.reader import InputSummary
+from agents.replay.reader import InputSummary, read_events
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, parse_event
 from schemas.events import ENTRY_SCHEMA, PUBLISH_SCHEMA
 from schemas.fastpath import _set_extra, _set_fields_set, _set_private
@@ -34,6 +35,17 @@ from schemas.fastpath import _set_extra, _set_fields_set, _set_private
 CHUNK_LINES = 10_000
 
 _CHUNK, _END, _UNREADABLE, _FAILED = 0, 1, 2, 3
+
+
+def forking_is_safe() -> bool:
+    """True when this process runs one thread, so a forked child cannot inherit a held lock.
+
+    fork() copies only the calling thread: a lock another thread holds at that moment
+    (a logging handler's, a client library's) stays held forever in the child, which
+    would then hang. The command-line replay is single-threaded; a caller with other
+    threads (a test harness, a long-lived service) gets the one-process path instead.
+    """
+    return threading.active_count() == 1
 
 
 class ReaderFailed(Exception):
@@ -56,6 +68,9 @@ def read_events_pipelined(
     answers from ``summary.hexdigest`` set at the end. ``progress`` gets (lines, bytes).
     The child is ended and reaped however the caller stops iterating.
     """
+    if not forking_is_safe():
+        yield from _read_in_process(handle, summary, progress)
+        return
     context = multiprocessing.get_context("fork")  # no re-import: the child starts at once
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
@@ -96,6 +111,23 @@ def read_events_pipelined(
         if child.is_alive():
             child.terminate()
         child.join()
+
+
+def _read_in_process(
+    handle: BinaryIO, summary: InputSummary, progress: Callable[[int, int], None] | None
+) -> Iterator[Event]:
+    read = 0
+
+    def counted() -> Iterator[bytes]:
+        nonlocal read
+        for line in handle:
+            read += len(line)
+            yield line
+
+    show = (lambda lines: progress(lines, read)) if progress is not None else None
+    yield from read_events(counted(), summary, show)
+    if progress is not None:
+        progress(summary.lines, read)
 
 
 _new = object.__new__
@@ -184,6 +216,11 @@ class TablesWriter:
     """
 
     def __init__(self, out: Path, build: Callable[[], dict[str, bytes]]) -> None:
+        self._child: multiprocessing.process.BaseProcess | None = None
+        if not forking_is_safe():
+            for name, content in build().items():  # at once, in this process
+                (out / name).write_bytes(content)
+            return
         context = multiprocessing.get_context("fork")
         self._receiver, sender = context.Pipe(duplex=False)
         self._child = context.Process(
@@ -193,6 +230,8 @@ class TablesWriter:
         sender.close()
 
     def wait(self) -> float | None:
+        if self._child is None:
+            return None
         try:
             message = orjson.loads(self._receiver.recv_bytes())
         except EOFError:
@@ -206,6 +245,8 @@ class TablesWriter:
         return peak
 
     def stop(self) -> None:
+        if self._child is None:
+            return
         self._receiver.close()
         if self._child.is_alive():
             self._child.terminate()

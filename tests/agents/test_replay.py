@@ -292,3 +292,24 @@ def test_the_tables_child_is_ended_when_the_main_process_fails_first(tmp_path, m
         replay(tmp_path, "x")
     assert time.monotonic() - started < 30
     assert multiprocessing.active_children() == []
+
+
+def test_with_other_threads_running_the_replay_stays_in_one_process_with_the_same_outputs(
+    tmp_path,
+):
+    import threading
+
+    forked = replay(tmp_path, "forked")
+    release = threading.Event()
+    other = threading.Thread(target=release.wait, daemon=True)  # e.g. a client's I/O thread
+    other.start()
+    try:
+        single = replay(tmp_path, "single")
+    finally:
+        release.set()
+        other.join()
+    facts = json.loads((single / "run.json").read_text())
+    assert facts["peak_rss_mib_tables_writer"] is None  # no tables child was forked
+    assert facts["peak_rss_mib"] >= facts["peak_rss_mib_main"]
+    for name in ("report.json", "entries.csv", "queries.csv", "report.html"):
+        assert (single / name).read_bytes() == (forked / name).read_bytes(), name
