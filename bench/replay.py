@@ -45,15 +45,17 @@ def replay_file(events: int) -> dict[str, float]:
         source = Path(tmp) / "events.jsonl"
         lines = write_input(source, events)
         floor = min(floor_seconds(source) for _ in range(2))
-        started = time.perf_counter()
-        subprocess.run(
-            [sys.executable, "-m", "agents.cli", "replay", "--input", str(source), "--quiet",
-             "--as-of", "2027-01-01T00:00:00Z", "--config", "deploy/simulated-studies.toml",
-             "--out", str(Path(tmp) / "out")],
-            check=True,
-        )  # fmt: skip
-        elapsed = time.perf_counter() - started
-        run = json.loads((Path(tmp) / "out" / "run.json").read_text())
+        elapsed = float("inf")
+        for _ in range(2):  # best of two, as the floor: noise only ever slows a run
+            started = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "agents.cli", "replay", "--input", str(source), "--quiet",
+                 "--as-of", "2027-01-01T00:00:00Z", "--config", "deploy/simulated-studies.toml",
+                 "--out", str(Path(tmp) / "out")],
+                check=True,
+            )  # fmt: skip
+            elapsed = min(elapsed, time.perf_counter() - started)
+            run = json.loads((Path(tmp) / "out" / "run.json").read_text())
     return {
         "lines": lines,
         "replay_events_per_s": round(lines / elapsed),
