@@ -190,13 +190,18 @@ def _child(handle: BinaryIO, sender: Connection, chunk_lines: int) -> None:
     except BrokenPipeError:
         pass  # the main process stopped listening: it has its own error to tell
     except Exception:
-        text = "the reading process failed:\n" + traceback.format_exc()
-        try:
-            sender.send_bytes(orjson.dumps([_FAILED, text]))
-        except OSError:
-            print(text, file=sys.stderr)
+        _tell_failure(sender, "the reading process failed")
     finally:
         sender.close()
+
+
+def _tell_failure(sender: Connection, what: str) -> None:
+    """The current exception's traceback to the main process (or stderr if it is gone)."""
+    text = f"{what}:\n{traceback.format_exc()}"
+    try:
+        sender.send_bytes(orjson.dumps([_FAILED, text]))
+    except OSError:
+        print(text, file=sys.stderr)
 
 
 def children_peak_rss_mib() -> float:
@@ -260,13 +265,9 @@ def _write_files(out: Path, build: Callable[[], dict[str, bytes]], sender: Conne
             (out / name).write_bytes(content)
         sender.send_bytes(orjson.dumps([_END, _own_peak_rss_mib()]))
     except BrokenPipeError:
-        pass
+        pass  # the main process stopped listening: it has its own error to tell
     except Exception:
-        text = "the tables process failed:\n" + traceback.format_exc()
-        try:
-            sender.send_bytes(orjson.dumps([_FAILED, text]))
-        except OSError:
-            print(text, file=sys.stderr)
+        _tell_failure(sender, "the tables process failed")
     finally:
         sender.close()
 
