@@ -17,12 +17,13 @@ rebuilds events with ``model_construct`` instead of validating twice.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 import orjson
 
 from schemas import events as ev
 from schemas.events import EntryEvent, Event, PublishEvent, QueryEvent
+from schemas.fastpath import builder
 
 # Source topics, by position in the wire format, for the health metrics.
 TOPIC_KINDS = ("entries", "queries", "publishes")
@@ -108,27 +109,9 @@ def encode_batch(items: list[list[object]]) -> bytes:
     return orjson.dumps(items)
 
 
-def _constructor(model: type[Event]) -> Callable[[dict[str, object]], Event]:
-    """A builder of already-validated events from all their fields: what ``model_construct``
-    does, minus its per-field alias and default lookups, which cost more than the engine."""
-    new = model.__new__
-    set_slot = object.__setattr__
-    names = frozenset(model.model_fields)
-
-    def build(fields: dict[str, object]) -> Event:
-        event = new(model)
-        set_slot(event, "__dict__", fields)
-        set_slot(event, "__pydantic_fields_set__", set(names))
-        set_slot(event, "__pydantic_extra__", None)
-        set_slot(event, "__pydantic_private__", None)
-        return event
-
-    return build
-
-
-_new_entry = _constructor(EntryEvent)
-_new_publish = _constructor(PublishEvent)
-_new_query = _constructor(QueryEvent)
+_new_entry = builder(EntryEvent)
+_new_publish = builder(PublishEvent)
+_new_query = builder(QueryEvent)
 
 
 def decode_batch(payload: bytes) -> list[tuple[int, bool, Event]]:

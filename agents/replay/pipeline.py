@@ -27,8 +27,8 @@ import orjson
 
 from agents.replay.reader import InputSummary, read_events
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, parse_event
-from schemas.events import ENTRY_SCHEMA, PUBLISH_SCHEMA
-from schemas.fastpath import _set_extra, _set_fields_set, _set_private
+from schemas.events import ENTRY_SCHEMA, PUBLISH_SCHEMA, QUERY_SCHEMA
+from schemas.fastpath import builder
 
 # Lines per message: big enough that orjson and the pipe cost little per line, small
 # enough that the main process starts early and the child holds little memory.
@@ -130,31 +130,16 @@ def _read_in_process(
         progress(summary.lines, read)
 
 
-_new = object.__new__
-_set = object.__setattr__
-_ENTRY_FIELDS = frozenset(EntryEvent.model_fields)
-_PUBLISH_FIELDS = frozenset(PublishEvent.model_fields)
-_QUERY_FIELDS = frozenset(QueryEvent.model_fields)
+# The child sends only valid events, with every field.
+_BUILDERS = {
+    ENTRY_SCHEMA: builder(EntryEvent),
+    PUBLISH_SCHEMA: builder(PublishEvent),
+    QUERY_SCHEMA: builder(QueryEvent),
+}
 
 
 def _event(fields: dict[str, object]) -> Event:
-    # As schemas.fastpath builds them, except that model_fields_set names every field
-    # (the child does not send which optional fields the line gave; nothing reads it).
-    schema = fields["schema_"]
-    if schema == ENTRY_SCHEMA:
-        event = _new(EntryEvent)
-        names = _ENTRY_FIELDS
-    elif schema == PUBLISH_SCHEMA:
-        event = _new(PublishEvent)
-        names = _PUBLISH_FIELDS
-    else:
-        event = _new(QueryEvent)
-        names = _QUERY_FIELDS
-    _set(event, "__dict__", fields)
-    _set_fields_set(event, set(names))
-    _set_extra(event, None)
-    _set_private(event, None)
-    return event  # type: ignore[no-any-return]
+    return _BUILDERS[fields["schema_"]](fields)  # type: ignore[index]
 
 
 def _child(handle: BinaryIO, sender: Connection, chunk_lines: int) -> None:
