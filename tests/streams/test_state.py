@@ -64,7 +64,7 @@ def test_record_index_matches_the_buckets(events, retention, breakdown):
                     assert len(times) >= 2 and list(times) == sorted(set(times))
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(arrivals, arrivals, st.sampled_from([None, DAY]))
 def test_a_pickled_engine_carries_on_like_the_original(first, then, retention):
     """Checkpoints pickle the engine: the copy must answer, and go on, exactly alike."""
