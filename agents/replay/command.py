@@ -29,8 +29,9 @@ from agents.replay.pipeline import (
     TablesWriter,
     children_peak_rss_mib,
     read_events_pipelined,
+    rss_mib,
 )
-from agents.replay.reader import InputSummary, read_events
+from agents.replay.reader import CountingLines, InputSummary, read_events
 from agents.replay.report import build_report, dumps, options_dict
 from agents.replay.tables import EntryRows, entries_csv, queries_csv
 from agents.settings import ConfigurationError, load_settings, parse_duration_s
@@ -106,7 +107,7 @@ def _run(args: argparse.Namespace) -> int:
     query_sites: dict[tuple[str, str], str] = {}
     events: Iterator[Event]
     if handle is None:
-        counted = _Counting(lines)
+        counted = CountingLines(lines)
         source = counted if progress.enabled else lines  # the count only feeds the bar
         events = read_events(source, summary, lambda n: progress.show(n, counted.bytes))
     else:
@@ -136,7 +137,7 @@ def _run(args: argparse.Namespace) -> int:
     dashboards = {sid: tuple(study.dashboards) for sid, study in engine.studies.items()}
     # The two CSVs are half of the work after the loop and read only the finished state:
     # a forked child writes them while this process builds the report and the HTML.
-    rss_at_fork_mib = _rss_mib("VmRSS")
+    rss_at_fork_mib = rss_mib("VmRSS")
     tables = TablesWriter(out, lambda: {
         "entries.csv": entries_csv(rows, dashboards, as_of, sla),
         "queries.csv": queries_csv(engine, query_sites, as_of),
@@ -243,7 +244,7 @@ def _peak_rss_facts(
     resident set when it forked, and the reader's whole peak: the sum of each
     process's peak, so an upper bound when the peaks did not coincide.
     """
-    main = _rss_mib("VmHWM")
+    main = rss_mib("VmHWM")
     total = None
     if main is not None:
         added = writer - at_fork if writer is not None and at_fork is not None else 0.0
@@ -257,35 +258,11 @@ def _peak_rss_facts(
     }
 
 
-def _rss_mib(field: str) -> float | None:
-    """A memory figure of this process from /proc/self/status (VmHWM: the peak resident set)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
-
-
 def _version() -> str:
     try:
         return version("edc-latency")
     except PackageNotFoundError:
         return "unknown"
-
-
-class _Counting:
-    """Counts the bytes of the lines that pass through (for the progress bar)."""
-
-    def __init__(self, lines: Iterator[bytes]) -> None:
-        self._lines = lines
-        self.bytes = 0
-
-    def __iter__(self) -> Iterator[bytes]:
-        for line in self._lines:
-            self.bytes += len(line)
-            yield line
 
 
 class Progress:

@@ -19,13 +19,14 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import BinaryIO
 
 import orjson
 
-from agents.replay.reader import InputSummary, read_events
+from agents.replay.reader import CountingLines, InputSummary, read_events
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, parse_event
 from schemas.events import ENTRY_SCHEMA, PUBLISH_SCHEMA, QUERY_SCHEMA
 from schemas.fastpath import builder
@@ -116,18 +117,11 @@ def read_events_pipelined(
 def _read_in_process(
     handle: BinaryIO, summary: InputSummary, progress: Callable[[int, int], None] | None
 ) -> Iterator[Event]:
-    read = 0
-
-    def counted() -> Iterator[bytes]:
-        nonlocal read
-        for line in handle:
-            read += len(line)
-            yield line
-
-    show = (lambda lines: progress(lines, read)) if progress is not None else None
-    yield from read_events(counted(), summary, show)
+    counted = CountingLines(handle)
+    show = (lambda lines: progress(lines, counted.bytes)) if progress is not None else None
+    yield from read_events(counted, summary, show)
     if progress is not None:
-        progress(summary.lines, read)
+        progress(summary.lines, counted.bytes)
 
 
 # The child sends only valid events, with every field.
@@ -144,14 +138,12 @@ def _event(fields: dict[str, object]) -> Event:
 
 def _child(handle: BinaryIO, sender: Connection, chunk_lines: int) -> None:
     """Read, hash and parse; one message per chunk, then the line count and digest."""
-    # Ctrl-C reaches the whole process group: the main process ends this child.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
     digest = hashlib.sha256()
     update = digest.update
     number = read = 0
     fields_list: list[dict[str, object]] = []
     invalid: list[tuple[int, str]] = []
-    try:
+    with _telling_the_main_process(sender, "the reading process failed"):
         try:
             for number, line in enumerate(handle, 1):
                 update(line)
@@ -172,10 +164,18 @@ def _child(handle: BinaryIO, sender: Connection, chunk_lines: int) -> None:
         if fields_list or invalid:
             sender.send_bytes(orjson.dumps([_CHUNK, number, read, invalid, fields_list]))
         sender.send_bytes(orjson.dumps([_END, number, digest.hexdigest(), read]))
+
+
+@contextmanager
+def _telling_the_main_process(sender: Connection, what: str) -> Iterator[None]:
+    """A child's body: Ctrl-C left to the main process, a failure sent to it, the pipe closed."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the main one ends us
+    try:
+        yield
     except BrokenPipeError:
         pass  # the main process stopped listening: it has its own error to tell
     except Exception:
-        _tell_failure(sender, "the reading process failed")
+        _tell_failure(sender, what)
     finally:
         sender.close()
 
@@ -244,23 +244,17 @@ class TablesWriter:
 
 
 def _write_files(out: Path, build: Callable[[], dict[str, bytes]], sender: Connection) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the main process ends this child
-    try:
+    with _telling_the_main_process(sender, "the tables process failed"):
         for name, content in build().items():
             (out / name).write_bytes(content)
-        sender.send_bytes(orjson.dumps([_END, _own_peak_rss_mib()]))
-    except BrokenPipeError:
-        pass  # the main process stopped listening: it has its own error to tell
-    except Exception:
-        _tell_failure(sender, "the tables process failed")
-    finally:
-        sender.close()
+        sender.send_bytes(orjson.dumps([_END, rss_mib("VmHWM")]))
 
 
-def _own_peak_rss_mib() -> float | None:
+def rss_mib(field: str) -> float | None:
+    """A memory figure of this process from /proc/self/status (VmHWM: the peak resident set)."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         pass

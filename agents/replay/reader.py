@@ -43,3 +43,16 @@ def read_events(
             progress(number)
         yield event  # type: ignore[misc]
     summary.lines = number
+
+
+class CountingLines:
+    """Counts the bytes of the lines that pass through (for the progress bar)."""
+
+    def __init__(self, lines: Iterable[bytes]) -> None:
+        self._lines = lines
+        self.bytes = 0
+
+    def __iter__(self) -> Iterator[bytes]:
+        for line in self._lines:
+            self.bytes += len(line)
+            yield line
