@@ -74,7 +74,7 @@ class Router:
         self.event_clock = event_clock
         self.gate = gate
         self.breakdown = breakdown
-        self.newest_accepted_us: int | None = None  # the clock when clock = "event"
+        self.newest_accepted_us: int | None = None  # with clock = "event", a second clock
 
     def route(self, values: Sequence[tuple[int, bytes | None]], wall_us: int) -> RoutedBatch:
         """``values``: (input topic index, message value) in consumption order."""
@@ -84,7 +84,11 @@ class Router:
         buffers = [_ShardBuffer(budget) for _ in range(shards)]
         flushed: list[list[bytes]] = [[] for _ in range(shards)]
         for index, (topic_index, value) in enumerate(values):
-            now_us = self.newest_accepted_us if self.event_clock else wall_us
+            now_us = wall_us
+            if self.event_clock and self.newest_accepted_us is not None:
+                # Input replayed or simulated ahead of today may lead the wall clock, by
+                # gaps of any size; what it cannot do is jump past both clocks at once.
+                now_us = max(wall_us, self.newest_accepted_us)
             parsed = parse_bounded(value, budget, not_after(now_us, self.max_future_skew_s))
             if parsed.__class__ is Rejection:
                 out.dead_letters.append((index, parsed.reason))  # type: ignore[union-attr]

@@ -139,8 +139,9 @@ class Settings(BaseSettings):
     max_future_skew: OptionalDuration = Field(
         default=3600.0,
         description="Events dated further than this after the clock (the wall clock; with "
-        "clock = 'event' the newest event time accepted so far; the replay: --as-of) are "
-        "dead-lettered and never move the watermark. 'off' disables the check.",
+        "clock = 'event' the later of the wall clock and the newest event time accepted so "
+        "far; the replay: --as-of) are dead-lettered and never move the watermark. 'off' "
+        "disables the check.",
     )
 
     # --- bounded cardinality (docs/metrics.md, "Labels and series count") ----------
