@@ -115,7 +115,7 @@ def _run(args: argparse.Namespace) -> int:
         events = read_events(source, summary, lambda n: progress.show(n, counted.bytes), bounds)
     else:
         # Parsing in a second process, beside the engine (agents/replay/pipeline.py).
-        events = read_events_pipelined(handle, summary, progress.show, bounds=bounds)
+        events = read_events_pipelined(handle, summary, progress.show, bounds)
     try:
         for event in events:
             outcome = engine.apply(event)

@@ -62,8 +62,8 @@ def read_events_pipelined(
     handle: BinaryIO,
     summary: InputSummary,
     progress: Callable[[int, int], None] | None = None,
-    chunk_lines: int = CHUNK_LINES,
     bounds: tuple[int, int | None] = (1 << 62, None),
+    chunk_lines: int = CHUNK_LINES,
 ) -> Iterator[Event]:
     """What ``read_events`` yields for ``iter(handle)``, with the summary filled the same way.
 

@@ -143,3 +143,27 @@ def test_hostile_input_is_routed_or_rejected_in_one_line(values):
         assert 0 <= shard < 4 and len(payload) <= 2048
         decoded += sum(1 for _t, counted, _e in decode_batch(payload) if counted)
     assert decoded == routed.valid  # each routed input is counted once, on the shards
+
+
+def test_a_replay_reports_the_2062_entry_invalid_with_the_live_reason(tmp_path):
+    import json
+    from pathlib import Path
+
+    from agents.cli import main
+
+    sample = Path(__file__).parents[2] / "agents" / "data" / "sample-events.jsonl"
+    future = _entry(99, at_us=2_911_000_000_000_000)
+    lines = sample.read_bytes().rstrip(b"\n") + b"\n" + future + b"\n"
+    source = tmp_path / "with-2062.jsonl"
+    source.write_bytes(lines)
+    as_of = "2026-01-09T00:00:00Z"
+    for name, path in (("plain", sample), ("future", source)):
+        assert main(["replay", "--input", str(path), "--as-of", as_of, "--quiet",
+                     "--out", str(tmp_path / name)]) == 0  # fmt: skip
+    plain, with_future = (
+        json.loads((tmp_path / n / "report.json").read_bytes()) for n in ("plain", "future")
+    )
+    number = lines.count(b"\n")
+    live = _router().route([(0, future)], 1_767_916_800_000_000)  # the wall clock at --as-of
+    assert with_future["invalid"][-1] == {"line": number, "reason": live.dead_letters[0][1]}
+    assert with_future["studies"] == plain["studies"]  # nothing else moved
