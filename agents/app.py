@@ -26,6 +26,7 @@ from faust.types.tuples import Message
 
 from agents.cardinality import CardinalityGate
 from agents.exporter import EngineCollector, TopicHealth
+from agents.fetch_wait import lower_worker_fetch_wait
 from agents.metrics_server import ExpositionCache, MetricsServer, Response, metrics_route
 from agents.routing import Router
 from agents.settings import Settings
@@ -43,19 +44,7 @@ SEND_RETRY_MAX_S = 5.0  # a failed send is retried with backoff up to this pause
 
 
 def lower_fetch_wait() -> None:
-    from faust.transport.drivers import aiokafka as driver
-
-    original = driver.AIOKafkaConsumerThread._create_worker_consumer
-    if getattr(original, "_edc_latency", False):
-        return
-
-    def create_worker_consumer(self: Any, transport: Any) -> Any:
-        consumer = original(self, transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the consumer starts
-        return consumer
-
-    create_worker_consumer._edc_latency = True  # type: ignore[attr-defined]
-    driver.AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer
+    lower_worker_fetch_wait(FETCH_MAX_WAIT_MS)
 
 
 def _credentials(settings: Settings) -> Any:
