@@ -21,12 +21,13 @@ from typing import Any
 
 import faust
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from faust.types.tuples import Message
 
 from agents.cardinality import CardinalityGate
 from agents.exporter import EngineCollector, TopicHealth
 from agents.fetch_wait import lower_worker_fetch_wait
+from agents.lag import lag_by_topic
 from agents.metrics_server import ExpositionCache, MetricsServer, Response, metrics_route
 from agents.routing import Router
 from agents.settings import Settings
@@ -268,17 +269,14 @@ class Worker:
         owned = list(self.last_offsets)
         if not owned:
             return
-        consumer = AIOKafkaConsumer(**self.client_options, group_id=None)
-        await consumer.start()
-        try:
-            tps = [TopicPartition(t, p) for t, p in owned]
-            ends = await consumer.end_offsets(tps)
-        finally:
-            await consumer.stop()
-        lag = dict.fromkeys(self.settings.input_topics, 0)
-        for tp in tps:
-            # Clamped: the embedded broker can under-report end offsets (agents/broker.py).
-            lag[tp.topic] += max(0, ends[tp] - self.last_offsets[(tp.topic, tp.partition)] - 1)
+        # The marks the app's consumer got with its last fetches: no request, no new client.
+        consumer = self.app.consumer
+        lag = lag_by_topic(
+            self.settings.input_topics,
+            self.last_offsets,
+            consumer.assignment(),
+            lambda topic, partition: consumer.highwater(TopicPartition(topic, partition)),
+        )
         for topic, value in lag.items():
             self.health[topic].lag = value
 
