@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -24,6 +25,7 @@ from faust.types.tuples import Message
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from agents.codecs import UndecodableBatch, name_undecodable_batches
 from agents.exporter import EngineCollector, TopicHealth, render_text
 from agents.readiness import Readiness
 from agents.settings import Settings
@@ -39,6 +41,7 @@ ROUTER_WITHIN_S = 0.05  # a publish waits at most this long before it is forward
 # (the embedded one does) then delays every hop by up to 1.5 s. Two hops separate a
 # publish from its metric, and the freshness target is 1 s at p99.
 FETCH_MAX_WAIT_MS = 100
+FATAL_EXIT = 3  # distinct from a crash (1) and from bad configuration (2)
 
 
 def lower_fetch_wait() -> None:
@@ -75,6 +78,7 @@ class Worker:
 
     def __init__(self, settings: Settings) -> None:
         lower_fetch_wait()
+        name_undecodable_batches(self.stop_fatally)
         self.settings = settings
         self.health = {topic: TopicHealth() for topic in settings.input_topics}
         self.readiness = Readiness(settings.broker_unreachable_after)
@@ -102,6 +106,7 @@ class Worker:
             topic_allow_declare=False,
             consumer_auto_offset_reset="earliest",
             producer_linger_ms=5,
+            producer_compression_type=settings.compression_type,
             broker_commit_interval=1.0,
             broker_session_timeout=settings.session_timeout,
             broker_heartbeat_interval=max(1.0, settings.session_timeout / 4),
@@ -127,6 +132,18 @@ class Worker:
         self.app.timer(min(5.0, settings.broker_unreachable_after / 3))(self._probe_broker)
         self.app.task(self._serve_metrics)
         self._producer: AIOKafkaProducer | None = None
+
+    def stop_fatally(self, reason: str | UndecodableBatch) -> None:
+        """Stop the process on what no retry can fix: one line, exit status 3, no traceback.
+
+        Nothing is committed past the failure, so a restarted worker meets the same
+        condition and says the same line, until an operator acts (docs/design.md).
+        """
+        self.readiness.fatal = str(reason)
+        log.critical("stopping: %s", reason)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(FATAL_EXIT)
 
     # -- agents ---------------------------------------------------------------------
 
@@ -223,7 +240,11 @@ class Worker:
 
     async def _checkpoint(self) -> None:
         if self._producer is None:
-            self._producer = AIOKafkaProducer(**self.client_options, max_request_size=1 << 20)
+            self._producer = AIOKafkaProducer(
+                **self.client_options,
+                max_request_size=1 << 20,
+                compression_type=self.settings.compression_type,
+            )
             await self._producer.start()
         written = await self.store.checkpoint(self._producer)
         if written:

@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     topic_queries: str = "edc.queries"
     topic_publishes: str = "dashboard.publishes"
     topic_deadletter: str = "edc.deadletter"
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        default="lz4",
+        description="Codec of the batches the worker writes (shard, checkpoint and dead-letter "
+        "topics). Reading decodes all of them whatever this says.",
+    )
     session_timeout: Duration = Field(
         default=10.0,
         description="How soon a worker that died without leaving is dropped from the group "
@@ -138,6 +143,11 @@ class Settings(BaseSettings):
     @property
     def input_topics(self) -> tuple[str, str, str]:
         return (self.topic_entries, self.topic_queries, self.topic_publishes)
+
+    @property
+    def compression_type(self) -> str | None:
+        """The codec as Kafka clients name it (None: uncompressed)."""
+        return None if self.compression == "none" else self.compression
 
     @property
     def shard_topic(self) -> str:
