@@ -91,6 +91,7 @@ class Worker:
             settings.input_topics,
             self.health,
             settings.app_id,
+            on_fatal=self.stop_fatally,
         )
         self.last_offsets: dict[tuple[str, int], int] = {}
         self._topic_index = {topic: i for i, topic in enumerate(settings.input_topics)}
@@ -312,7 +313,13 @@ class Worker:
     def registry(self) -> CollectorRegistry:
         registry = CollectorRegistry(auto_describe=False)
         registry.register(
-            EngineCollector(self.store.engines, self.health, self.clock_us, self.settings.breakdown)
+            EngineCollector(
+                self.store.engines,
+                self.health,
+                self.clock_us,
+                self.settings.breakdown,
+                self.store.checkpoint_health,
+            )
         )
         return registry
 

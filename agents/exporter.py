@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from agents import metrics as m
+from agents.checkpoints import CheckpointHealth
 from schemas.timestamps import US_PER_SECOND
 from streams import AGING_BUCKETS, Engine
 from streams.queries import AWAITING_DM, AWAITING_SITE, STATE_NAMES
@@ -84,7 +85,9 @@ class EngineCollector(Collector):
         health: dict[str, TopicHealth],
         clock_us: Callable[[], int],
         dimensions: tuple[str, ...] = (),
+        checkpoint_health: CheckpointHealth | None = None,
     ) -> None:
+        self._checkpoint_health = checkpoint_health
         self._engines = engines
         self._health = health
         self._clock_us = clock_us
@@ -103,6 +106,16 @@ class EngineCollector(Collector):
         owned = _family(m.OWNED_PARTITIONS, ())
         owned.add_metric([], len(engines))
         yield owned
+        if self._checkpoint_health is not None:
+            yield from self._state_metrics(self._checkpoint_health)
+
+    def _state_metrics(self, health: CheckpointHealth) -> Iterator[Metric]:
+        rejected = _family(m.CHECKPOINTS_REJECTED, ())
+        for reason, count in health.rejected.items():
+            rejected.add_metric([reason], count)
+        skipped = _family(m.SHARD_RECORDS_SKIPPED, ())
+        skipped.add_metric([], health.skipped_shard_records)
+        yield from (rejected, skipped)
 
     def _latency(self, engines: list[Engine]) -> Iterator[Metric]:
         dims = self._dimensions

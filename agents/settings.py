@@ -92,6 +92,19 @@ class Settings(BaseSettings):
         description="Partitions of the internal shard topic: the unit of scale-out.",
     )
 
+    replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replication of the topics the worker creates (internal ones, dead-letter). "
+        "Unset: the broker's default.replication.factor. Production: 3.",
+    )
+    shard_topic_retention: Duration = Field(
+        default=30 * 86400.0,
+        description="retention.ms of the shard topic the worker creates. A shard without a "
+        "usable checkpoint is rebuilt from it: keep it longer than the oldest entry that may "
+        "still be pending and the oldest query that may still be open.",
+    )
+
     # --- what is measured ----------------------------------------------------------
     default_sla: Duration = Field(default=24 * 3600.0, description="SLA of studies not listed.")
     default_dashboards: Annotated[tuple[str, ...], NoDecode] = Field(
