@@ -87,7 +87,7 @@ class EngineCollector(Collector):
         dimensions: tuple[str, ...] = (),
         checkpoint_health: CheckpointHealth | None = None,
     ) -> None:
-        self._checkpoint_health = checkpoint_health
+        self._checkpoint_health = checkpoint_health or CheckpointHealth()
         self._engines = engines
         self._health = health
         self._clock_us = clock_us
@@ -106,8 +106,7 @@ class EngineCollector(Collector):
         owned = _family(m.OWNED_PARTITIONS, ())
         owned.add_metric([], len(engines))
         yield owned
-        if self._checkpoint_health is not None:
-            yield from self._state_metrics(self._checkpoint_health)
+        yield from self._state_metrics(self._checkpoint_health)
 
     def _state_metrics(self, health: CheckpointHealth) -> Iterator[Metric]:
         rejected = _family(m.CHECKPOINTS_REJECTED, ())
