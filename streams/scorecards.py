@@ -25,12 +25,14 @@ was pruned (the replay keeps everything).
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 from schemas.timestamps import US_PER_DAY
 from streams.engine import Engine
+from streams.latency import BUCKET_US, ENTERED_SHIFT, GroupLedger
 from streams.percentiles import nearest_rank
 from streams.queries import AWAITING_DM, AWAITING_SITE, fold
 
@@ -167,27 +169,9 @@ def scorecards(engine: Engine, as_of_us: int) -> Scorecards:
 
     for study_id, study in engine.studies.items():
         sla_us = study.sla_us
-        overdue_before = as_of_us - sla_us
         for ledger in study.dashboards.values():
             for key, group in ledger.groups.items():
-                raw = _Raw()
-                over_sla = 0
-                for entered, published in group.iter_times():
-                    if entered > as_of_us:
-                        continue
-                    raw.entries += 1
-                    if published is not None and published <= as_of_us:
-                        latency = published - entered
-                        raw.latencies.append(latency)
-                        if latency <= sla_us:
-                            raw.within_sla += 1
-                        else:
-                            over_sla += 1
-                    else:
-                        raw.pending += 1
-                        if entered < overdue_before:
-                            raw.overdue += 1
-                            over_sla += 1
+                raw, over_sla = _entries_as_of(group, as_of_us, sla_us)
                 if raw.entries:
                     add(study_id, key, raw)
                     site = breaches.setdefault((study_id, key[site_at]), [0, 0])
@@ -212,6 +196,45 @@ def scorecards(engine: Engine, as_of_us: int) -> Scorecards:
         },
         sites_behind_breaches={sid: _top_sites(breaches, sid) for sid in studies},
     )
+
+
+def _entries_as_of(group: GroupLedger, as_of_us: int, sla_us: int) -> tuple[_Raw, int]:
+    """A group's entries as of T, and how many of them are over SLA (late or overdue).
+
+    Reads the entry keys directly (entry time in the high bits, streams/latency.py):
+    comprehensions over the ledger's dicts instead of a generator per entry, a third
+    of the cost of the scorecards on a large replay.
+    """
+    entered_by = (as_of_us + 1) << ENTERED_SHIFT  # key < this: entered ≤ T
+    overdue_by = (as_of_us - sla_us) << ENTERED_SHIFT  # key < this: waiting longer than the SLA
+    last_bucket = as_of_us // BUCKET_US  # buckets before it hold only entries entered by T
+    latencies: list[int] = []
+    waiting: list[int] = []
+    for entries in group.pending.values():
+        waiting += [key for key in entries if key < entered_by]
+    for bucket, published in group.published.items():
+        if group.max_published[bucket] <= as_of_us and bucket < last_bucket:
+            latencies += [when - (key >> ENTERED_SHIFT) for key, when in published.items()]
+            continue  # the common case: the whole bucket entered and published by T
+        latencies += [
+            when - (key >> ENTERED_SHIFT)
+            for key, when in published.items()
+            if key < entered_by and when <= as_of_us
+        ]
+        waiting += [key for key, when in published.items() if key < entered_by and when > as_of_us]
+    # Sorted once per group: a scope's list is then a concatenation of sorted runs,
+    # which sorted() merges in about linear time.
+    latencies.sort()
+    within = bisect_right(latencies, sla_us)
+    overdue = sum(1 for key in waiting if key < overdue_by)
+    raw = _Raw(
+        entries=len(latencies) + len(waiting),
+        latencies=latencies,
+        within_sla=within,
+        pending=len(waiting),
+        overdue=overdue,
+    )
+    return raw, len(latencies) - within + overdue
 
 
 def _scorecard_set(grains: Iterable[tuple[_Grain, _Raw]]) -> ScorecardSet:
