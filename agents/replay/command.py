@@ -1,6 +1,6 @@
 """Recompute figures as of an instant from a JSONL export (or the topics) into a report.
 
-Writes DIR/report.json, entries.csv, queries.csv, report.html (byte-identical for
+Writes DIR/report.json, entries.csv, queries.csv, scorecard.csv, report.html (byte-identical for
 the same input and options) and run.json (when, where, how long: the only file
 that differs between runs). Exit status 0 on success, 2 on bad arguments or
 unreadable input. Never joins the live consumer group, never commits offsets.
