@@ -38,6 +38,7 @@ from agents.replay.scorecard_report import report_sections, scorecard_csv
 from agents.replay.tables import EntryRows, entries_csv, queries_csv
 from agents.settings import ConfigurationError, load_settings, parse_duration_s
 from schemas import EntryEvent, Event, QueryEvent
+from schemas.limits import not_after
 from schemas.timestamps import US_PER_SECOND, format_timestamp, parse_timestamp_us
 from streams import ACCEPTED, Engine, tumbling_windows
 from streams.scorecards import NEEDED_BREAKDOWN, scorecards
@@ -92,6 +93,8 @@ def _run(args: argparse.Namespace) -> int:
     # Split by site, country and vendor whatever the live breakdown: the scorecards read
     # the groups, and every other figure merges them.
     engine = Engine(replace(settings.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN))
+    # The live router's bounds, with --as-of as the clock: the same events are refused.
+    bounds = (settings.max_message_bytes, not_after(as_of, settings.max_future_skew))
     handle: BinaryIO | None = None  # a file: read and parsed by a second process
     if args.from_topics:
         from agents.export import topic_lines
@@ -114,10 +117,10 @@ def _run(args: argparse.Namespace) -> int:
     if handle is None:
         counted = CountingLines(lines)
         source = counted if progress.enabled else lines  # the count only feeds the bar
-        events = read_events(source, summary, lambda n: progress.show(n, counted.bytes))
+        events = read_events(source, summary, lambda n: progress.show(n, counted.bytes), bounds)
     else:
         # Parsing in a second process, beside the engine (agents/replay/pipeline.py).
-        events = read_events_pipelined(handle, summary, progress.show)
+        events = read_events_pipelined(handle, summary, progress.show, bounds)
     try:
         for event in events:
             outcome = engine.apply(event)
