@@ -19,11 +19,13 @@ from typing import Any
 import faust
 from aiohttp import web
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.client import AIOKafkaClient
 from faust.types.tuples import Message
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from agents.exporter import EngineCollector, TopicHealth, render_text
+from agents.readiness import Readiness
 from agents.settings import Settings
 from agents.sharding import encode_batch, routed_items
 from agents.shards import ShardStore
@@ -75,6 +77,7 @@ class Worker:
         lower_fetch_wait()
         self.settings = settings
         self.health = {topic: TopicHealth() for topic in settings.input_topics}
+        self.readiness = Readiness(settings.broker_unreachable_after)
         self.client_options = settings.kafka_client_options()
         self.store = ShardStore(
             settings.engine_config(),
@@ -121,7 +124,7 @@ class Worker:
         self.app.on_partitions_assigned.connect(self._on_assigned)
         self.app.on_partitions_revoked.connect(self._on_revoked)
         self.app.timer(settings.checkpoint_interval)(self._checkpoint)
-        self.app.timer(5.0)(self._measure_lag)
+        self.app.timer(min(5.0, settings.broker_unreachable_after / 3))(self._probe_broker)
         self.app.task(self._serve_metrics)
         self._producer: AIOKafkaProducer | None = None
 
@@ -226,6 +229,28 @@ class Worker:
         if written:
             log.info("checkpointed %d shard(s)", written)
 
+    async def _probe_broker(self) -> None:
+        """Learn whether the broker answers (for /readyz), then measure the lag."""
+        try:
+            await asyncio.wait_for(self._bootstrap(), self.settings.broker_unreachable_after)
+        except Exception as error:  # an unreachable broker is a state to report, not a crash
+            self.readiness.broker_failed(error)
+            return
+        self.readiness.broker_answered()
+        try:
+            await asyncio.wait_for(self._measure_lag(), self.settings.broker_unreachable_after)
+        except Exception as error:
+            log.warning("consumer lag not measured: %s", type(error).__name__)
+
+    async def _bootstrap(self) -> None:
+        # A bare client: a consumer stopped before any assignment raises CancelledError
+        # in aiokafka 0.14, which would end this timer for good.
+        client = AIOKafkaClient(**self.client_options)
+        try:
+            await client.bootstrap()
+        finally:
+            await client.close()
+
     async def _measure_lag(self) -> None:
         owned = list(self.last_offsets)
         if not owned:
@@ -245,6 +270,16 @@ class Worker:
             self.health[topic].lag = value
 
     # -- metrics endpoint -----------------------------------------------------------
+
+    async def _healthz(self, _request: web.Request) -> web.Response:
+        healthy, reasons = self.readiness.healthy()
+        body = {"healthy": healthy, "reasons": reasons, "shards": sorted(self.store.shards)}
+        return web.json_response(body, status=200 if healthy else 503)
+
+    async def _readyz(self, _request: web.Request) -> web.Response:
+        ready, reasons = self.readiness.ready(self.store.unrestored())
+        body = {"ready": ready, "reasons": reasons, "shards": sorted(self.store.shards)}
+        return web.json_response(body, status=200 if ready else 503)
 
     def clock_us(self) -> int:
         if self.settings.clock == "event":
@@ -268,12 +303,10 @@ class Worker:
             body = render_text(registry.collect())
             return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-        async def health(_request: web.Request) -> web.Response:
-            return web.json_response({"shards": sorted(self.store.shards)})
-
         server = web.Application()
         server.router.add_get("/metrics", metrics)
-        server.router.add_get("/healthz", health)
+        server.router.add_get("/healthz", self._healthz)
+        server.router.add_get("/readyz", self._readyz)
         runner = web.AppRunner(server, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, self.settings.metrics_host, self.settings.metrics_port)

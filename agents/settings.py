@@ -114,6 +114,11 @@ class Settings(BaseSettings):
     # --- metrics endpoint ----------------------------------------------------------
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9464, ge=0, le=65535)
+    broker_unreachable_after: Duration = Field(
+        default=30.0,
+        description="/readyz turns false when the broker has not answered the worker's own "
+        "requests (a probe every few seconds) for this long.",
+    )
 
     @field_validator("breakdown", "default_dashboards", mode="before")
     @classmethod

@@ -61,6 +61,10 @@ class ShardStore:
     def engines(self) -> list[Engine]:
         return [shard.engine for shard in self.shards.values()]
 
+    def unrestored(self) -> list[int]:
+        """Owned shards whose engine is not restored yet: they apply nothing meanwhile."""
+        return [p for p, ready in self._ready.items() if not ready.is_set()]
+
     def assign(self, partitions: set[int]) -> None:
         """Start restoring newly owned shards; applying waits until each is ready."""
         new = sorted(p for p in partitions if p not in self._ready)
