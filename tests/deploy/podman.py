@@ -13,8 +13,12 @@ import subprocess
 from pathlib import Path
 
 IMAGE = "localhost/edc-latency:test"
+# `podman stop` waits this long before SIGKILL; the Kubernetes grace period is longer.
+STOP_TIMEOUT_S = 30
 CONTAINER_DIR = Path("deploy/container")
-SETUP_HINT = "run `make tools` (deploy/install-tools.sh, as root) to install podman, runc, mmdebstrap"
+SETUP_HINT = (
+    "run `make tools` (deploy/install-tools.sh, as root) to install podman, runc, mmdebstrap"
+)
 
 
 def _within_hard_limit(limit: int, wanted: int) -> int:

@@ -21,7 +21,7 @@ import pytest
 from agents.broker import free_port
 from agents.processes import input_topics, isolated_env, scrape
 from agents.settings import load_settings
-from tests.deploy.podman import build_image, podman, ulimit_flags
+from tests.deploy.podman import STOP_TIMEOUT_S, build_image, podman, ulimit_flags
 from tests.integration.workload import (
     engine_figures,
     expected_engine,
@@ -32,7 +32,6 @@ from tests.integration.workload import (
 
 pytestmark = pytest.mark.integration
 
-STOP_TIMEOUT_S = 30  # below the manifests' terminationGracePeriodSeconds (60)
 READY = "/readyz"
 
 
