@@ -15,9 +15,13 @@ if ! command -v mmdebstrap >/dev/null 2>&1; then
   exit 1
 fi
 # minbase + python3-venv (ensurepip, so the image can make a virtualenv) + CA certificates;
-# merged-usr as every Debian since bookworm. The tarball goes straight into podman.
+# merged-usr as every Debian since bookworm. Through a file, not a pipe: a bootstrap that
+# fails half-way must not leave a truncated base image behind.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 mmdebstrap --quiet --variant=minbase --include=python3,python3-venv,ca-certificates \
   --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
   --customize-hook='rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*' \
-  "$suite" - | podman import --quiet - "$image" >/dev/null
+  "$suite" "$work/base.tar"
+podman import --quiet "$work/base.tar" "$image" >/dev/null
 echo "$image"

@@ -178,3 +178,17 @@ def test_only_prometheus_may_connect_and_sasl_credentials_come_from_a_secret():
     for name in ("EDC_LATENCY_SASL_USERNAME", "EDC_LATENCY_SASL_PASSWORD"):
         assert "secretKeyRef" in env[name]["valueFrom"], name
         assert "value" not in env[name]
+
+
+def test_the_alerts_select_the_job_the_service_monitor_produces():
+    # Prometheus Operator names the job after the Service; the rules select job="...".
+    job = one("Service")["metadata"]["name"]
+    exprs = [
+        rule["expr"]
+        for group in one("PrometheusRule")["spec"]["groups"]
+        for rule in group["rules"]
+        if "job=" in rule["expr"]
+    ]
+    assert exprs
+    for expr in exprs:
+        assert set(re.findall(r'job="([^"]+)"', expr)) == {job}, expr
