@@ -101,11 +101,24 @@ def process_uids(name: str) -> list[int]:
     return [int(uid) for uid in uid_line.split()[1:]]
 
 
+def listens_on_all_interfaces(name: str, port: int) -> bool:
+    """Whether the container's main process has a TCP socket listening on 0.0.0.0:port."""
+    pid = podman("inspect", "--format", "{{.State.Pid}}", name).stdout.strip()
+    listening = "0A"
+    for line in Path(f"/proc/{pid}/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        if state == listening and local == f"00000000:{port:04X}":
+            return True
+    return False
+
+
 def test_the_image_serves_the_engines_figures_as_non_root_and_stops_cleanly(container):
     name, base, env = container
     wait_ready(name, base)
     assert status(base + "/healthz") == 200
     assert all(uid != 0 for uid in process_uids(name)), process_uids(name)
+    # The image sets the metrics host: reachable from outside the container (a kubelet).
+    assert listens_on_all_interfaces(name, int(env["EDC_LATENCY_METRICS_PORT"]))
 
     messages = workload(entries=120)
     settings = load_settings()  # the engine settings: defaults, as in the container
