@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench schemas clean tools image manifests
+.PHONY: demo test lint bench schemas clean tools fuzz image manifests
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ image:
 # The PrometheusRule and dashboard ConfigMaps, regenerated from their sources.
 manifests: $(STAMP)
 	$(BIN)/python deploy/kubernetes/generate.py
+
+# The fuzz properties with many more examples than `make test` runs (tests/agents/test_routing.py).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/agents/test_routing.py -k hostile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
