@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -26,6 +27,7 @@ from aiokafka.client import AIOKafkaClient
 from faust.types.tuples import Message
 
 from agents.cardinality import CardinalityGate
+from agents.codecs import UndecodableBatch, name_undecodable_batches
 from agents.exporter import EngineCollector, TopicHealth
 from agents.metrics_server import ExpositionCache, MetricsServer, Response, metrics_route
 from agents.readiness import Readiness
@@ -42,6 +44,7 @@ ROUTER_WITHIN_S = 0.05  # a publish waits at most this long before it is forward
 # publish from its metric, and the freshness target is 1 s at p99.
 FETCH_MAX_WAIT_MS = 100
 SEND_RETRY_MAX_S = 5.0  # a failed send is retried with backoff up to this pause
+FATAL_EXIT = 3  # distinct from a crash (1) and from bad configuration (2)
 
 
 def lower_fetch_wait() -> None:
@@ -78,6 +81,7 @@ class Worker:
 
     def __init__(self, settings: Settings) -> None:
         lower_fetch_wait()
+        name_undecodable_batches(self.stop_fatally)
         self.settings = settings
         self.health = {topic: TopicHealth() for topic in settings.input_topics}
         self.readiness = Readiness(settings.broker_unreachable_after)
@@ -90,6 +94,7 @@ class Worker:
             settings.input_topics,
             self.health,
             settings.app_id,
+            on_fatal=self.stop_fatally,
         )
         self.last_offsets: dict[tuple[str, int], int] = {}
         self._topic_index = {topic: i for i, topic in enumerate(settings.input_topics)}
@@ -117,6 +122,7 @@ class Worker:
             consumer_auto_offset_reset="earliest",
             producer_linger_ms=5,
             producer_max_request_size=settings.producer_max_request_size,
+            producer_compression_type=settings.compression_type,
             broker_commit_interval=1.0,
             broker_session_timeout=settings.session_timeout,
             broker_heartbeat_interval=max(1.0, settings.session_timeout / 4),
@@ -143,6 +149,18 @@ class Worker:
         self.app.task(self._serve_metrics)
         self._producer: AIOKafkaProducer | None = None
         self.metrics_server: MetricsServer | None = None
+
+    def stop_fatally(self, reason: str | UndecodableBatch) -> None:
+        """Stop the process on what no retry can fix: one line, exit status 3, no traceback.
+
+        Nothing is committed past the failure, so a restarted worker meets the same
+        condition and says the same line, until an operator acts (docs/design.md).
+        """
+        self.readiness.fatal = str(reason)
+        log.critical("stopping: %s", reason)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(FATAL_EXIT)
 
     # -- agents ---------------------------------------------------------------------
 
@@ -272,7 +290,11 @@ class Worker:
 
     async def _checkpoint(self) -> None:
         if self._producer is None:
-            self._producer = AIOKafkaProducer(**self.client_options, max_request_size=1 << 20)
+            self._producer = AIOKafkaProducer(
+                **self.client_options,
+                max_request_size=1 << 20,
+                compression_type=self.settings.compression_type,
+            )
             await self._producer.start()
         written = await self.store.checkpoint(self._producer)
         if written:
@@ -320,18 +342,17 @@ class Worker:
 
     # -- metrics endpoint -----------------------------------------------------------
 
-    # Answered on the metrics server's own thread: the shard dicts are copied under the GIL
-    # (list(dict) is one C call) rather than iterated while the event loop changes them.
-
+    # Both answered on the metrics server's own thread: they read plain flags and copy
+    # a dict's keys under the GIL, so they never wait behind the Kafka loop.
     async def _healthz(self) -> Response:
         healthy, reasons = self.readiness.healthy()
         body = {"healthy": healthy, "reasons": reasons, "shards": sorted(list(self.store.shards))}
-        return _json(body, healthy)
+        return _json_response(body, healthy)
 
     async def _readyz(self) -> Response:
         ready, reasons = self.readiness.ready(self.store.unrestored())
         body = {"ready": ready, "reasons": reasons, "shards": sorted(list(self.store.shards))}
-        return _json(body, ready)
+        return _json_response(body, ready)
 
     def clock_us(self) -> int:
         if self.settings.clock == "event":
@@ -342,7 +363,12 @@ class Worker:
 
     def collector(self) -> EngineCollector:
         return EngineCollector(
-            self.store.engines, self.health, self.clock_us, self.settings.breakdown, self.gate
+            self.store.engines,
+            self.health,
+            self.clock_us,
+            self.settings.breakdown,
+            self.gate,
+            self.store.checkpoint_health,
         )
 
     async def _serve_metrics(self) -> None:
@@ -350,7 +376,6 @@ class Worker:
         cache = ExpositionCache(
             self.collector(), asyncio.get_running_loop(), settings.metrics_refresh_interval
         )
-
         self.metrics_server = MetricsServer(
             settings.metrics_host,
             settings.metrics_port,
@@ -362,6 +387,6 @@ class Worker:
         log.warning("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
 
 
-def _json(body: dict[str, Any], ok: bool) -> Response:
+def _json_response(body: dict[str, Any], ok: bool) -> Response:
     status = "200 OK" if ok else "503 Service Unavailable"
     return Response(status, "application/json", orjson.dumps(body))
