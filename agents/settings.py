@@ -84,11 +84,31 @@ class _TomlFile(TomlConfigSettingsSource):
 
     pydantic-settings deep-merges its sources; here a setting given in the
     environment replaces the file's whole value (a ``studies`` table too), as an
-    operator overriding one setting expects.
+    operator overriding one setting expects. Compared by setting, not by key: the
+    environment names ``bootstrap_servers`` by an alias, and whether the file's key
+    is renamed to that alias differs between pydantic-settings releases.
     """
 
     def __call__(self) -> dict[str, Any]:
-        return {k: v for k, v in super().__call__().items() if k not in self.current_state}
+        setting = _setting_of_key(self.settings_cls)
+        given = {setting.get(key.lower(), key) for key in self.current_state}
+        return {
+            key: value
+            for key, value in super().__call__().items()
+            if setting.get(key.lower(), key) not in given
+        }
+
+
+def _setting_of_key(settings_cls: type[BaseSettings]) -> dict[str, str]:
+    """Every key a source may give a setting under (its name, its aliases), lower-cased."""
+    names: dict[str, str] = {}
+    for name, field in settings_cls.model_fields.items():
+        names[name] = name
+        alias = field.validation_alias
+        for choice in alias.choices if isinstance(alias, AliasChoices) else [alias]:
+            if isinstance(choice, str):
+                names[choice.lower()] = name
+    return names
 
 
 # The file of the Settings being built by load_settings (a source cannot take arguments).
