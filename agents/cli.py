@@ -12,18 +12,18 @@ import argparse
 import importlib
 import sys
 
-from agents.codecs import UndecodableBatch
+from agents.kafka.codecs import UndecodableBatch
 from agents.settings import ConfigurationError
 
 COMMANDS = {
     "demo": ("agents.demo", "run the live pipeline on an embedded broker with a simulator"),
-    "worker": ("agents.worker", "run a live worker against the configured Kafka cluster"),
+    "worker": ("agents.live.worker", "run a live worker against the configured Kafka cluster"),
     "replay": (
-        "agents.replay.command",
+        "agents.audit.replay.command",
         "recompute figures from a file or the topics into a report",
     ),
-    "export": ("agents.export", "copy retained topics into a JSONL file with a manifest"),
-    "simulate": ("agents.simulate", "write simulated EDC events as JSONL"),
+    "export": ("agents.audit.export", "copy retained topics into a JSONL file with a manifest"),
+    "simulate": ("agents.sim.simulate", "write simulated EDC events as JSONL"),
 }
 
 

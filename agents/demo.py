@@ -16,10 +16,10 @@ import sys
 import time
 from collections.abc import Iterator
 
-from agents.broker import EmbeddedBroker, ensure_topics, free_port
-from agents.processes import Samples, WorkerProcess, scrape
+from agents.harness.broker import EmbeddedBroker, free_port
+from agents.harness.processes import Samples, WorkerSubprocess, scrape
+from agents.kafka.topics import ensure_topics, worker_topics
 from agents.settings import load_settings, parse_duration_s
-from agents.topics import worker_topics
 from schemas.timestamps import US_PER_SECOND, parse_timestamp_us
 
 DEFAULT_START = "2026-01-05T00:00:00Z"
@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from agents.simulator import Simulation
+    from agents.sim.simulator import Simulation
 
     speed_s = parse_duration_s(args.speed)
     start_us = parse_timestamp_us(args.start)
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
                 dict.fromkeys((*settings.breakdown, "vendor", "country"))
             ),
         }
-        worker = stack.enter_context(WorkerProcess(env, settings.metrics_host, port))
+        worker = stack.enter_context(WorkerSubprocess(env, settings.metrics_host, port))
         print(f"metrics: {worker.url}   (Ctrl-C stops everything)")
         print("waiting for the worker to join its consumer group…", flush=True)
         worker.wait_ready(timeout_s=120)

@@ -320,7 +320,7 @@ class Settings(BaseSettings):
         return f"{self.app_id}.checkpoints"
 
     def engine_config(self, *, retention: bool = True) -> EngineConfig:
-        from agents.metrics import LATENCY_BUCKETS_S, QUERY_BUCKETS_S
+        from agents.metrics.definitions import LATENCY_BUCKETS_S, QUERY_BUCKETS_S
 
         return EngineConfig(
             default_study=StudyConfig(

@@ -13,7 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-from agents.broker import EmbeddedBroker
+from agents.harness.broker import EmbeddedBroker
 from bench import engine, live, replay, scrape
 from schemas import Rejection, parse_event
 
@@ -38,7 +38,7 @@ def main() -> int:
             f"[bench] {name}: {figures[name]} ({time.time() - t:.0f}s)", file=sys.stderr, flush=True
         )
 
-    from agents.simulator import Simulation
+    from agents.sim.simulator import Simulation
 
     parsed = []
     for _kind, value in Simulation(seed=1).events(3650 * 86_400_000_000):

@@ -14,7 +14,7 @@ import uuid
 
 import faust
 
-from agents.app import lower_fetch_wait
+from agents.live.app import lower_fetch_wait
 
 # The worker's consumer settings, so the floor differs from it only by the work done.
 lower_fetch_wait()

@@ -13,9 +13,10 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaProducer
 
-from agents.broker import ensure_topics, produce_all
-from agents.processes import WorkerProcess, input_topics, isolated_env, scrape, total
-from agents.simulator import Simulation
+from agents.harness.broker import produce_all
+from agents.harness.processes import WorkerSubprocess, input_topics, isolated_env, scrape, total
+from agents.kafka.topics import ensure_topics
+from agents.sim.simulator import Simulation
 from schemas.timestamps import format_timestamp
 
 BARE_FAUST = Path(__file__).with_name("bare_faust.py")
@@ -86,7 +87,7 @@ def _worker_rate(bootstrap: str, messages: list[tuple[str, bytes]]) -> float:
     env = _env(bootstrap)
     asyncio.run(_produce(bootstrap, input_topics(env), messages))
     n = len(messages)
-    with WorkerProcess(env) as worker:
+    with WorkerSubprocess(env) as worker:
         started = first = None
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
@@ -148,7 +149,7 @@ def freshness(bootstrap: str, seconds: float = 20.0, rate: int = 1000) -> dict[s
         finally:
             await producer.stop()
 
-    with WorkerProcess(env) as worker:
+    with WorkerSubprocess(env) as worker:
         worker.wait_ready()
         asyncio.run(drive(worker.url))
     delays.sort()
@@ -192,7 +193,7 @@ def recovery(bootstrap: str, pending: int) -> dict[str, float]:
         for i in range(pending)
     ]
     asyncio.run(_produce(bootstrap, input_topics(env), messages))
-    first = WorkerProcess(env).start()
+    first = WorkerSubprocess(env).start()
     try:
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
@@ -207,7 +208,7 @@ def recovery(bootstrap: str, pending: int) -> dict[str, float]:
     finally:
         first.close()
     restarted = time.monotonic()
-    with WorkerProcess(env) as second:
+    with WorkerSubprocess(env) as second:
         while time.monotonic() - restarted < 900:
             try:
                 if total(scrape(second.url), "edc_backlog_entries") >= pending:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 
-from agents.simulator import Simulation
+from agents.sim.simulator import Simulation
 
 
 def write_input(path: Path, events: int, seed: int = 42) -> int:

@@ -13,10 +13,10 @@ import time
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.exposition import generate_latest
 
-from agents.app import EngineCollector
-from agents.cardinality import CardinalityGate
-from agents.exporter import TopicHealth
-from agents.metrics_server import _Families
+from agents.live.cardinality import CardinalityGate
+from agents.live.health import TopicHealth
+from agents.metrics.collector import EngineCollector
+from agents.metrics.http import _Families
 from schemas import EntryEvent, PublishEvent, QueryEvent
 from streams import Engine, EngineConfig
 
@@ -25,7 +25,7 @@ HOUR_US = 3_600_000_000
 
 
 def engine_50x20(studies: int = 50, sites: int = 20) -> Engine:
-    from agents.metrics import LATENCY_BUCKETS_S, QUERY_BUCKETS_S
+    from agents.metrics.definitions import LATENCY_BUCKETS_S, QUERY_BUCKETS_S
 
     engine = Engine(
         EngineConfig(

@@ -1,6 +1,6 @@
 """The engine's state as plain values — lists, string-keyed dicts, ints, strings, None — and back.
 
-What a checkpoint stores (``agents/checkpoints.py`` serializes it): declared
+What a checkpoint stores (``agents/live/checkpoints.py`` serializes it): declared
 here, versioned by ``STATE_VERSION``, never code. Every int fits in 64 bits
 (entry keys are split into their parts; sums are written as decimal strings).
 A change of this layout bumps the version and comes with a new golden file

@@ -37,7 +37,7 @@ def kafka_bootstrap() -> Iterator[str]:
         with KafkaContainer() as kafka:
             yield kafka.get_bootstrap_server()
         return
-    from agents.broker import EmbeddedBroker
+    from agents.harness.broker import EmbeddedBroker
 
     with EmbeddedBroker() as broker:
         yield broker.bootstrap_servers
@@ -46,7 +46,7 @@ def kafka_bootstrap() -> Iterator[str]:
 @pytest.fixture
 def pipeline_env(kafka_bootstrap: str) -> dict[str, str]:
     """Environment for a worker with its own topics and consumer group on the shared broker."""
-    from agents.processes import isolated_env
+    from agents.harness.processes import isolated_env
 
     return isolated_env(
         kafka_bootstrap,

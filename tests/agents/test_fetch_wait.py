@@ -1,4 +1,4 @@
-"""The seam over Faust's and aiokafka's private names (agents/fetch_wait.py) still takes effect.
+"""The seam over Faust's and aiokafka's private names (agents/live/fetch_wait.py) still takes effect.
 
 If an upgrade renames either name, this fails here instead of every hop of the
 live pipeline silently waiting Faust's hard-coded 1.5 s again.
@@ -13,7 +13,7 @@ import aiokafka
 import faust
 from faust.transport.drivers import aiokafka as driver
 
-from agents.app import FETCH_MAX_WAIT_MS, lower_fetch_wait
+from agents.live.app import FETCH_MAX_WAIT_MS, lower_fetch_wait
 
 
 def test_the_patched_names_exist():

@@ -7,8 +7,8 @@ import uuid
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from agents.broker import ensure_topics
-from agents.lag import lag_by_topic
+from agents.kafka.topics import ensure_topics
+from agents.live.lag import lag_by_topic
 
 
 async def test_lag_is_what_the_consumer_has_not_read_over_its_assigned_partitions(

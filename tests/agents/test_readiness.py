@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.readiness import Readiness
+from agents.live.readiness import Readiness
 
 
 class Clock:

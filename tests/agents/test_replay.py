@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from agents.audit.replay.report import study_dict
 from agents.cli import main
-from agents.replay.report import study_dict
-from agents.simulator import Simulation
+from agents.sim.simulator import Simulation
 from schemas import Rejection, parse_event, parse_timestamp_us
 from streams import Engine
 from tests.schemas.test_parse import INVALID
@@ -129,7 +129,7 @@ def test_an_earlier_replays_state_is_collected_by_the_next_and_the_collector_sta
 ):
     import gc
 
-    import agents.replay.command as command
+    import agents.audit.replay.command as command
     from streams.latency import TrackedEntry
 
     tracked_alive: list[int] = []
@@ -150,8 +150,8 @@ def test_an_earlier_replays_state_is_collected_by_the_next_and_the_collector_sta
 
 
 def _pipelined_and_serial(source: Path, chunk_lines: int):
-    from agents.replay.pipeline import read_events_pipelined
-    from agents.replay.reader import InputSummary, read_events
+    from agents.audit.replay.pipeline import read_events_pipelined
+    from agents.audit.replay.reader import InputSummary, read_events
 
     serial, piped = InputSummary(source="s"), InputSummary(source="p")
     with source.open("rb") as handle:
@@ -205,8 +205,8 @@ class _FailingLines:
 def test_a_failure_in_the_reading_process_is_raised_in_the_main_one(error, unreadable, message):
     import multiprocessing
 
-    from agents.replay.pipeline import ReaderFailed, read_events_pipelined
-    from agents.replay.reader import InputSummary
+    from agents.audit.replay.pipeline import ReaderFailed, read_events_pipelined
+    from agents.audit.replay.reader import InputSummary
 
     with pytest.raises(ReaderFailed) as raised:
         list(read_events_pipelined(_FailingLines(error), InputSummary(source="x")))  # type: ignore[arg-type]
@@ -216,7 +216,7 @@ def test_a_failure_in_the_reading_process_is_raised_in_the_main_one(error, unrea
 
 
 def test_an_unreadable_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
-    import agents.replay.command as command
+    import agents.audit.replay.command as command
 
     real = command.read_events_pipelined
     monkeypatch.setattr(
@@ -234,8 +234,8 @@ def test_an_unreadable_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch
 def test_the_reading_process_is_ended_when_the_main_one_stops_early(tmp_path):
     import multiprocessing
 
-    from agents.replay.pipeline import read_events_pipelined
-    from agents.replay.reader import InputSummary
+    from agents.audit.replay.pipeline import read_events_pipelined
+    from agents.audit.replay.reader import InputSummary
 
     with SAMPLE.open("rb") as handle:
         events = read_events_pipelined(handle, InputSummary(source="x"), chunk_lines=5)
@@ -258,7 +258,7 @@ def test_run_json_counts_both_children_in_the_peak_memory(tmp_path):
 def test_a_failure_writing_the_tables_is_raised_with_its_traceback_and_the_child_reaped(tmp_path):
     import multiprocessing
 
-    from agents.replay.pipeline import TablesFailed, TablesWriter
+    from agents.audit.replay.pipeline import TablesFailed, TablesWriter
 
     def build() -> dict[str, bytes]:
         raise ZeroDivisionError("a bug")
@@ -276,7 +276,7 @@ def test_the_tables_child_is_ended_when_the_main_process_fails_first(tmp_path, m
     import multiprocessing
     import time
 
-    import agents.replay.command as command
+    import agents.audit.replay.command as command
 
     def slow_tables(*args):
         time.sleep(60)

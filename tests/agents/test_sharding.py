@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import orjson
 
-from agents.sharding import decode_batch, encode, encode_batch, route, routed_items, shard_of
+from agents.live.sharding import decode_batch, encode, encode_batch, route, routed_items, shard_of
 from schemas import EntryEvent, PublishEvent, QueryEvent, parse_event
 
 SHARDS = 8

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from agents.broker import free_port
-from agents.processes import input_topics, isolated_env, scrape
+from agents.harness.broker import free_port
+from agents.harness.processes import input_topics, isolated_env, scrape
 from agents.settings import load_settings
 from tests.deploy.podman import STOP_TIMEOUT_S, build_image, podman, ulimit_flags
 from tests.integration.workload import (

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.broker import free_port
-from agents.processes import WorkerProcess
-from agents.simulator import Simulation
+from agents.harness.broker import free_port
+from agents.harness.processes import WorkerSubprocess
+from agents.sim.simulator import Simulation
 from grafana.generate import panel_queries
 from schemas.timestamps import US_PER_DAY, US_PER_HOUR, format_timestamp
 from tests.integration.workload import produce_sync
@@ -100,14 +100,14 @@ class Prometheus:
 
 
 @pytest.fixture
-def scraped_worker(pipeline_env) -> Iterator[tuple[WorkerProcess, Prometheus, dict[str, str]]]:
+def scraped_worker(pipeline_env) -> Iterator[tuple[WorkerSubprocess, Prometheus, dict[str, str]]]:
     env = {
         **pipeline_env,
         "EDC_LATENCY_STUDIES": json.dumps(Simulation().study_configs_settings()),
         # What the FSP scorecard needs (docs/metrics.md): vendor and country, never site.
         "EDC_LATENCY_BREAKDOWN": "vendor,country",
     }
-    with WorkerProcess(env) as worker:
+    with WorkerSubprocess(env) as worker:
         worker.wait_ready()
         prometheus = Prometheus(f"127.0.0.1:{worker.port}")
         try:

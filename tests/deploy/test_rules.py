@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from agents.metrics import ALL_METRICS, exposed_names
+from agents.metrics.definitions import ALL_METRICS, exposed_names
 from grafana.generate import OUT, dashboards, panel_queries, render
 
 PROM = Path("deploy/prometheus")

@@ -10,8 +10,8 @@ import uuid
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from agents.broker import ensure_topics
-from agents.checkpoints import (
+from agents.kafka.topics import ensure_topics, worker_topics
+from agents.live.checkpoints import (
     FORMAT,
     CheckpointHealth,
     CheckpointReader,
@@ -19,7 +19,6 @@ from agents.checkpoints import (
     dump_engine,
 )
 from agents.settings import load_settings
-from agents.topics import worker_topics
 from schemas import Rejection, parse_event
 from streams import Engine
 from tests.integration.workload import workload
@@ -106,7 +105,7 @@ def test_only_a_genuine_checkpoint_is_restored_and_a_pickle_never_runs(
         )  # fmt: skip
         return await reader.latest([0, 1]), health, good
 
-    with caplog.at_level(logging.WARNING, logger="agents.checkpoints"):
+    with caplog.at_level(logging.WARNING, logger="agents.live.checkpoints"):
         found, health, good = asyncio.run(scenario())
     assert not marker.exists()
     assert set(found) == {0}

@@ -17,10 +17,10 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from agents.broker import ensure_topics
 from agents.cli import main
-from agents.codecs import CODECS
-from agents.processes import WorkerProcess, input_topics
+from agents.harness.processes import WorkerSubprocess, input_topics
+from agents.kafka.codecs import CODECS
+from agents.kafka.topics import ensure_topics
 from agents.settings import load_settings
 from tests.integration.test_live_pipeline import wait_for_figures
 from tests.integration.workload import engine_figures, expected_engine, workload
@@ -61,7 +61,7 @@ def test_compressed_input_gives_the_engines_figures_live_in_replay_and_export(
     messages = workload(seed=11)
     asyncio.run(produce_compressed(bootstrap, input_topics(env), messages, codec))
     expected = engine_figures(expected_engine(messages, load_settings().engine_config()))
-    with WorkerProcess(env) as worker:
+    with WorkerSubprocess(env) as worker:
         worker.wait_ready()
         want, got = wait_for_figures([worker], expected)
         assert got == want, worker.log_tail()
@@ -112,7 +112,7 @@ def test_a_batch_no_codec_decodes_stops_the_worker_and_the_export_with_one_line(
     asyncio.run(ensure_topics({"bootstrap_servers": bootstrap}, {topic: 1}))
     subprocess.run([sys.executable, "-c", BROKEN_PRODUCER, bootstrap, topic], check=True)
     line = f"cannot decode the batch at {topic}[0]@0"
-    with WorkerProcess(env) as worker:
+    with WorkerSubprocess(env) as worker:
         deadline = time.monotonic() + 90
         while worker.process.poll() is None and time.monotonic() < deadline:  # type: ignore[union-attr]
             time.sleep(0.3)

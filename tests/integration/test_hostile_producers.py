@@ -15,10 +15,10 @@ import time
 import orjson
 import pytest
 
-from agents.broker import produce_all
-from agents.processes import WorkerProcess, input_topics, scrape, total
+from agents.harness.broker import produce_all
+from agents.harness.processes import WorkerSubprocess, input_topics, scrape, total
+from agents.live.sharding import shard_of
 from agents.settings import load_settings
-from agents.sharding import shard_of
 from schemas import format_timestamp
 from tests.integration.test_live_pipeline import read_all, wait_for_figures
 from tests.integration.workload import BASE_US, HOUR_US, engine_figures, expected_engine
@@ -55,7 +55,7 @@ def _produce(bootstrap: str, env: dict[str, str], messages: list[tuple[str, byte
     )  # fmt: skip
 
 
-def _wait_counts(worker: WorkerProcess, want: dict[str, float], timeout_s: float = 90) -> dict:
+def _wait_counts(worker: WorkerSubprocess, want: dict[str, float], timeout_s: float = 90) -> dict:
     deadline = time.monotonic() + timeout_s
     got: dict[str, float] = {}
     while time.monotonic() < deadline:
@@ -88,7 +88,7 @@ def test_oversized_batches_and_messages_lose_nothing(pipeline_env):
     tail.insert(2, ("entries", oversized))
     settings = load_settings()
     expected = engine_figures(expected_engine(messages + tail, settings.engine_config()))
-    with WorkerProcess(pipeline_env) as worker:
+    with WorkerSubprocess(pipeline_env) as worker:
         worker.wait_ready()
         _produce(bootstrap, pipeline_env, messages)
         _produce(bootstrap, pipeline_env, tail)
@@ -118,7 +118,7 @@ def test_an_entry_dated_2062_is_dead_lettered_and_changes_nothing(pipeline_env):
     without = entries + after
     expected = engine_figures(expected_engine(without, load_settings().engine_config()))
     bootstrap = pipeline_env["KAFKA_BOOTSTRAP_SERVERS"]
-    with WorkerProcess(pipeline_env) as worker:
+    with WorkerSubprocess(pipeline_env) as worker:
         worker.wait_ready()
         _produce(bootstrap, pipeline_env, [*entries, future])
         _produce(bootstrap, pipeline_env, after)

@@ -8,7 +8,7 @@ import time
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.processes import WorkerProcess, input_topics, scrape, total
+from agents.harness.processes import WorkerSubprocess, input_topics, scrape, total
 from agents.settings import load_settings
 from schemas import Rejection, parse_event
 from tests.integration.workload import (
@@ -28,7 +28,7 @@ def _aligned(expected: dict[str, float], scraped: dict[str, float]) -> tuple[dic
 
 
 def wait_for_figures(
-    workers: list[WorkerProcess], expected: dict[str, float], timeout_s: float = 90
+    workers: list[WorkerSubprocess], expected: dict[str, float], timeout_s: float = 90
 ):
     """Scrape until the workers' summed figures equal the expectation, or give the last ones."""
     deadline = time.monotonic() + timeout_s
@@ -51,7 +51,7 @@ def test_live_metrics_equal_the_engine_and_invalid_messages_reach_the_dead_lette
     messages = workload()
     settings = load_settings()  # defaults; the worker reads the same env below
     expected = engine_figures(expected_engine(messages, settings.engine_config()))
-    with WorkerProcess(pipeline_env) as worker:
+    with WorkerSubprocess(pipeline_env) as worker:
         worker.wait_ready()
         produce_sync(pipeline_env["KAFKA_BOOTSTRAP_SERVERS"], input_topics(pipeline_env), messages)
         want, got = wait_for_figures([worker], expected)
@@ -100,7 +100,7 @@ def test_a_worker_killed_mid_stream_resumes_with_exact_figures(pipeline_env):
     expected = engine_figures(expected_engine(messages, load_settings().engine_config()))
     partial = engine_figures(expected_engine(messages[:half], load_settings().engine_config()))
     bootstrap = pipeline_env["KAFKA_BOOTSTRAP_SERVERS"]
-    first = WorkerProcess(pipeline_env).start()
+    first = WorkerSubprocess(pipeline_env).start()
     try:
         first.wait_ready()
         produce_sync(bootstrap, input_topics(pipeline_env), messages[:half])
@@ -111,7 +111,7 @@ def test_a_worker_killed_mid_stream_resumes_with_exact_figures(pipeline_env):
     finally:
         first.close()
     produce_sync(bootstrap, input_topics(pipeline_env), messages[half:])
-    with WorkerProcess(pipeline_env) as second:
+    with WorkerSubprocess(pipeline_env) as second:
         second.wait_ready()
         want, got = wait_for_figures([second], expected)
         assert got == want
@@ -122,10 +122,10 @@ def test_two_workers_split_the_shards_and_export_no_stale_series(pipeline_env):
     third = len(messages) // 3
     expected = engine_figures(expected_engine(messages, load_settings().engine_config()))
     bootstrap = pipeline_env["KAFKA_BOOTSTRAP_SERVERS"]
-    with WorkerProcess(pipeline_env) as a:
+    with WorkerSubprocess(pipeline_env) as a:
         a.wait_ready()
         produce_sync(bootstrap, input_topics(pipeline_env), messages[:third])
-        with WorkerProcess(pipeline_env) as b:
+        with WorkerSubprocess(pipeline_env) as b:
             b.wait_ready(timeout_s=120)
             produce_sync(bootstrap, input_topics(pipeline_env), messages[third:])
             want, got = wait_for_figures([a, b], expected, timeout_s=120)

@@ -10,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.cli import main
-from agents.simulator import Simulation
+from agents.sim.simulator import Simulation
 from tests.integration.workload import produce_sync
 
 pytestmark = pytest.mark.integration
@@ -21,8 +21,8 @@ AS_OF = "2026-01-12T00:00:00Z"
 def filled_topics(pipeline_env, monkeypatch):
     for name, value in pipeline_env.items():
         monkeypatch.setenv(name, value)
-    from agents.broker import ensure_topics
-    from agents.processes import input_topics
+    from agents.harness.processes import input_topics
+    from agents.kafka.topics import ensure_topics
 
     topics = input_topics(pipeline_env)
 

@@ -9,13 +9,13 @@ import time
 import pytest
 from aiokafka import AIOKafkaProducer
 
-import agents.shards as shards_module
-from agents.broker import EmbeddedBroker, ensure_topics, free_port
-from agents.exporter import TopicHealth
-from agents.processes import WorkerProcess, input_topics, scrape, total
+import agents.live.shards as shards_module
+from agents.harness.broker import EmbeddedBroker, free_port
+from agents.harness.processes import WorkerSubprocess, input_topics, scrape, total
+from agents.kafka.topics import ensure_topics, worker_topics
+from agents.live.health import TopicHealth
+from agents.live.shards import ShardStore
 from agents.settings import load_settings
-from agents.shards import ShardStore
-from agents.topics import worker_topics
 from tests.integration.test_live_pipeline import wait_for_figures
 from tests.integration.workload import engine_figures, expected_engine, produce_sync, workload
 
@@ -104,7 +104,7 @@ def test_a_malformed_shard_record_is_skipped_counted_and_never_stalls_the_shard(
     asyncio.run(hostile())
     messages = workload(seed=5)
     expected = engine_figures(expected_engine(messages, load_settings().engine_config()))
-    with WorkerProcess(pipeline_env) as worker:
+    with WorkerSubprocess(pipeline_env) as worker:
         worker.wait_ready()
         produce_sync(bootstrap, input_topics(pipeline_env), messages)
         want, got = wait_for_figures([worker], expected)

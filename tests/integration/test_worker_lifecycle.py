@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import pytest
 
-from agents.broker import EmbeddedBroker
-from agents.processes import WorkerProcess, isolated_env
+from agents.harness.broker import EmbeddedBroker
+from agents.harness.processes import WorkerSubprocess, isolated_env
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ def test_readyz_follows_the_broker_while_healthz_stays_up():
             EDC_LATENCY_SHARD_PARTITIONS="2",
             EDC_LATENCY_BROKER_UNREACHABLE_AFTER="3s",
         )
-        with WorkerProcess(env) as worker:
+        with WorkerSubprocess(env) as worker:
             worker.wait_ready()
             wait_until(lambda: worker.probe("/readyz")[0] == 200, 30, "ready")
             _status, body = worker.probe("/readyz")

@@ -7,8 +7,8 @@ import random
 
 import orjson
 
-from agents.broker import produce_all
-from agents.processes import Samples
+from agents.harness.broker import produce_all
+from agents.harness.processes import Samples
 from schemas import Rejection, format_timestamp, parse_event
 from streams import Engine, EngineConfig
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.simulator import Simulation
+from agents.sim.simulator import Simulation
 from schemas import EntryEvent, PublishEvent, QueryEvent, Rejection, parse_event
 from schemas import parse as parse_module
 from schemas.events import MODELS

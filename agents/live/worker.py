@@ -32,15 +32,14 @@ def run(args: argparse.Namespace) -> int:
 def serve(settings: Settings) -> None:
     import faust
 
-    from agents.app import Worker
-    from agents.broker import ensure_topics
-    from agents.startup import check_brokers
-    from agents.topics import worker_topics
+    from agents.kafka.startup import check_brokers
+    from agents.kafka.topics import ensure_topics, worker_topics
+    from agents.live.app import LiveApp
 
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     asyncio.run(check_brokers(settings))  # fails within startup_timeout, in one line
     asyncio.run(ensure_topics(settings.kafka_client_options(), worker_topics(settings)))
-    worker = Worker(settings)
-    faust.Worker(worker.app, loglevel="WARNING", quiet=True).execute_from_commandline()
+    live = LiveApp(settings)
+    faust.Worker(live.app, loglevel="WARNING", quiet=True).execute_from_commandline()

@@ -26,7 +26,7 @@ from typing import BinaryIO
 
 import orjson
 
-from agents.replay.reader import CountingLines, InputSummary, read_events
+from agents.audit.replay.reader import CountingLines, InputSummary, read_events
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection
 from schemas.events import ENTRY_SCHEMA, PUBLISH_SCHEMA, QUERY_SCHEMA
 from schemas.fastpath import builder

@@ -16,7 +16,7 @@ from types import TracebackType
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from agents.broker import free_port, terminate
+from agents.harness.broker import free_port, terminate
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -61,7 +61,7 @@ def input_topics(env: dict[str, str]) -> dict[str, str]:
     }
 
 
-class WorkerProcess:
+class WorkerSubprocess:
     """``edc-latency worker`` in a child process, configured through its environment."""
 
     def __init__(
@@ -78,7 +78,7 @@ class WorkerProcess:
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
 
-    def start(self) -> WorkerProcess:
+    def start(self) -> WorkerSubprocess:
         handle, name = tempfile.mkstemp(prefix="edc-worker-", suffix=".log")
         self.log_path = Path(name)
         self.process = subprocess.Popen(
@@ -136,7 +136,7 @@ class WorkerProcess:
         if self.log_path is not None:
             self.log_path.unlink(missing_ok=True)
 
-    def __enter__(self) -> WorkerProcess:
+    def __enter__(self) -> WorkerSubprocess:
         return self.start()
 
     def __exit__(

@@ -1,4 +1,4 @@
-"""Maps engine state onto the metrics of ``agents/metrics.py`` at scrape time. Nothing else.
+"""Maps engine state onto the metrics of ``agents/metrics/definitions.py`` at scrape time. Nothing else.
 
 Figures come from the engines of the shard partitions this worker owns right
 now, merged: counts add up, ages take the maximum. A partition that moves to
@@ -9,7 +9,6 @@ over workers every count equals the truth (ages: take the max over workers).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -19,34 +18,14 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from agents import metrics as m
-from agents.cardinality import CardinalityGate
-from agents.checkpoints import CheckpointHealth
+from agents.live.cardinality import CardinalityGate
+from agents.live.checkpoints import CheckpointHealth
+from agents.live.health import OUTCOMES, TopicHealth
+from agents.metrics import definitions as m
 from schemas.timestamps import US_PER_SECOND
 from streams import AGING_BUCKETS, Engine
 from streams.queries import AWAITING_DM, AWAITING_SITE, STATE_NAMES
 from streams.tally import Tally
-
-OUTCOMES = ("valid", "invalid", "duplicate", "unknown_dashboard", "over_cardinality")
-
-
-@dataclass(slots=True)
-class TopicHealth:
-    """Per input topic, counted by this process since it started."""
-
-    outcomes: dict[str, int] = field(default_factory=dict)
-    dead_letters: int = 0
-    late: int = 0
-    newest_event_us: int | None = None
-    processing_delay_s: float | None = None
-    lag: int = 0
-
-    def count(self, outcome: str, n: int = 1) -> None:
-        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n
-
-    def saw_event(self, time_us: int) -> None:
-        if self.newest_event_us is None or time_us > self.newest_event_us:
-            self.newest_event_us = time_us
 
 
 def _family(spec: m.MetricSpec, dimensions: tuple[str, ...]) -> Metric:

@@ -1,12 +1,12 @@
 """The Faust app: a router agent over the input topics and a shard agent over the shard topic.
 
-router: validate each input message (agents/routing.py), send invalid ones to the
+router: validate each input message (agents/live/routing.py), send invalid ones to the
         dead-letter topic (original bytes, cut to max_message_bytes, source
         topic/partition/offset and the reason in headers), and forward valid ones,
         batched per shard and cut by bytes, to the internal shard topic. A batch's
         input offsets are acknowledged only once every one of its sends has
         succeeded: a failed send is retried, never dropped.
-shards: apply each batch to the engine of its shard partition (agents/shards.py).
+shards: apply each batch to the engine of its shard partition (agents/live/shards.py).
 
 The agent bodies stay short; the work is in named helpers.
 """
@@ -26,16 +26,17 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.client import AIOKafkaClient
 from faust.types.tuples import Message
 
-from agents.cardinality import CardinalityGate
-from agents.codecs import UndecodableBatch, name_undecodable_batches
-from agents.exporter import EngineCollector, TopicHealth
-from agents.fetch_wait import lower_worker_fetch_wait
-from agents.lag import lag_by_topic
-from agents.metrics_server import ExpositionCache, MetricsServer, Response, metrics_route
-from agents.readiness import Readiness
-from agents.routing import Router
+from agents.kafka.codecs import UndecodableBatch, name_undecodable_batches
+from agents.live.cardinality import CardinalityGate
+from agents.live.fetch_wait import lower_worker_fetch_wait
+from agents.live.health import TopicHealth
+from agents.live.lag import lag_by_topic
+from agents.live.readiness import Readiness
+from agents.live.routing import Router
+from agents.live.shards import ShardStore
+from agents.metrics.collector import EngineCollector
+from agents.metrics.http import ExpositionCache, MetricsServer, Response, metrics_route
 from agents.settings import Settings
-from agents.shards import ShardStore
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def _credentials(settings: Settings) -> Any:
     return None
 
 
-class Worker:
+class LiveApp:
     """Everything one worker process holds: the Faust app, its shard engines, its metrics."""
 
     def __init__(self, settings: Settings) -> None:

@@ -18,9 +18,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from agents.checkpoints import CheckpointHealth, CheckpointReader, chunk_messages, dump_engine
-from agents.exporter import TopicHealth
-from agents.sharding import decode_batch
+from agents.live.checkpoints import CheckpointHealth, CheckpointReader, chunk_messages, dump_engine
+from agents.live.health import TopicHealth
+from agents.live.sharding import decode_batch
 from streams import DUPLICATE, UNKNOWN_DASHBOARD, Engine, EngineConfig
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from prometheus_client.exposition import choose_encoder, gzip_accepted
 
-from agents.exporter import EngineCollector
+from agents.metrics.collector import EngineCollector
 
 log = logging.getLogger(__name__)
 

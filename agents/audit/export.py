@@ -19,7 +19,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.codecs import name_undecodable_batches
+from agents.kafka.codecs import name_undecodable_batches
 from agents.settings import ConfigurationError, Settings, load_settings
 from schemas.timestamps import parse_timestamp_us
 

@@ -1,6 +1,6 @@
 """Every metric this worker exports: name, type, help, labels and buckets. Nothing else.
 
-``agents/exporter.py`` maps engine state onto these at scrape time. Naming
+``agents/metrics/collector.py`` maps engine state onto these at scrape time. Naming
 follows Prometheus conventions: base units (seconds), ``_total`` for counters,
 one unit per metric. Labels never carry subject ids, record ids or free text.
 

@@ -120,7 +120,7 @@ async def read_to_end(
 
     The embedded broker under-reports end offsets after batched produces, so
     "the end" is: positions at or past the reported end offsets *and* a fetch
-    that returns nothing (agents/broker.py).
+    that returns nothing (agents/harness/broker.py).
     """
     ends = await consumer.end_offsets(partitions)
     while True:

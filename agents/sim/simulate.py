@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from agents.simulator import Simulation
+from agents.sim.simulator import Simulation
 from schemas.timestamps import US_PER_DAY, parse_timestamp_us
 
 

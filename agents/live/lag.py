@@ -36,6 +36,6 @@ def lag_by_topic(
             continue
         if end is not None:
             # The mark is the next offset to be written. Clamped at zero: a mark is never
-            # trusted to be ahead of what was read (agents/broker.py on Tansu's offsets).
+            # trusted to be ahead of what was read (agents/harness/broker.py on Tansu's offsets).
             lag[topic] += max(0, end - offset - 1)
     return lag

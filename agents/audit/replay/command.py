@@ -24,18 +24,18 @@ from typing import BinaryIO
 
 import orjson
 
-from agents.replay.html import DISTRIBUTION_BOUNDS_S, render
-from agents.replay.pipeline import (
+from agents.audit.replay.html import DISTRIBUTION_BOUNDS_S, render
+from agents.audit.replay.pipeline import (
     ReaderFailed,
     TablesWriter,
     children_peak_rss_mib,
     read_events_pipelined,
     rss_mib,
 )
-from agents.replay.reader import CountingLines, InputSummary, read_events
-from agents.replay.report import build_report, dumps, options_dict
-from agents.replay.scorecard_report import report_sections, scorecard_csv
-from agents.replay.tables import EntryRows, entries_csv, queries_csv
+from agents.audit.replay.reader import CountingLines, InputSummary, read_events
+from agents.audit.replay.report import build_report, dumps, options_dict
+from agents.audit.replay.scorecard_report import report_sections, scorecard_csv
+from agents.audit.replay.tables import EntryRows, entries_csv, queries_csv
 from agents.settings import ConfigurationError, load_settings, parse_duration_s
 from schemas import EntryEvent, Event, QueryEvent
 from schemas.limits import not_after
@@ -97,7 +97,7 @@ def _run(args: argparse.Namespace) -> int:
     bounds = (settings.max_message_bytes, not_after(as_of, settings.max_future_skew))
     handle: BinaryIO | None = None  # a file: read and parsed by a second process
     if args.from_topics:
-        from agents.export import topic_lines
+        from agents.audit.export import topic_lines
 
         summary = InputSummary(source="kafka:" + ",".join(sorted(settings.input_topics)))
         lines: Iterator[bytes] = topic_lines(settings)
@@ -119,7 +119,7 @@ def _run(args: argparse.Namespace) -> int:
         source = counted if progress.enabled else lines  # the count only feeds the bar
         events = read_events(source, summary, lambda n: progress.show(n, counted.bytes), bounds)
     else:
-        # Parsing in a second process, beside the engine (agents/replay/pipeline.py).
+        # Parsing in a second process, beside the engine (agents/audit/replay/pipeline.py).
         events = read_events_pipelined(handle, summary, progress.show, bounds)
     try:
         for event in events:
