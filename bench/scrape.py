@@ -13,9 +13,9 @@ import time
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.exposition import generate_latest
 
-from agents.live.cardinality import CardinalityGate
-from agents.live.health import TopicHealth
+from agents.metrics.cardinality import CardinalityGate
 from agents.metrics.collector import EngineCollector
+from agents.metrics.health import TopicHealth
 from agents.metrics.http import _Families
 from schemas import EntryEvent, PublishEvent, QueryEvent
 from streams import Engine, EngineConfig

@@ -20,6 +20,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.kafka.codecs import name_undecodable_batches
+from agents.kafka.topics import read_to_end
 from agents.settings import ConfigurationError, Settings, load_settings
 from schemas.timestamps import parse_timestamp_us
 
@@ -62,23 +63,16 @@ async def read_topic_records(
                 tp = TopicPartition(topic, partition)
                 consumer.assign([tp])
                 await consumer.seek_to_beginning(tp)
-                end = (await consumer.end_offsets([tp]))[tp]
                 first = last = None
-                while True:
-                    batch = await consumer.getmany(tp, timeout_ms=IDLE_MS)
-                    records = batch.get(tp, [])
-                    for record in records:
-                        if since_ms is not None and record.timestamp < since_ms:
-                            continue
-                        if until_ms is not None and record.timestamp >= until_ms:
-                            continue
-                        if first is None:
-                            first = record.offset
-                        last = record.offset
-                        yield topic, partition, record.offset, record.value or b""
-                    # The end: past the end offset seen at start, and nothing more came.
-                    if not records and await consumer.position(tp) >= end:
-                        break
+                async for record in read_to_end(consumer, [tp], idle_ms=IDLE_MS):
+                    if since_ms is not None and record.timestamp < since_ms:
+                        continue
+                    if until_ms is not None and record.timestamp >= until_ms:
+                        continue
+                    if first is None:
+                        first = record.offset
+                    last = record.offset
+                    yield topic, partition, record.offset, record.value or b""
                 if ranges is not None:
                     ranges.setdefault(topic, {})[partition] = (
                         [first, last] if first is not None else []

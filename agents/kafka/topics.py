@@ -1,4 +1,6 @@
-"""Every topic the worker creates when it is missing: one table, read by `worker`, `demo` and the tests.
+"""Every topic the worker creates when it is missing, their creation, and reading a topic to its end.
+
+The table (``worker_topics``) is read by `worker`, `demo` and the tests.
 
 Input topics belong to the sponsor's producers; they are only created for the
 demo and tests. The internal ones are built to last (docs/design.md, "Internal
@@ -19,10 +21,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agents.settings import Settings
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
 
 INPUT_PARTITIONS = 4
 # Compaction only runs on closed segments; an hour bounds how many superseded
@@ -126,3 +132,40 @@ async def _default_replication(admin: Any) -> int:
     except Exception:  # brokers that do not describe their configuration (the embedded one)
         pass
     return max(1, min(3, len(brokers)))
+
+
+async def read_to_end(
+    consumer: AIOKafkaConsumer,
+    partitions: list[TopicPartition],
+    idle_ms: int = 300,
+    stop_at: Mapping[TopicPartition, int] | None = None,
+) -> AsyncIterator[Any]:
+    """Yield every record of the assigned partitions from their positions up to their end.
+
+    Some brokers under-report end offsets after batched produces (the embedded
+    one does: agents/harness/broker.py), so "the end" is: positions at or past the
+    end offsets reported at the start *and* a fetch that returns nothing. With
+    ``stop_at`` (exact offsets, such as a group's committed offsets) each partition
+    ends at its own offset instead: records from it on are not yielded, and a
+    partition that reached it is no longer fetched.
+    """
+    if stop_at is not None:
+        active = list(partitions)
+        while active:
+            batch = await consumer.getmany(*active, timeout_ms=idle_ms)
+            for tp, records in batch.items():
+                for record in records:
+                    if record.offset < stop_at[tp]:
+                        yield record
+            active = [tp for tp in active if await consumer.position(tp) < stop_at[tp]]
+        return
+    ends = await consumer.end_offsets(partitions)
+    while True:
+        batch = await consumer.getmany(*partitions, timeout_ms=idle_ms)
+        for records in batch.values():
+            for record in records:
+                yield record
+        if not batch:
+            positions = [await consumer.position(tp) for tp in partitions]
+            if all(pos >= ends[tp] for pos, tp in zip(positions, partitions, strict=True)):
+                return

@@ -27,14 +27,14 @@ from aiokafka.client import AIOKafkaClient
 from faust.types.tuples import Message
 
 from agents.kafka.codecs import UndecodableBatch, name_undecodable_batches
-from agents.live.cardinality import CardinalityGate
 from agents.live.fetch_wait import lower_worker_fetch_wait
-from agents.live.health import TopicHealth
 from agents.live.lag import lag_by_topic
 from agents.live.readiness import Readiness
 from agents.live.routing import Router
 from agents.live.shards import ShardStore
+from agents.metrics.cardinality import CardinalityGate
 from agents.metrics.collector import EngineCollector
+from agents.metrics.health import TopicHealth
 from agents.metrics.http import ExpositionCache, MetricsServer, Response, metrics_route
 from agents.settings import Settings
 

@@ -21,19 +21,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import logging
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import cramjam
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from agents.kafka.topics import read_to_end
+from agents.metrics.health import CheckpointHealth
 from streams import Engine, EngineConfig
 from streams.state import StateError
-
-log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 900_000  # under the 1 MB default max message size
 # The envelope's format; the engine state inside has its own version (streams/state.py).
@@ -45,26 +43,11 @@ TAIL_RECORDS = 16
 # exhaust memory); 1M pending entries take ~60 MB.
 MAX_STATE_BYTES = 4 << 30
 
-REJECT_REASONS = ("header", "digest", "content", "offset")
-
-
 @dataclass(slots=True)
 class Checkpoint:
     shard: int
     next_offset: int
     engine: Engine
-
-
-@dataclass(slots=True)
-class CheckpointHealth:
-    """Checkpoints rejected by reason, and shard-topic records skipped as malformed."""
-
-    rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECT_REASONS, 0))
-    skipped_shard_records: int = 0
-
-    def reject(self, reason: str, where: str, why: str) -> None:
-        self.rejected[reason] += 1
-        log.warning("checkpoint %s rejected (%s): %s", where, reason, why)
 
 
 def dump_engine(engine: Engine, shard: int, next_offset: int) -> bytes:
@@ -111,27 +94,6 @@ def chunk_messages(
         ]
         out.append((f"{shard}:{index}".encode(), chunk, headers))
     return out
-
-
-async def read_to_end(
-    consumer: AIOKafkaConsumer, partitions: list[TopicPartition], idle_ms: int = 300
-) -> AsyncIterator[Any]:
-    """Yield every record of the assigned partitions up to their end.
-
-    The embedded broker under-reports end offsets after batched produces, so
-    "the end" is: positions at or past the reported end offsets *and* a fetch
-    that returns nothing (agents/harness/broker.py).
-    """
-    ends = await consumer.end_offsets(partitions)
-    while True:
-        batch = await consumer.getmany(*partitions, timeout_ms=idle_ms)
-        for records in batch.values():
-            for record in records:
-                yield record
-        if not batch:
-            positions = [await consumer.position(tp) for tp in partitions]
-            if all(pos >= ends[tp] for pos, tp in zip(positions, partitions, strict=True)):
-                return
 
 
 @dataclass(slots=True)

@@ -1,7 +1,7 @@
 """The router's decisions, without Kafka: message values in, shard messages and dead letters out.
 
 For each input value, in order: the bounds of ``schemas/limits.py`` (size, event
-time), parsing, the cardinality caps (``agents/live/cardinality.py``), then the
+time), parsing, the cardinality caps (``agents/metrics/cardinality.py``), then the
 shard items of ``agents/live/sharding.py``. Shard messages are cut by bytes as well as
 by count, so none exceeds ``max_message_bytes``; an input whose item alone would
 (none can today: an item is a subset of its input) is dead-lettered whole, never
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from agents.live.cardinality import CardinalityGate
 from agents.live.sharding import routed_items
+from agents.metrics.cardinality import CardinalityGate
 from schemas import Event, PublishEvent, Rejection
 from schemas.limits import not_after, parse_bounded
 from streams.engine import group_key

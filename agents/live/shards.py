@@ -18,9 +18,10 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from agents.live.checkpoints import CheckpointHealth, CheckpointReader, chunk_messages, dump_engine
-from agents.live.health import TopicHealth
+from agents.kafka.topics import read_to_end
+from agents.live.checkpoints import CheckpointReader, chunk_messages, dump_engine
 from agents.live.sharding import decode_batch
+from agents.metrics.health import CheckpointHealth, TopicHealth
 from streams import DUPLICATE, UNKNOWN_DASHBOARD, Engine, EngineConfig
 
 log = logging.getLogger(__name__)
@@ -188,14 +189,10 @@ class ShardStore:
             consumer.assign(tps)
             for tp in tps:
                 consumer.seek(tp, shards[tp.partition].next_offset)
-            while tps:
-                batch = await consumer.getmany(*tps, timeout_ms=500)
-                for tp, records in batch.items():
-                    shard = shards[tp.partition]
-                    for record in records:
-                        if record.offset < todo[tp.partition]:
-                            count += self._apply(shard, record.offset, record.value, live=False)
-                tps = [tp for tp in tps if await consumer.position(tp) < todo[tp.partition]]
+            stop_at = {tp: todo[tp.partition] for tp in tps}
+            async for record in read_to_end(consumer, tps, idle_ms=500, stop_at=stop_at):
+                shard = shards[record.partition]
+                count += self._apply(shard, record.offset, record.value, live=False)
         finally:
             await consumer.stop()
         return count

@@ -18,10 +18,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from agents.live.cardinality import CardinalityGate
-from agents.live.checkpoints import CheckpointHealth
-from agents.live.health import OUTCOMES, TopicHealth
 from agents.metrics import definitions as m
+from agents.metrics.cardinality import CardinalityGate
+from agents.metrics.health import OUTCOMES, CheckpointHealth, TopicHealth
 from schemas.timestamps import US_PER_SECOND
 from streams import AGING_BUCKETS, Engine
 from streams.queries import AWAITING_DM, AWAITING_SITE, STATE_NAMES

@@ -7,9 +7,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agents.live.health import TopicHealth
 from agents.metrics.collector import EngineCollector
 from agents.metrics.definitions import ALL_METRICS, LATENCY_BUCKETS_S, QUERY_BUCKETS_S
+from agents.metrics.health import TopicHealth
 from schemas import format_timestamp, parse_event
 from streams import Engine, EngineConfig
 

@@ -10,9 +10,9 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as prometheus_text
 
 from agents.harness.broker import free_port
-from agents.live.cardinality import CardinalityGate
-from agents.live.health import TopicHealth
+from agents.metrics.cardinality import CardinalityGate
 from agents.metrics.collector import EngineCollector
+from agents.metrics.health import TopicHealth
 from agents.metrics.http import ExpositionCache, MetricsServer, Response, metrics_route
 from bench.scrape import BASE_US, HOUR_US, engine_50x20
 

@@ -14,9 +14,9 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.live.cardinality import CardinalityGate
 from agents.live.routing import Router
 from agents.live.sharding import decode_batch
+from agents.metrics.cardinality import CardinalityGate
 from schemas import format_timestamp
 from schemas.limits import not_after, parse_bounded
 

@@ -13,11 +13,11 @@ from aiokafka import AIOKafkaProducer
 from agents.kafka.topics import ensure_topics, worker_topics
 from agents.live.checkpoints import (
     FORMAT,
-    CheckpointHealth,
     CheckpointReader,
     chunk_messages,
     dump_engine,
 )
+from agents.metrics.health import CheckpointHealth
 from agents.settings import load_settings
 from schemas import Rejection, parse_event
 from streams import Engine

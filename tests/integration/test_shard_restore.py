@@ -13,8 +13,8 @@ import agents.live.shards as shards_module
 from agents.harness.broker import EmbeddedBroker, free_port
 from agents.harness.processes import WorkerSubprocess, input_topics, scrape, total
 from agents.kafka.topics import ensure_topics, worker_topics
-from agents.live.health import TopicHealth
 from agents.live.shards import ShardStore
+from agents.metrics.health import TopicHealth
 from agents.settings import load_settings
 from tests.integration.test_live_pipeline import wait_for_figures
 from tests.integration.workload import engine_figures, expected_engine, produce_sync, workload
