@@ -26,6 +26,7 @@ from typing import BinaryIO
 
 import orjson
 
+from agents.audit.framing import EXPORT_HEADER, parse_record
 from agents.replay.reader import CountingLines, InputSummary, read_events
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, parse_event
 from schemas.events import ENTRY_SCHEMA, PUBLISH_SCHEMA, QUERY_SCHEMA
@@ -143,13 +144,16 @@ def _child(handle: BinaryIO, sender: Connection, chunk_lines: int) -> None:
     number = read = 0
     fields_list: list[dict[str, object]] = []
     invalid: list[tuple[int, str]] = []
+    parse = parse_event
     with _telling_the_main_process(sender, "the reading process failed"):
         try:
             for number, line in enumerate(handle, 1):
                 update(line)
                 read += len(line)
-                if line and not line.isspace():  # blank lines are skipped, as read_events does
-                    event = parse_event(line)
+                if number == 1 and line == EXPORT_HEADER:  # the framing, as read_events tells it
+                    parse = parse_record
+                elif line and not line.isspace():  # blank lines are skipped, as read_events does
+                    event = parse(line)
                     if event.__class__ is Rejection:
                         invalid.append((number, event.reason))  # type: ignore[union-attr]
                     else:
