@@ -1,0 +1,20 @@
+"""CSV cells that a spreadsheet cannot run: text starting with = + - @ tab or CR gets a leading '.
+
+Excel, LibreOffice and Google Sheets treat such a cell as a formula (OWASP "CSV
+injection"). Only text taken from input (ids, site, country, vendor, form,
+dashboard, study) is neutralised; numbers and timestamps we format ourselves
+never start with those characters except a negative number, which stays a number.
+The prefix is deterministic, so the CSVs stay byte-identical across runs.
+"""
+
+from __future__ import annotations
+
+_FORMULA_STARTS = frozenset("=+-@\t\r")
+
+
+def safe_cell(text: str) -> str:
+    return "'" + text if text[:1] in _FORMULA_STARTS else text
+
+
+def safe_cells(texts: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(safe_cell(text) for text in texts)
