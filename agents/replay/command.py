@@ -176,7 +176,7 @@ def _run(args: argparse.Namespace) -> int:
     })  # fmt: skip
     try:
         snapshot = engine.snapshot(as_of)
-        since_us, since_from = _period_start(period, engine.earliest_us, as_of)
+        since_us, since_from = _period_start(period, times.first_in_period, as_of)
         windows = tumbling_windows(engine, as_of, window_us, since_us=since_us)
         report = build_report(
             engine,
@@ -264,16 +264,15 @@ def _period_floor(
 
 
 def _period_start(
-    period: tuple[int, str | None], earliest_us: int | None, as_of_us: int
+    period: tuple[int, str | None], first_in_period_us: int | None, as_of_us: int
 ) -> tuple[int, str]:
+    """The period's start: --since, else the first event time no earlier than the floor."""
     floor, given = period
     if given is not None:
         return floor, given
-    if earliest_us is None or earliest_us > as_of_us:
-        return as_of_us, "no event before --as-of"
-    if earliest_us >= floor:
-        return earliest_us, "first event"
-    return floor, "max look-back or max windows (earlier events are outside the period)"
+    if first_in_period_us is None or first_in_period_us > as_of_us:
+        return as_of_us, "no event in the look-back before --as-of"
+    return first_in_period_us, "first event"
 
 
 def _manifest_coverage(path: Path, sha256: str) -> tuple[dict[str, Any] | None, str | None]:

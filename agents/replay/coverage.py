@@ -35,6 +35,7 @@ class EventTimes:
     latest: dict[str, int] = field(default_factory=dict)
     before_period: int = 0
     after_as_of: int = 0
+    first_in_period: int | None = None  # the earliest event time at or after period_start_us
 
     def add(self, event: Event) -> None:
         kind = event.__class__
@@ -50,8 +51,11 @@ class EventTimes:
             self.latest[topic] = time_us
         if time_us < self.period_start_us:
             self.before_period += 1
-        elif time_us > self.as_of_us:
+            return
+        if time_us > self.as_of_us:
             self.after_as_of += 1
+        if self.first_in_period is None or time_us < self.first_in_period:
+            self.first_in_period = time_us
 
 
 def partition_facts(reads: dict[str, dict[int, PartitionRead]]) -> dict[str, dict[str, Any]]:
