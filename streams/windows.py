@@ -2,10 +2,10 @@
 
 Contract, version 1: windows of a fixed size (default one day, aligned to UTC
 midnight) from the window holding the earliest event time (≤ T), or the start of
-the audited period when given, to the one holding T, which is marked incomplete. Per window and study: the latency
-figures of entries whose earliest covering publish falls inside the window;
-backlog and open queries as at the window's end, or T if earlier ("as at"
-includes that instant, as every "as of" does).
+the audited period when given, to the one holding T, which is marked incomplete.
+Per window and study: the latency figures of entries whose earliest covering
+publish falls inside the window; backlog and open queries as at the window's end,
+or T if earlier ("as at" includes that instant, as every "as of" does).
 
 Rather than asking the engine for a snapshot per window (windows × entries),
 each entry is pending over the interval [entered, published) and overdue over
