@@ -88,7 +88,7 @@ def test_csv_cells_from_input_cannot_start_a_formula(
         return  # an id the contract rejects (e.g. blank): nothing reaches a CSV
     for name in ("entries.csv", "queries.csv", "windows.csv"):
         assert (first / name).read_bytes() == (second / name).read_bytes()
-        rows = list(csv.reader(io.StringIO((first / name).read_bytes().decode(), newline="")))
+        rows = list(csv.reader(io.StringIO((first / name).read_text())))
         for row in rows[1:]:
             for cell in row:
                 assert cell[:1] not in set(FORMULA_STARTS) or _number(cell), (name, cell)
