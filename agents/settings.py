@@ -42,6 +42,15 @@ def parse_duration_s(value: object) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration_s)]
 
 
+def _duration_or_off(value: object) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() == "off"):
+        return None
+    return parse_duration_s(value)
+
+
+OptionalDuration = Annotated[float | None, BeforeValidator(_duration_or_off)]
+
+
 class StudySettings(BaseModel):
     """Per-study overrides: the latency SLA and the dashboards its data must reach."""
 
@@ -111,6 +120,45 @@ class Settings(BaseSettings):
         default=30.0, description="How often engine state is checkpointed to Kafka."
     )
 
+    startup_timeout: Duration = Field(
+        default=30.0,
+        description="How long start-up waits for the brokers (connection, TLS and SASL "
+        "handshakes, metadata) before it fails with one line saying what was tried.",
+    )
+
+    # --- what input is believed (schemas/limits.py; the replay applies the same) ----
+    max_message_bytes: int = Field(
+        default=1_000_000,
+        ge=1024,
+        le=64 << 20,
+        description="Largest input value parsed; larger ones are dead-lettered with their "
+        "size, the copy cut to this size. Also the largest shard message built; the "
+        "producer's request limit is this plus 64 KiB (keep it under the brokers' "
+        "message.max.bytes).",
+    )
+    max_future_skew: OptionalDuration = Field(
+        default=3600.0,
+        description="Events dated further than this after the clock (the wall clock; with "
+        "clock = 'event' the later of the wall clock and the newest event time accepted so "
+        "far; the replay: --as-of) are dead-lettered and never move the watermark. 'off' "
+        "disables the check.",
+    )
+
+    # --- bounded cardinality (docs/metrics.md, "Labels and series count") ----------
+    max_studies: int = Field(
+        default=200,
+        ge=1,
+        description="Studies one worker admits: configured ones always, others first come "
+        "up to this many; events of further studies are dead-lettered and counted in "
+        "edc_events_over_cardinality_total.",
+    )
+    max_groups_per_study: int = Field(
+        default=500,
+        ge=1,
+        description="Breakdown groups (distinct site/country/vendor combinations) admitted "
+        "per study when the breakdown is on; further ones are dead-lettered and counted.",
+    )
+
     # --- audit replay -----------------------------------------------------------------
     replay_max_lookback: Duration = Field(
         default=366 * 86400.0,
@@ -127,6 +175,21 @@ class Settings(BaseSettings):
     # --- metrics endpoint ----------------------------------------------------------
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9464, ge=0, le=65535)
+    metrics_refresh_interval: Duration = Field(
+        default=0.25,
+        description="A scrape is answered from the last collection when it is younger than "
+        "this: 200 concurrent scrapes cost one collection, not 200.",
+    )
+    http_header_timeout: Duration = Field(
+        default=5.0,
+        description="A connection that has not sent its request headers by then "
+        "is closed (slow or half-sent requests).",
+    )
+    http_max_connections: int = Field(
+        default=256,
+        ge=1,
+        description="Open connections to the metrics endpoint; further ones are closed at once.",
+    )
 
     @field_validator("breakdown", "default_dashboards", mode="before")
     @classmethod
@@ -142,6 +205,11 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown dimension(s) {unknown}; choose from {BREAKDOWN_DIMENSIONS}")
         return tuple(d for d in BREAKDOWN_DIMENSIONS if d in value)  # canonical order
+
+    @property
+    def producer_max_request_size(self) -> int:
+        # Headroom over the largest value we send: key, headers and the batch framing.
+        return self.max_message_bytes + (64 << 10)
 
     @property
     def input_topics(self) -> tuple[str, str, str]:

@@ -44,10 +44,12 @@ def serve(settings: Settings) -> None:
 
     from agents.app import Worker
     from agents.broker import ensure_topics
+    from agents.startup import check_brokers
 
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    asyncio.run(check_brokers(settings))  # fails within startup_timeout, in one line
     asyncio.run(ensure_topics(settings.kafka_client_options(), topic_partitions(settings)))
     worker = Worker(settings)
     faust.Worker(worker.app, loglevel="WARNING", quiet=True).execute_from_commandline()

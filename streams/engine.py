@@ -182,15 +182,7 @@ class Engine:
             self.apply(event)
 
     def _group_key(self, event: EntryEvent | QueryEvent) -> GroupKey:
-        key = []
-        for dimension in self.config.breakdown:
-            if dimension == "site":
-                key.append(event.site_id)
-            elif dimension == "country":
-                key.append(event.country or "")
-            else:
-                key.append(event.vendor or "")
-        return tuple(key)
+        return group_key(event, self.config.breakdown)
 
     def _prune(self, horizon: int) -> None:
         """Forget what can no longer change an answer (docs/design.md, "Retention")."""
@@ -257,6 +249,19 @@ class Engine:
         ]
         backlog = merge_backlogs(group.backlog(as_of_us) for group in ledger.groups.values())
         return DashboardFigures(LatencyFigures.of(latencies, study.sla_us), backlog)
+
+
+def group_key(event: EntryEvent | QueryEvent, breakdown: tuple[str, ...]) -> GroupKey:
+    """The breakdown group of an entry or query: its values of the chosen dimensions."""
+    key = []
+    for dimension in breakdown:
+        if dimension == "site":
+            key.append(event.site_id)
+        elif dimension == "country":
+            key.append(event.country or "")
+        else:
+            key.append(event.vendor or "")
+    return tuple(key)
 
 
 def merge_backlogs(parts: Iterable[BacklogFigures]) -> BacklogFigures:

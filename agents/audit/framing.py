@@ -21,7 +21,8 @@ import binascii
 
 import orjson
 
-from schemas import Event, Rejection, parse_event
+from schemas import Event, Rejection
+from schemas.limits import parse_bounded
 
 EXPORT_FORMAT = "edc-latency.export/2"
 EXPORT_HEADER = b'{"format":"edc-latency.export/2"}\n'
@@ -67,9 +68,14 @@ def message_value(line: bytes | str) -> str | bytes | Rejection | None:
         return _NOT_A_RECORD
 
 
-def parse_record(line: bytes | str) -> Event | Rejection:
-    """What live made of the message a record line holds: an event or its one-line rejection."""
+def parse_record(line: bytes | str, max_bytes: int, not_after_us: int | None) -> Event | Rejection:
+    """What live made of the message a record line holds: an event or its one-line rejection.
+
+    The same bounds as live (schemas/limits.py), on the message's own bytes.
+    """
     value = message_value(line)
     if value.__class__ is Rejection:
         return value  # type: ignore[return-value]
-    return parse_event(value)  # type: ignore[arg-type]  # None: live's reason for a tombstone
+    if value.__class__ is str:
+        value = value.encode()  # type: ignore[union-attr]  # the exact bytes live had
+    return parse_bounded(value, max_bytes, not_after_us)  # type: ignore[arg-type]

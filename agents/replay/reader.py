@@ -11,7 +11,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from agents.audit.framing import EXPORT_HEADER, parse_record
-from schemas import Event, Rejection, parse_event
+from schemas import Event, Rejection
+from schemas.limits import parse_bounded
 
 
 @dataclass(slots=True)
@@ -29,13 +30,20 @@ class InputSummary:
 
 
 def read_events(
-    lines: Iterable[bytes], summary: InputSummary, progress: Callable[[int], None] | None = None
+    lines: Iterable[bytes],
+    summary: InputSummary,
+    progress: Callable[[int], None] | None = None,
+    bounds: tuple[int, int | None] = (1 << 62, None),
 ) -> Iterator[Event]:
-    """Valid events in input order; blank lines skipped; invalid lines noted with their number."""
+    """Valid events in input order; blank lines skipped; invalid lines noted with their number.
+
+    ``bounds``: (max_message_bytes, latest believable event time) of ``schemas/limits.py``.
+    """
+    max_bytes, not_after_us = bounds
     update = summary.digest.update
     invalid = summary.invalid
     number = 0
-    parse = parse_event
+    parse = parse_bounded
     for number, line in enumerate(lines, 1):
         update(line)
         if not line or line.isspace():  # blank; unlike strip(), copies nothing
@@ -43,7 +51,7 @@ def read_events(
         if number == 1 and line == EXPORT_HEADER:
             parse = parse_record
             continue
-        event = parse(line)
+        event = parse(line, max_bytes, not_after_us)
         if event.__class__ is Rejection:
             invalid.append((number, event.reason))  # type: ignore[union-attr]
             continue

@@ -17,7 +17,7 @@ from agents.replay.reader import InputSummary, read_events
 from schemas import Rejection
 from tests.agents.test_replay import AS_OF, SAMPLE, replay
 
-FUZZ_EXAMPLES = int(os.environ.get("EDC_FUZZ_EXAMPLES", "2000"))
+FUZZ_EXAMPLES = 20_000 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 2_000
 
 
 def far_entry(event_id: str, entered_at: str, record: str = "r-far") -> bytes:
@@ -124,5 +124,5 @@ def test_the_replay_reader_turns_any_input_into_events_or_one_line_reasons(value
         for _line, reason in summary.invalid:
             assert reason and "\n" not in reason
     for n, value in enumerate(values):
-        parsed = parse_record(record_line("t", 0, n, 0, value))
+        parsed = parse_record(record_line("t", 0, n, 0, value), 1 << 20, None)
         assert isinstance(parsed, Rejection) or parsed.event_id

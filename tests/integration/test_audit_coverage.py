@@ -24,7 +24,8 @@ from aiokafka.admin import AIOKafkaAdminClient, RecordsToDelete
 from agents.broker import ensure_topics
 from agents.cli import main
 from agents.processes import input_topics
-from schemas import Rejection, format_timestamp, parse_event
+from schemas import Rejection, format_timestamp
+from schemas.limits import parse_bounded
 from streams import Engine
 
 pytestmark = pytest.mark.integration
@@ -241,7 +242,7 @@ def test_pretty_printed_tombstone_and_invalid_bytes_count_the_same_live_topics_a
 
 
 async def live_counts(bootstrap: str, topic_names: list[str]) -> dict[str, int]:
-    """What the live router decides per message: parse_event of the raw value (agents/app.py)."""
+    """What the live router decides per message: parse_bounded of the raw value (agents/routing.py)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
                                 auto_offset_reset="earliest")  # fmt: skip
     await consumer.start()
@@ -257,7 +258,7 @@ async def live_counts(bootstrap: str, topic_names: list[str]) -> dict[str, int]:
                 if not batch:
                     break
                 for record in batch:
-                    parsed = parse_event(record.value)
+                    parsed = parse_bounded(record.value, 1_000_000, None)
                     if isinstance(parsed, Rejection):
                         counts["invalid"] += 1
                     else:
