@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -22,11 +23,14 @@ from typing import Any
 import faust
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.client import AIOKafkaClient
 from faust.types.tuples import Message
 
 from agents.cardinality import CardinalityGate
+from agents.codecs import UndecodableBatch, name_undecodable_batches
 from agents.exporter import EngineCollector, TopicHealth
 from agents.metrics_server import ExpositionCache, MetricsServer, Response, metrics_route
+from agents.readiness import Readiness
 from agents.routing import Router
 from agents.settings import Settings
 from agents.shards import ShardStore
@@ -40,6 +44,7 @@ ROUTER_WITHIN_S = 0.05  # a publish waits at most this long before it is forward
 # publish from its metric, and the freshness target is 1 s at p99.
 FETCH_MAX_WAIT_MS = 100
 SEND_RETRY_MAX_S = 5.0  # a failed send is retried with backoff up to this pause
+FATAL_EXIT = 3  # distinct from a crash (1) and from bad configuration (2)
 
 
 def lower_fetch_wait() -> None:
@@ -76,8 +81,10 @@ class Worker:
 
     def __init__(self, settings: Settings) -> None:
         lower_fetch_wait()
+        name_undecodable_batches(self.stop_fatally)
         self.settings = settings
         self.health = {topic: TopicHealth() for topic in settings.input_topics}
+        self.readiness = Readiness(settings.broker_unreachable_after)
         self.client_options = settings.kafka_client_options()
         self.store = ShardStore(
             settings.engine_config(),
@@ -87,6 +94,7 @@ class Worker:
             settings.input_topics,
             self.health,
             settings.app_id,
+            on_fatal=self.stop_fatally,
         )
         self.last_offsets: dict[tuple[str, int], int] = {}
         self._topic_index = {topic: i for i, topic in enumerate(settings.input_topics)}
@@ -114,6 +122,7 @@ class Worker:
             consumer_auto_offset_reset="earliest",
             producer_linger_ms=5,
             producer_max_request_size=settings.producer_max_request_size,
+            producer_compression_type=settings.compression_type,
             broker_commit_interval=1.0,
             broker_session_timeout=settings.session_timeout,
             broker_heartbeat_interval=max(1.0, settings.session_timeout / 4),
@@ -136,10 +145,22 @@ class Worker:
         self.app.on_partitions_assigned.connect(self._on_assigned)
         self.app.on_partitions_revoked.connect(self._on_revoked)
         self.app.timer(settings.checkpoint_interval)(self._checkpoint)
-        self.app.timer(5.0)(self._measure_lag)
+        self.app.timer(min(5.0, settings.broker_unreachable_after / 3))(self._probe_broker)
         self.app.task(self._serve_metrics)
         self._producer: AIOKafkaProducer | None = None
         self.metrics_server: MetricsServer | None = None
+
+    def stop_fatally(self, reason: str | UndecodableBatch) -> None:
+        """Stop the process on what no retry can fix: one line, exit status 3, no traceback.
+
+        Nothing is committed past the failure, so a restarted worker meets the same
+        condition and says the same line, until an operator acts (docs/design.md).
+        """
+        self.readiness.fatal = str(reason)
+        log.critical("stopping: %s", reason)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(FATAL_EXIT)
 
     # -- agents ---------------------------------------------------------------------
 
@@ -269,11 +290,37 @@ class Worker:
 
     async def _checkpoint(self) -> None:
         if self._producer is None:
-            self._producer = AIOKafkaProducer(**self.client_options, max_request_size=1 << 20)
+            self._producer = AIOKafkaProducer(
+                **self.client_options,
+                max_request_size=1 << 20,
+                compression_type=self.settings.compression_type,
+            )
             await self._producer.start()
         written = await self.store.checkpoint(self._producer)
         if written:
             log.info("checkpointed %d shard(s)", written)
+
+    async def _probe_broker(self) -> None:
+        """Learn whether the broker answers (for /readyz), then measure the lag."""
+        try:
+            await asyncio.wait_for(self._bootstrap(), self.settings.broker_unreachable_after)
+        except Exception as error:  # an unreachable broker is a state to report, not a crash
+            self.readiness.broker_failed(error)
+            return
+        self.readiness.broker_answered()
+        try:
+            await asyncio.wait_for(self._measure_lag(), self.settings.broker_unreachable_after)
+        except Exception as error:
+            log.warning("consumer lag not measured: %s", type(error).__name__)
+
+    async def _bootstrap(self) -> None:
+        # A bare client: a consumer stopped before any assignment raises CancelledError
+        # in aiokafka 0.14, which would end this timer for good.
+        client = AIOKafkaClient(**self.client_options)
+        try:
+            await client.bootstrap()
+        finally:
+            await client.close()
 
     async def _measure_lag(self) -> None:
         owned = list(self.last_offsets)
@@ -295,6 +342,18 @@ class Worker:
 
     # -- metrics endpoint -----------------------------------------------------------
 
+    # Both answered on the metrics server's own thread: they read plain flags and copy
+    # a dict's keys under the GIL, so they never wait behind the Kafka loop.
+    async def _healthz(self) -> Response:
+        healthy, reasons = self.readiness.healthy()
+        body = {"healthy": healthy, "reasons": reasons, "shards": sorted(list(self.store.shards))}
+        return _json_response(body, healthy)
+
+    async def _readyz(self) -> Response:
+        ready, reasons = self.readiness.ready(self.store.unrestored())
+        body = {"ready": ready, "reasons": reasons, "shards": sorted(list(self.store.shards))}
+        return _json_response(body, ready)
+
     def clock_us(self) -> int:
         if self.settings.clock == "event":
             marks = [e.watermark_us for e in self.store.engines() if e.watermark_us is not None]
@@ -304,7 +363,12 @@ class Worker:
 
     def collector(self) -> EngineCollector:
         return EngineCollector(
-            self.store.engines, self.health, self.clock_us, self.settings.breakdown, self.gate
+            self.store.engines,
+            self.health,
+            self.clock_us,
+            self.settings.breakdown,
+            self.gate,
+            self.store.checkpoint_health,
         )
 
     async def _serve_metrics(self) -> None:
@@ -312,18 +376,17 @@ class Worker:
         cache = ExpositionCache(
             self.collector(), asyncio.get_running_loop(), settings.metrics_refresh_interval
         )
-
-        async def health() -> Response:
-            # Answered on the server's own thread: a dict's keys, copied under the GIL.
-            shards = sorted(list(self.store.shards))
-            return Response("200 OK", "application/json", orjson.dumps({"shards": shards}))
-
         self.metrics_server = MetricsServer(
             settings.metrics_host,
             settings.metrics_port,
-            {"/metrics": metrics_route(cache), "/healthz": health},
+            {"/metrics": metrics_route(cache), "/healthz": self._healthz, "/readyz": self._readyz},
             settings.http_header_timeout,
             settings.http_max_connections,
         )
         self.metrics_server.start()
         log.warning("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+
+
+def _json_response(body: dict[str, Any], ok: bool) -> Response:
+    status = "200 OK" if ok else "503 Service Unavailable"
+    return Response(status, "application/json", orjson.dumps(body))

@@ -31,6 +31,7 @@ from agents.audit.manifest import (
     next_offsets,
     read_manifest,
 )
+from agents.codecs import name_undecodable_batches
 from agents.settings import ConfigurationError, Settings, load_settings
 from schemas.timestamps import parse_timestamp_us
 
@@ -65,6 +66,7 @@ async def read_topic_records(
     ``start_at`` (a chain): per partition, the offset to continue from; offsets
     below the broker's log start by then are recorded as ``missing``.
     """
+    name_undecodable_batches()  # a batch no codec decodes raises UndecodableBatch
     consumer = AIOKafkaConsumer(
         **settings.kafka_client_options(),
         group_id=None,

@@ -22,6 +22,7 @@ from prometheus_client.utils import floatToGoString
 
 from agents import metrics as m
 from agents.cardinality import CardinalityGate
+from agents.checkpoints import CheckpointHealth
 from schemas.timestamps import US_PER_SECOND
 from streams import AGING_BUCKETS, Engine
 from streams.queries import AWAITING_DM, AWAITING_SITE, STATE_NAMES
@@ -88,7 +89,9 @@ class EngineCollector(Collector):
         clock_us: Callable[[], int],
         dimensions: tuple[str, ...] = (),
         gate: CardinalityGate | None = None,
+        checkpoint_health: CheckpointHealth | None = None,
     ) -> None:
+        self._checkpoint_health = checkpoint_health or CheckpointHealth()
         self._engines = engines
         self._health = health
         self._clock_us = clock_us
@@ -119,6 +122,7 @@ class EngineCollector(Collector):
             self._backlog(engines, now_us),
             self._queries(engines, now_us),
             self._health_metrics(now_us),
+            self._state_metrics(self._checkpoint_health),
         ]
         over_count = self._gate.over if self._gate is not None else 0
         owned_count = len(engines)
@@ -130,6 +134,20 @@ class EngineCollector(Collector):
             owned = _family(m.OWNED_PARTITIONS, ())
             owned.add_metric([], owned_count)
             return [*families, over, owned]
+
+        return build
+
+    def _state_metrics(self, health: CheckpointHealth) -> Callable[[], list[Metric]]:
+        rejected_counts = dict(health.rejected)
+        skipped_count = health.skipped_shard_records
+
+        def build() -> list[Metric]:
+            rejected = _family(m.CHECKPOINTS_REJECTED, ())
+            for reason, count in rejected_counts.items():
+                rejected.add_metric([reason], count)
+            skipped = _family(m.SHARD_RECORDS_SKIPPED, ())
+            skipped.add_metric([], skipped_count)
+            return [rejected, skipped]
 
         return build
 

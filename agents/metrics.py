@@ -164,13 +164,25 @@ OWNED_PARTITIONS = MetricSpec(
     "Shard partitions this worker owns and exports figures for.",
     (),
 )  # fmt: skip
+CHECKPOINTS_REJECTED = MetricSpec(
+    "edc_checkpoints_rejected", "counter",
+    "Checkpoints refused at restore, by reason (header, digest, content, offset); an older "
+    "checkpoint or the shard topic was used instead.",
+    (), ("reason",),
+)  # fmt: skip
+SHARD_RECORDS_SKIPPED = MetricSpec(
+    "edc_shard_records_skipped", "counter",
+    "Malformed records on the internal shard topic, skipped (none are written by a worker).",
+    (),
+)  # fmt: skip
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
     DATA_LATENCY, PUBLISHED_WITHIN_SLA, PUBLISHED_OVER_SLA, SLA,
     BACKLOG_PENDING, BACKLOG_OLDEST_AGE, BACKLOG_OVERDUE, PUBLISH_SILENCE,
     QUERIES_OPEN, QUERY_OLDEST_OPEN_AGE, QUERY_TIME_TO_ANSWER, QUERY_TIME_TO_CLOSE,
     MESSAGES, DEAD_LETTERS, LATE_EVENTS, NEWEST_EVENT_TIME, NEWEST_EVENT_AGE,
-    CONSUMER_LAG, PROCESSING_DELAY, OVER_CARDINALITY, OWNED_PARTITIONS,
+    CONSUMER_LAG, PROCESSING_DELAY, OVER_CARDINALITY, OWNED_PARTITIONS, CHECKPOINTS_REJECTED,
+    SHARD_RECORDS_SKIPPED,
 )  # fmt: skip
 
 

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     topic_queries: str = "edc.queries"
     topic_publishes: str = "dashboard.publishes"
     topic_deadletter: str = "edc.deadletter"
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        default="lz4",
+        description="Codec of the batches the worker writes (shard, checkpoint and dead-letter "
+        "topics). Reading decodes all of them whatever this says.",
+    )
     session_timeout: Duration = Field(
         default=10.0,
         description="How soon a worker that died without leaving is dropped from the group "
@@ -94,6 +99,19 @@ class Settings(BaseSettings):
         ge=1,
         le=1024,
         description="Partitions of the internal shard topic: the unit of scale-out.",
+    )
+
+    replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replication of the topics the worker creates (internal ones, dead-letter). "
+        "Unset: the broker's default.replication.factor. Production: 3.",
+    )
+    shard_topic_retention: Duration = Field(
+        default=30 * 86400.0,
+        description="retention.ms of the shard topic the worker creates. A shard without a "
+        "usable checkpoint is rebuilt from it: keep it longer than the oldest entry that may "
+        "still be pending and the oldest query that may still be open.",
     )
 
     # --- what is measured ----------------------------------------------------------
@@ -190,6 +208,11 @@ class Settings(BaseSettings):
         ge=1,
         description="Open connections to the metrics endpoint; further ones are closed at once.",
     )
+    broker_unreachable_after: Duration = Field(
+        default=30.0,
+        description="/readyz turns false when the broker has not answered the worker's own "
+        "requests (a probe every few seconds) for this long.",
+    )
 
     @field_validator("breakdown", "default_dashboards", mode="before")
     @classmethod
@@ -214,6 +237,11 @@ class Settings(BaseSettings):
     @property
     def input_topics(self) -> tuple[str, str, str]:
         return (self.topic_entries, self.topic_queries, self.topic_publishes)
+
+    @property
+    def compression_type(self) -> str | None:
+        """The codec as Kafka clients name it (None: uncompressed)."""
+        return None if self.compression == "none" else self.compression
 
     @property
     def shard_topic(self) -> str:

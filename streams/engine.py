@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from schemas.events import EntryEvent, Event, PublishEvent, QueryEvent
 from schemas.timestamps import US_PER_HOUR, US_PER_SECOND
@@ -76,6 +77,24 @@ class Engine:
         # The last entry applied and its seq, for last_tracked.
         self._last_entry: EntryEvent | None = None
         self._last_entry_seq = 0
+
+    # -- state ----------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything this engine holds, as plain values (the layout: streams/state.py)."""
+        from streams.state import engine_state
+
+        return engine_state(self)
+
+    @classmethod
+    def from_state(cls, config: EngineConfig, state: dict[str, Any]) -> Engine:
+        """An engine that continues exactly like the one the state was taken from.
+
+        Raises ``streams.state.StateError`` for a state it cannot take.
+        """
+        from streams.state import restore_engine
+
+        return restore_engine(config, state)  # type: ignore[no-any-return]
 
     # -- feeding -------------------------------------------------------------------
 
