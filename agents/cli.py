@@ -22,7 +22,8 @@ COMMANDS = {
         "agents.audit.replay.command",
         "recompute figures from a file or the topics into a report",
     ),
-    "export": ("agents.audit.export", "copy retained topics into a JSONL file with a manifest"),
+    "export": ("agents.audit.export", "copy retained topics into an export file with a manifest"),
+    "verify": ("agents.audit.verify", "check a chain of exports: digests, links, missing offsets"),
     "simulate": ("agents.sim.simulate", "write simulated EDC events as JSONL"),
 }
 

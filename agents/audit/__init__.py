@@ -1,1 +1,1 @@
-"""The audit commands: `export` (topics to a file) and `replay` (a file or the topics to a report)."""
+"""The audit commands (`export`, `verify`, `replay`) and their evidence: framing, manifests, chains."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from agents.audit.replay.cells import safe_cell, safe_cells
 from schemas import EntryEvent
 from schemas.timestamps import TimestampFormatter, format_timestamp, seconds_ms
 from streams import AGING_BUCKETS, Engine
@@ -62,7 +63,11 @@ def entries_csv(
     batch: list[tuple[str, ...]] = []
     all_tracked = rows.tracked
     end = 0
-    for event_id, (study, site, country, vendor, form), count in zip(
+    # Cells from input cannot start a formula (agents/audit/replay/cells.py); each distinct
+    # dimension tuple and study's dashboards are made safe once.
+    safe_dimensions: dict[Dimensions, Dimensions] = {}
+    safe_dashboards = {study: safe_cells(names) for study, names in dashboards.items()}
+    for event_id, dimensions, count in zip(
         rows.event_ids, rows.dimensions, rows.counts, strict=True
     ):
         start, end = end, end + count
@@ -72,10 +77,16 @@ def entries_csv(
         entered_us = first.entered_us
         if entered_us > as_of_us:
             continue
-        record_id = first.record_id
+        safe = safe_dimensions.get(dimensions)
+        if safe is None:
+            safe = safe_dimensions[dimensions] = safe_cells(dimensions)  # type: ignore[assignment]
+        study_cell, site, country, vendor, form = safe  # type: ignore[misc]
+        study = dimensions[0]
+        event_id = safe_cell(event_id)
+        record_id = safe_cell(first.record_id)
         entered = timestamp(entered_us)
         sla_us = sla_by_study[study]
-        for dashboard, entry in zip(dashboards[study], all_tracked[start:end], strict=True):
+        for dashboard, entry in zip(safe_dashboards[study], all_tracked[start:end], strict=True):
             published = entry.published_us
             if published is not None and published <= as_of_us:
                 latency = published - entered_us
@@ -91,7 +102,7 @@ def entries_csv(
             else:
                 cells = _OVERDUE if as_of_us - entered_us > sla_us else _PENDING
             batch.append((
-                event_id, study, dashboard, site, country, vendor, form, record_id, entered,
+                event_id, study_cell, dashboard, site, country, vendor, form, record_id, entered,
                 *cells,
             ))  # fmt: skip
         if len(batch) >= 4096:
@@ -131,7 +142,7 @@ def queries_csv(engine: Engine, sites: dict[tuple[str, str], str], as_of_us: int
             is_open = folded.state in (AWAITING_SITE, AWAITING_DM)
             age = as_of_us - folded.opened_us if is_open else None
             writer.writerow([
-                query_id, study_id, sites.get((study_id, query_id), ""),
+                safe_cell(query_id), safe_cell(study_id), safe_cell(sites.get((study_id, query_id), "")),
                 STATE_NAMES[folded.state], format_timestamp(folded.opened_us),
                 "" if answered is None else format_timestamp(answered),
                 "" if closed is None else format_timestamp(closed),
