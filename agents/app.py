@@ -59,7 +59,7 @@ def _credentials(settings: Settings) -> Any:
     if settings.sasl_mechanism:
         return faust.SASLCredentials(
             username=settings.sasl_username,
-            password=settings.sasl_password,
+            password=settings.sasl_password_value,
             mechanism=settings.sasl_mechanism,
             ssl_context=settings.kafka_client_options().get("ssl_context"),
         )

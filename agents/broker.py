@@ -46,9 +46,18 @@ class BrokerError(RuntimeError):
 class EmbeddedBroker:
     """Start with ``with EmbeddedBroker() as broker: broker.bootstrap_servers``; stopped on exit."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        advertised: str | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
+        # host:port clients are told to connect to (metadata), e.g. a TLS proxy in front.
+        self.advertised = advertised or f"{host}:{self.port}"
+        self.extra_args = extra_args  # e.g. ("--authentication",): SASL/SCRAM required
         self._process: subprocess.Popen[bytes] | None = None
         self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
 
@@ -72,9 +81,10 @@ class EmbeddedBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                f"tcp://{self.advertised}",
                 "--storage-engine",
                 "memory://tansu/",
+                *self.extra_args,
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from agents.connection import check_broker
 from agents.settings import ConfigurationError, Settings, load_settings
 from schemas.timestamps import parse_timestamp_us
 
@@ -111,6 +112,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not settings.bootstrap_servers:
         print("edc-latency export: no broker: set KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
+        return 2
+    try:
+        check_broker(settings)
+    except ConfigurationError as error:
+        print(f"edc-latency export: {error}", file=sys.stderr)
         return 2
     topics = args.topics or list(settings.input_topics)
     out = Path(args.out)

@@ -35,6 +35,9 @@ def run(args: argparse.Namespace) -> int:
             "no broker: set KAFKA_BOOTSTRAP_SERVERS (or EDC_LATENCY_BOOTSTRAP_SERVERS); "
             "`edc-latency demo` starts an embedded one"
         )
+    from agents.connection import check_broker
+
+    check_broker(settings)
     serve(settings)
     return 0
 
