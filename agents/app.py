@@ -120,6 +120,7 @@ class Worker:
         self.app.agent(self.shard_topic, name="shards")(self._shards)
         self.app.on_partitions_assigned.connect(self._on_assigned)
         self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.on_before_shutdown.connect(self._on_shutdown)
         self.app.timer(settings.checkpoint_interval)(self._checkpoint)
         self.app.timer(5.0)(self._measure_lag)
         self.app.task(self._serve_metrics)
@@ -216,15 +217,33 @@ class Worker:
         self.store.assign(mine)
 
     async def _on_revoked(self, sender: Any, revoked: set[TopicPartition], **_: Any) -> None:
-        self.store.revoke({tp.partition for tp in revoked if tp.topic == self.settings.shard_topic})
+        gone = {tp.partition for tp in revoked if tp.topic == self.settings.shard_topic}
+        if gone:
+            # The next owner restores from this instead of re-reading the shard topic.
+            await self._final_checkpoint(f"handing over shards {sorted(gone)}")
+        self.store.revoke(gone)
 
-    async def _checkpoint(self) -> None:
+    async def _on_shutdown(self, sender: Any, **_: Any) -> None:
+        await self._final_checkpoint("stopping")
+
+    async def _final_checkpoint(self, why: str) -> None:
+        # Bounded: a broker that is gone must not hold up a rebalance or a stop past the
+        # session timeout; the shard topic still has everything a checkpoint would save.
+        try:
+            written = await asyncio.wait_for(self._checkpoint(), self.settings.session_timeout / 2)
+        except Exception as error:
+            log.warning("%s: final checkpoint not written (%s)", why, type(error).__name__)
+        else:
+            log.warning("%s: final checkpoint of %d changed shard(s) written", why, written)
+
+    async def _checkpoint(self) -> int:
         if self._producer is None:
             self._producer = AIOKafkaProducer(**self.client_options, max_request_size=1 << 20)
             await self._producer.start()
         written = await self.store.checkpoint(self._producer)
         if written:
             log.info("checkpointed %d shard(s)", written)
+        return written
 
     async def _measure_lag(self) -> None:
         owned = list(self.last_offsets)

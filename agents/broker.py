@@ -24,6 +24,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from agents.lifetime import die_with_parent
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -89,8 +91,10 @@ class EmbeddedBroker:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            # Its own process group, so Ctrl-C in a terminal reaches us first and we stop it.
+            # Its own process group, so Ctrl-C in a terminal reaches us first and we stop it;
+            # if we die without stopping it (SIGKILL), the kernel stops it (agents/lifetime.py).
             start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -1,0 +1,35 @@
+"""Child processes that end with the process that started them.
+
+The demo starts a broker and a worker, each in its own session (so a Ctrl-C in
+the terminal reaches the demo first, which stops them in order). If the demo
+itself is killed with SIGKILL it cannot stop them; the kernel can: Linux sends
+a child the signal set with ``prctl(PR_SET_PDEATHSIG)`` when its parent dies.
+Elsewhere (no prctl) this does nothing and the children outlive a SIGKILLed demo.
+The kernel watches the *thread* that started the child: start children from the
+main thread (or one that lives as long as they should).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from collections.abc import Callable
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """A ``preexec_fn`` for subprocess.Popen: the child receives ``sig`` when this process dies."""
+    if not sys.platform.startswith("linux"):
+        return None
+    parent = os.getpid()
+
+    def in_child() -> None:  # runs in the child between fork and exec
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), sig)
+
+    return in_child
