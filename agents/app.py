@@ -37,6 +37,7 @@ ROUTER_WITHIN_S = 0.05  # a publish waits at most this long before it is forward
 # (the embedded one does) then delays every hop by up to 1.5 s. Two hops separate a
 # publish from its metric, and the freshness target is 1 s at p99.
 FETCH_MAX_WAIT_MS = 100
+BROKER_PROBE_S = 4.0  # the lag look-up, every 5 s, doubles as the broker's liveness probe
 
 
 def lower_fetch_wait() -> None:
@@ -125,6 +126,8 @@ class Worker:
         self.app.timer(5.0)(self._measure_lag)
         self.app.task(self._serve_metrics)
         self._producer: AIOKafkaProducer | None = None
+        self._broker_silent_since: float | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- agents ---------------------------------------------------------------------
 
@@ -249,19 +252,41 @@ class Worker:
         owned = list(self.last_offsets)
         if not owned:
             return
-        consumer = AIOKafkaConsumer(**self.client_options, group_id=None)
-        await consumer.start()
+        tps = [TopicPartition(t, p) for t, p in owned]
         try:
-            tps = [TopicPartition(t, p) for t, p in owned]
-            ends = await consumer.end_offsets(tps)
-        finally:
-            await consumer.stop()
+            # Bounded: this is also how the log learns that the broker stopped answering.
+            ends = await asyncio.wait_for(self._end_offsets(tps), BROKER_PROBE_S)
+        except Exception as error:
+            if self._broker_silent_since is None:
+                self._broker_silent_since = time.monotonic()
+                log.warning(
+                    "broker not answering (%s): lag unknown; processing resumes when it answers",
+                    type(error).__name__,
+                )
+            return
+        if self._broker_silent_since is not None:
+            log.warning(
+                "broker answering again after %.0fs",
+                time.monotonic() - self._broker_silent_since,
+            )
+            self._broker_silent_since = None
         lag = dict.fromkeys(self.settings.input_topics, 0)
         for tp in tps:
             # Clamped: the embedded broker can under-report end offsets (agents/broker.py).
             lag[tp.topic] += max(0, ends[tp] - self.last_offsets[(tp.topic, tp.partition)] - 1)
         for topic, value in lag.items():
             self.health[topic].lag = value
+
+    async def _end_offsets(self, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        consumer = AIOKafkaConsumer(**self.client_options, group_id=None)
+        try:
+            await consumer.start()
+            return await consumer.end_offsets(tps)
+        finally:
+            # Not awaited here: when the broker is silent, stopping waits for it too.
+            task = asyncio.get_running_loop().create_task(consumer.stop())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     # -- metrics endpoint -----------------------------------------------------------
 
