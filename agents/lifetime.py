@@ -25,10 +25,12 @@ def die_with_parent(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
     if not sys.platform.startswith("linux"):
         return None
     parent = os.getpid()
+    # Looked up here, not in the child: between fork and exec only the forking thread
+    # exists, and loading a library there could wait on a lock another thread held.
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
 
     def in_child() -> None:  # runs in the child between fork and exec
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
+        prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os.kill(os.getpid(), sig)
 
