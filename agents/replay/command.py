@@ -36,6 +36,7 @@ from agents.replay.report import build_report, dumps, options_dict
 from agents.replay.tables import EntryRows, entries_csv, queries_csv
 from agents.settings import ConfigurationError, load_settings, parse_duration_s
 from schemas import EntryEvent, Event, QueryEvent
+from schemas.limits import not_after
 from schemas.timestamps import US_PER_SECOND, format_timestamp, parse_timestamp_us
 from streams import ACCEPTED, Engine, tumbling_windows
 
@@ -87,6 +88,8 @@ def _run(args: argparse.Namespace) -> int:
         raise BadInput(f"--out {out}: {error.strerror}") from None
 
     engine = Engine(settings.engine_config(retention=False))
+    # The live router's bounds, with --as-of as the clock: the same events are refused.
+    bounds = (settings.max_message_bytes, not_after(as_of, settings.max_future_skew))
     handle: BinaryIO | None = None  # a file: read and parsed by a second process
     if args.from_topics:
         from agents.connection import check_broker
@@ -114,10 +117,10 @@ def _run(args: argparse.Namespace) -> int:
     if handle is None:
         counted = CountingLines(lines)
         source = counted if progress.enabled else lines  # the count only feeds the bar
-        events = read_events(source, summary, lambda n: progress.show(n, counted.bytes))
+        events = read_events(source, summary, lambda n: progress.show(n, counted.bytes), bounds)
     else:
         # Parsing in a second process, beside the engine (agents/replay/pipeline.py).
-        events = read_events_pipelined(handle, summary, progress.show)
+        events = read_events_pipelined(handle, summary, progress.show, bounds)
     try:
         for event in events:
             outcome = engine.apply(event)
