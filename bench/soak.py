@@ -104,7 +104,11 @@ def main(argv: list[str] | None = None) -> int:
                 broker.bootstrap_servers, topics, simulation, engine, args.rate,
                 args.minutes * 60, worker.process.pid, marks,
             ))  # fmt: skip
-            print(f"{sent} events sent in {args.minutes:g} min; waiting for the worker", flush=True)
+            print(
+                f"{sent} events sent in {args.minutes:g} min "
+                f"({sent / (args.minutes * 60):.0f}/s); waiting for the worker",
+                flush=True,
+            )
             expected = engine_figures(engine)
             deadline = time.monotonic() + 120
             while True:
@@ -115,10 +119,11 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 time.sleep(2)
             last = marks[int(args.minutes)] = rss_mib(worker.process.pid)
-    first = marks.get(min(2, *marks))
-    growth = (last - first) / first * 100 if first else float("nan")
+    first_minute = 2 if 2 in marks else min(marks)  # minute 2 unless the run is shorter
+    first = marks[first_minute]
+    growth = (last - first) / first * 100
     print(
-        f"worker RSS minute {min(2, *marks)}: {first:.1f} MiB, at the end: {last:.1f} MiB, "
+        f"worker RSS minute {first_minute}: {first:.1f} MiB, at the end: {last:.1f} MiB, "
         f"growth {growth:+.1f}% (goal < 10%)"
     )
     if differ:

@@ -87,6 +87,7 @@ def test_the_broker_paused_for_30s_while_events_flow(tmp_path):
             broker.bootstrap_servers, "edc-latency-fault",
             EDC_LATENCY_SHARD_PARTITIONS="4", EDC_LATENCY_CLOCK="event",
             EDC_LATENCY_CHECKPOINT_INTERVAL="1s",
+            EDC_LATENCY_BROKER_UNREACHABLE_AFTER="10s",  # well inside the pause
         )  # fmt: skip
         with WorkerProcess(env) as worker:
             worker.wait_ready()
@@ -97,8 +98,16 @@ def test_the_broker_paused_for_30s_while_events_flow(tmp_path):
             counted_before = total(scrape(worker.url), "edc_messages_total")
             assert 0 < counted_before < len(messages)
             broker_process_signal(broker.pid, signal.SIGSTOP)
+            paused = time.monotonic()
             try:
-                time.sleep(PAUSE_S)
+                # Readiness says so while the broker is silent.
+                reasons: list = []
+                while time.monotonic() - paused < PAUSE_S:
+                    status, body = worker.probe("/readyz")
+                    if status == 503:
+                        reasons = list(body["reasons"])  # type: ignore[call-overload]
+                    time.sleep(0.5)
+                assert any("broker unreachable" in r for r in reasons), reasons
             finally:
                 broker_process_signal(broker.pid, signal.SIGCONT)
             producer.finish()
@@ -108,6 +117,10 @@ def test_the_broker_paused_for_30s_while_events_flow(tmp_path):
             log = worker.log_path.read_text()  # type: ignore[union-attr]
             # What happened is in the log: the broker did not answer for a while.
             assert "broker not answering" in log and "broker answering again after" in log
+            deadline = time.monotonic() + 60
+            while worker.probe("/readyz")[0] != 200:
+                assert time.monotonic() < deadline, worker.probe("/readyz")
+                time.sleep(0.5)
 
 
 def broker_process_signal(pid: int, sig: signal.Signals) -> None:
