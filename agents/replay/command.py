@@ -1,6 +1,6 @@
 """Recompute figures as of an instant from a JSONL export (or the topics) into a report.
 
-Writes DIR/report.json, entries.csv, queries.csv, report.html (byte-identical for
+Writes DIR/report.json, entries.csv, queries.csv, scorecard.csv, report.html (byte-identical for
 the same input and options) and run.json (when, where, how long: the only file
 that differs between runs). Exit status 0 on success, 2 on bad arguments or
 unreadable input. Never joins the live consumer group, never commits offsets.
@@ -17,6 +17,7 @@ import time
 from bisect import bisect_left
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import BinaryIO
@@ -33,12 +34,14 @@ from agents.replay.pipeline import (
 )
 from agents.replay.reader import CountingLines, InputSummary, read_events
 from agents.replay.report import build_report, dumps, options_dict
+from agents.replay.scorecard_report import report_sections, scorecard_csv
 from agents.replay.tables import EntryRows, entries_csv, queries_csv
 from agents.settings import ConfigurationError, load_settings, parse_duration_s
 from schemas import EntryEvent, Event, QueryEvent
 from schemas.limits import not_after
 from schemas.timestamps import US_PER_SECOND, format_timestamp, parse_timestamp_us
 from streams import ACCEPTED, Engine, tumbling_windows
+from streams.scorecards import NEEDED_BREAKDOWN, scorecards
 
 
 class BadInput(Exception):
@@ -87,7 +90,9 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as error:
         raise BadInput(f"--out {out}: {error.strerror}") from None
 
-    engine = Engine(settings.engine_config(retention=False))
+    # Split by site, country and vendor whatever the live breakdown: the scorecards read
+    # the groups, and every other figure merges them.
+    engine = Engine(replace(settings.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN))
     # The live router's bounds, with --as-of as the clock: the same events are refused.
     bounds = (settings.max_message_bytes, not_after(as_of, settings.max_future_skew))
     handle: BinaryIO | None = None  # a file: read and parsed by a second process
@@ -167,8 +172,10 @@ def _run(args: argparse.Namespace) -> int:
             },
             summary.invalid,
         )
+        report.update(report_sections(scorecards(engine, as_of)))
         files = {
             "report.json": dumps(report),
+            "scorecard.csv": scorecard_csv(report),
             "report.html": render(report, _distributions(engine, as_of), _version()),
         }
         for name, content in files.items():
