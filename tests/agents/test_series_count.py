@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import orjson
 from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
 
-from agents.exporter import EngineCollector, TopicHealth, render_text
+from agents.exporter import EngineCollector, TopicHealth
 from agents.metrics import LATENCY_BUCKETS_S, QUERY_BUCKETS_S
 from schemas import format_timestamp, parse_event
 from streams import Engine, EngineConfig
@@ -39,7 +40,7 @@ def exported_series(studies: int, vendors: int, breakdown: tuple[str, ...]) -> i
     registry.register(
         EngineCollector(lambda: [engine], health, lambda: engine.watermark_us, breakdown)
     )
-    text = render_text(registry.collect()).decode()
+    text = generate_latest(registry).decode()
     return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
 
 
