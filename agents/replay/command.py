@@ -126,8 +126,13 @@ def _run(args: argparse.Namespace) -> int:
     handle: BinaryIO | None = None  # a file: read and parsed by a second process
     reads: dict[str, dict[int, PartitionRead]] = {}
     if args.from_topics:
+        from agents.connection import check_broker
         from agents.export import topic_lines
 
+        try:
+            check_broker(settings)
+        except ConfigurationError as error:
+            raise BadInput(str(error)) from None
         summary = InputSummary(source="kafka:" + ",".join(sorted(settings.input_topics)))
         lines: Iterator[bytes] = topic_lines(settings, reads=reads)
         total_bytes = 0
