@@ -12,9 +12,11 @@ import argparse
 import asyncio
 import contextlib
 import json
+import signal
 import sys
 import time
 from collections.abc import Iterator
+from types import FrameType
 
 from agents.harness.broker import EmbeddedBroker, free_port
 from agents.harness.processes import Samples, WorkerSubprocess, scrape
@@ -24,6 +26,7 @@ from schemas.timestamps import US_PER_SECOND, parse_timestamp_us
 
 DEFAULT_START = "2026-01-05T00:00:00Z"
 TICK_S = 0.25
+WORKER_STOP_S = 6.0  # then SIGKILL: with the broker's stop, everything is gone within 10 s
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     start_us = parse_timestamp_us(args.start)
     settings = load_settings(args.config)
     simulation = Simulation(seed=args.seed, start_us=start_us)
+    _stop_on_signals(signal.SIGTERM, signal.SIGHUP)
     with contextlib.ExitStack() as stack:
         bootstrap = settings.bootstrap_servers
         if not bootstrap:
@@ -64,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
             ),
         }
         worker = stack.enter_context(WorkerSubprocess(env, settings.metrics_host, port))
+        stack.callback(worker.stop, WORKER_STOP_S)  # runs before close(): a shorter bound
         print(f"metrics: {worker.url}   (Ctrl-C stops everything)")
         print("waiting for the worker to join its consumer group…", flush=True)
         worker.wait_ready(timeout_s=120)
@@ -73,6 +78,19 @@ def run(args: argparse.Namespace) -> int:
             print("\nstopping…", flush=True)
     print("stopped: worker and broker are gone")
     return 0
+
+
+def _stop_on_signals(*signals: int) -> None:
+    """Each signal stops the demo the way Ctrl-C does: the ExitStack stops what it started."""
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        for sig in (*signals, signal.SIGINT):  # a second signal must not cut the cleanup short
+            signal.signal(sig, signal.SIG_IGN)
+        print(f"\n{signal.Signals(signum).name} received", flush=True)
+        raise KeyboardInterrupt
+
+    for sig in signals:
+        signal.signal(sig, stop)
 
 
 def _port_free(port: int) -> bool:

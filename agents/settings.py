@@ -135,7 +135,11 @@ class Settings(BaseSettings):
         description="Prefer EDC_LATENCY_SASL_PASSWORD to the file. Kept as a secret: shown as "
         "'**********' in reprs, logs and errors; only the Kafka clients read its value.",
     )
-    ssl_cafile: Path | None = None
+    ssl_cafile: Path | None = Field(
+        default=None,
+        description="PEM file of the CA that signed the brokers' certificates (SSL, SASL_SSL); "
+        "unset: the system's trust store.",
+    )
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
     app_id: str = Field(
@@ -364,17 +368,28 @@ class Settings(BaseSettings):
                 sasl_plain_password=self.sasl_password_value,
             )
         if self.security_protocol in ("SSL", "SASL_SSL"):
-            from aiokafka.helpers import create_ssl_context
-
-            options["ssl_context"] = create_ssl_context(
-                cafile=self.ssl_cafile, certfile=self.ssl_certfile, keyfile=self.ssl_keyfile
-            )
+            options["ssl_context"] = self.ssl_context()
         return options
 
     @property
     def sasl_password_value(self) -> str | None:
         """The password itself, for the Kafka clients only: never log or print it."""
         return self.sasl_password.get_secret_value() if self.sasl_password else None
+
+    def ssl_context(self) -> Any:
+        """The TLS context of every client, or ConfigurationError naming the unreadable file."""
+        from aiokafka.helpers import create_ssl_context
+
+        for name in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            path = getattr(self, name)
+            if path is not None and not Path(path).is_file():
+                raise ConfigurationError(f"{name} {path}: no such file")
+        try:
+            return create_ssl_context(
+                cafile=self.ssl_cafile, certfile=self.ssl_certfile, keyfile=self.ssl_keyfile
+            )
+        except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+            raise ConfigurationError(f"TLS files unusable: {error}") from None
 
 
 class ConfigurationError(Exception):

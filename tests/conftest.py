@@ -55,3 +55,31 @@ def pipeline_env(kafka_bootstrap: str) -> dict[str, str]:
         EDC_LATENCY_CLOCK="event",
         EDC_LATENCY_CHECKPOINT_INTERVAL="1s",
     )
+
+
+@pytest.fixture(scope="module")
+def tls_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object]]:
+    """An embedded broker reachable only through a TLS proxy, with the CA files to trust (or not).
+
+    The broker advertises the proxy's address, so metadata sends clients back through TLS.
+    """
+    from agents.harness.broker import EmbeddedBroker, free_port
+    from tests.integration.tls import TlsProxy, make_certificates
+
+    certs = make_certificates(tmp_path_factory.mktemp("tls"))
+    proxy_port = free_port()
+    with EmbeddedBroker(advertised=f"127.0.0.1:{proxy_port}") as broker:
+        proxy = TlsProxy((broker.host, broker.port), certs, "127.0.0.1", proxy_port).start()
+        try:
+            yield {"bootstrap": f"127.0.0.1:{proxy_port}", "certs": certs}
+        finally:
+            proxy.stop()
+
+
+@pytest.fixture(scope="module")
+def sasl_broker() -> Iterator[str]:
+    """An embedded broker that requires a SASL/SCRAM login (no user can exist: memory storage)."""
+    from agents.harness.broker import EmbeddedBroker
+
+    with EmbeddedBroker(extra_args=("--authentication",)) as broker:
+        yield broker.bootstrap_servers

@@ -32,6 +32,7 @@ from agents.audit.manifest import (
     read_manifest,
 )
 from agents.kafka.codecs import name_undecodable_batches
+from agents.kafka.connection import check_broker
 from agents.kafka.topics import read_to_end
 from agents.settings import ConfigurationError, Settings, load_settings
 from schemas.timestamps import parse_timestamp_us
@@ -148,6 +149,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not settings.bootstrap_servers:
         print("edc-latency export: no broker: set KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
+        return 2
+    try:
+        check_broker(settings)
+    except ConfigurationError as error:
+        print(f"edc-latency export: {error}", file=sys.stderr)
         return 2
     topics = args.topics or list(settings.input_topics)
     out = Path(args.out)

@@ -23,6 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from agents.harness.lifetime import die_with_parent
+
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -45,9 +47,18 @@ class BrokerError(RuntimeError):
 class EmbeddedBroker:
     """Start with ``with EmbeddedBroker() as broker: broker.bootstrap_servers``; stopped on exit."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        advertised: str | None = None,
+        extra_args: tuple[str, ...] = (),
+    ) -> None:
         self.host = host
         self.port = port or free_port(host)
+        # host:port clients are told to connect to (metadata), e.g. a TLS proxy in front.
+        self.advertised = advertised or f"{host}:{self.port}"
+        self.extra_args = extra_args  # e.g. ("--authentication",): SASL/SCRAM required
         self._process: subprocess.Popen[bytes] | None = None
         self._log: tempfile._TemporaryFileWrapper[bytes] | None = None
 
@@ -71,15 +82,18 @@ class EmbeddedBroker:
                 "--listener-url",
                 url,
                 "--advertised-listener-url",
-                url,
+                f"tcp://{self.advertised}",
                 "--storage-engine",
                 "memory://tansu/",
+                *self.extra_args,
             ],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            # Its own process group, so Ctrl-C in a terminal reaches us first and we stop it.
+            # Its own process group, so Ctrl-C in a terminal reaches us first and we stop it;
+            # if we die without stopping it (SIGKILL), the kernel stops it (agents/harness/lifetime.py).
             start_new_session=True,
+            preexec_fn=die_with_parent(),
         )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -17,6 +18,7 @@ from types import TracebackType
 from prometheus_client.parser import text_string_to_metric_families
 
 from agents.harness.broker import free_port, terminate
+from agents.harness.lifetime import die_with_parent
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -88,6 +90,10 @@ class WorkerSubprocess:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            # SIGKILL when its parent dies (agents/harness/lifetime.py): its broker may be dying at
+            # the same moment, and a clean stop would wait for it. Offsets and checkpoints
+            # make a hard stop safe (docs/operations.md).
+            preexec_fn=die_with_parent(signal.SIGKILL),
         )
         os.close(handle)
         return self

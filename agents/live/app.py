@@ -135,11 +135,13 @@ class LiveApp:
         self.app.agent(self.shard_topic, name="shards")(self._shards)
         self.app.on_partitions_assigned.connect(self._on_assigned)
         self.app.on_partitions_revoked.connect(self._on_revoked)
+        self.app.on_before_shutdown.connect(self._on_shutdown)
         self.app.timer(settings.checkpoint_interval)(self._checkpoint)
         self.app.timer(min(5.0, settings.broker_unreachable_after / 3))(self._probe_broker)
         self.app.task(self._serve_metrics)
         self._producer: AIOKafkaProducer | None = None
         self.metrics_server: MetricsServer | None = None
+        self._broker_silent_since: float | None = None
 
     def stop_fatally(self, reason: str | UndecodableBatch) -> None:
         """Stop the process on what no retry can fix: one line, exit status 3, no traceback.
@@ -277,9 +279,26 @@ class LiveApp:
         self.store.assign(mine)
 
     async def _on_revoked(self, sender: Any, revoked: set[TopicPartition], **_: Any) -> None:
-        self.store.revoke({tp.partition for tp in revoked if tp.topic == self.settings.shard_topic})
+        gone = {tp.partition for tp in revoked if tp.topic == self.settings.shard_topic}
+        if gone:
+            # The next owner restores from this instead of re-reading the shard topic.
+            await self._final_checkpoint(f"handing over shards {sorted(gone)}")
+        self.store.revoke(gone)
 
-    async def _checkpoint(self) -> None:
+    async def _on_shutdown(self, sender: Any, **_: Any) -> None:
+        await self._final_checkpoint("stopping")
+
+    async def _final_checkpoint(self, why: str) -> None:
+        # Bounded: a broker that is gone must not hold up a rebalance or a stop past the
+        # session timeout; the shard topic still has everything a checkpoint would save.
+        try:
+            written = await asyncio.wait_for(self._checkpoint(), self.settings.session_timeout / 2)
+        except Exception as error:
+            log.warning("%s: final checkpoint not written (%s)", why, type(error).__name__)
+        else:
+            log.warning("%s: final checkpoint of %d changed shard(s) written", why, written)
+
+    async def _checkpoint(self) -> int:
         if self._producer is None:
             self._producer = AIOKafkaProducer(
                 **self.client_options,
@@ -290,6 +309,7 @@ class LiveApp:
         written = await self.store.checkpoint(self._producer)
         if written:
             log.info("checkpointed %d shard(s)", written)
+        return written
 
     async def _probe_broker(self) -> None:
         """Learn whether the broker answers (for /readyz), then measure the lag."""
@@ -297,8 +317,19 @@ class LiveApp:
             await asyncio.wait_for(self._bootstrap(), self.settings.broker_unreachable_after)
         except Exception as error:  # an unreachable broker is a state to report, not a crash
             self.readiness.broker_failed(error)
+            if self._broker_silent_since is None:  # once per outage, not every probe
+                self._broker_silent_since = time.monotonic()
+                log.warning(
+                    "broker not answering (%s): not ready; processing resumes when it answers",
+                    type(error).__name__,
+                )
             return
         self.readiness.broker_answered()
+        if self._broker_silent_since is not None:
+            log.warning(
+                "broker answering again after %.0fs", time.monotonic() - self._broker_silent_since
+            )
+            self._broker_silent_since = None
         try:
             await asyncio.wait_for(self._measure_lag(), self.settings.broker_unreachable_after)
         except Exception as error:

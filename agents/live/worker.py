@@ -25,6 +25,9 @@ def run(args: argparse.Namespace) -> int:
             "no broker: set KAFKA_BOOTSTRAP_SERVERS (or EDC_LATENCY_BOOTSTRAP_SERVERS); "
             "`edc-latency demo` starts an embedded one"
         )
+    from agents.kafka.connection import check_broker
+
+    check_broker(settings)
     serve(settings)
     return 0
 
@@ -42,4 +45,35 @@ def serve(settings: Settings) -> None:
     asyncio.run(check_brokers(settings))  # fails within startup_timeout, in one line
     asyncio.run(ensure_topics(settings.kafka_client_options(), worker_topics(settings)))
     live = LiveApp(settings)
-    faust.Worker(live.app, loglevel="WARNING", quiet=True).execute_from_commandline()
+    deadline_s = 0.8 * settings.session_timeout
+
+    class BoundedStopWorker(faust.Worker):  # type: ignore[misc]
+        """A stop that cannot finish (broker unreachable: the producer's flush retries
+        forever) ends the process anyway, before the group would drop it."""
+
+        def _on_sigterm(self) -> None:
+            _exit_after(deadline_s)
+            super()._on_sigterm()
+
+        def _on_sigint(self) -> None:
+            _exit_after(deadline_s)
+            super()._on_sigint()
+
+    BoundedStopWorker(live.app, loglevel="WARNING", quiet=True).execute_from_commandline()
+
+
+def _exit_after(seconds: float) -> None:
+    import os
+    import threading
+
+    def give_up() -> None:
+        logging.getLogger(__name__).error(
+            "stop not finished within %.0fs (broker unreachable?): exiting without a clean "
+            "leave; the group reassigns the shards after the session timeout",
+            seconds,
+        )
+        os._exit(1)
+
+    timer = threading.Timer(seconds, give_up)
+    timer.daemon = True
+    timer.start()

@@ -127,7 +127,12 @@ def _run(args: argparse.Namespace) -> int:
     reads: dict[str, dict[int, PartitionRead]] = {}
     if args.from_topics:
         from agents.audit.export import topic_lines
+        from agents.kafka.connection import check_broker
 
+        try:
+            check_broker(settings)
+        except ConfigurationError as error:
+            raise BadInput(str(error)) from None
         summary = InputSummary(source="kafka:" + ",".join(sorted(settings.input_topics)))
         lines: Iterator[bytes] = topic_lines(settings, reads=reads)
         total_bytes = 0
