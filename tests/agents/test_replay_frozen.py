@@ -1,0 +1,63 @@
+"""The replay's outputs stay byte-identical to those of the code before the speed work.
+
+The SHA-256 of each output file was recorded by running the replay of the code
+before the change (main's) on the bundled sample and on the bench's realistic
+mix at a small size, which is regenerated here deterministically (its generator,
+``bench/realistic_mix.py``, must therefore not change either). To re-record
+after an intended change of the outputs, run main's code at that point (e.g. a
+``git archive main`` extracted elsewhere, with ``bench/realistic_mix.py`` copied
+in) on the same inputs and options, and paste the ``sha256sum`` of each file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from agents.cli import main
+from bench.realistic_mix import AS_OF as MIX_AS_OF
+from bench.realistic_mix import write_realistic_mix
+
+SAMPLE = Path("agents/data/sample-events.jsonl")
+STUDIES = Path("deploy/simulated-studies.toml")
+OUTPUTS = ("report.json", "entries.csv", "queries.csv", "report.html")
+
+FROZEN = {
+    "sample": {
+        "report.json": "e3f779f8712f8d4bae44817cd8f5d54cdac7b378e2c714382475d69c81694317",
+        "entries.csv": "9ab9420e5e37f8859cd1866036f54d9882e835d04cba8a7d65414aa96711e373",
+        "queries.csv": "601c6ccbf43c9f81dffcf29ef876557729c78f0929b71d05b927aaf6f1d105d7",
+        "report.html": "baf01024359adf7604a939ca23413e538863316c58b8aa8dd0d77653ff6d74f4",
+    },
+    # write_realistic_mix(path, 150_000) (169,690 lines), as of its AS_OF.
+    "realistic mix": {
+        "report.json": "e22b27f3586cf2bd9d11467fde7e0354caa1a3e2c409d19b6373f519444423b1",
+        "entries.csv": "f14cf62411904106e14863280576df839cf13b1b85b5fd1de25b00c925cfd0b8",
+        "queries.csv": "d8713e65811f5c79c5e2ab87f8a9cccaec452629494772c3cebb58644d31a41f",
+        "report.html": "359607de67114cc13e8c38267deb1a46fa813350ee78fb4c4caa7d4fdf2770d7",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def realistic_mix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("mix") / "mix150k.jsonl"  # its name is in report.json
+    write_realistic_mix(path, 150_000)
+    return path
+
+
+def _replay(source: Path, as_of: str, out: Path, *extra: str) -> dict[str, str]:
+    argv = ["replay", "--input", str(source), "--as-of", as_of, "--out", str(out), "--quiet",
+            "--config", str(STUDIES), *extra]  # fmt: skip
+    assert main(argv) == 0
+    return {name: hashlib.sha256((out / name).read_bytes()).hexdigest() for name in OUTPUTS}
+
+
+def test_the_bundled_sample_gives_the_frozen_outputs(tmp_path):
+    assert _replay(SAMPLE, "2026-01-09T00:00:00Z", tmp_path / "out") == FROZEN["sample"]
+
+
+def test_the_realistic_mix_gives_the_frozen_outputs(tmp_path, realistic_mix):
+    assert _replay(realistic_mix, MIX_AS_OF, tmp_path / "out") == FROZEN["realistic mix"]
