@@ -29,7 +29,9 @@ lint: $(STAMP)
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.export
 
+# The bench also needs the SQL peer (duckdb: the `bench` extra), installed on first use.
 bench: $(STAMP)
+	$(BIN)/python -c "import duckdb" 2>/dev/null || $(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench
 
 clean:
