@@ -10,7 +10,9 @@ includes that instant, as every "as of" does).
 Rather than asking the engine for a snapshot per window (windows × entries),
 each entry is pending over the interval [entered, published) and overdue over
 (entered + SLA, published): a difference array over the sorted window instants
-counts both, and a heap finds the oldest pending entry at each instant.
+counts both, and a heap finds the oldest pending entry at each instant. Open
+queries the same way, per state and aging bucket (``_query_windows``): time is
+swept once, never every query for every window.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from streams.figures import (
     QueryFigures,
     StudyFigures,
 )
-from streams.queries import AWAITING_DM, AWAITING_SITE, TrackedQuery, aging_bucket, fold
+from streams.queries import AGING_LIMITS_US, AWAITING_DM, AWAITING_SITE, TrackedQuery, fold
 
 _NEVER = 1 << 62  # "not published yet", later than any instant
 
@@ -142,38 +144,69 @@ def _dashboard_windows(
 
 
 def _query_windows(queries: Iterable[TrackedQuery], instants: list[int]) -> list[QueryFigures]:
+    """Open queries per window instant, in one sweep: O((events + windows) · log n).
+
+    A query is open in state s over [from, until) between two changes of its fold, and
+    within that interval its aging bucket b holds over the instants whose age (instant −
+    opened) lies in the bucket's range: one range of window instants per (interval, state,
+    bucket), counted by a difference array. The oldest open query at an instant is the
+    interval with the smallest ``opened`` among those that cover it: a heap of intervals
+    ordered by ``opened``, entered when the sweep reaches their start and dropped lazily
+    once it has passed their end.
+    """
     n = len(instants)
-    site = [0] * n
-    dm = [0] * n
-    aging = [[0, 0, 0, 0] for _ in range(n)]
-    by_state = [([0, 0, 0, 0], [0, 0, 0, 0]) for _ in range(n)]
-    oldest: list[int | None] = [None] * n
+    buckets = len(AGING_LIMITS_US) + 1
+    # diff[state][bucket]: +1 where a range of instants starts, -1 after it ends.
+    diff = [[[0] * (n + 1) for _ in range(buckets)] for _ in range(2)]
+    intervals: list[tuple[int, int, int]] = []  # (first instant index, opened, stop index)
     for query in queries:
         changes = fold(query.events).changes
         for i, (time_us, state, opened) in enumerate(changes):
             if state not in (AWAITING_SITE, AWAITING_DM):
                 continue
-            until = changes[i + 1][0] if i + 1 < len(changes) else None
             first = bisect_left(instants, time_us)
-            stop = n if until is None else bisect_left(instants, until)
-            for k in range(first, stop):
-                if state == AWAITING_SITE:
-                    site[k] += 1
+            stop = n if i + 1 == len(changes) else bisect_left(instants, changes[i + 1][0])
+            if first >= stop:
+                continue
+            intervals.append((first, opened, stop))  # type: ignore[arg-type]
+            rows = diff[state - AWAITING_SITE]
+            low = first
+            for bucket in range(buckets):
+                # Instants of this bucket: age ≤ its limit (and above the previous one's).
+                if bucket < len(AGING_LIMITS_US):
+                    high = min(stop, bisect_right(instants, opened + AGING_LIMITS_US[bucket]))  # type: ignore[operator]
                 else:
-                    dm[k] += 1
-                age = instants[k] - opened
-                bucket = aging_bucket(age)
-                aging[k][bucket] += 1
-                by_state[k][state - AWAITING_SITE][bucket] += 1
-                if oldest[k] is None or age > oldest[k]:
-                    oldest[k] = age
-    return [
-        QueryFigures(
-            site[k],
-            dm[k],
-            oldest[k],
-            (aging[k][0], aging[k][1], aging[k][2], aging[k][3]),
-            (tuple(by_state[k][0]), tuple(by_state[k][1])),
+                    high = stop
+                if low < high:
+                    rows[bucket][low] += 1
+                    rows[bucket][high] -= 1
+                    low = high
+                if low >= stop:
+                    break
+    intervals.sort()
+    heap: list[tuple[int, int]] = []  # (opened, stop index)
+    cursor = 0
+    running = [[0] * buckets for _ in range(2)]
+    out: list[QueryFigures] = []
+    for k, instant in enumerate(instants):
+        while cursor < len(intervals) and intervals[cursor][0] <= k:
+            _first, opened, stop = intervals[cursor]
+            heapq.heappush(heap, (opened, stop))
+            cursor += 1
+        while heap and heap[0][1] <= k:
+            heapq.heappop(heap)
+        for state in range(2):
+            row, changes_row = running[state], diff[state]
+            for bucket in range(buckets):
+                row[bucket] += changes_row[bucket][k]
+        site, dm = running
+        out.append(
+            QueryFigures(
+                sum(site),
+                sum(dm),
+                instant - heap[0][0] if heap else None,
+                (site[0] + dm[0], site[1] + dm[1], site[2] + dm[2], site[3] + dm[3]),
+                (tuple(site), tuple(dm)),
+            )
         )
-        for k in range(n)
-    ]
+    return out
