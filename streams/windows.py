@@ -23,13 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from streams.engine import Engine
-from streams.figures import (
-    BacklogFigures,
-    DashboardFigures,
-    LatencyFigures,
-    QueryFigures,
-    StudyFigures,
-)
+from streams.figures import BacklogFigures, QueryFigures, StudyFigures
+from streams.parts import StudyPart, merge_study
 from streams.queries import AGING_LIMITS_US, AWAITING_DM, AWAITING_SITE, TrackedQuery, fold
 
 _NEVER = 1 << 62  # "not published yet", later than any instant
@@ -56,39 +51,71 @@ def window_bounds(
 def tumbling_windows(
     engine: Engine, as_of_us: int, size_us: int, origin_us: int = 0
 ) -> list[Window]:
+    return merge_windows(
+        [window_parts(engine, as_of_us, size_us, origin_us)],
+        engine.earliest_us,
+        as_of_us,
+        size_us,
+        origin_us,
+    )
+
+
+WindowParts = dict[int, dict[str, StudyPart]]  # window start -> study -> this engine's part
+
+
+def window_parts(engine: Engine, as_of_us: int, size_us: int, origin_us: int = 0) -> WindowParts:
+    """This engine's part of every window from the one holding its own earliest event time.
+
+    Windows before that hold nothing of this engine; ``merge_windows`` lays them out from
+    the earliest time of all engines.
+    """
     if engine.earliest_us is None or engine.earliest_us > as_of_us:
-        return []
+        return {}
     bounds = window_bounds(engine.earliest_us, as_of_us, size_us, origin_us)
     instants = [min(end, as_of_us) for _start, end in bounds]
-    per_window: list[dict[str, StudyFigures]] = [{} for _ in bounds]
-    for study_id in sorted(engine.studies):
-        study = engine.studies[study_id]
+    per_window: list[dict[str, StudyPart]] = [{} for _ in bounds]
+    for study_id, study in engine.studies.items():
         if study.first_seen_us is None or study.first_seen_us > as_of_us:
             continue
         dashboards = {
             name: _dashboard_windows(
-                [
-                    times
-                    for group in study.dashboards[name].groups.values()
-                    for times in group.iter_times()
-                ],
+                [times for group in ledger.groups.values() for times in group.iter_times()],
                 bounds,
                 instants,
                 as_of_us,
                 study.sla_us,
             )
-            for name in sorted(study.dashboards)
+            for name, ledger in study.dashboards.items()
         }
         queries = _query_windows(study.queries.queries.values(), instants)
         for k, instant in enumerate(instants):
             if study.first_seen_us > instant:
                 continue
-            per_window[k][study_id] = StudyFigures(
-                {name: figures[k] for name, figures in dashboards.items()}, queries[k]
+            per_window[k][study_id] = StudyPart(
+                study.sla_us, {name: parts[k] for name, parts in dashboards.items()}, queries[k]
             )
-    return [
-        Window(start, end, end <= as_of_us, per_window[k]) for k, (start, end) in enumerate(bounds)
-    ]
+    return {start: per_window[k] for k, (start, _end) in enumerate(bounds)}
+
+
+def merge_windows(
+    parts: list[WindowParts],
+    earliest_us: int | None,
+    as_of_us: int,
+    size_us: int,
+    origin_us: int = 0,
+) -> list[Window]:
+    """The windows of engines fed disjoint shards (``earliest_us``: the earliest of them all)."""
+    if earliest_us is None or earliest_us > as_of_us:
+        return []
+    windows = []
+    for start, end in window_bounds(earliest_us, as_of_us, size_us, origin_us):
+        by_study: dict[str, list[StudyPart]] = {}
+        for engine_parts in parts:
+            for study_id, part in engine_parts.get(start, {}).items():
+                by_study.setdefault(study_id, []).append(part)
+        studies = {sid: merge_study(by_study[sid]) for sid in sorted(by_study)}
+        windows.append(Window(start, end, end <= as_of_us, studies))
+    return windows
 
 
 def _dashboard_windows(
@@ -97,7 +124,7 @@ def _dashboard_windows(
     instants: list[int],
     as_of_us: int,
     sla_us: int,
-) -> list[DashboardFigures]:
+) -> list[tuple[list[int], BacklogFigures]]:
     n = len(instants)
     starts = [start for start, _end in bounds]
     latencies: list[list[int]] = [[] for _ in range(n)]
@@ -124,7 +151,7 @@ def _dashboard_windows(
     )
     heap: list[tuple[int, int]] = []
     cursor = 0
-    out: list[DashboardFigures] = []
+    out: list[tuple[list[int], BacklogFigures]] = []
     pending = overdue = 0
     for k, instant in enumerate(instants):
         pending += pending_diff[k]
@@ -135,11 +162,7 @@ def _dashboard_windows(
         while heap and heap[0][1] <= instant:
             heapq.heappop(heap)
         oldest = instant - heap[0][0] if heap else None
-        out.append(
-            DashboardFigures(
-                LatencyFigures.of(latencies[k], sla_us), BacklogFigures(pending, oldest, overdue)
-            )
-        )
+        out.append((latencies[k], BacklogFigures(pending, oldest, overdue)))
     return out
 
 
