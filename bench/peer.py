@@ -34,7 +34,7 @@ def run_peer(path: Path, as_of_us: int, settings: Settings) -> tuple[PeerRows, f
     import duckdb
 
     started = time.perf_counter()
-    connection = duckdb.connect()
+    connection = duckdb.connect(config={"enable_progress_bar": False})
     connection.execute("CREATE TABLE study_dashboards (study_id VARCHAR, dashboard VARCHAR, "
                        "sla_us BIGINT)")  # fmt: skip
     connection.executemany(

@@ -14,7 +14,6 @@ import os
 import platform
 import sys
 import time
-from bisect import bisect_left
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -23,21 +22,26 @@ from typing import BinaryIO
 
 import orjson
 
-from agents.replay.html import DISTRIBUTION_BOUNDS_S, render
+from agents.replay.distributions import latency_distributions
+from agents.replay.html import render
 from agents.replay.pipeline import (
     ReaderFailed,
     TablesWriter,
     children_peak_rss_mib,
+    forking_is_safe,
     read_events_pipelined,
     rss_mib,
 )
 from agents.replay.reader import CountingLines, InputSummary, read_events
 from agents.replay.report import build_report, dumps, options_dict
+from agents.replay.sharded import WorkerFailed, default_jobs, merged_distributions, run_sharded
 from agents.replay.tables import EntryRows, entries_csv, queries_csv
-from agents.settings import ConfigurationError, load_settings, parse_duration_s
+from agents.settings import ConfigurationError, Settings, load_settings, parse_duration_s
 from schemas import EntryEvent, Event, QueryEvent
 from schemas.timestamps import US_PER_SECOND, format_timestamp, parse_timestamp_us
 from streams import ACCEPTED, Engine, tumbling_windows
+from streams.parts import merge_snapshots
+from streams.windows import merge_windows
 
 
 class BadInput(Exception):
@@ -54,6 +58,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="TOML settings file: per-study SLA and dashboards")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=default_jobs(),
+        help="processes sharing the engine work, split as the live shards are "
+        "(default: the number of cores; 1: one engine; a file input only)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,11 +91,15 @@ def _run(args: argparse.Namespace) -> int:
         settings = load_settings(args.config, **overrides)
     except ConfigurationError as error:
         raise BadInput(" ".join(str(error).split())) from None
+    if args.jobs < 1:
+        raise BadInput("--jobs: must be at least 1")
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise BadInput(f"--out {out}: {error.strerror}") from None
+    if args.input is not None and args.jobs > 1 and forking_is_safe():
+        return _run_sharded(args, settings, as_of, window_us, out, started)
 
     engine = Engine(settings.engine_config(retention=False))
     handle: BinaryIO | None = None  # a file: read and parsed by a second process
@@ -161,7 +176,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         files = {
             "report.json": dumps(report),
-            "report.html": render(report, _distributions(engine, as_of), _version()),
+            "report.html": render(report, latency_distributions(engine, as_of), _version()),
         }
         for name, content in files.items():
             (out / name).write_bytes(content)
@@ -192,6 +207,100 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_sharded(
+    args: argparse.Namespace,
+    settings: Settings,
+    as_of: int,
+    window_us: int,
+    out: Path,
+    started: float,
+) -> int:
+    """``--jobs N``: the engine work over N processes by shard (agents/replay/sharded.py).
+
+    This process hashes the input meanwhile, then merges the workers' answers into the
+    same files one engine writes.
+    """
+    path = Path(args.input)
+    if not path.is_file():
+        raise BadInput(f"--input {path}: No such file")
+    config = settings.engine_config(retention=False)
+    try:
+        sharded = run_sharded(
+            path, args.jobs, out, config, as_of, window_us, meanwhile=lambda: _sha256_of(path)
+        )
+    except OSError as error:
+        raise BadInput(f"--input {path}: {error.strerror}") from None
+    except WorkerFailed as error:
+        if error.unreadable:
+            raise BadInput(f"--input {path}: {error}") from None
+        raise
+    digest = sharded.meanwhile
+    answers = sharded.answers
+    # The report reads counters and the configuration off an engine: one holding the
+    # merged counters stands in for the single engine.
+    totals = Engine(config)
+    totals.counters.duplicates = answers[0].duplicates
+    totals.counters.unknown_dashboard = sum(answer.unknown_dashboard for answer in answers)
+    snapshot = merge_snapshots(as_of, [answer.snapshot for answer in answers])
+    earliest = [a.earliest_us for a in answers if a.earliest_us is not None]
+    windows = merge_windows(
+        [answer.windows for answer in answers], min(earliest, default=None), as_of, window_us
+    )
+    report = build_report(
+        totals,
+        snapshot,
+        windows,
+        options_dict(window_us, totals),
+        {
+            "source": path.name,
+            "sha256": digest,
+            "lines": sharded.lines,
+            "valid": sharded.valid,
+            "invalid": len(sharded.invalid),
+        },
+        sharded.invalid,
+    )
+    (out / "report.json").write_bytes(dumps(report))
+    (out / "report.html").write_bytes(render(report, merged_distributions(answers), _version()))
+    main = rss_mib("VmHWM")
+    workers = [answer.peak_rss_mib or 0.0 for answer in answers]
+    run_facts = {
+        "started_at": format_timestamp(int(started * US_PER_SECOND)),
+        "seconds": round(time.time() - started, 3),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "version": _version(),
+        "argv": sys.argv[1:],
+        "events_per_s": round(sharded.lines / max(1e-9, time.time() - started)),
+        "jobs": args.jobs,
+        # Each process's peak, added: an upper bound (a forked worker's resident set
+        # counts the pages it shares with this process at the fork).
+        "peak_rss_mib": None if main is None else round(main + sum(workers), 1),
+        "peak_rss_mib_main": main,
+        "peak_rss_mib_workers": workers,
+    }
+    (out / "run.json").write_bytes(orjson.dumps(run_facts, option=orjson.OPT_INDENT_2) + b"\n")
+    if not args.quiet:
+        print(
+            f"{sharded.valid} valid, {len(sharded.invalid)} invalid of {sharded.lines} lines → "
+            f"{out}/report.html",
+            file=sys.stderr,
+        )
+    state: list[object] = [sharded, snapshot, windows, report, totals]
+    state.append(state)
+    return 0
+
+
+def _sha256_of(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 @contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
     """No cyclic garbage collection during the run, and none of its state afterwards.
@@ -215,22 +324,6 @@ def _cyclic_gc_paused() -> Iterator[None]:
         gc.freeze()
         if enabled:
             gc.enable()
-
-
-def _distributions(engine: Engine, as_of_us: int) -> dict[tuple[str, str], list[int]]:
-    bounds = [b * US_PER_SECOND for b in DISTRIBUTION_BOUNDS_S]
-    out: dict[tuple[str, str], list[int]] = {}
-    for study_id, study in engine.studies.items():
-        if study.first_seen_us is None or study.first_seen_us > as_of_us:
-            continue
-        for dashboard in study.dashboards:
-            counts = [0] * (len(bounds) + 1)
-            for entry in engine.entries(study_id, dashboard):
-                published = entry.published_us
-                if published is not None and published <= as_of_us:
-                    counts[bisect_left(bounds, published - entry.entered_us)] += 1
-            out[(study_id, dashboard)] = counts
-    return out
 
 
 def _peak_rss_facts(

@@ -43,6 +43,12 @@ class EntryRows:
         self.tracked.extend(tracked)
 
 
+ENTRIES_HEADER = (
+    b"event_id,study,dashboard,site,country,vendor,form,record_id,entered_at,published_at,"
+    b"latency_s,within_sla,state\n"
+)
+
+
 def entries_csv(
     rows: EntryRows,
     dashboards: dict[str, tuple[str, ...]],
@@ -50,12 +56,19 @@ def entries_csv(
     sla_by_study: dict[str, int],
 ) -> bytes:
     """One row per entry event and dashboard of its study (``dashboards``, in engine order)."""
+    return ENTRIES_HEADER + entries_csv_body(rows, dashboards, as_of_us, sla_by_study)[0]
+
+
+def entries_csv_body(
+    rows: EntryRows,
+    dashboards: dict[str, tuple[str, ...]],
+    as_of_us: int,
+    sla_by_study: dict[str, int],
+) -> tuple[bytes, list[int]]:
+    """The rows without the header, and how many rows each entry event has (0 or its dashboards)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([
-        "event_id", "study", "dashboard", "site", "country", "vendor", "form", "record_id",
-        "entered_at", "published_at", "latency_s", "within_sla", "state",
-    ])  # fmt: skip
+    rows_per_event: list[int] = []
     timestamp = TimestampFormatter()
     # A publish covers many entries at once: format its time once.
     published_texts: dict[int, str] = {}
@@ -67,11 +80,14 @@ def entries_csv(
     ):
         start, end = end, end + count
         if not count:
+            rows_per_event.append(0)
             continue  # a study without dashboards has no rows
         first = all_tracked[start]
         entered_us = first.entered_us
         if entered_us > as_of_us:
+            rows_per_event.append(0)
             continue
+        rows_per_event.append(count)
         record_id = first.record_id
         entered = timestamp(entered_us)
         sla_us = sla_by_study[study]
@@ -100,20 +116,28 @@ def entries_csv(
     writer.writerows(batch)
     if end != len(all_tracked):
         raise AssertionError("entry rows out of step with their tracked entries")
-    return out.getvalue().encode()
+    return out.getvalue().encode(), rows_per_event
 
 
 _OVERDUE = ("", "", "", "overdue")
 _PENDING = ("", "", "", "pending")
 
 
+QUERIES_HEADER = b"query_id,study,site,state,opened_at,answered_at,closed_at,age_s,bucket\n"
+
+
 def queries_csv(engine: Engine, sites: dict[tuple[str, str], str], as_of_us: int) -> bytes:
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([
-        "query_id", "study", "site", "state", "opened_at", "answered_at", "closed_at", "age_s",
-        "bucket",
-    ])  # fmt: skip
+    csv.writer(out, lineterminator="\n").writerows(row for _key, row in query_rows(
+        engine, sites, as_of_us))  # fmt: skip
+    return QUERIES_HEADER + out.getvalue().encode()
+
+
+def query_rows(
+    engine: Engine, sites: dict[tuple[str, str], str], as_of_us: int
+) -> list[tuple[tuple[str, str], list[str]]]:
+    """queries.csv's rows with their order, (study, query id): ascending."""
+    rows: list[tuple[tuple[str, str], list[str]]] = []
     for study_id in sorted(engine.studies):
         queries = engine.studies[study_id].queries.queries
         for query_id in sorted(queries):
@@ -130,12 +154,12 @@ def queries_csv(engine: Engine, sites: dict[tuple[str, str], str], as_of_us: int
                     closed = time_us
             is_open = folded.state in (AWAITING_SITE, AWAITING_DM)
             age = as_of_us - folded.opened_us if is_open else None
-            writer.writerow([
+            rows.append(((study_id, query_id), [
                 query_id, study_id, sites.get((study_id, query_id), ""),
                 STATE_NAMES[folded.state], format_timestamp(folded.opened_us),
                 "" if answered is None else format_timestamp(answered),
                 "" if closed is None else format_timestamp(closed),
                 "" if age is None else f"{seconds_ms(age):.3f}",
                 "" if age is None else AGING_BUCKETS[aging_bucket(age)],
-            ])  # fmt: skip
-    return out.getvalue().encode()
+            ]))  # fmt: skip
+    return rows

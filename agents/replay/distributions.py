@@ -1,0 +1,41 @@
+"""The report.html latency distributions: entries per latency bucket, per study and dashboard."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Iterable
+
+from agents.replay.html import DISTRIBUTION_BOUNDS_S
+from schemas.timestamps import US_PER_SECOND
+from streams import Engine
+
+Distributions = dict[tuple[str, str], list[int]]
+
+
+def latency_distributions(engine: Engine, as_of_us: int) -> Distributions:
+    bounds = [b * US_PER_SECOND for b in DISTRIBUTION_BOUNDS_S]
+    out: Distributions = {}
+    for study_id, study in engine.studies.items():
+        if study.first_seen_us is None or study.first_seen_us > as_of_us:
+            continue
+        for dashboard, ledger in study.dashboards.items():
+            counts = [0] * (len(bounds) + 1)
+            for group in ledger.groups.values():
+                for entered, published in group.iter_times():
+                    if published is not None and published <= as_of_us:
+                        counts[bisect_left(bounds, published - entered)] += 1
+            out[(study_id, dashboard)] = counts
+    return out
+
+
+def merge_distributions(parts: Iterable[Distributions]) -> Distributions:
+    """Counts added per study and dashboard (each shard counts its own entries)."""
+    out: Distributions = {}
+    for part in parts:
+        for key, counts in part.items():
+            mine = out.get(key)
+            if mine is None:
+                out[key] = list(counts)
+            else:
+                out[key] = [a + b for a, b in zip(mine, counts, strict=True)]
+    return out

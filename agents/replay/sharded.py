@@ -1,0 +1,411 @@
+"""``replay --jobs N``: the replay's work split over N processes by the live shard function.
+
+Each of N forked workers goes through three steps; the main process hashes the file
+meanwhile, then merges what the workers answer:
+
+1. **parse**: worker r reads the r-th of N byte ranges of the file (cut at line ends),
+   validates its lines, and writes every valid event, routed as the live router routes
+   it (``agents/sharding.py``: an entry by study and record, a query by study and query,
+   a record-level publish split by record, a snapshot publish to every shard), to the
+   file of its destination shard, and the event ids of its valid lines, in order.
+2. **dedupe**: the replay keeps the first valid line of an event id whatever the shard
+   (a conflicting duplicate, same id and other content, may route elsewhere), so every
+   worker reads all ranges' ids in file order and marks the later lines of each id.
+3. **apply**: worker s feeds its shard's events, range after range (file order), to its
+   own engine, then answers its parts of the figures (``streams/parts.py``), its rows of
+   entries.csv (in a file) and queries.csv, and its latency distribution counts.
+
+Merging is exact: latency lists are merged before percentiles are taken, backlogs and
+queries added, rows put back in file order. The outputs are byte-identical to one
+engine's (tests/agents/test_replay_jobs.py). Files between the steps live in a
+temporary directory beside the output, removed at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import io
+import multiprocessing
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from agents.replay.distributions import latency_distributions, merge_distributions
+from agents.replay.pipeline import _event, _telling_the_main_process, rss_mib
+from agents.replay.tables import EntryRows, entries_csv_body, query_rows
+from agents.sharding import shard_of
+from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, parse_event
+from streams import ACCEPTED, UNKNOWN_DASHBOARD, Engine, EngineConfig
+from streams.parts import StudyPart
+from streams.windows import WindowParts
+
+# Events per message in a shard's file: orjson and the file cost little per event.
+CHUNK_EVENTS = 5_000
+
+_PARSED, _GO, _DONE, _FAILED, _UNREADABLE = 0, 1, 2, 3, 4
+
+
+class WorkerFailed(Exception):
+    """A worker could not go on: its traceback, or an OSError reading the input (``unreadable``)."""
+
+    def __init__(self, message: str, unreadable: bool = False) -> None:
+        super().__init__(message)
+        self.unreadable = unreadable
+
+
+@dataclass(slots=True)
+class ShardAnswer:
+    """What one worker sends back after its three steps."""
+
+    shard: int
+    duplicates: int
+    unknown_dashboard: int
+    earliest_us: int | None
+    studies: dict[str, tuple[str, ...]]  # the studies it saw, with their dashboards
+    snapshot: tuple[dict[str, StudyPart], int]
+    windows: WindowParts
+    distributions: dict[tuple[str, str], list[int]]
+    entry_order: list[int]  # global ordinal (among valid lines) of each accepted entry event
+    rows_per_entry: list[int]
+    queries: list[tuple[tuple[str, str], list[str]]]
+    peak_rss_mib: float | None = None
+
+
+@dataclass(slots=True)
+class ShardedResult:
+    """The merged outcome, for the report; entries.csv is written already."""
+
+    meanwhile: Any = None  # what the main process's own task answered
+    lines: int = 0
+    valid: int = 0
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+    answers: list[ShardAnswer] = field(default_factory=list)
+
+
+def line_ranges(path: Path, parts: int) -> list[tuple[int, int]]:
+    """``parts`` byte ranges covering the file, each starting at a line start (some may be empty)."""
+    size = path.stat().st_size
+    cuts = [0]
+    with path.open("rb") as handle:
+        for k in range(1, parts):
+            offset = max(cuts[-1], size * k // parts)
+            if offset > 0 and offset < size:
+                handle.seek(offset - 1)
+                handle.readline()  # to the end of the line holding offset - 1
+                offset = handle.tell()
+            cuts.append(min(max(offset, cuts[-1]), size))
+    cuts.append(size)
+    return [(cuts[k], cuts[k + 1]) for k in range(parts)]
+
+
+def routed(event: Event, shards: int) -> list[tuple[int, dict[str, Any], bool]]:
+    """(shard, the event's fields, whether this copy counts an unknown dashboard) per shard."""
+    kind = event.__class__
+    if kind is EntryEvent:
+        return [(shard_of(event.study_id, event.record_id, shards), event.__dict__, True)]  # type: ignore[union-attr]
+    if kind is QueryEvent:
+        return [(shard_of(event.study_id, event.query_id, shards), event.__dict__, True)]  # type: ignore[union-attr]
+    publish: PublishEvent = event  # type: ignore[assignment]
+    if publish.data_cutoff is not None:
+        return [(shard, publish.__dict__, shard == 0) for shard in range(shards)]
+    by_shard: dict[int, list[str]] = {}
+    for record_id in publish.record_ids or ():
+        by_shard.setdefault(shard_of(publish.study_id, record_id, shards), []).append(record_id)
+    ordered = sorted(by_shard.items())
+    return [
+        (shard, {**publish.__dict__, "record_ids": record_ids}, k == 0)
+        for k, (shard, record_ids) in enumerate(ordered)
+    ]
+
+
+def _write_message(handle: BinaryIO, payload: bytes) -> None:
+    handle.write(len(payload).to_bytes(8, "little"))
+    handle.write(payload)
+
+
+def _read_messages(path: Path) -> Iterator[Any]:
+    with path.open("rb") as handle:
+        while header := handle.read(8):
+            yield orjson.loads(handle.read(int.from_bytes(header, "little")))
+
+
+def parse_range(
+    path: Path, start: int, end: int, shards: int, workdir: Path, index: int
+) -> tuple[int, int, list[tuple[int, str]]]:
+    """Step 1: (lines, valid lines, rejections with range-local line numbers)."""
+    outputs = [(workdir / f"events-{index}-{s}").open("wb") for s in range(shards)]
+    chunks: list[list[tuple[int, bool, dict[str, Any]]]] = [[] for _ in range(shards)]
+    ids: list[str] = []
+    invalid: list[tuple[int, str]] = []
+    lines = 0
+    with path.open("rb") as handle:
+        handle.seek(start)
+        position = start
+        while position < end:
+            line = handle.readline()
+            if not line:
+                break
+            position += len(line)
+            lines += 1
+            if line.isspace():
+                continue  # blank lines are skipped, as read_events does
+            event = parse_event(line)
+            if event.__class__ is Rejection:
+                invalid.append((lines, event.reason))  # type: ignore[union-attr]
+                continue
+            valid = len(ids)
+            ids.append(event.event_id)  # type: ignore[union-attr]
+            for shard, fields, counts in routed(event, shards):  # type: ignore[arg-type]
+                chunk = chunks[shard]
+                chunk.append((valid, counts, fields))
+                if len(chunk) >= CHUNK_EVENTS:
+                    _write_message(outputs[shard], orjson.dumps(chunk))
+                    chunk.clear()
+    for output, chunk in zip(outputs, chunks, strict=True):
+        if chunk:
+            _write_message(output, orjson.dumps(chunk))
+        output.close()
+    (workdir / f"ids-{index}").write_bytes(orjson.dumps(ids))
+    return lines, len(ids), invalid
+
+
+def first_lines(workdir: Path, ranges: int) -> tuple[list[set[int]], list[int]]:
+    """Step 2: per range, the valid-line indexes repeating an earlier event id; and each
+    range's first global ordinal among valid lines."""
+    seen: set[str] = set()
+    repeated: list[set[int]] = []
+    offsets: list[int] = []
+    total = 0
+    for index in range(ranges):
+        ids = orjson.loads((workdir / f"ids-{index}").read_bytes())
+        offsets.append(total)
+        total += len(ids)
+        later: set[int] = set()
+        for position, event_id in enumerate(ids):
+            if event_id in seen:
+                later.add(position)
+            else:
+                seen.add(event_id)
+        repeated.append(later)
+    return repeated, offsets
+
+
+def apply_shard(
+    shard: int,
+    ranges: int,
+    workdir: Path,
+    config: EngineConfig,
+    as_of_us: int,
+    window_us: int,
+) -> ShardAnswer:
+    """Step 3 (after step 2): this shard's engine over its events in file order."""
+    from streams.parts import snapshot_parts
+    from streams.windows import window_parts
+
+    repeated, offsets = first_lines(workdir, ranges)
+    engine = Engine(config)
+    rows = EntryRows()
+    sites: dict[tuple[str, str], str] = {}
+    entry_order: list[int] = []
+    unknown = 0
+    for index in range(ranges):
+        later, base = repeated[index], offsets[index]
+        for chunk in _read_messages(workdir / f"events-{index}-{shard}"):
+            for valid, counts, fields in chunk:
+                if valid in later:
+                    continue
+                event = _event(fields)
+                outcome = engine.apply(event)
+                if outcome != ACCEPTED:
+                    unknown += outcome == UNKNOWN_DASHBOARD and counts
+                    continue
+                if event.__class__ is EntryEvent:
+                    rows.add(event, engine.last_tracked)  # type: ignore[arg-type]
+                    entry_order.append(base + valid)
+                elif event.__class__ is QueryEvent:
+                    sites.setdefault((event.study_id, event.query_id), event.site_id)  # type: ignore[union-attr]
+    studies = {sid: tuple(study.dashboards) for sid, study in engine.studies.items()}
+    sla = {sid: study.sla_us for sid, study in engine.studies.items()}
+    body, rows_per_entry = entries_csv_body(rows, studies, as_of_us, sla)
+    (workdir / f"entries-{shard}.csv").write_bytes(body)
+    return ShardAnswer(
+        shard=shard,
+        duplicates=sum(len(later) for later in repeated),
+        unknown_dashboard=unknown,
+        earliest_us=engine.earliest_us,
+        studies=studies,
+        snapshot=snapshot_parts(engine, as_of_us),
+        windows=window_parts(engine, as_of_us, window_us),
+        distributions=latency_distributions(engine, as_of_us),
+        entry_order=entry_order,
+        rows_per_entry=rows_per_entry,
+        queries=query_rows(engine, sites, as_of_us),
+    )
+
+
+def _worker(
+    index: int,
+    jobs: int,
+    path: Path,
+    span: tuple[int, int],
+    workdir: Path,
+    config: EngineConfig,
+    as_of_us: int,
+    window_us: int,
+    connection: Connection,
+) -> None:
+    with _telling_the_main_process(connection, f"replay worker {index} failed"):
+        try:
+            parsed = parse_range(path, span[0], span[1], jobs, workdir, index)
+        except OSError as error:
+            connection.send_bytes(orjson.dumps([_UNREADABLE, error.strerror or str(error)]))
+            return
+        connection.send_bytes(orjson.dumps([_PARSED, *parsed]))
+        if orjson.loads(connection.recv_bytes())[0] != _GO:
+            return
+        answer = apply_shard(index, jobs, workdir, config, as_of_us, window_us)
+        answer.peak_rss_mib = rss_mib("VmHWM")
+        connection.send_bytes(orjson.dumps([_DONE]))
+        connection.send(answer)
+
+
+def run_sharded(
+    path: Path,
+    jobs: int,
+    out: Path,
+    config: EngineConfig,
+    as_of_us: int,
+    window_us: int,
+    meanwhile: Callable[[], Any] = lambda: None,
+) -> ShardedResult:
+    """The three steps over ``jobs`` forked workers; writes ``out/entries.csv`` and
+    ``out/queries.csv`` and answers the rest, in ``ShardedResult.answers`` (by shard).
+    ``meanwhile`` runs in this process while the workers parse (hashing the input)."""
+    workdir = Path(tempfile.mkdtemp(prefix=".replay-shards-", dir=out))
+    context = multiprocessing.get_context("fork")
+    workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+    result = ShardedResult()
+    try:
+        for index, span in enumerate(line_ranges(path, jobs)):
+            mine, theirs = context.Pipe(duplex=True)
+            process = context.Process(
+                target=_worker,
+                args=(index, jobs, path, span, workdir, config, as_of_us, window_us, theirs),
+                name=f"replay-worker-{index}",
+                daemon=True,
+            )
+            process.start()
+            theirs.close()
+            workers.append((process, mine))
+        result.meanwhile = meanwhile()
+        line_base = 0
+        for process, connection in workers:
+            message = _receive(process, connection)
+            lines, valid, invalid = message[1], message[2], message[3]
+            result.invalid.extend((line_base + line, reason) for line, reason in invalid)
+            line_base += lines
+            result.valid += valid
+        result.lines = line_base
+        for _process, connection in workers:
+            connection.send_bytes(orjson.dumps([_GO]))
+        for process, connection in workers:
+            _receive(process, connection)
+            result.answers.append(connection.recv())
+        _write_entries_csv(out / "entries.csv", workdir, result.answers)
+        _write_queries_csv(out / "queries.csv", result.answers)
+    finally:
+        for process, connection in workers:
+            connection.close()
+            if process.is_alive():
+                process.terminate()
+            process.join()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def _receive(process: multiprocessing.process.BaseProcess, connection: Connection) -> list[Any]:
+    try:
+        message = orjson.loads(connection.recv_bytes())
+    except EOFError:
+        process.join()
+        raise WorkerFailed(
+            f"{process.name} ended without an answer (exit status {process.exitcode})"
+        ) from None
+    if message[0] in (_FAILED, _UNREADABLE):
+        raise WorkerFailed(message[1], unreadable=message[0] == _UNREADABLE)
+    return message
+
+
+def _write_entries_csv(target: Path, workdir: Path, answers: list[ShardAnswer]) -> None:
+    """Each shard's rows, put back in file order of their entry events."""
+    from agents.replay.tables import ENTRIES_HEADER
+
+    # The shard of each valid line's entry event, by its ordinal among valid lines (255: none).
+    owners = bytearray(b"\xff") * (max((a.entry_order[-1] for a in answers if a.entry_order),
+                                        default=-1) + 1)  # fmt: skip
+    for answer in answers:
+        for ordinal in answer.entry_order:
+            owners[ordinal] = answer.shard
+    bodies = [(workdir / f"entries-{answer.shard}.csv").read_bytes() for answer in answers]
+    ends = [_row_ends(body) for body in bodies]
+    views = [memoryview(body) for body in bodies]
+    row_cursor = [0] * len(answers)
+    entry_cursor = [0] * len(answers)
+    byte_cursor = [0] * len(answers)
+    with target.open("wb") as handle:
+        handle.write(ENTRIES_HEADER)
+        for shard in owners:
+            if shard == 255:
+                continue
+            count = answers[shard].rows_per_entry[entry_cursor[shard]]
+            entry_cursor[shard] += 1
+            if not count:
+                continue
+            row_cursor[shard] += count
+            stop = ends[shard][row_cursor[shard] - 1]
+            handle.write(views[shard][byte_cursor[shard] : stop])
+            byte_cursor[shard] = stop
+
+
+def _row_ends(body: bytes) -> list[int]:
+    """Offset after each row. Without a quote no field was quoted, so every newline ends a row;
+    otherwise the rows are parsed back (a quoted field may hold a newline)."""
+    if b'"' not in body:
+        ends = []
+        position = body.find(b"\n")
+        while position >= 0:
+            ends.append(position + 1)
+            position = body.find(b"\n", position + 1)
+        return ends
+    ends, offset = [], 0
+    for row in csv.reader(io.StringIO(body.decode(), newline="")):
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerow(row)
+        offset += len(text.getvalue().encode())
+        ends.append(offset)
+    return ends
+
+
+def _write_queries_csv(target: Path, answers: list[ShardAnswer]) -> None:
+    from agents.replay.tables import QUERIES_HEADER
+
+    text = io.StringIO()
+    merged = heapq.merge(*(answer.queries for answer in answers), key=lambda item: item[0])
+    csv.writer(text, lineterminator="\n").writerows(row for _key, row in merged)
+    target.write_bytes(QUERIES_HEADER + text.getvalue().encode())
+
+
+def merged_distributions(answers: list[ShardAnswer]) -> dict[tuple[str, str], list[int]]:
+    return merge_distributions(answer.distributions for answer in answers)
+
+
+def default_jobs() -> int:
+    return os.cpu_count() or 1
