@@ -58,12 +58,7 @@ def snapshot_parts(engine: Engine, as_of_us: int) -> tuple[dict[str, StudyPart],
             continue
         dashboards: dict[str, tuple[list[int], BacklogFigures]] = {}
         for name, ledger in study.dashboards.items():
-            latencies = [
-                published - entered
-                for group in ledger.groups.values()
-                for entered, published in group.iter_times()
-                if published is not None and published <= as_of_us
-            ]
+            latencies = [n for group in ledger.groups.values() for n in group.latencies(as_of_us)]
             backlog = merge_backlogs(group.backlog(as_of_us) for group in ledger.groups.values())
             dashboards[name] = (latencies, backlog)
         by_group, study_orphans = study.queries.figures(as_of_us)

@@ -79,7 +79,7 @@ def window_parts(engine: Engine, as_of_us: int, size_us: int, origin_us: int = 0
             continue
         dashboards = {
             name: _dashboard_windows(
-                [times for group in ledger.groups.values() for times in group.iter_times()],
+                [times for group in ledger.groups.values() for times in group.times()],
                 bounds,
                 instants,
                 as_of_us,

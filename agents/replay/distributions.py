@@ -8,22 +8,24 @@ from collections.abc import Iterable
 from agents.replay.html import DISTRIBUTION_BOUNDS_S
 from schemas.timestamps import US_PER_SECOND
 from streams import Engine
+from streams.parts import StudyPart, snapshot_parts
 
 Distributions = dict[tuple[str, str], list[int]]
 
 
 def latency_distributions(engine: Engine, as_of_us: int) -> Distributions:
+    return distributions_of(snapshot_parts(engine, as_of_us)[0])
+
+
+def distributions_of(studies: dict[str, StudyPart]) -> Distributions:
+    """Bucket counts of the latencies in one engine's snapshot parts."""
     bounds = [b * US_PER_SECOND for b in DISTRIBUTION_BOUNDS_S]
     out: Distributions = {}
-    for study_id, study in engine.studies.items():
-        if study.first_seen_us is None or study.first_seen_us > as_of_us:
-            continue
-        for dashboard, ledger in study.dashboards.items():
+    for study_id, part in studies.items():
+        for dashboard, (latencies, _backlog) in part.dashboards.items():
             counts = [0] * (len(bounds) + 1)
-            for group in ledger.groups.values():
-                for entered, published in group.iter_times():
-                    if published is not None and published <= as_of_us:
-                        counts[bisect_left(bounds, published - entered)] += 1
+            for latency in latencies:
+                counts[bisect_left(bounds, latency)] += 1
             out[(study_id, dashboard)] = counts
     return out
 

@@ -38,7 +38,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from agents.replay.distributions import latency_distributions, merge_distributions
+from agents.replay.distributions import distributions_of, merge_distributions
 from agents.replay.pipeline import _event, _telling_the_main_process, rss_mib
 from agents.replay.tables import EntryRows, entries_csv_body, query_rows
 from agents.sharding import shard_of
@@ -74,7 +74,7 @@ class ShardAnswer:
     windows: WindowParts
     distributions: dict[tuple[str, str], list[int]]
     entry_order: list[int]  # global ordinal (among valid lines) of each accepted entry event
-    rows_per_entry: list[int]
+    entry_ends: list[int]  # offset in this shard's entries.csv body after each one's rows
     queries: list[tuple[tuple[str, str], list[str]]]
     peak_rss_mib: float | None = None
 
@@ -236,17 +236,18 @@ def apply_shard(
     sla = {sid: study.sla_us for sid, study in engine.studies.items()}
     body, rows_per_entry = entries_csv_body(rows, studies, as_of_us, sla)
     (workdir / f"entries-{shard}.csv").write_bytes(body)
+    snapshot = snapshot_parts(engine, as_of_us)
     return ShardAnswer(
         shard=shard,
         duplicates=sum(len(later) for later in repeated),
         unknown_dashboard=unknown,
         earliest_us=engine.earliest_us,
         studies=studies,
-        snapshot=snapshot_parts(engine, as_of_us),
+        snapshot=snapshot,
         windows=window_parts(engine, as_of_us, window_us),
-        distributions=latency_distributions(engine, as_of_us),
+        distributions=distributions_of(snapshot[0]),
         entry_order=entry_order,
-        rows_per_entry=rows_per_entry,
+        entry_ends=_entry_ends(body, rows_per_entry),
         queries=query_rows(engine, sites, as_of_us),
     )
 
@@ -349,30 +350,31 @@ def _write_entries_csv(target: Path, workdir: Path, answers: list[ShardAnswer]) 
     from agents.replay.tables import ENTRIES_HEADER
 
     # The shard of each valid line's entry event, by its ordinal among valid lines (255: none).
-    owners = bytearray(b"\xff") * (max((a.entry_order[-1] for a in answers if a.entry_order),
-                                        default=-1) + 1)  # fmt: skip
+    last = max((a.entry_order[-1] for a in answers if a.entry_order), default=-1)
+    owners = bytearray(b"\xff") * (last + 1)
     for answer in answers:
         for ordinal in answer.entry_order:
             owners[ordinal] = answer.shard
-    bodies = [(workdir / f"entries-{answer.shard}.csv").read_bytes() for answer in answers]
-    ends = [_row_ends(body) for body in bodies]
-    views = [memoryview(body) for body in bodies]
-    row_cursor = [0] * len(answers)
-    entry_cursor = [0] * len(answers)
-    byte_cursor = [0] * len(answers)
+    bodies = [memoryview((workdir / f"entries-{a.shard}.csv").read_bytes()) for a in answers]
+    ends = [iter(answer.entry_ends) for answer in answers]
+    starts = [0] * len(answers)
     with target.open("wb") as handle:
+        write = handle.write
         handle.write(ENTRIES_HEADER)
-        for shard in owners:
-            if shard == 255:
-                continue
-            count = answers[shard].rows_per_entry[entry_cursor[shard]]
-            entry_cursor[shard] += 1
-            if not count:
-                continue
-            row_cursor[shard] += count
-            stop = ends[shard][row_cursor[shard] - 1]
-            handle.write(views[shard][byte_cursor[shard] : stop])
-            byte_cursor[shard] = stop
+        for shard in owners.replace(b"\xff", b""):
+            end = next(ends[shard])
+            write(bodies[shard][starts[shard] : end])
+            starts[shard] = end
+
+
+def _entry_ends(body: bytes, rows_per_entry: list[int]) -> list[int]:
+    """The offset after each entry event's rows (an event may have none)."""
+    row_ends = _row_ends(body)
+    ends, row = [], 0
+    for count in rows_per_entry:
+        row += count
+        ends.append(row_ends[row - 1] if row else 0)
+    return ends
 
 
 def _row_ends(body: bytes) -> list[int]:

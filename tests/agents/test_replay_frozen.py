@@ -15,10 +15,13 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agents.cli import main
 from bench.realistic_mix import AS_OF as MIX_AS_OF
 from bench.realistic_mix import write_realistic_mix
+from schemas.timestamps import seconds_ms
 
 SAMPLE = Path("agents/data/sample-events.jsonl")
 STUDIES = Path("deploy/simulated-studies.toml")
@@ -61,3 +64,10 @@ def test_the_bundled_sample_gives_the_frozen_outputs(tmp_path):
 
 def test_the_realistic_mix_gives_the_frozen_outputs(tmp_path, realistic_mix):
     assert _replay(realistic_mix, MIX_AS_OF, tmp_path / "out") == FROZEN["realistic mix"]
+
+
+@given(us=st.integers(-(10**15), 10**15))
+def test_latency_text_is_the_rounded_seconds_with_three_decimals(us):
+    from agents.replay.tables import _seconds_text
+
+    assert _seconds_text(us) == f"{seconds_ms(us):.3f}"
