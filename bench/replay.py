@@ -48,15 +48,20 @@ def floor_seconds(path: Path) -> float:
     return time.perf_counter() - started
 
 
-def _best_replay(source: Path, out: Path, as_of: str, rounds: int = 2) -> tuple[float, dict]:
-    """Best wall time of ``rounds`` replays (noise only ever slows a run), and its run.json."""
+def _best_replay(
+    source: Path, out: Path, as_of: str, rounds: int = 2, jobs: int | None = None
+) -> tuple[float, dict]:
+    """Best wall time of ``rounds`` replays (noise only ever slows a run), and its run.json.
+
+    ``jobs``: None for the command's default (the number of cores)."""
     elapsed = float("inf")
     run: dict = {}
     for _ in range(rounds):
         started = time.perf_counter()
         subprocess.run(
             [sys.executable, "-m", "agents.cli", "replay", "--input", str(source), "--quiet",
-             "--as-of", as_of, "--config", STUDIES, "--out", str(out)],
+             "--as-of", as_of, "--config", STUDIES, "--out", str(out),
+             *(["--jobs", str(jobs)] if jobs is not None else [])],
             check=True,
         )  # fmt: skip
         seconds = time.perf_counter() - started
@@ -74,6 +79,7 @@ def replay_file(events: int) -> dict[str, float]:
         elapsed, run = _best_replay(source, Path(tmp) / "out", "2027-01-01T00:00:00Z")
     return {
         "lines": lines,
+        "jobs": run.get("jobs", 1),
         "replay_events_per_s": round(lines / elapsed),
         "floor_read_and_loads_per_s": round(lines / floor),
         "ratio_to_floor": round(floor / elapsed, 3),
@@ -92,6 +98,8 @@ def replay_realistic(lines_wanted: int) -> dict[str, object]:
         floor = min(floor_seconds(source) for _ in range(2))
         out = Path(tmp) / "out"
         elapsed, run = _best_replay(source, out, REALISTIC_AS_OF)
+        # One engine, for what the split over processes brings (one round: indicative).
+        one_engine, one_run = _best_replay(source, Path(tmp) / "one", REALISTIC_AS_OF, 1, jobs=1)
         settings = load_settings(STUDIES)
         as_of_us = parse_timestamp_us(REALISTIC_AS_OF)
         peer_seconds = float("inf")
@@ -104,7 +112,10 @@ def replay_realistic(lines_wanted: int) -> dict[str, object]:
         "lines": lines,
         "generate_seconds": round(generated, 2),
         "peer_agrees_on_figures": agreed,
+        "jobs": run.get("jobs", 1),
         "replay_seconds": round(elapsed, 2),
+        "replay_jobs_1_seconds": round(one_engine, 2),
+        "peak_rss_mib_jobs_1": one_run["peak_rss_mib"],
         "peer_seconds": round(peer_seconds, 2),
         "ratio_replay_speed_to_peer": round(peer_seconds / elapsed, 3),
         "replay_lines_per_s": round(lines / elapsed),

@@ -73,9 +73,10 @@ class Engine:
         self.earliest_us: int | None = None  # oldest event time seen
         self._seq = 0
         self._pruned_at_us: int | None = None
-        # The last entry applied and its seq, for last_tracked.
+        # The last entry applied, its seq and breakdown group, for last_tracked.
         self._last_entry: EntryEvent | None = None
-        self._last_entry_seq = 0
+        self.last_entry_seq = 0
+        self.last_entry_group: GroupKey = ()
 
     # -- feeding -------------------------------------------------------------------
 
@@ -135,7 +136,8 @@ class Engine:
             for ledger in study.ledgers:
                 ledger.add_entry(record_id, time_us, seq, key)
             self._last_entry = event  # type: ignore[assignment]
-            self._last_entry_seq = seq
+            self.last_entry_seq = seq
+            self.last_entry_group = key
         elif kind is PublishEvent:
             ledger = study.dashboards.get(event.dashboard)  # type: ignore[union-attr]
             if ledger is None:
@@ -173,7 +175,7 @@ class Engine:
         study = self.studies[event.study_id]
         key = self._group_key(event) if self._breakdown else ()
         return [
-            ledger.view(event.record_id, event.entered_at, self._last_entry_seq, key)
+            ledger.view(event.record_id, event.entered_at, self.last_entry_seq, key)
             for ledger in study.ledgers
         ]
 

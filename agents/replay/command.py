@@ -134,7 +134,7 @@ def _run(args: argparse.Namespace) -> int:
             if outcome != ACCEPTED:
                 continue
             if event.__class__ is EntryEvent:
-                rows.add(event, engine.last_tracked)  # type: ignore[arg-type]
+                rows.add(event, engine.last_entry_seq, engine.last_entry_group)  # type: ignore[arg-type]
             elif event.__class__ is QueryEvent:
                 query_sites.setdefault((event.study_id, event.query_id), event.site_id)  # type: ignore[union-attr]
     except ReaderFailed as error:
@@ -147,14 +147,11 @@ def _run(args: argparse.Namespace) -> int:
         progress.done(summary.lines, progress.read)
     reader_peak_mib = children_peak_rss_mib()  # only the reader has ended so far
 
-    sla = {sid: engine.config.study(sid).sla_us for sid in engine.studies}
-    # A study's dashboards are fixed when the engine first sees it: the order of its tracked entries.
-    dashboards = {sid: tuple(study.dashboards) for sid, study in engine.studies.items()}
     # The two CSVs are half of the work after the loop and read only the finished state:
     # a forked child writes them while this process builds the report and the HTML.
     rss_at_fork_mib = rss_mib("VmRSS")
     tables = TablesWriter(out, lambda: {
-        "entries.csv": entries_csv(rows, dashboards, as_of, sla),
+        "entries.csv": entries_csv(rows, engine, as_of),
         "queries.csv": queries_csv(engine, query_sites, as_of),
     })  # fmt: skip
     try:
