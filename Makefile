@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench schemas clean tools
+.PHONY: demo test lint bench schemas clean tools fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ tools:
 test: $(STAMP) tools
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# The fuzz properties with many more examples than `make test` runs (tests/agents/test_routing.py).
+fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/agents/test_routing.py -k hostile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

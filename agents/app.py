@@ -1,8 +1,11 @@
 """The Faust app: a router agent over the input topics and a shard agent over the shard topic.
 
-router: validate each input message, send invalid ones to the dead-letter topic
-        (original bytes, source topic/partition/offset and the reason in headers),
-        and forward valid ones, batched per shard, to the internal shard topic.
+router: validate each input message (agents/routing.py), send invalid ones to the
+        dead-letter topic (original bytes, cut to max_message_bytes, source
+        topic/partition/offset and the reason in headers), and forward valid ones,
+        batched per shard and cut by bytes, to the internal shard topic. A batch's
+        input offsets are acknowledged only once every one of its sends has
+        succeeded: a failed send is retried, never dropped.
 shards: apply each batch to the engine of its shard partition (agents/shards.py).
 
 The agent bodies stay short; the work is in named helpers.
@@ -12,22 +15,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import faust
-from aiohttp import web
+import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.client import AIOKafkaClient
 from faust.types.tuples import Message
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from agents.exporter import EngineCollector, TopicHealth, render_text
+from agents.cardinality import CardinalityGate
+from agents.codecs import UndecodableBatch, name_undecodable_batches
+from agents.exporter import EngineCollector, TopicHealth
+from agents.metrics_server import ExpositionCache, MetricsServer, Response, metrics_route
+from agents.readiness import Readiness
+from agents.routing import Router
 from agents.settings import Settings
-from agents.sharding import encode_batch, routed_items
 from agents.shards import ShardStore
-from schemas import Rejection, parse_event
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +43,8 @@ ROUTER_WITHIN_S = 0.05  # a publish waits at most this long before it is forward
 # (the embedded one does) then delays every hop by up to 1.5 s. Two hops separate a
 # publish from its metric, and the freshness target is 1 s at p99.
 FETCH_MAX_WAIT_MS = 100
+SEND_RETRY_MAX_S = 5.0  # a failed send is retried with backoff up to this pause
+FATAL_EXIT = 3  # distinct from a crash (1) and from bad configuration (2)
 
 
 def lower_fetch_wait() -> None:
@@ -73,8 +81,10 @@ class Worker:
 
     def __init__(self, settings: Settings) -> None:
         lower_fetch_wait()
+        name_undecodable_batches(self.stop_fatally)
         self.settings = settings
         self.health = {topic: TopicHealth() for topic in settings.input_topics}
+        self.readiness = Readiness(settings.broker_unreachable_after)
         self.client_options = settings.kafka_client_options()
         self.store = ShardStore(
             settings.engine_config(),
@@ -84,9 +94,21 @@ class Worker:
             settings.input_topics,
             self.health,
             settings.app_id,
+            on_fatal=self.stop_fatally,
         )
         self.last_offsets: dict[tuple[str, int], int] = {}
         self._topic_index = {topic: i for i, topic in enumerate(settings.input_topics)}
+        self.gate = CardinalityGate(
+            settings.studies, settings.max_studies, settings.max_groups_per_study
+        )
+        self.router = Router(
+            settings.shard_partitions,
+            settings.max_message_bytes,
+            settings.max_future_skew,
+            settings.clock == "event",
+            self.gate,
+            settings.breakdown,
+        )
         self.app = faust.App(
             settings.app_id,
             broker=[
@@ -99,6 +121,8 @@ class Worker:
             topic_allow_declare=False,
             consumer_auto_offset_reset="earliest",
             producer_linger_ms=5,
+            producer_max_request_size=settings.producer_max_request_size,
+            producer_compression_type=settings.compression_type,
             broker_commit_interval=1.0,
             broker_session_timeout=settings.session_timeout,
             broker_heartbeat_interval=max(1.0, settings.session_timeout / 4),
@@ -121,15 +145,32 @@ class Worker:
         self.app.on_partitions_assigned.connect(self._on_assigned)
         self.app.on_partitions_revoked.connect(self._on_revoked)
         self.app.timer(settings.checkpoint_interval)(self._checkpoint)
-        self.app.timer(5.0)(self._measure_lag)
+        self.app.timer(min(5.0, settings.broker_unreachable_after / 3))(self._probe_broker)
         self.app.task(self._serve_metrics)
         self._producer: AIOKafkaProducer | None = None
+        self.metrics_server: MetricsServer | None = None
+
+    def stop_fatally(self, reason: str | UndecodableBatch) -> None:
+        """Stop the process on what no retry can fix: one line, exit status 3, no traceback.
+
+        Nothing is committed past the failure, so a restarted worker meets the same
+        condition and says the same line, until an operator acts (docs/design.md).
+        """
+        self.readiness.fatal = str(reason)
+        log.critical("stopping: %s", reason)
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(FATAL_EXIT)
 
     # -- agents ---------------------------------------------------------------------
 
     async def _router(self, stream: faust.StreamT) -> None:
-        async for events in stream.take_events(ROUTER_BATCH, within=ROUTER_WITHIN_S):
+        # noack_take: Faust's take_events acks a batch even when its body raises, so an
+        # offset could be committed past a message that never reached its destination.
+        async for events in stream.noack_take(ROUTER_BATCH, within=ROUTER_WITHIN_S):
             await self.route_batch(events)
+            for event in events:
+                await stream.ack(event)
 
     async def _shards(self, stream: faust.StreamT) -> None:
         async for event in stream.events():
@@ -138,58 +179,83 @@ class Worker:
     # -- helpers --------------------------------------------------------------------
 
     async def route_batch(self, events: Sequence[faust.EventT]) -> None:
-        batches, rejected = self.split_batch(events)
-        pending = [await self.send_dead_letter(message, reason) for message, reason in rejected]
-        for shard, items in enumerate(batches):
-            if items:
-                pending.append(
-                    await self.shard_topic.send(value=encode_batch(items), partition=shard)
-                )
-        # Offsets are committed only after the forwarded batches are acknowledged.
-        await asyncio.gather(*pending)
+        """Route a batch and return once every send has succeeded (retrying failed ones)."""
+        messages = [event.message for event in events]
+        routed = self.router.route(
+            [(self._topic_index[m.topic], m.value) for m in messages], int(time.time() * 1e6)
+        )
+        rejected = [(messages[index], reason) for index, reason in routed.dead_letters]
+        over = set(routed.over_cardinality)
+        self.note_progress(
+            messages,
+            [
+                (messages[index], "over_cardinality" if index in over else "invalid")
+                for index, _reason in routed.dead_letters
+            ],
+        )
+        sends: list[Callable[[], Awaitable[Any]]] = [
+            self._dead_letter_send(message, reason) for message, reason in rejected
+        ]
+        sends.extend(self._shard_send(shard, payload) for shard, payload in routed.shard_messages)
+        await self.deliver(sends)
 
-    def split_batch(
-        self, events: Sequence[faust.EventT]
-    ) -> tuple[list[list[list[object]]], list[tuple[Message, str]]]:
-        """Wire items per shard, and the rejected messages with their reasons."""
-        shards = self.settings.shard_partitions
-        topic_index = self._topic_index
-        batches: list[list[list[object]]] = [[] for _ in range(shards)]
-        rejected: list[tuple[Message, str]] = []
+    def _shard_send(self, shard: int, payload: bytes) -> Callable[[], Awaitable[Any]]:
+        return lambda: self.shard_topic.send(value=payload, partition=shard)
+
+    async def deliver(self, sends: list[Callable[[], Awaitable[Any]]]) -> None:
+        """Run every send until each is acknowledged by the broker; failed ones are retried.
+
+        The router's input offsets are acked only after this returns, so a worker
+        stopped while retrying re-reads the batch (the shards drop repeats by event id).
+        """
+        pause = 0.1
+        while sends:
+            pending: list[Any] = []
+            for send in sends:
+                try:
+                    pending.append(await send())
+                except Exception as error:  # refused before it left (e.g. too large)
+                    pending.append(error)
+            results = await asyncio.gather(
+                *(p for p in pending if not isinstance(p, Exception)), return_exceptions=True
+            )
+            outcomes = iter(results)
+            failed = [
+                (send, p if isinstance(p, Exception) else next(outcomes))
+                for send, p in zip(sends, pending, strict=True)
+            ]
+            failed = [(send, r) for send, r in failed if isinstance(r, BaseException)]
+            if not failed:
+                return
+            log.warning(
+                "%d of %d sends failed (%s); retrying in %.1fs, their input stays uncommitted",
+                len(failed),
+                len(sends),
+                " ".join(f"{type(failed[0][1]).__name__}: {failed[0][1]}".split())[:200],
+                pause,
+            )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, SEND_RETRY_MAX_S)
+            sends = [send for send, _error in failed]
+
+    def note_progress(self, messages: list[Message], rejected: list[tuple[Message, str]]) -> None:
+        """Offsets and health of a routed batch; ``rejected``: dead-lettered, with their outcome."""
         latest: dict[tuple[str, int], Message] = {}
         newest: dict[str, Message] = {}
-        for event in events:
-            message = event.message
+        for message in messages:
             latest[(message.topic, message.partition)] = newest[message.topic] = message
-            parsed = parse_event(event.value)
-            if isinstance(parsed, Rejection):
-                rejected.append((message, parsed.reason))
-                continue
-            # A publish may be split or copied to several shards; only its first part is
-            # counted in the health metrics, so each input message counts once.
-            for shard, item in routed_items(parsed, topic_index[message.topic], shards):
-                batches[shard].append(item)
-        self.note_progress(latest, newest, rejected)
-        return batches, rejected
-
-    def note_progress(
-        self,
-        latest: dict[tuple[str, int], Message],
-        newest: dict[str, Message],
-        rejected: list[tuple[Message, str]],
-    ) -> None:
         # Once per partition or topic and batch, not per message: the last message wins anyway.
         for key, message in latest.items():
             self.last_offsets[key] = message.offset
         now = time.time()
         for topic, message in newest.items():
             self.health[topic].processing_delay_s = max(0.0, now - message.timestamp)
-        for message, _reason in rejected:
+        for message, outcome in rejected:
             health = self.health[message.topic]
-            health.count("invalid")
+            health.count(outcome)
             health.dead_letters += 1
 
-    async def send_dead_letter(self, message: Message, reason: str) -> Any:
+    def _dead_letter_send(self, message: Message, reason: str) -> Callable[[], Awaitable[Any]]:
         # The reason names a field, never a value: safe to log and to put in a header.
         log.warning(
             "invalid message %s[%d]@%d: %s",
@@ -198,16 +264,20 @@ class Worker:
             message.offset,
             reason,
         )
-        return await self.deadletter.send(
-            key=f"{message.topic}:{message.partition}:{message.offset}".encode(),
-            value=message.value,
-            headers=[
-                ("source_topic", message.topic.encode()),
-                ("source_partition", str(message.partition).encode()),
-                ("source_offset", str(message.offset).encode()),
-                ("reason", reason.encode()),
-            ],
-        )
+        value = message.value
+        headers = [
+            ("source_topic", message.topic.encode()),
+            ("source_partition", str(message.partition).encode()),
+            ("source_offset", str(message.offset).encode()),
+            ("reason", reason.encode()),
+        ]
+        limit = self.settings.max_message_bytes
+        if value is not None and len(value) > limit:
+            # Kept whole it could never be sent; its source offset still finds the original.
+            headers.append(("truncated_from_bytes", str(len(value)).encode()))
+            value = value[:limit]
+        key = f"{message.topic}:{message.partition}:{message.offset}".encode()
+        return lambda: self.deadletter.send(key=key, value=value, headers=headers)
 
     async def _on_assigned(self, sender: Any, assigned: set[TopicPartition], **_: Any) -> None:
         mine = {tp.partition for tp in assigned if tp.topic == self.settings.shard_topic}
@@ -220,11 +290,37 @@ class Worker:
 
     async def _checkpoint(self) -> None:
         if self._producer is None:
-            self._producer = AIOKafkaProducer(**self.client_options, max_request_size=1 << 20)
+            self._producer = AIOKafkaProducer(
+                **self.client_options,
+                max_request_size=1 << 20,
+                compression_type=self.settings.compression_type,
+            )
             await self._producer.start()
         written = await self.store.checkpoint(self._producer)
         if written:
             log.info("checkpointed %d shard(s)", written)
+
+    async def _probe_broker(self) -> None:
+        """Learn whether the broker answers (for /readyz), then measure the lag."""
+        try:
+            await asyncio.wait_for(self._bootstrap(), self.settings.broker_unreachable_after)
+        except Exception as error:  # an unreachable broker is a state to report, not a crash
+            self.readiness.broker_failed(error)
+            return
+        self.readiness.broker_answered()
+        try:
+            await asyncio.wait_for(self._measure_lag(), self.settings.broker_unreachable_after)
+        except Exception as error:
+            log.warning("consumer lag not measured: %s", type(error).__name__)
+
+    async def _bootstrap(self) -> None:
+        # A bare client: a consumer stopped before any assignment raises CancelledError
+        # in aiokafka 0.14, which would end this timer for good.
+        client = AIOKafkaClient(**self.client_options)
+        try:
+            await client.bootstrap()
+        finally:
+            await client.close()
 
     async def _measure_lag(self) -> None:
         owned = list(self.last_offsets)
@@ -246,6 +342,18 @@ class Worker:
 
     # -- metrics endpoint -----------------------------------------------------------
 
+    # Both answered on the metrics server's own thread: they read plain flags and copy
+    # a dict's keys under the GIL, so they never wait behind the Kafka loop.
+    async def _healthz(self) -> Response:
+        healthy, reasons = self.readiness.healthy()
+        body = {"healthy": healthy, "reasons": reasons, "shards": sorted(list(self.store.shards))}
+        return _json_response(body, healthy)
+
+    async def _readyz(self) -> Response:
+        ready, reasons = self.readiness.ready(self.store.unrestored())
+        body = {"ready": ready, "reasons": reasons, "shards": sorted(list(self.store.shards))}
+        return _json_response(body, ready)
+
     def clock_us(self) -> int:
         if self.settings.clock == "event":
             marks = [e.watermark_us for e in self.store.engines() if e.watermark_us is not None]
@@ -253,33 +361,32 @@ class Worker:
                 return max(marks)
         return int(time.time() * 1_000_000)
 
-    def registry(self) -> CollectorRegistry:
-        registry = CollectorRegistry(auto_describe=False)
-        registry.register(
-            EngineCollector(self.store.engines, self.health, self.clock_us, self.settings.breakdown)
+    def collector(self) -> EngineCollector:
+        return EngineCollector(
+            self.store.engines,
+            self.health,
+            self.clock_us,
+            self.settings.breakdown,
+            self.gate,
+            self.store.checkpoint_health,
         )
-        return registry
 
     async def _serve_metrics(self) -> None:
-        registry = self.registry()
-
-        async def metrics(_request: web.Request) -> web.Response:
-            # Collected on the event loop: the engines never change mid-scrape.
-            body = render_text(registry.collect())
-            return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
-
-        async def health(_request: web.Request) -> web.Response:
-            return web.json_response({"shards": sorted(self.store.shards)})
-
-        server = web.Application()
-        server.router.add_get("/metrics", metrics)
-        server.router.add_get("/healthz", health)
-        runner = web.AppRunner(server, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, self.settings.metrics_host, self.settings.metrics_port)
-        await site.start()
-        log.warning(
-            "metrics on http://%s:%d/metrics",
-            self.settings.metrics_host,
-            self.settings.metrics_port,
+        settings = self.settings
+        cache = ExpositionCache(
+            self.collector(), asyncio.get_running_loop(), settings.metrics_refresh_interval
         )
+        self.metrics_server = MetricsServer(
+            settings.metrics_host,
+            settings.metrics_port,
+            {"/metrics": metrics_route(cache), "/healthz": self._healthz, "/readyz": self._readyz},
+            settings.http_header_timeout,
+            settings.http_max_connections,
+        )
+        self.metrics_server.start()
+        log.warning("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+
+
+def _json_response(body: dict[str, Any], ok: bool) -> Response:
+    status = "200 OK" if ok else "503 Service Unavailable"
+    return Response(status, "application/json", orjson.dumps(body))

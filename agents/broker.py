@@ -22,7 +22,10 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agents.topics import TopicSpec
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -123,10 +126,20 @@ class EmbeddedBroker:
 
 
 async def ensure_topics(
-    client_options: dict[str, object], partitions: dict[str, int], timeout_s: float = 30.0
+    client_options: dict[str, object],
+    topics: dict[str, int] | list[TopicSpec],
+    timeout_s: float = 30.0,
 ) -> None:
-    """Create missing topics with the given partition counts (existing ones are left alone)."""
+    """Create missing topics: {name: partitions}, or specs (agents/topics.py); existing ones stay."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from agents.topics import TopicSpec
+
+    specs = (
+        [TopicSpec(name, count) for name, count in topics.items()]
+        if isinstance(topics, dict)
+        else topics
+    )
 
     admin = AIOKafkaAdminClient(**client_options)  # type: ignore[arg-type]
     deadline = time.monotonic() + timeout_s
@@ -140,15 +153,45 @@ async def ensure_topics(
             await asyncio.sleep(0.2)
     try:
         existing = set(await admin.list_topics())
+        todo = [spec for spec in specs if spec.name not in existing]
+        default = await _default_replication(admin) if todo else 1
         missing = [
-            NewTopic(name, num_partitions=count, replication_factor=1)
-            for name, count in partitions.items()
-            if name not in existing
+            NewTopic(
+                spec.name,
+                num_partitions=spec.partitions,
+                replication_factor=default
+                if spec.replication_factor < 1
+                else spec.replication_factor,
+                topic_configs=spec.config,
+            )
+            for spec in todo
         ]
         if missing:
             await admin.create_topics(missing)
     finally:
         await admin.close()
+
+
+async def _default_replication(admin: Any) -> int:
+    """The broker's default.replication.factor; else min(3, brokers).
+
+    aiokafka speaks CreateTopics up to v3, which cannot ask for "the broker's default" (-1).
+    """
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    brokers = sorted(b.nodeId for b in admin._client.cluster.brokers())
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.BROKER, str(brokers[0]))]
+        )
+        for response in responses:
+            for resource in response.resources:
+                for entry in resource[4]:
+                    if entry[0] == "default.replication.factor" and entry[1]:
+                        return max(1, int(entry[1]))
+    except Exception:  # brokers that do not describe their configuration (the embedded one)
+        pass
+    return max(1, min(3, len(brokers)))
 
 
 async def produce_all(

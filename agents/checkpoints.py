@@ -1,30 +1,51 @@
 """Engine checkpoints in Kafka: the coalesced alternative to a changelog write per event.
 
-A shard's whole engine state is written every ``checkpoint_interval`` (only
-when it changed), pickled and compressed, in chunks under Kafka's message size
-limit, keyed by shard so a compacted topic keeps the newest. Each checkpoint
-records the shard-topic offset it covers; recovery loads the newest complete
-checkpoint and re-reads the shard partition from that offset (docs/design.md).
+A shard's engine state is written every ``checkpoint_interval`` (only when it
+changed) as declared plain data — ``Engine.to_state()``, laid out in
+``streams/state.py`` — serialized with orjson and compressed with zstd, never
+pickled: reading a checkpoint cannot run code. Chunks stay under Kafka's message
+size limit; each carries the shard, the shard-topic offset the checkpoint covers
+(``next_offset``), the checkpoint id, its chunk number and a SHA-256 digest of the
+whole payload. Records are keyed ``<shard>:<chunk>`` on a compacted topic with one
+partition per shard, so recovery reads only the tail of its shard's partition.
+
+Trust is earned, not claimed: the newest *written* checkpoint is tried first
+(not the one claiming the highest offset), then older ones; a checkpoint is used
+only when its digest matches, its content decodes to an engine state of this
+version and configuration, its header agrees with its content, and its
+``next_offset`` exists in the shard partition. Anything else is rejected with one
+log line and a counter, and the shard is rebuilt from the shard topic.
 """
 
 from __future__ import annotations
 
 import asyncio
-import pickle
-import zlib
-from dataclasses import dataclass
+import hashlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from typing import Any
 
+import cramjam
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams import Engine
+from streams import Engine, EngineConfig
+from streams.state import StateError
+
+log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 900_000  # under the 1 MB default max message size
-# The engine is pickled, so its layout is part of the format: bump the version when
-# streams/ changes its state classes. Checkpoints of another version are skipped and
-# the shard is rebuilt from its topic (docs/design.md, "Upgrades").
-# /2: entries became int keys and query folds plain fields (no TrackedEntry objects).
-FORMAT = b"edc-latency.checkpoint/2"
+# The envelope's format; the engine state inside has its own version (streams/state.py).
+# /3: plain data (orjson + zstd) with a digest, instead of a pickled engine (/2).
+FORMAT = b"edc-latency.checkpoint/3"
+# Records read back from the end of a partition before looking further: a few checkpoints.
+TAIL_RECORDS = 16
+# A decompressed checkpoint larger than this is refused (a crafted payload must not
+# exhaust memory); 1M pending entries take ~60 MB.
+MAX_STATE_BYTES = 4 << 30
+
+REJECT_REASONS = ("header", "digest", "content", "offset")
 
 
 @dataclass(slots=True)
@@ -34,16 +55,42 @@ class Checkpoint:
     engine: Engine
 
 
-def dump_engine(engine: Engine) -> bytes:
-    return zlib.compress(pickle.dumps(engine, protocol=pickle.HIGHEST_PROTOCOL), 1)
+@dataclass(slots=True)
+class CheckpointHealth:
+    """Checkpoints rejected by reason, and shard-topic records skipped as malformed."""
+
+    rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECT_REASONS, 0))
+    skipped_shard_records: int = 0
+
+    def reject(self, reason: str, where: str, why: str) -> None:
+        self.rejected[reason] += 1
+        log.warning("checkpoint %s rejected (%s): %s", where, reason, why)
 
 
-def load_engine(blob: bytes) -> Engine:
-    # Checkpoints are written by our own workers into our own topic; they are trusted input.
-    engine = pickle.loads(zlib.decompress(blob))
-    if not isinstance(engine, Engine):
-        raise ValueError("checkpoint does not hold an engine")
-    return engine
+def dump_engine(engine: Engine, shard: int, next_offset: int) -> bytes:
+    """The compressed payload of one checkpoint."""
+    envelope = {"shard": shard, "next_offset": next_offset, "engine": engine.to_state()}
+    return bytes(cramjam.zstd.compress(orjson.dumps(envelope), level=3))
+
+
+def load_engine(blob: bytes, config: EngineConfig, shard: int, next_offset: int) -> Engine:
+    """The engine of a payload whose digest matched; StateError when it is not what it claims."""
+    try:
+        raw = bytes(cramjam.zstd.decompress(blob))
+    except Exception:
+        raise StateError("payload is not zstd") from None
+    if len(raw) > MAX_STATE_BYTES:
+        raise StateError("payload too large")
+    try:
+        envelope = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise StateError("payload is not JSON") from None
+    if not isinstance(envelope, dict) or (envelope.get("shard"), envelope.get("next_offset")) != (
+        shard,
+        next_offset,
+    ):
+        raise StateError("headers disagree with the content")
+    return Engine.from_state(config, envelope.get("engine"))  # type: ignore[arg-type]
 
 
 def chunk_messages(
@@ -51,6 +98,7 @@ def chunk_messages(
 ) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
     """(key, value, headers) for each chunk of one checkpoint."""
     chunks = [blob[i : i + CHUNK_BYTES] for i in range(0, len(blob), CHUNK_BYTES)] or [b""]
+    digest = hashlib.sha256(blob).hexdigest().encode()
     out = []
     for index, chunk in enumerate(chunks):
         headers = [
@@ -59,6 +107,7 @@ def chunk_messages(
             ("next_offset", str(next_offset).encode()),
             ("checkpoint", checkpoint_id.encode()),
             ("chunk", f"{index}/{len(chunks)}".encode()),
+            ("digest", digest),
         ]
         out.append((f"{shard}:{index}".encode(), chunk, headers))
     return out
@@ -66,7 +115,7 @@ def chunk_messages(
 
 async def read_to_end(
     consumer: AIOKafkaConsumer, partitions: list[TopicPartition], idle_ms: int = 300
-) -> Any:
+) -> AsyncIterator[Any]:
     """Yield every record of the assigned partitions up to their end.
 
     The embedded broker under-reports end offsets after batched produces, so
@@ -85,41 +134,173 @@ async def read_to_end(
                 return
 
 
-async def latest_checkpoints(client_options: dict[str, Any], topic: str) -> dict[int, Checkpoint]:
-    """The newest complete checkpoint of every shard found in the checkpoint topic."""
-    consumer = AIOKafkaConsumer(
-        **client_options, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not partitions:
-            return {}
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        pending: dict[tuple[int, bytes], dict[int, bytes]] = {}
-        complete: dict[int, tuple[int, bytes]] = {}
-        async for record in read_to_end(consumer, partitions):
-            headers = dict(record.headers or ())
-            if headers.get("format") != FORMAT:
-                continue
-            shard = int(headers["shard"])
-            checkpoint_id = headers["checkpoint"]
-            index, total = (int(x) for x in headers["chunk"].decode().split("/"))
-            parts = pending.setdefault((shard, checkpoint_id), {})
-            parts[index] = record.value or b""
-            if len(parts) == total:
-                blob = b"".join(parts[i] for i in range(total))
-                next_offset = int(headers["next_offset"])
-                del pending[(shard, checkpoint_id)]
-                # The newest is the one covering the most of the shard topic.
-                if shard not in complete or next_offset >= complete[shard][0]:
-                    complete[shard] = (next_offset, blob)
+@dataclass(slots=True)
+class _Candidate:
+    shard: int
+    next_offset: int
+    digest: bytes
+    total: int
+    last_offset: int  # of its last chunk: the newest written is tried first
+    chunks: dict[int, bytes]
+
+
+def _parse_header(record: Any) -> tuple[int, int, bytes, int, int, bytes]:
+    headers = dict(record.headers or ())
+    if headers.get("format") != FORMAT:
+        raise ValueError("format")
+    index, total = (int(x) for x in headers["chunk"].decode().split("/"))
+    if not 0 <= index < total:
+        raise ValueError("chunk")
+    shard, next_offset = int(headers["shard"]), int(headers["next_offset"])
+    if shard < 0 or next_offset < 0:
+        raise ValueError("shard or offset")
+    return shard, next_offset, headers["checkpoint"], index, total, headers["digest"]
+
+
+class CheckpointReader:
+    """Finds, for each shard asked for, the newest checkpoint that passes every check."""
+
+    def __init__(
+        self,
+        client_options: dict[str, Any],
+        topic: str,
+        shard_topic: str,
+        config: EngineConfig,
+        health: CheckpointHealth,
+    ) -> None:
+        self.client_options = client_options
+        self.topic = topic
+        self.shard_topic = shard_topic
+        self.config = config
+        self.health = health
+
+    async def latest(self, shards: list[int]) -> dict[int, Checkpoint]:
+        consumer = AIOKafkaConsumer(
+            **self.client_options,
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=8 << 20,
+        )
+        await consumer.start()
+        try:
+            cluster = await consumer._client.fetch_all_metadata()
+            count = len(cluster.partitions_for_topic(self.topic) or ())
+            if not count:
+                return {}
+            by_partition: dict[int, list[int]] = {}
+            for shard in shards:
+                by_partition.setdefault(shard % count, []).append(shard)
+            out: dict[int, Checkpoint] = {}
+            for partition, wanted in sorted(by_partition.items()):
+                tp = TopicPartition(self.topic, partition)
+                out.update(await self._from_partition(consumer, tp, set(wanted)))
+            return out
+        finally:
+            await consumer.stop()
+
+    async def _from_partition(
+        self, consumer: AIOKafkaConsumer, tp: TopicPartition, wanted: set[int]
+    ) -> dict[int, Checkpoint]:
+        consumer.assign([tp])
+        low = (await consumer.beginning_offsets([tp]))[tp]
+        end = (await consumer.end_offsets([tp]))[tp]
+        found: dict[int, Checkpoint] = {}
+        tried: set[tuple[int, bytes]] = set()  # (shard, checkpoint id)
+        seen: set[int] = set()
+        candidates: dict[tuple[int, bytes], _Candidate] = {}
+        window = TAIL_RECORDS
+        start = end
+        while wanted - set(found) and start > low:
+            start = max(low, end - window)
+            consumer.seek(tp, start)
+            async for record in read_to_end(consumer, [tp]):
+                if record.offset in seen:
+                    continue
+                seen.add(record.offset)
+                self._collect(tp, record, wanted, candidates)
+            complete = sorted(
+                ((key, c) for key, c in candidates.items() if len(c.chunks) == c.total),
+                key=lambda item: item[1].last_offset,
+                reverse=True,
+            )
+            for key, candidate in complete:
+                if candidate.shard in found or key in tried:
+                    continue
+                tried.add(key)
+                checkpoint = await self._verify(candidate, tp)
+                if checkpoint is not None:
+                    found[candidate.shard] = checkpoint
+            window *= 4
+        return found
+
+    def _collect(
+        self,
+        tp: TopicPartition,
+        record: Any,
+        wanted: set[int],
+        candidates: dict[tuple[int, bytes], _Candidate],
+    ) -> None:
+        where = f"{tp.topic}[{tp.partition}]@{record.offset}"
+        try:
+            shard, next_offset, checkpoint_id, index, total, digest = _parse_header(record)
+        except (ValueError, KeyError, AttributeError, TypeError):
+            self.health.reject("header", where, "headers missing or malformed")
+            return
+        if shard not in wanted:
+            return
+        candidate = candidates.get((shard, checkpoint_id))
+        if candidate is None:
+            candidate = candidates[(shard, checkpoint_id)] = _Candidate(
+                shard, next_offset, digest, total, record.offset, {}
+            )
+        if (candidate.next_offset, candidate.digest, candidate.total) != (
+            next_offset,
+            digest,
+            total,
+        ):
+            self.health.reject("header", where, "chunks of one checkpoint disagree")
+            return
+        candidate.chunks[index] = record.value or b""
+        candidate.last_offset = max(candidate.last_offset, record.offset)
+
+    async def _verify(self, candidate: _Candidate, tp: TopicPartition) -> Checkpoint | None:
+        where = f"of shard {candidate.shard} at {tp.topic}[{tp.partition}]@{candidate.last_offset}"
+        blob = b"".join(candidate.chunks[i] for i in range(len(candidate.chunks)))
+        if hashlib.sha256(blob).hexdigest().encode() != candidate.digest:
+            self.health.reject("digest", where, "digest does not match the payload")
+            return None
         loop = asyncio.get_running_loop()
-        out = {}
-        for shard, (next_offset, blob) in complete.items():
-            engine = await loop.run_in_executor(None, load_engine, blob)
-            out[shard] = Checkpoint(shard, next_offset, engine)
-        return out
-    finally:
-        await consumer.stop()
+        try:
+            engine = await loop.run_in_executor(
+                None, load_engine, blob, self.config, candidate.shard, candidate.next_offset
+            )
+        except StateError as error:
+            self.health.reject("content", where, str(error))
+            return None
+        problem = await self._offset_problem(candidate.shard, candidate.next_offset)
+        if problem:
+            self.health.reject("offset", where, problem)
+            return None
+        return Checkpoint(candidate.shard, candidate.next_offset, engine)
+
+    async def _offset_problem(self, shard: int, next_offset: int) -> str | None:
+        """Why next_offset is not an offset of the shard partition (None: it is)."""
+        if next_offset == 0:
+            return None
+        tp = TopicPartition(self.shard_topic, shard)
+        consumer = AIOKafkaConsumer(**self.client_options, group_id=None, enable_auto_commit=False)
+        await consumer.start()
+        try:
+            consumer.assign([tp])
+            end = (await consumer.end_offsets([tp]))[tp]
+            if next_offset <= end:
+                return None
+            # The embedded broker under-reports end offsets: look for the record itself.
+            consumer.seek(tp, next_offset - 1)
+            batch = await consumer.getmany(tp, timeout_ms=1000)
+            if any(r.offset == next_offset - 1 for r in batch.get(tp, [])):
+                return None
+            return f"next_offset {next_offset} is past the end of {tp.topic}[{shard}] ({end})"
+        finally:
+            await consumer.stop()

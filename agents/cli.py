@@ -2,7 +2,8 @@
 
 Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``
 and keeps heavy imports (faust, aiokafka) inside ``run`` so ``--help`` is fast.
-Exit status: 0 success, 2 bad arguments or unreadable input (one line on stderr).
+Exit status: 0 success, 2 bad arguments or unreadable input, 3 a record batch that
+cannot be decoded (one line on stderr).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import argparse
 import importlib
 import sys
 
+from agents.codecs import UndecodableBatch
 from agents.settings import ConfigurationError
 
 COMMANDS = {
@@ -53,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as error:
         print(f"edc-latency {args.command}: {error}", file=sys.stderr)
         return 2
+    except UndecodableBatch as error:
+        print(f"edc-latency {args.command}: {error}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         return 130
 

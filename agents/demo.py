@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from agents.broker import EmbeddedBroker, ensure_topics, free_port
 from agents.processes import Samples, WorkerProcess, scrape
 from agents.settings import load_settings, parse_duration_s
-from agents.worker import topic_partitions
+from agents.topics import worker_topics
 from schemas.timestamps import US_PER_SECOND, parse_timestamp_us
 
 DEFAULT_START = "2026-01-05T00:00:00Z"
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             bootstrap = broker.bootstrap_servers
             print(f"embedded broker (Tansu, memory only) on {bootstrap}")
         settings = settings.model_copy(update={"bootstrap_servers": bootstrap})
-        asyncio.run(ensure_topics(settings.kafka_client_options(), topic_partitions(settings)))
+        asyncio.run(ensure_topics(settings.kafka_client_options(), worker_topics(settings)))
         port = settings.metrics_port if _port_free(settings.metrics_port) else free_port()
         env = {
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,

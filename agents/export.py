@@ -19,6 +19,7 @@ from pathlib import Path
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from agents.codecs import name_undecodable_batches
 from agents.settings import ConfigurationError, Settings, load_settings
 from schemas.timestamps import parse_timestamp_us
 
@@ -41,6 +42,7 @@ async def read_topic_records(
     ranges: dict[str, dict[int, list[int]]] | None = None,
 ) -> AsyncIterator[tuple[str, int, int, bytes]]:
     """(topic, partition, offset, value) in stable order, up to the end seen at start."""
+    name_undecodable_batches()  # a batch no codec decodes raises UndecodableBatch
     consumer = AIOKafkaConsumer(
         **settings.kafka_client_options(),
         group_id=None,

@@ -21,10 +21,14 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from agents import metrics as m
+from agents.cardinality import CardinalityGate
+from agents.checkpoints import CheckpointHealth
 from schemas.timestamps import US_PER_SECOND
 from streams import AGING_BUCKETS, Engine
 from streams.queries import AWAITING_DM, AWAITING_SITE, STATE_NAMES
 from streams.tally import Tally
+
+OUTCOMES = ("valid", "invalid", "duplicate", "unknown_dashboard", "over_cardinality")
 
 
 @dataclass(slots=True)
@@ -84,62 +88,116 @@ class EngineCollector(Collector):
         health: dict[str, TopicHealth],
         clock_us: Callable[[], int],
         dimensions: tuple[str, ...] = (),
+        gate: CardinalityGate | None = None,
+        checkpoint_health: CheckpointHealth | None = None,
     ) -> None:
+        self._checkpoint_health = checkpoint_health or CheckpointHealth()
         self._engines = engines
         self._health = health
         self._clock_us = clock_us
         self._dimensions = dimensions
+        self._gate = gate
+
+    def _exports(self, study_id: str, group: tuple[str, ...] | None = None) -> bool:
+        # Keys the router admitted, or (shards restored from another worker) that fit the caps.
+        gate = self._gate
+        return gate is None or gate.admits(study_id, group if self._dimensions else None)
 
     def describe(self) -> Iterator[Metric]:
         return iter(())  # collected lazily; avoids calling the engines at registration
 
     def collect(self) -> Iterator[Metric]:
+        return iter(self.gather()())
+
+    def gather(self) -> Callable[[], list[Metric]]:
+        """Read the engines (where they change: the Kafka loop); returns the family builder.
+
+        The builder holds copies only (merged tallies, plain rows), so it may run on
+        another thread while the engines move on: that is where the cost of a scrape is.
+        """
         engines = list(self._engines())
         now_us = self._clock_us()
-        yield from self._latency(engines)
-        yield from self._backlog(engines, now_us)
-        yield from self._queries(engines, now_us)
-        yield from self._health_metrics(now_us)
-        owned = _family(m.OWNED_PARTITIONS, ())
-        owned.add_metric([], len(engines))
-        yield owned
+        parts = [
+            self._latency(engines),
+            self._backlog(engines, now_us),
+            self._queries(engines, now_us),
+            self._health_metrics(now_us),
+            self._state_metrics(self._checkpoint_health),
+        ]
+        over_count = self._gate.over if self._gate is not None else 0
+        owned_count = len(engines)
 
-    def _latency(self, engines: list[Engine]) -> Iterator[Metric]:
+        def build() -> list[Metric]:
+            families = [family for part in parts for family in part()]
+            over = _family(m.OVER_CARDINALITY, ())
+            over.add_metric([], over_count)
+            owned = _family(m.OWNED_PARTITIONS, ())
+            owned.add_metric([], owned_count)
+            return [*families, over, owned]
+
+        return build
+
+    def _state_metrics(self, health: CheckpointHealth) -> Callable[[], list[Metric]]:
+        rejected_counts = dict(health.rejected)
+        skipped_count = health.skipped_shard_records
+
+        def build() -> list[Metric]:
+            rejected = _family(m.CHECKPOINTS_REJECTED, ())
+            for reason, count in rejected_counts.items():
+                rejected.add_metric([reason], count)
+            skipped = _family(m.SHARD_RECORDS_SKIPPED, ())
+            skipped.add_metric([], skipped_count)
+            return [rejected, skipped]
+
+        return build
+
+    def _latency(self, engines: list[Engine]) -> Callable[[], list[Metric]]:
         dims = self._dimensions
         tallies: dict[tuple[str, ...], Tally] = {}
         sla: dict[tuple[str, str], int] = {}
         for engine in engines:
             for study_id, dashboard, group, tally in engine.latency_tallies():
-                _merge_tally(tallies, (study_id, dashboard, *group), tally)
+                if self._exports(study_id, group):
+                    _merge_tally(tallies, (study_id, dashboard, *group), tally)
             for study_id, state in engine.studies.items():
+                if not self._exports(study_id):
+                    continue
                 for dashboard in state.dashboards:
                     sla[(study_id, dashboard)] = state.sla_us
-        histogram = _family(m.DATA_LATENCY, dims)
-        within = _family(m.PUBLISHED_WITHIN_SLA, dims)
-        over = _family(m.PUBLISHED_OVER_SLA, dims)
-        for key in sorted(tallies):
-            tally = tallies[key]
-            labels = list(key)
-            _add_histogram(histogram, labels, tally, m.LATENCY_BUCKETS_S)
-            within.add_metric(labels, tally.within_sla)
-            over.add_metric(labels, tally.count - tally.within_sla)
-        sla_family = _family(m.SLA, dims)
-        for (study_id, dashboard), sla_us in sorted(sla.items()):
-            sla_family.add_metric([study_id, dashboard], sla_us / US_PER_SECOND)
-        yield from (histogram, within, over, sla_family)
 
-    def _backlog(self, engines: list[Engine], now_us: int) -> Iterator[Metric]:
+        def build() -> list[Metric]:
+            histogram = _family(m.DATA_LATENCY, dims)
+            within = _family(m.PUBLISHED_WITHIN_SLA, dims)
+            over = _family(m.PUBLISHED_OVER_SLA, dims)
+            for key in sorted(tallies):
+                tally = tallies[key]
+                labels = list(key)
+                _add_histogram(histogram, labels, tally, m.LATENCY_BUCKETS_S)
+                within.add_metric(labels, tally.within_sla)
+                over.add_metric(labels, tally.count - tally.within_sla)
+            sla_family = _family(m.SLA, dims)
+            for (study_id, dashboard), sla_us in sorted(sla.items()):
+                sla_family.add_metric([study_id, dashboard], sla_us / US_PER_SECOND)
+            return [histogram, within, over, sla_family]
+
+        return build
+
+    def _backlog(self, engines: list[Engine], now_us: int) -> Callable[[], list[Metric]]:
         dims = self._dimensions
         rows: dict[tuple[str, ...], list[int]] = {}
         last_publish: dict[tuple[str, str], int] = {}
         first_entry: dict[tuple[str, str], int] = {}
         for engine in engines:
             for study_id, dashboard, group, backlog in engine.backlog_by_group(now_us):
+                if not self._exports(study_id, group):
+                    continue
                 row = rows.setdefault((study_id, dashboard, *group), [0, 0, 0])
                 row[0] += backlog.pending
                 row[1] = max(row[1], backlog.oldest_age_us or 0)
                 row[2] += backlog.overdue
             for study_id, state in engine.studies.items():
+                if not self._exports(study_id):
+                    continue
                 for dashboard, ledger in state.dashboards.items():
                     key = (study_id, dashboard)
                     if ledger.last_published_us is not None:
@@ -148,22 +206,26 @@ class EngineCollector(Collector):
                         first = first_entry.get(key)
                         if first is None or ledger.first_entered_us < first:
                             first_entry[key] = ledger.first_entered_us
-        pending = _family(m.BACKLOG_PENDING, dims)
-        oldest = _family(m.BACKLOG_OLDEST_AGE, dims)
-        overdue = _family(m.BACKLOG_OVERDUE, dims)
-        for key in sorted(rows):
-            row = rows[key]
-            pending.add_metric(list(key), row[0])
-            oldest.add_metric(list(key), row[1] / US_PER_SECOND)
-            overdue.add_metric(list(key), row[2])
-        silence = _family(m.PUBLISH_SILENCE, dims)
-        for key in sorted(set(last_publish) | set(first_entry)):
-            since = last_publish.get(key, first_entry.get(key))
-            if since is not None:
-                silence.add_metric(list(key), max(0, now_us - since) / US_PER_SECOND)
-        yield from (pending, oldest, overdue, silence)
 
-    def _queries(self, engines: list[Engine], now_us: int) -> Iterator[Metric]:
+        def build() -> list[Metric]:
+            pending = _family(m.BACKLOG_PENDING, dims)
+            oldest = _family(m.BACKLOG_OLDEST_AGE, dims)
+            overdue = _family(m.BACKLOG_OVERDUE, dims)
+            for key in sorted(rows):
+                row = rows[key]
+                pending.add_metric(list(key), row[0])
+                oldest.add_metric(list(key), row[1] / US_PER_SECOND)
+                overdue.add_metric(list(key), row[2])
+            silence = _family(m.PUBLISH_SILENCE, dims)
+            for key in sorted(set(last_publish) | set(first_entry)):
+                since = last_publish.get(key, first_entry.get(key))
+                if since is not None:
+                    silence.add_metric(list(key), max(0, now_us - since) / US_PER_SECOND)
+            return [pending, oldest, overdue, silence]
+
+        return build
+
+    def _queries(self, engines: list[Engine], now_us: int) -> Callable[[], list[Metric]]:
         dims = self._dimensions
         open_counts: dict[tuple[str, ...], list[int]] = {}
         oldest: dict[tuple[str, ...], int] = {}
@@ -172,37 +234,46 @@ class EngineCollector(Collector):
         for engine in engines:
             for study_id, state in engine.studies.items():
                 for group in state.queries.answer_tallies:
+                    if not self._exports(study_id, group):
+                        continue
                     key = (study_id, *group)
                     open_counts.setdefault(key, [0] * 8)
                     oldest.setdefault(key, 0)
                     _merge_tally(answers, key, state.queries.answer_tallies[group])
                     _merge_tally(closes, key, state.queries.close_tallies[group])
             for study_id, group, figures in engine.query_figures_by_group(now_us):
+                if not self._exports(study_id, group):
+                    continue
                 key = (study_id, *group)
                 row = open_counts.setdefault(key, [0] * 8)
                 oldest[key] = max(oldest.get(key, 0), figures.oldest_open_age_us or 0)
                 for state_index, buckets in enumerate(figures.aging_by_state):
                     for bucket_index, count in enumerate(buckets):
                         row[state_index * 4 + bucket_index] += count
-        open_family = _family(m.QUERIES_OPEN, dims)
-        oldest_family = _family(m.QUERY_OLDEST_OPEN_AGE, dims)
-        answer_family = _family(m.QUERY_TIME_TO_ANSWER, dims)
-        close_family = _family(m.QUERY_TIME_TO_CLOSE, dims)
-        for key in sorted(open_counts):
-            row = open_counts[key]
-            for state_index in (AWAITING_SITE, AWAITING_DM):
-                for bucket_index, bucket in enumerate(AGING_BUCKETS):
-                    open_family.add_metric(
-                        [*key, STATE_NAMES[state_index], bucket],
-                        row[(state_index - 1) * 4 + bucket_index],
-                    )
-            oldest_family.add_metric(list(key), oldest[key] / US_PER_SECOND)
-            if key in answers:
-                _add_histogram(answer_family, list(key), answers[key], m.QUERY_BUCKETS_S)
-                _add_histogram(close_family, list(key), closes[key], m.QUERY_BUCKETS_S)
-        yield from (open_family, oldest_family, answer_family, close_family)
 
-    def _health_metrics(self, now_us: int) -> Iterator[Metric]:
+        def build() -> list[Metric]:
+            open_family = _family(m.QUERIES_OPEN, dims)
+            oldest_family = _family(m.QUERY_OLDEST_OPEN_AGE, dims)
+            answer_family = _family(m.QUERY_TIME_TO_ANSWER, dims)
+            close_family = _family(m.QUERY_TIME_TO_CLOSE, dims)
+            for key in sorted(open_counts):
+                row = open_counts[key]
+                for state_index in (AWAITING_SITE, AWAITING_DM):
+                    for bucket_index, bucket in enumerate(AGING_BUCKETS):
+                        open_family.add_metric(
+                            [*key, STATE_NAMES[state_index], bucket],
+                            row[(state_index - 1) * 4 + bucket_index],
+                        )
+                oldest_family.add_metric(list(key), oldest[key] / US_PER_SECOND)
+                if key in answers:
+                    _add_histogram(answer_family, list(key), answers[key], m.QUERY_BUCKETS_S)
+                    _add_histogram(close_family, list(key), closes[key], m.QUERY_BUCKETS_S)
+            return [open_family, oldest_family, answer_family, close_family]
+
+        return build
+
+    def _health_metrics(self, now_us: int) -> Callable[[], list[Metric]]:
+        # A few dozen samples: built at once, on the loop, from values that keep changing.
         messages = _family(m.MESSAGES, ())
         dead = _family(m.DEAD_LETTERS, ())
         late = _family(m.LATE_EVENTS, ())
@@ -212,7 +283,7 @@ class EngineCollector(Collector):
         delay = _family(m.PROCESSING_DELAY, ())
         for topic in sorted(self._health):
             health = self._health[topic]
-            for outcome in ("valid", "invalid", "duplicate", "unknown_dashboard"):
+            for outcome in OUTCOMES:
                 messages.add_metric([topic, outcome], health.outcomes.get(outcome, 0))
             dead.add_metric([topic], health.dead_letters)
             late.add_metric([topic], health.late)
@@ -222,7 +293,8 @@ class EngineCollector(Collector):
                 age.add_metric([topic], max(0, now_us - health.newest_event_us) / US_PER_SECOND)
             if health.processing_delay_s is not None:
                 delay.add_metric([topic], health.processing_delay_s)
-        yield from (messages, dead, late, newest, age, lag, delay)
+        families: list[Metric] = [messages, dead, late, newest, age, lag, delay]
+        return lambda: families
 
 
 def render_text(metrics: Iterable[Metric]) -> bytes:

@@ -118,12 +118,14 @@ QUERY_TIME_TO_CLOSE = MetricSpec(
 # --- the worker itself -------------------------------------------------------------
 MESSAGES = MetricSpec(
     "edc_messages", "counter",
-    "Input messages by topic and outcome (valid, invalid, duplicate, unknown_dashboard).",
+    "Input messages by topic and outcome (valid, invalid, duplicate, unknown_dashboard, "
+    "over_cardinality).",
     TOPIC_LABELS, ("outcome",),
 )  # fmt: skip
 DEAD_LETTERS = MetricSpec(
     "edc_dead_letters", "counter",
-    "Invalid messages written to the dead-letter topic, by source topic.",
+    "Messages written to the dead-letter topic (invalid or over the cardinality caps), by "
+    "source topic.",
     TOPIC_LABELS,
 )  # fmt: skip
 LATE_EVENTS = MetricSpec(
@@ -151,9 +153,26 @@ PROCESSING_DELAY = MetricSpec(
     "Wall time between a message's Kafka timestamp and its processing, for the newest message.",
     TOPIC_LABELS,
 )  # fmt: skip
+OVER_CARDINALITY = MetricSpec(
+    "edc_events_over_cardinality", "counter",
+    "Valid events refused (dead-lettered) because their study or breakdown group was over "
+    "max_studies or max_groups_per_study.",
+    (),
+)  # fmt: skip
 OWNED_PARTITIONS = MetricSpec(
     "edc_worker_partitions", "gauge",
     "Shard partitions this worker owns and exports figures for.",
+    (),
+)  # fmt: skip
+CHECKPOINTS_REJECTED = MetricSpec(
+    "edc_checkpoints_rejected", "counter",
+    "Checkpoints refused at restore, by reason (header, digest, content, offset); an older "
+    "checkpoint or the shard topic was used instead.",
+    (), ("reason",),
+)  # fmt: skip
+SHARD_RECORDS_SKIPPED = MetricSpec(
+    "edc_shard_records_skipped", "counter",
+    "Malformed records on the internal shard topic, skipped (none are written by a worker).",
     (),
 )  # fmt: skip
 
@@ -162,7 +181,8 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     BACKLOG_PENDING, BACKLOG_OLDEST_AGE, BACKLOG_OVERDUE, PUBLISH_SILENCE,
     QUERIES_OPEN, QUERY_OLDEST_OPEN_AGE, QUERY_TIME_TO_ANSWER, QUERY_TIME_TO_CLOSE,
     MESSAGES, DEAD_LETTERS, LATE_EVENTS, NEWEST_EVENT_TIME, NEWEST_EVENT_AGE,
-    CONSUMER_LAG, PROCESSING_DELAY, OWNED_PARTITIONS,
+    CONSUMER_LAG, PROCESSING_DELAY, OVER_CARDINALITY, OWNED_PARTITIONS, CHECKPOINTS_REJECTED,
+    SHARD_RECORDS_SKIPPED,
 )  # fmt: skip
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
@@ -103,6 +105,15 @@ class WorkerProcess:
                 pass
             time.sleep(0.3)
         raise TimeoutError(f"worker not ready within {timeout_s:.0f}s: {self.log_tail()}")
+
+    def probe(self, path: str, timeout_s: float = 2.0) -> tuple[int, dict[str, object]]:
+        """Status and JSON body of /readyz or /healthz (a 503 is an answer, not an error)."""
+        url = self.url.removesuffix("/metrics") + path
+        try:
+            with urllib.request.urlopen(url, timeout=timeout_s) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
 
     def log_tail(self, lines: int = 8) -> str:
         if self.log_path is None or not self.log_path.exists():

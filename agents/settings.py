@@ -42,6 +42,15 @@ def parse_duration_s(value: object) -> float:
 Duration = Annotated[float, BeforeValidator(parse_duration_s)]
 
 
+def _duration_or_off(value: object) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() == "off"):
+        return None
+    return parse_duration_s(value)
+
+
+OptionalDuration = Annotated[float | None, BeforeValidator(_duration_or_off)]
+
+
 class StudySettings(BaseModel):
     """Per-study overrides: the latency SLA and the dashboards its data must reach."""
 
@@ -75,6 +84,11 @@ class Settings(BaseSettings):
     topic_queries: str = "edc.queries"
     topic_publishes: str = "dashboard.publishes"
     topic_deadletter: str = "edc.deadletter"
+    compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        default="lz4",
+        description="Codec of the batches the worker writes (shard, checkpoint and dead-letter "
+        "topics). Reading decodes all of them whatever this says.",
+    )
     session_timeout: Duration = Field(
         default=10.0,
         description="How soon a worker that died without leaving is dropped from the group "
@@ -85,6 +99,19 @@ class Settings(BaseSettings):
         ge=1,
         le=1024,
         description="Partitions of the internal shard topic: the unit of scale-out.",
+    )
+
+    replication_factor: int | None = Field(
+        default=None,
+        ge=1,
+        description="Replication of the topics the worker creates (internal ones, dead-letter). "
+        "Unset: the broker's default.replication.factor. Production: 3.",
+    )
+    shard_topic_retention: Duration = Field(
+        default=30 * 86400.0,
+        description="retention.ms of the shard topic the worker creates. A shard without a "
+        "usable checkpoint is rebuilt from it: keep it longer than the oldest entry that may "
+        "still be pending and the oldest query that may still be open.",
     )
 
     # --- what is measured ----------------------------------------------------------
@@ -111,9 +138,68 @@ class Settings(BaseSettings):
         default=30.0, description="How often engine state is checkpointed to Kafka."
     )
 
+    startup_timeout: Duration = Field(
+        default=30.0,
+        description="How long start-up waits for the brokers (connection, TLS and SASL "
+        "handshakes, metadata) before it fails with one line saying what was tried.",
+    )
+
+    # --- what input is believed (schemas/limits.py; the replay applies the same) ----
+    max_message_bytes: int = Field(
+        default=1_000_000,
+        ge=1024,
+        le=64 << 20,
+        description="Largest input value parsed; larger ones are dead-lettered with their "
+        "size, the copy cut to this size. Also the largest shard message built; the "
+        "producer's request limit is this plus 64 KiB (keep it under the brokers' "
+        "message.max.bytes).",
+    )
+    max_future_skew: OptionalDuration = Field(
+        default=3600.0,
+        description="Events dated further than this after the clock (the wall clock; with "
+        "clock = 'event' the later of the wall clock and the newest event time accepted so "
+        "far; the replay: --as-of) are dead-lettered and never move the watermark. 'off' "
+        "disables the check.",
+    )
+
+    # --- bounded cardinality (docs/metrics.md, "Labels and series count") ----------
+    max_studies: int = Field(
+        default=200,
+        ge=1,
+        description="Studies one worker admits: configured ones always, others first come "
+        "up to this many; events of further studies are dead-lettered and counted in "
+        "edc_events_over_cardinality_total.",
+    )
+    max_groups_per_study: int = Field(
+        default=500,
+        ge=1,
+        description="Breakdown groups (distinct site/country/vendor combinations) admitted "
+        "per study when the breakdown is on; further ones are dead-lettered and counted.",
+    )
+
     # --- metrics endpoint ----------------------------------------------------------
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9464, ge=0, le=65535)
+    metrics_refresh_interval: Duration = Field(
+        default=0.25,
+        description="A scrape is answered from the last collection when it is younger than "
+        "this: 200 concurrent scrapes cost one collection, not 200.",
+    )
+    http_header_timeout: Duration = Field(
+        default=5.0,
+        description="A connection that has not sent its request headers by then "
+        "is closed (slow or half-sent requests).",
+    )
+    http_max_connections: int = Field(
+        default=256,
+        ge=1,
+        description="Open connections to the metrics endpoint; further ones are closed at once.",
+    )
+    broker_unreachable_after: Duration = Field(
+        default=30.0,
+        description="/readyz turns false when the broker has not answered the worker's own "
+        "requests (a probe every few seconds) for this long.",
+    )
 
     @field_validator("breakdown", "default_dashboards", mode="before")
     @classmethod
@@ -131,8 +217,18 @@ class Settings(BaseSettings):
         return tuple(d for d in BREAKDOWN_DIMENSIONS if d in value)  # canonical order
 
     @property
+    def producer_max_request_size(self) -> int:
+        # Headroom over the largest value we send: key, headers and the batch framing.
+        return self.max_message_bytes + (64 << 10)
+
+    @property
     def input_topics(self) -> tuple[str, str, str]:
         return (self.topic_entries, self.topic_queries, self.topic_publishes)
+
+    @property
+    def compression_type(self) -> str | None:
+        """The codec as Kafka clients name it (None: uncompressed)."""
+        return None if self.compression == "none" else self.compression
 
     @property
     def shard_topic(self) -> str:

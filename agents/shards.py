@@ -18,12 +18,17 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from agents.checkpoints import chunk_messages, dump_engine, latest_checkpoints
+from agents.checkpoints import CheckpointHealth, CheckpointReader, chunk_messages, dump_engine
 from agents.exporter import TopicHealth
 from agents.sharding import decode_batch
 from streams import DUPLICATE, UNKNOWN_DASHBOARD, Engine, EngineConfig
 
 log = logging.getLogger(__name__)
+
+# A restore that fails (the broker unreachable mid-rebalance, a timeout) is retried
+# after 1, 2, 4 and 8 s; then the worker stops, rather than own shards it never applies.
+RESTORE_ATTEMPTS = 5
+RESTORE_FIRST_BACKOFF_S = 1.0
 
 
 @dataclass(slots=True)
@@ -43,8 +48,16 @@ class ShardStore:
         input_topics: tuple[str, str, str],
         health: dict[str, TopicHealth],
         group_id: str,
+        on_fatal: Callable[[str], None],
+        checkpoint_health: CheckpointHealth | None = None,
     ) -> None:
         self.group_id = group_id
+        self.on_fatal = on_fatal
+        self.checkpoint_health = checkpoint_health or CheckpointHealth()
+        self.checkpoints = CheckpointReader(
+            client_options, checkpoint_topic, shard_topic, engine_config, self.checkpoint_health
+        )
+        self._restores: set[asyncio.Task[None]] = set()
         self.engine_config = engine_config
         self.client_options = client_options
         self.shard_topic = shard_topic
@@ -61,13 +74,20 @@ class ShardStore:
     def engines(self) -> list[Engine]:
         return [shard.engine for shard in self.shards.values()]
 
+    def unrestored(self) -> list[int]:
+        """Owned shards whose engine is not restored yet: they apply nothing meanwhile."""
+        return [p for p, ready in self._ready.items() if not ready.is_set()]
+
     def assign(self, partitions: set[int]) -> None:
         """Start restoring newly owned shards; applying waits until each is ready."""
         new = sorted(p for p in partitions if p not in self._ready)
         for p in new:
             self._ready[p] = asyncio.Event()
         if new:
-            asyncio.get_running_loop().create_task(self._restore(new))
+            # Owned: kept until done, and its failure handled (never "exception never retrieved").
+            task = asyncio.get_running_loop().create_task(self._restore_retrying(new))
+            self._restores.add(task)
+            task.add_done_callback(self._restores.discard)
 
     def revoke(self, partitions: set[int]) -> None:
         """Forget shards moved to another worker: their series vanish from this one."""
@@ -75,14 +95,37 @@ class ShardStore:
             self.shards.pop(p, None)
             self._ready.pop(p, None)
 
+    async def _restore_retrying(self, partitions: list[int]) -> None:
+        backoff = RESTORE_FIRST_BACKOFF_S
+        for attempt in range(1, RESTORE_ATTEMPTS + 1):
+            still_mine = [p for p in partitions if p in self._ready and not self._ready[p].is_set()]
+            if not still_mine:
+                return  # revoked meanwhile, or restored by a later assignment
+            try:
+                await self._restore(still_mine)
+                return
+            except Exception as error:
+                reason = f"{type(error).__name__}: {error}"[:200]
+                if attempt == RESTORE_ATTEMPTS:
+                    self.on_fatal(
+                        f"shards {still_mine} not restored after {attempt} attempts ({reason})"
+                    )
+                    return
+                log.warning(
+                    "restore of shards %s failed (attempt %d of %d, %s); retrying in %.0fs",
+                    still_mine,
+                    attempt,
+                    RESTORE_ATTEMPTS,
+                    reason,
+                    backoff,
+                )
+                await asyncio.sleep(backoff)
+                backoff *= 2
+
     async def _restore(self, partitions: list[int]) -> None:
         started = time.monotonic()
         async with self._lock:
-            try:
-                checkpoints = await latest_checkpoints(self.client_options, self.checkpoint_topic)
-            except Exception as error:  # no checkpoint topic yet is normal on first start
-                log.warning("no checkpoints read (%s); rebuilding from the shard topic", error)
-                checkpoints = {}
+            checkpoints = await self.checkpoints.latest(partitions)
             restored = {}
             for p in partitions:
                 found = checkpoints.get(p)
@@ -173,11 +216,21 @@ class ShardStore:
         if offset < shard.next_offset:
             return 0  # redelivered: already in this engine's state
         shard.next_offset = offset + 1
+        try:
+            items = decode_batch(payload or b"[]")
+        except Exception as error:
+            # Not written by a router (they write only what they validated): skip it whole,
+            # so a hostile record neither stalls the shard nor half-applies.
+            self.checkpoint_health.skipped_shard_records += 1
+            log.warning(
+                "skipped malformed record %s@%d: %s", self.shard_topic, offset, type(error).__name__
+            )
+            return 0
         engine = shard.engine
         counters = engine.counters
         healths = self._health_by_index
         applied = 0
-        for topic_index, counted, event in decode_batch(payload or b"[]"):
+        for topic_index, counted, event in items:
             late_before = counters.late
             outcome = engine.apply(event)
             applied += 1
@@ -198,19 +251,24 @@ class ShardStore:
 
     # -- checkpoints ----------------------------------------------------------------
 
-    async def checkpoint(
-        self, producer: AIOKafkaProducer, dump: Callable[[Engine], bytes] = dump_engine
-    ) -> int:
+    async def checkpoint(self, producer: AIOKafkaProducer) -> int:
         """Write a checkpoint of every owned shard that changed; returns how many were written."""
         written = 0
+        partitions = len(await producer.partitions_for(self.checkpoint_topic))
         for p, shard in list(self.shards.items()):
             if shard.next_offset == shard.checkpointed_offset:
                 continue
             offset = shard.next_offset
-            # Pickled on the event loop: the engine must not change while it is copied.
-            blob = dump(shard.engine)
+            # Serialized on the event loop: the engine must not change while it is copied.
+            blob = dump_engine(shard.engine, p, offset)
             futures = [
-                await producer.send(self.checkpoint_topic, value=value, key=key, headers=headers)
+                await producer.send(
+                    self.checkpoint_topic,
+                    value=value,
+                    key=key,
+                    headers=headers,
+                    partition=p % partitions,  # all chunks of a shard in one partition, in order
+                )
                 for key, value, headers in chunk_messages(p, offset, uuid.uuid4().hex, blob)
             ]
             await asyncio.gather(*futures)

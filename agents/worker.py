@@ -18,16 +18,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metrics-port", type=int, help="override EDC_LATENCY_METRICS_PORT")
 
 
-def topic_partitions(settings: Settings, input_partitions: int = 4) -> dict[str, int]:
-    """Topics the worker needs, with partition counts used when it has to create them."""
-    return {
-        **dict.fromkeys(settings.input_topics, input_partitions),
-        settings.topic_deadletter: 1,
-        settings.shard_topic: settings.shard_partitions,
-        settings.checkpoint_topic: 1,
-    }
-
-
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(args.config, metrics_port=args.metrics_port)
     if not settings.bootstrap_servers:
@@ -44,10 +34,13 @@ def serve(settings: Settings) -> None:
 
     from agents.app import Worker
     from agents.broker import ensure_topics
+    from agents.startup import check_brokers
+    from agents.topics import worker_topics
 
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(ensure_topics(settings.kafka_client_options(), topic_partitions(settings)))
+    asyncio.run(check_brokers(settings))  # fails within startup_timeout, in one line
+    asyncio.run(ensure_topics(settings.kafka_client_options(), worker_topics(settings)))
     worker = Worker(settings)
     faust.Worker(worker.app, loglevel="WARNING", quiet=True).execute_from_commandline()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 from schemas.events import EntryEvent, Event, PublishEvent, QueryEvent
 from schemas.timestamps import US_PER_HOUR, US_PER_SECOND
@@ -77,6 +78,24 @@ class Engine:
         self._last_entry: EntryEvent | None = None
         self.last_entry_seq = 0
         self.last_entry_group: GroupKey = ()
+
+    # -- state ----------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """Everything this engine holds, as plain values (the layout: streams/state.py)."""
+        from streams.state import engine_state
+
+        return engine_state(self)
+
+    @classmethod
+    def from_state(cls, config: EngineConfig, state: dict[str, Any]) -> Engine:
+        """An engine that continues exactly like the one the state was taken from.
+
+        Raises ``streams.state.StateError`` for a state it cannot take.
+        """
+        from streams.state import restore_engine
+
+        return restore_engine(config, state)  # type: ignore[no-any-return]
 
     # -- feeding -------------------------------------------------------------------
 
@@ -184,15 +203,7 @@ class Engine:
             self.apply(event)
 
     def _group_key(self, event: EntryEvent | QueryEvent) -> GroupKey:
-        key = []
-        for dimension in self.config.breakdown:
-            if dimension == "site":
-                key.append(event.site_id)
-            elif dimension == "country":
-                key.append(event.country or "")
-            else:
-                key.append(event.vendor or "")
-        return tuple(key)
+        return group_key(event, self.config.breakdown)
 
     def _prune(self, horizon: int) -> None:
         """Forget what can no longer change an answer (docs/design.md, "Retention")."""
@@ -259,6 +270,19 @@ class Engine:
         ]
         backlog = merge_backlogs(group.backlog(as_of_us) for group in ledger.groups.values())
         return DashboardFigures(LatencyFigures.of(latencies, study.sla_us), backlog)
+
+
+def group_key(event: EntryEvent | QueryEvent, breakdown: tuple[str, ...]) -> GroupKey:
+    """The breakdown group of an entry or query: its values of the chosen dimensions."""
+    key = []
+    for dimension in breakdown:
+        if dimension == "site":
+            key.append(event.site_id)
+        elif dimension == "country":
+            key.append(event.country or "")
+        else:
+            key.append(event.vendor or "")
+    return tuple(key)
 
 
 def merge_backlogs(parts: Iterable[BacklogFigures]) -> BacklogFigures:

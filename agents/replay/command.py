@@ -38,6 +38,7 @@ from agents.replay.sharded import WorkerFailed, default_jobs, merged_distributio
 from agents.replay.tables import EntryRows, entries_csv, queries_csv
 from agents.settings import ConfigurationError, Settings, load_settings, parse_duration_s
 from schemas import EntryEvent, Event, QueryEvent
+from schemas.limits import not_after
 from schemas.timestamps import US_PER_SECOND, format_timestamp, parse_timestamp_us
 from streams import ACCEPTED, Engine, tumbling_windows
 from streams.parts import merge_snapshots
@@ -102,6 +103,8 @@ def _run(args: argparse.Namespace) -> int:
         return _run_sharded(args, settings, as_of, window_us, out, started)
 
     engine = Engine(settings.engine_config(retention=False))
+    # The live router's bounds, with --as-of as the clock: the same events are refused.
+    bounds = (settings.max_message_bytes, not_after(as_of, settings.max_future_skew))
     handle: BinaryIO | None = None  # a file: read and parsed by a second process
     if args.from_topics:
         from agents.export import topic_lines
@@ -124,10 +127,10 @@ def _run(args: argparse.Namespace) -> int:
     if handle is None:
         counted = CountingLines(lines)
         source = counted if progress.enabled else lines  # the count only feeds the bar
-        events = read_events(source, summary, lambda n: progress.show(n, counted.bytes))
+        events = read_events(source, summary, lambda n: progress.show(n, counted.bytes), bounds)
     else:
         # Parsing in a second process, beside the engine (agents/replay/pipeline.py).
-        events = read_events_pipelined(handle, summary, progress.show)
+        events = read_events_pipelined(handle, summary, progress.show, bounds)
     try:
         for event in events:
             outcome = engine.apply(event)

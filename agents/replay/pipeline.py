@@ -27,9 +27,10 @@ from typing import BinaryIO
 import orjson
 
 from agents.replay.reader import CountingLines, InputSummary, read_events
-from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, parse_event
+from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection
 from schemas.events import ENTRY_SCHEMA, PUBLISH_SCHEMA, QUERY_SCHEMA
 from schemas.fastpath import builder
+from schemas.limits import parse_bounded
 
 # Lines per message: big enough that orjson and the pipe cost little per line, small
 # enough that the main process starts early and the child holds little memory.
@@ -61,6 +62,7 @@ def read_events_pipelined(
     handle: BinaryIO,
     summary: InputSummary,
     progress: Callable[[int, int], None] | None = None,
+    bounds: tuple[int, int | None] = (1 << 62, None),
     chunk_lines: int = CHUNK_LINES,
 ) -> Iterator[Event]:
     """What ``read_events`` yields for ``iter(handle)``, with the summary filled the same way.
@@ -70,12 +72,12 @@ def read_events_pipelined(
     The child is ended and reaped however the caller stops iterating.
     """
     if not forking_is_safe():
-        yield from _read_in_process(handle, summary, progress)
+        yield from _read_in_process(handle, summary, progress, bounds)
         return
     context = multiprocessing.get_context("fork")  # no re-import: the child starts at once
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
-        target=_child, args=(handle, sender, chunk_lines), name="replay-reader", daemon=True
+        target=_child, args=(handle, sender, chunk_lines, bounds), name="replay-reader", daemon=True
     )
     child.start()
     sender.close()  # so the main process sees EOF if the child dies
@@ -115,11 +117,14 @@ def read_events_pipelined(
 
 
 def _read_in_process(
-    handle: BinaryIO, summary: InputSummary, progress: Callable[[int, int], None] | None
+    handle: BinaryIO,
+    summary: InputSummary,
+    progress: Callable[[int, int], None] | None,
+    bounds: tuple[int, int | None],
 ) -> Iterator[Event]:
     counted = CountingLines(handle)
     show = (lambda lines: progress(lines, counted.bytes)) if progress is not None else None
-    yield from read_events(counted, summary, show)
+    yield from read_events(counted, summary, show, bounds)
     if progress is not None:
         progress(summary.lines, counted.bytes)
 
@@ -136,20 +141,23 @@ def _event(fields: dict[str, object]) -> Event:
     return _BUILDERS[fields["schema_"]](fields)  # type: ignore[index]
 
 
-def _child(handle: BinaryIO, sender: Connection, chunk_lines: int) -> None:
+def _child(
+    handle: BinaryIO, sender: Connection, chunk_lines: int, bounds: tuple[int, int | None]
+) -> None:
     """Read, hash and parse; one message per chunk, then the line count and digest."""
     digest = hashlib.sha256()
     update = digest.update
     number = read = 0
     fields_list: list[dict[str, object]] = []
     invalid: list[tuple[int, str]] = []
+    max_bytes, not_after_us = bounds
     with _telling_the_main_process(sender, "the reading process failed"):
         try:
             for number, line in enumerate(handle, 1):
                 update(line)
                 read += len(line)
                 if line and not line.isspace():  # blank lines are skipped, as read_events does
-                    event = parse_event(line)
+                    event = parse_bounded(line, max_bytes, not_after_us)
                     if event.__class__ is Rejection:
                         invalid.append((number, event.reason))  # type: ignore[union-attr]
                     else:

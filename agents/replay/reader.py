@@ -6,7 +6,8 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from schemas import Event, Rejection, parse_event
+from schemas import Event, Rejection
+from schemas.limits import parse_bounded
 
 
 @dataclass(slots=True)
@@ -24,9 +25,16 @@ class InputSummary:
 
 
 def read_events(
-    lines: Iterable[bytes], summary: InputSummary, progress: Callable[[int], None] | None = None
+    lines: Iterable[bytes],
+    summary: InputSummary,
+    progress: Callable[[int], None] | None = None,
+    bounds: tuple[int, int | None] = (1 << 62, None),
 ) -> Iterator[Event]:
-    """Valid events in input order; blank lines skipped; invalid lines noted with their number."""
+    """Valid events in input order; blank lines skipped; invalid lines noted with their number.
+
+    ``bounds``: (max_message_bytes, latest believable event time) of ``schemas/limits.py``.
+    """
+    max_bytes, not_after_us = bounds
     update = summary.digest.update
     invalid = summary.invalid
     number = 0
@@ -34,7 +42,7 @@ def read_events(
         update(line)
         if not line or line.isspace():  # blank; unlike strip(), copies nothing
             continue
-        event = parse_event(line)
+        event = parse_bounded(line, max_bytes, not_after_us)
         if event.__class__ is Rejection:
             invalid.append((number, event.reason))  # type: ignore[union-attr]
             continue

@@ -138,7 +138,9 @@ def test_every_panel_and_rule_returns_data_and_a_breach_pages(scraped_worker):
     # Feed 40 simulated days in slices, so counters rise between scrapes (rates need two points).
     for day in range(0, 40, 2):
         window = (start + day * US_PER_DAY, start + (day + 2) * US_PER_DAY)
-        produce_sync(env["KAFKA_BOOTSTRAP_SERVERS"], topics, list(simulation.events_between(*window)))
+        produce_sync(
+            env["KAFKA_BOOTSTRAP_SERVERS"], topics, list(simulation.events_between(*window))
+        )
         time.sleep(1.2)
 
     missing = []

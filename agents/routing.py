@@ -1,0 +1,123 @@
+"""The router's decisions, without Kafka: message values in, shard messages and dead letters out.
+
+For each input value, in order: the bounds of ``schemas/limits.py`` (size, event
+time), parsing, the cardinality caps (``agents/cardinality.py``), then the
+shard items of ``agents/sharding.py``. Shard messages are cut by bytes as well as
+by count, so none exceeds ``max_message_bytes``; an input whose item alone would
+(none can today: an item is a subset of its input) is dead-lettered whole, never
+half-routed. ``tests/agents/test_routing_fuzz.py`` drives this with hostile input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+from agents.cardinality import CardinalityGate
+from agents.sharding import routed_items
+from schemas import Event, PublishEvent, Rejection
+from schemas.limits import not_after, parse_bounded
+from streams.engine import group_key
+
+# "[" + items joined by "," + "]": the framing orjson.dumps(list) writes.
+_FRAMING = 2
+
+
+@dataclass(slots=True)
+class RoutedBatch:
+    shard_messages: list[tuple[int, bytes]] = field(default_factory=list)  # in send order
+    dead_letters: list[tuple[int, str]] = field(default_factory=list)  # (input index, reason)
+    over_cardinality: list[int] = field(default_factory=list)  # input indexes, also dead letters
+    valid: int = 0
+
+
+class _ShardBuffer:
+    """Encoded items of one shard, flushed into messages of at most ``budget`` bytes."""
+
+    __slots__ = ("budget", "parts", "size")
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.parts: list[bytes] = []
+        self.size = _FRAMING
+
+    def add(self, item: bytes, flush: list[bytes]) -> None:
+        separator = 1 if self.parts else 0
+        if self.parts and self.size + separator + len(item) > self.budget:
+            flush.append(self.message())
+            separator = 0
+        self.parts.append(item)
+        self.size += separator + len(item)
+
+    def message(self) -> bytes:
+        payload = b"[" + b",".join(self.parts) + b"]"
+        self.parts = []
+        self.size = _FRAMING
+        return payload
+
+
+class Router:
+    def __init__(
+        self,
+        shards: int,
+        max_message_bytes: int,
+        max_future_skew_s: float | None,
+        event_clock: bool,
+        gate: CardinalityGate,
+        breakdown: tuple[str, ...],
+    ) -> None:
+        self.shards = shards
+        self.max_message_bytes = max_message_bytes
+        self.max_future_skew_s = max_future_skew_s
+        self.event_clock = event_clock
+        self.gate = gate
+        self.breakdown = breakdown
+        self.newest_accepted_us: int | None = None  # with clock = "event", a second clock
+
+    def route(self, values: Sequence[tuple[int, bytes | None]], wall_us: int) -> RoutedBatch:
+        """``values``: (input topic index, message value) in consumption order."""
+        out = RoutedBatch()
+        shards = self.shards
+        budget = self.max_message_bytes
+        buffers = [_ShardBuffer(budget) for _ in range(shards)]
+        flushed: list[list[bytes]] = [[] for _ in range(shards)]
+        for index, (topic_index, value) in enumerate(values):
+            now_us = wall_us
+            if self.event_clock and self.newest_accepted_us is not None:
+                # Input replayed or simulated ahead of today may lead the wall clock, by
+                # gaps of any size; what it cannot do is jump past both clocks at once.
+                now_us = max(wall_us, self.newest_accepted_us)
+            parsed = parse_bounded(value, budget, not_after(now_us, self.max_future_skew_s))
+            if parsed.__class__ is Rejection:
+                out.dead_letters.append((index, parsed.reason))  # type: ignore[union-attr]
+                continue
+            event: Event = parsed  # type: ignore[assignment]
+            if not self.gate.admits(event.study_id, self._group(event)):
+                self.gate.over += 1
+                out.over_cardinality.append(index)
+                out.dead_letters.append((index, self.gate.refuse_reason(event.study_id)))
+                continue
+            items = [(s, orjson.dumps(i)) for s, i in routed_items(event, topic_index, shards)]
+            largest = max(len(item) for _s, item in items)
+            if largest + _FRAMING > budget:
+                out.dead_letters.append(
+                    (index, f"too large for the shard topic: {largest} bytes once encoded")
+                )
+                continue
+            for shard, item in items:
+                buffers[shard].add(item, flushed[shard])
+            out.valid += 1
+            if self.newest_accepted_us is None or event.time_us > self.newest_accepted_us:
+                self.newest_accepted_us = event.time_us
+        for shard in range(shards):
+            if buffers[shard].parts:
+                flushed[shard].append(buffers[shard].message())
+            out.shard_messages.extend((shard, payload) for payload in flushed[shard])
+        return out
+
+    def _group(self, event: Event) -> tuple[str, ...] | None:
+        if not self.breakdown or event.__class__ is PublishEvent:
+            return None
+        return group_key(event, self.breakdown)  # type: ignore[arg-type]

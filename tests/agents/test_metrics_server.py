@@ -1,0 +1,71 @@
+"""The metrics endpoint under hostile load: 200 concurrent scrapes, half-sent requests, a flood."""
+
+from __future__ import annotations
+
+import asyncio
+
+from agents.broker import free_port
+from agents.cardinality import CardinalityGate
+from agents.exporter import EngineCollector, TopicHealth
+from agents.metrics_server import ExpositionCache, MetricsServer, Response, metrics_route
+from bench.scrape import BASE_US, HOUR_US, engine_50x20
+
+
+async def _get(port: int, path: str) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await writer.drain()
+    answer = await reader.read()
+    writer.close()
+    return answer
+
+
+def _server(cap: int = 256, header_timeout_s: float = 0.5) -> tuple[MetricsServer, ExpositionCache]:
+    engine = engine_50x20(studies=20, sites=10)
+    health = {t: TopicHealth() for t in ("entries", "queries", "publishes")}
+    collector = EngineCollector(
+        lambda: [engine], health, lambda: BASE_US + 2 * HOUR_US, ("site",),
+        CardinalityGate((), 200, 500),
+    )  # fmt: skip
+    cache = ExpositionCache(collector, asyncio.get_running_loop(), max_age_s=0.25)
+
+    async def healthz() -> Response:
+        return Response("200 OK", "application/json", b'{"shards": [0]}')
+
+    routes = {"/metrics": metrics_route(cache), "/healthz": healthz}
+    server = MetricsServer("127.0.0.1", free_port(), routes, header_timeout_s, cap)
+    server.start()
+    return server, cache
+
+
+async def test_healthz_answers_while_200_scrapes_run_and_they_share_collections():
+    server, cache = _server()
+    try:
+        scrapes = [asyncio.ensure_future(_get(server.port, "/metrics")) for _ in range(200)]
+        health = await asyncio.wait_for(
+            asyncio.gather(*(_get(server.port, "/healthz") for _ in range(20))), 30
+        )
+        assert all(h.startswith(b"HTTP/1.1 200") and h.endswith(b'{"shards": [0]}') for h in health)
+        bodies = await asyncio.wait_for(asyncio.gather(*scrapes), 120)
+        assert all(b.startswith(b"HTTP/1.1 200") for b in bodies)
+        assert b'edc_backlog_entries{dashboard="default",site="site-3",study="S07"}' in bodies[0]
+        assert cache.collections < 200  # one collection serves every scrape in its window
+    finally:
+        server.stop()
+
+
+async def test_half_sent_requests_are_closed_and_a_flood_is_capped():
+    server, _cache = _server(cap=20, header_timeout_s=0.5)
+    try:
+        slow = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(20)]
+        for _reader, writer in slow:
+            writer.write(b"GET /metrics HTTP/1.1\r\nHost:")  # never finished
+            await writer.drain()
+        await asyncio.sleep(0.1)
+        reader, _writer = await asyncio.open_connection("127.0.0.1", server.port)
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # over the cap: closed at once
+        for reader, _writer in slow:  # the header timeout closes each one
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+        assert (await _get(server.port, "/healthz")).startswith(b"HTTP/1.1 200")
+    finally:
+        server.stop()

@@ -1,0 +1,169 @@
+"""The router's decisions without Kafka: size bounds, event-time bounds, caps, byte-cut messages.
+
+The fuzz property drives hostile input through the whole decode-and-route path:
+every input is either routed (its items reach shard messages within the size
+limit, decodable by the shards) or dead-lettered with a one-line reason; nothing
+raises. ``make fuzz`` runs it with many more examples (HYPOTHESIS_PROFILE=fuzz).
+"""
+
+from __future__ import annotations
+
+import os
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agents.cardinality import CardinalityGate
+from agents.routing import Router
+from agents.sharding import decode_batch
+from schemas import format_timestamp
+from schemas.limits import not_after, parse_bounded
+
+BASE_US = 1_767_225_600_000_000  # 2026-01-01
+HOUR_US = 3_600_000_000
+FUZZ_EXAMPLES = 20_000 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 2_000
+
+
+def _router(max_bytes: int = 4096, skew: float | None = 3600.0, **caps: int) -> Router:
+    gate = CardinalityGate(("ONC-1",), caps.get("studies", 3), caps.get("groups", 2))
+    return Router(4, max_bytes, skew, False, gate, ("site",))
+
+
+def _entry(i: int, study: str = "ONC-1", site: str = "s1", at_us: int = BASE_US) -> bytes:
+    return orjson.dumps({
+        "schema": "edc.entry/1", "event_id": f"e{i}", "study_id": study, "site_id": site,
+        "subject_id": "x", "form_id": "f", "record_id": f"r{i}",
+        "entered_at": format_timestamp(at_us),
+    })  # fmt: skip
+
+
+def test_shard_messages_are_cut_by_bytes_and_keep_every_event_in_order():
+    router = _router(max_bytes=2048)
+    values = [(0, _entry(i)) for i in range(200)]
+    routed = router.route(values, BASE_US)
+    assert routed.valid == 200 and not routed.dead_letters
+    assert all(len(payload) <= 2048 for _s, payload in routed.shard_messages)
+    per_shard: dict[int, list[str]] = {}
+    for shard, payload in routed.shard_messages:
+        per_shard.setdefault(shard, []).extend(e.event_id for _t, _c, e in decode_batch(payload))
+    assert sorted(i for ids in per_shard.values() for i in ids) == sorted(
+        f"e{i}" for i in range(200)
+    )
+    for ids in per_shard.values():  # input order kept within each shard
+        assert ids == sorted(ids, key=lambda x: int(x[1:]))
+
+
+def test_an_oversized_value_is_rejected_with_its_size_and_never_parsed():
+    router = _router(max_bytes=2048)
+    big = b'{"schema": "edc.entry/1", "pad": "' + b"x" * 3000 + b'"}'
+    routed = router.route([(0, _entry(1)), (0, big), (0, _entry(2))], BASE_US)
+    assert routed.valid == 2
+    assert routed.dead_letters == [
+        (1, f"message too large: {len(big)} bytes (max_message_bytes is 2048)")
+    ]
+
+
+def test_a_far_future_event_is_refused_and_does_not_move_the_event_clock():
+    router = Router(4, 4096, 3600.0, True, CardinalityGate((), 10, 10), ())
+    routed = router.route(
+        [(0, _entry(1, at_us=BASE_US)), (0, _entry(2, at_us=2_911_000_000_000_000))], BASE_US
+    )
+    assert [i for i, _r in routed.dead_letters] == [1]
+    assert routed.dead_letters[0][1].startswith("event time: more than max_future_skew")
+    assert router.newest_accepted_us == BASE_US
+
+
+def test_the_replay_refuses_the_same_event_with_the_same_words():
+    live = _router().route([(0, _entry(2, at_us=BASE_US + 5 * HOUR_US))], BASE_US)
+    replayed = parse_bounded(_entry(2, at_us=BASE_US + 5 * HOUR_US), 4096, not_after(BASE_US, 3600))
+    assert live.dead_letters[0][1] == replayed.reason  # type: ignore[union-attr]
+
+
+def test_studies_and_groups_beyond_the_caps_are_refused_and_counted():
+    router = _router(studies=3, groups=2)
+    values = [(0, _entry(i, study=f"S{i}")) for i in range(5)]  # ONC-1 configured + 2 admitted
+    values += [(0, _entry(10 + i, site=f"site-{i}")) for i in range(4)]  # ONC-1: 2 groups
+    routed = router.route(values, BASE_US)
+    assert routed.valid == 4
+    assert routed.over_cardinality == [2, 3, 4, 7, 8]
+    assert router.gate.over == 5
+    reasons = {reason for _i, reason in routed.dead_letters}
+    assert reasons == {
+        "study_id: over max_studies (3 studies admitted)",
+        "breakdown group: over max_groups_per_study (2 groups admitted for this study)",
+    }
+
+
+_identifiers = st.text(max_size=12) | st.integers(-(2**63), 2**63 - 1) | st.none()
+_documents = st.fixed_dictionaries(
+    {
+        "schema": st.sampled_from(["edc.entry/1", "edc.query/1", "dashboard.publish/1", "x"]),
+        "event_id": _identifiers,
+        "study_id": st.sampled_from(["A", "B", "C", "D", ""]) | _identifiers,
+        "site_id": _identifiers,
+        "record_id": _identifiers,
+        "query_id": _identifiers,
+        "subject_id": _identifiers,
+        "form_id": _identifiers,
+        "status": st.sampled_from(["opened", "answered", "closed", "bogus"]),
+        "entered_at": st.sampled_from(["2026-01-01T00:00:00Z", "2062-01-01T00:00:00Z",
+                                       "0000-01-01T00:00:00Z", "2026-01-01T23:59:60Z"]),
+        "occurred_at": st.just("2026-01-02T00:00:00Z"),
+        "published_at": st.just("2026-01-03T00:00:00Z"),
+        "record_ids": st.lists(st.text(min_size=1, max_size=200), max_size=30) | st.none(),
+    },
+    optional={"data_cutoff": st.just("2026-01-02T00:00:00Z")},
+)  # fmt: skip
+_values = st.one_of(
+    st.binary(max_size=300),
+    st.none(),
+    _documents.map(orjson.dumps),
+    _documents.map(lambda d: orjson.dumps(d, option=orjson.OPT_INDENT_2)),
+    st.builds(lambda n: b'{"schema":"edc.entry/1","p":"' + b"y" * n + b'"}', st.integers(0, 5000)),
+)
+
+
+@settings(
+    max_examples=FUZZ_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.lists(st.tuples(st.integers(0, 2), _values), max_size=8))
+def test_hostile_input_is_routed_or_rejected_in_one_line(values):
+    router = _router(max_bytes=2048, studies=3, groups=3)
+    routed = router.route(values, BASE_US)
+    rejected = {index for index, _reason in routed.dead_letters}
+    assert len(rejected) == len(routed.dead_letters)  # one fate per input
+    assert routed.valid + len(rejected) == len(values)
+    for _index, reason in routed.dead_letters:
+        assert reason and "\n" not in reason and len(reason) < 300
+    decoded = 0
+    for shard, payload in routed.shard_messages:
+        assert 0 <= shard < 4 and len(payload) <= 2048
+        decoded += sum(1 for _t, counted, _e in decode_batch(payload) if counted)
+    assert decoded == routed.valid  # each routed input is counted once, on the shards
+
+
+def test_a_replay_reports_the_2062_entry_invalid_with_the_live_reason(tmp_path):
+    import json
+    from pathlib import Path
+
+    from agents.cli import main
+
+    sample = Path(__file__).parents[2] / "agents" / "data" / "sample-events.jsonl"
+    future = _entry(99, at_us=2_911_000_000_000_000)
+    lines = sample.read_bytes().rstrip(b"\n") + b"\n" + future + b"\n"
+    source = tmp_path / "with-2062.jsonl"
+    source.write_bytes(lines)
+    as_of = "2026-01-09T00:00:00Z"
+    for name, path in (("plain", sample), ("future", source)):
+        assert main(["replay", "--input", str(path), "--as-of", as_of, "--quiet",
+                     "--out", str(tmp_path / name)]) == 0  # fmt: skip
+    plain, with_future = (
+        json.loads((tmp_path / n / "report.json").read_bytes()) for n in ("plain", "future")
+    )
+    number = lines.count(b"\n")
+    live = _router().route([(0, future)], 1_767_916_800_000_000)  # the wall clock at --as-of
+    assert with_future["invalid"][-1] == {"line": number, "reason": live.dead_letters[0][1]}
+    assert with_future["studies"] == plain["studies"]  # nothing else moved

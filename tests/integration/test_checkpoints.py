@@ -1,0 +1,121 @@
+"""Checkpoints read back from a topic anyone with produce rights can write to, on a real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import pickle
+import uuid
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from agents.broker import ensure_topics
+from agents.checkpoints import (
+    FORMAT,
+    CheckpointHealth,
+    CheckpointReader,
+    chunk_messages,
+    dump_engine,
+)
+from agents.settings import load_settings
+from agents.topics import worker_topics
+from schemas import Rejection, parse_event
+from streams import Engine
+from tests.integration.workload import workload
+
+pytestmark = pytest.mark.integration
+
+
+class Payload:
+    """Unpickling this runs `touch <marker>`."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+async def _setup(bootstrap: str, app_id: str, shard_messages: int) -> tuple:
+    settings = load_settings(bootstrap_servers=bootstrap, app_id=app_id, shard_partitions=2)
+    options = settings.kafka_client_options()
+    await ensure_topics(options, worker_topics(settings))
+    producer = AIOKafkaProducer(**options, max_request_size=1 << 20)
+    await producer.start()
+    for _ in range(shard_messages):  # offsets 0.. of shard 0 exist
+        await producer.send_and_wait(settings.shard_topic, b"[]", partition=0)
+    return settings, producer
+
+
+async def _write(producer, topic, shard, next_offset, blob, **override) -> None:
+    for key, value, headers in chunk_messages(shard, next_offset, uuid.uuid4().hex, blob):
+        headers = [(k, override.get(k, v)) for k, v in headers]
+        await producer.send_and_wait(topic, value, key=key, headers=headers, partition=shard)
+
+
+def _engine(settings, n: int) -> Engine:
+    engine = Engine(settings.engine_config())
+    for _kind, value in workload(entries=n):
+        event = parse_event(value)
+        if not isinstance(event, Rejection):
+            engine.apply(event)
+    return engine
+
+
+def test_only_a_genuine_checkpoint_is_restored_and_a_pickle_never_runs(
+    kafka_bootstrap, tmp_path, caplog
+):
+    marker = tmp_path / "pwned"
+
+    async def scenario() -> tuple:
+        settings, producer = await _setup(kafka_bootstrap, f"ckpt-{uuid.uuid4().hex[:8]}", 5)
+        topic = settings.checkpoint_topic
+        good = _engine(settings, 60)
+        try:
+            await _write(producer, topic, 0, 3, dump_engine(good, 0, 3))
+            # Hostile or broken records written after it, each newer than the good one:
+            pickled = pickle.dumps(Payload(str(marker)))
+            for key, value, headers in chunk_messages(0, 4, "evil", pickled):
+                await producer.send_and_wait(topic, value, key=key, headers=headers, partition=0)
+            await producer.send_and_wait(  # the old pickle format, as an attacker would write it
+                topic, pickled, key=b"0:0", partition=0,
+                headers=[("format", b"edc-latency.checkpoint/2"), ("shard", b"0"),
+                         ("next_offset", b"4"), ("checkpoint", b"x"), ("chunk", b"0/1")],
+            )  # fmt: skip
+            await producer.send_and_wait(  # a bad chunk header
+                topic, b"", key=b"0:0", partition=0,
+                headers=[("format", FORMAT), ("shard", b"0"), ("next_offset", b"4"),
+                         ("checkpoint", b"y"), ("chunk", b"zero/one"), ("digest", b"00")],
+            )  # fmt: skip
+            # Well-formed, digest recomputed, claiming offsets the shard topic never had:
+            await _write(producer, topic, 0, 1_000_000_000, dump_engine(good, 0, 1_000_000_000))
+            # Tampered: the payload of a good checkpoint, another checkpoint's digest.
+            other = dump_engine(_engine(settings, 10), 0, 4)
+            await _write(producer, topic, 0, 4, other, digest=b"0" * 64)
+            # Truncated.
+            await _write(producer, topic, 0, 4, dump_engine(good, 0, 4)[:-50])
+        finally:
+            await producer.stop()
+        health = CheckpointHealth()
+        reader = CheckpointReader(
+            settings.kafka_client_options(), topic, settings.shard_topic,
+            settings.engine_config(), health,
+        )  # fmt: skip
+        return await reader.latest([0, 1]), health, good
+
+    with caplog.at_level(logging.WARNING, logger="agents.checkpoints"):
+        found, health, good = asyncio.run(scenario())
+    assert not marker.exists()
+    assert set(found) == {0}
+    assert found[0].next_offset == 3
+    assert found[0].engine.to_state() == good.to_state()
+    assert health.rejected == {
+        "header": 2,  # the old pickle format, the bad chunk header
+        "content": 2,  # the pickle under the new format, the truncated payload
+        "digest": 1,  # the tampered one
+        "offset": 1,  # the one claiming offsets that never existed
+    }
+    assert all("\n" not in r.getMessage() for r in caplog.records)
