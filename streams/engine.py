@@ -76,8 +76,8 @@ class Engine:
         self._pruned_at_us: int | None = None
         # The last entry applied, its seq and breakdown group, for last_tracked.
         self._last_entry: EntryEvent | None = None
-        self.last_entry_seq = 0
-        self.last_entry_group: GroupKey = ()
+        self._last_entry_seq = 0
+        self.last_entry_group: GroupKey = ()  # of the last entry applied, for the replay's rows
 
     # -- state ----------------------------------------------------------------------
 
@@ -155,7 +155,7 @@ class Engine:
             for ledger in study.ledgers:
                 ledger.add_entry(record_id, time_us, seq, key)
             self._last_entry = event  # type: ignore[assignment]
-            self.last_entry_seq = seq
+            self._last_entry_seq = seq
             self.last_entry_group = key
         elif kind is PublishEvent:
             ledger = study.dashboards.get(event.dashboard)  # type: ignore[union-attr]
@@ -183,6 +183,12 @@ class Engine:
         return ACCEPTED
 
     @property
+    def last_entry_seq(self) -> int:
+        """The arrival number of the last entry applied (with ``last_entry_group``, it locates
+        that entry on each dashboard: what the replay keeps per entry row)."""
+        return self._last_entry_seq
+
+    @property
     def last_tracked(self) -> list[TrackedEntry]:
         """Views of the last entry applied, one per dashboard of its study (in their order).
 
@@ -194,7 +200,7 @@ class Engine:
         study = self.studies[event.study_id]
         key = self._group_key(event) if self._breakdown else ()
         return [
-            ledger.view(event.record_id, event.entered_at, self.last_entry_seq, key)
+            ledger.view(event.record_id, event.entered_at, self._last_entry_seq, key)
             for ledger in study.ledgers
         ]
 

@@ -224,9 +224,11 @@ def _run_sharded(
     if not path.is_file():
         raise BadInput(f"--input {path}: No such file")
     config = settings.engine_config(retention=False)
+    # The live router's bounds, with --as-of as the clock, as on one engine.
+    bounds = (settings.max_message_bytes, not_after(as_of, settings.max_future_skew))
     try:
         sharded = run_sharded(
-            path, args.jobs, out, config, as_of, window_us, meanwhile=lambda: _sha256_of(path)
+            path, args.jobs, out, config, as_of, window_us, bounds, lambda: _sha256_of(path)
         )
     except OSError as error:
         raise BadInput(f"--input {path}: {error.strerror}") from None

@@ -43,7 +43,8 @@ from agents.replay.distributions import distributions_of, merge_distributions
 from agents.replay.pipeline import _event, _telling_the_main_process, rss_mib
 from agents.replay.tables import EntryRows, entries_csv_body, query_rows
 from agents.sharding import shard_of
-from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, parse_event
+from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection
+from schemas.limits import parse_bounded
 from streams import ACCEPTED, UNKNOWN_DASHBOARD, Engine, EngineConfig
 from streams.parts import StudyPart
 from streams.windows import WindowParts
@@ -52,6 +53,7 @@ from streams.windows import WindowParts
 CHUNK_EVENTS = 5_000
 
 _PARSED, _GO, _DONE, _FAILED, _UNREADABLE = 0, 1, 2, 3, 4
+NO_BOUNDS: tuple[int, int | None] = (1 << 62, None)
 
 
 class WorkerFailed(Exception):
@@ -139,9 +141,18 @@ def _read_messages(path: Path) -> Iterator[Any]:
 
 
 def parse_range(
-    path: Path, start: int, end: int, shards: int, workdir: Path, index: int
+    path: Path,
+    span: tuple[int, int],
+    shards: int,
+    workdir: Path,
+    index: int,
+    bounds: tuple[int, int | None] = NO_BOUNDS,
 ) -> tuple[int, int, list[tuple[int, str]]]:
-    """Step 1: (lines, valid lines, rejections with range-local line numbers)."""
+    """Step 1: (lines, valid lines, rejections with range-local line numbers).
+
+    ``bounds``: (max_message_bytes, latest believable event time), as ``read_events``."""
+    start, end = span
+    max_bytes, not_after_us = bounds
     outputs = [(workdir / f"events-{index}-{s}").open("wb") for s in range(shards)]
     chunks: list[list[tuple[int, bool, dict[str, Any]]]] = [[] for _ in range(shards)]
     ids: list[str] = []
@@ -158,7 +169,7 @@ def parse_range(
             lines += 1
             if line.isspace():
                 continue  # blank lines are skipped, as read_events does
-            event = parse_event(line)
+            event = parse_bounded(line, max_bytes, not_after_us)
             if event.__class__ is Rejection:
                 invalid.append((lines, event.reason))  # type: ignore[union-attr]
                 continue
@@ -275,11 +286,12 @@ def _worker(
     config: EngineConfig,
     as_of_us: int,
     window_us: int,
+    bounds: tuple[int, int | None],
     connection: Connection,
 ) -> None:
     with _telling_the_main_process(connection, f"replay worker {index} failed"):
         try:
-            parsed = parse_range(path, span[0], span[1], jobs, workdir, index)
+            parsed = parse_range(path, span, jobs, workdir, index, bounds)
         except OSError as error:
             connection.send_bytes(orjson.dumps([_UNREADABLE, error.strerror or str(error)]))
             return
@@ -299,6 +311,7 @@ def run_sharded(
     config: EngineConfig,
     as_of_us: int,
     window_us: int,
+    bounds: tuple[int, int | None] = NO_BOUNDS,
     meanwhile: Callable[[], Any] = lambda: None,
 ) -> ShardedResult:
     """The three steps over ``jobs`` forked workers; writes ``out/entries.csv`` and
@@ -311,9 +324,10 @@ def run_sharded(
     try:
         for index, span in enumerate(line_ranges(path, jobs)):
             mine, theirs = context.Pipe(duplex=True)
+            job = (index, jobs, path, span, workdir, config, as_of_us, window_us, bounds)
             process = context.Process(
                 target=_worker,
-                args=(index, jobs, path, span, workdir, config, as_of_us, window_us, theirs),
+                args=(*job, theirs),
                 name=f"replay-worker-{index}",
                 daemon=True,
             )
