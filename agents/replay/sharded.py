@@ -41,7 +41,7 @@ import orjson
 
 from agents.replay.distributions import distributions_of, merge_distributions
 from agents.replay.pipeline import _event, _telling_the_main_process, rss_mib
-from agents.replay.tables import EntryRows, entries_csv_body, query_rows
+from agents.replay.tables import EntryRows, query_rows, write_entry_rows
 from agents.sharding import shard_of
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection
 from schemas.limits import parse_bounded
@@ -245,8 +245,9 @@ def apply_shard(
                 elif event.__class__ is QueryEvent:
                     sites.setdefault((event.study_id, event.query_id), event.site_id)  # type: ignore[union-attr]
     studies = {sid: tuple(study.dashboards) for sid, study in engine.studies.items()}
-    body, rows_per_entry = entries_csv_body(rows, engine, as_of_us)
-    (workdir / f"entries-{shard}.csv").write_bytes(body)
+    body_path = workdir / f"entries-{shard}.csv"
+    with body_path.open("w", encoding="utf-8", newline="") as body:
+        rows_per_entry = write_entry_rows(rows, engine, as_of_us, body)
     snapshot = snapshot_parts(engine, as_of_us)
     distributions = distributions_of(snapshot[0])
     windows = window_parts(engine, as_of_us, window_us)
@@ -264,7 +265,7 @@ def apply_shard(
         windows=windows,
         distributions=distributions,
         entry_order=array("q", entry_order),
-        entry_ends=_entry_ends(body, rows_per_entry),
+        entry_ends=_entry_ends(body_path, rows_per_entry),
         queries=query_rows(engine, sites, as_of_us),
     )
 
@@ -374,7 +375,11 @@ def _receive(process: multiprocessing.process.BaseProcess, connection: Connectio
 
 
 def _write_entries_csv(target: Path, workdir: Path, answers: list[ShardAnswer]) -> None:
-    """Each shard's rows, put back in file order of their entry events."""
+    """Each shard's rows, put back in file order of their entry events.
+
+    The shards' files are read sequentially, each event's rows at a time: the main
+    process never holds a whole file.
+    """
     from agents.replay.tables import ENTRIES_HEADER
 
     # The shard of each valid line's entry event, by its ordinal among valid lines (255: none).
@@ -383,21 +388,26 @@ def _write_entries_csv(target: Path, workdir: Path, answers: list[ShardAnswer]) 
     for answer in answers:
         for ordinal in answer.entry_order:
             owners[ordinal] = answer.shard
-    bodies = [memoryview((workdir / f"entries-{a.shard}.csv").read_bytes()) for a in answers]
-    ends = [iter(answer.entry_ends) for answer in answers]
-    starts = [0] * len(answers)
-    with target.open("wb") as handle:
-        write = handle.write
-        handle.write(ENTRIES_HEADER)
-        for shard in owners.replace(b"\xff", b""):
-            end = next(ends[shard])
-            write(bodies[shard][starts[shard] : end])
-            starts[shard] = end
+    bodies = [(workdir / f"entries-{a.shard}.csv").open("rb") for a in answers]
+    try:
+        reads = [body.read for body in bodies]
+        ends = [iter(answer.entry_ends) for answer in answers]
+        starts = [0] * len(answers)
+        with target.open("wb") as handle:
+            write = handle.write
+            write(ENTRIES_HEADER)
+            for shard in owners.replace(b"\xff", b""):
+                end = next(ends[shard])
+                write(reads[shard](end - starts[shard]))
+                starts[shard] = end
+    finally:
+        for body in bodies:
+            body.close()
 
 
-def _entry_ends(body: bytes, rows_per_entry: list[int]) -> array[int]:
-    """The offset after each entry event's rows (an event may have none)."""
-    row_ends = _row_ends(body)
+def _entry_ends(path: Path, rows_per_entry: list[int]) -> array[int]:
+    """The offset in the file after each entry event's rows (an event may have none)."""
+    row_ends = _row_ends(path)
     ends, row = array("q"), 0
     for count in rows_per_entry:
         row += count
@@ -405,22 +415,29 @@ def _entry_ends(body: bytes, rows_per_entry: list[int]) -> array[int]:
     return ends
 
 
-def _row_ends(body: bytes) -> list[int]:
+def _row_ends(path: Path) -> array[int]:
     """Offset after each row. Without a quote no field was quoted, so every newline ends a row;
     otherwise the rows are parsed back (a quoted field may hold a newline)."""
-    if b'"' not in body:
-        ends = []
-        position = body.find(b"\n")
-        while position >= 0:
-            ends.append(position + 1)
-            position = body.find(b"\n", position + 1)
+    ends = array("q")
+    quoted = False
+    offset = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            quoted = quoted or b'"' in block
+            position = block.find(b"\n")
+            while position >= 0:
+                ends.append(offset + position + 1)
+                position = block.find(b"\n", position + 1)
+            offset += len(block)
+    if not quoted:
         return ends
-    ends, offset = [], 0
-    for row in csv.reader(io.StringIO(body.decode(), newline="")):
-        text = io.StringIO()
-        csv.writer(text, lineterminator="\n").writerow(row)
-        offset += len(text.getvalue().encode())
-        ends.append(offset)
+    ends, offset = array("q"), 0
+    with path.open(encoding="utf-8", newline="") as text:
+        for row in csv.reader(text):
+            line = io.StringIO()
+            csv.writer(line, lineterminator="\n").writerow(row)
+            offset += len(line.getvalue().encode())
+            ends.append(offset)
     return ends
 
 

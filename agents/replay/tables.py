@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from array import array
+from typing import TextIO
 
 from schemas import EntryEvent
 from schemas.timestamps import TimestampFormatter, seconds_ms
@@ -65,6 +66,12 @@ def entries_csv(rows: EntryRows, engine: Engine, as_of_us: int) -> bytes:
 def entries_csv_body(rows: EntryRows, engine: Engine, as_of_us: int) -> tuple[bytes, list[int]]:
     """The rows without the header, and how many rows each entry event has (0 or its dashboards)."""
     out = io.StringIO()
+    rows_per_event = write_entry_rows(rows, engine, as_of_us, out)
+    return out.getvalue().encode(), rows_per_event
+
+
+def write_entry_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextIO) -> list[int]:
+    """``entries_csv_body`` into a text stream (a file: no copy of the rows in memory)."""
     writer = csv.writer(out, lineterminator="\n")
     rows_per_event: list[int] = []
     timestamp = TimestampFormatter()
@@ -112,7 +119,7 @@ def entries_csv_body(rows: EntryRows, engine: Engine, as_of_us: int) -> tuple[by
             writer.writerows(batch)
             batch.clear()
     writer.writerows(batch)
-    return out.getvalue().encode(), rows_per_event
+    return rows_per_event
 
 
 def _seconds_text(us: int) -> str:

@@ -114,3 +114,19 @@ def test_a_failing_worker_is_raised_with_its_traceback_and_every_worker_reaped(
         run_sharded(source, 2, tmp_path, config, 0, 86_400_000_000)
     assert multiprocessing.active_children() == []
     assert [p.name for p in tmp_path.iterdir()] == []  # the shards' files are removed
+
+
+def test_ids_that_csv_must_quote_keep_their_rows_in_order(tmp_path):
+    """A quoted field may hold a newline: the rows are then found by parsing them back."""
+    lines = [
+        orjson.dumps({"schema": "edc.entry/1", "event_id": f'e{n} "x",\ny', "study_id": "S",
+                      "site_id": "s", "subject_id": "x", "form_id": "f", "record_id": f"r{n}",
+                      "entered_at": "2026-01-01T00:00:00Z"})
+        for n in range(12)
+    ]
+    source = tmp_path / "input.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    outputs = [_replay(source, tmp_path / f"j{jobs}", "2026-01-02T00:00:00Z", jobs)
+               for jobs in (1, 2, 3)]  # fmt: skip
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0]["entries.csv"].count(b'"e3 ""x"",\ny"') == 1
