@@ -266,6 +266,10 @@ def _run_sharded(
     (out / "report.html").write_bytes(render(report, merged_distributions(answers), _version()))
     main = rss_mib("VmHWM")
     workers = [answer.peak_rss_mib or 0.0 for answer in answers]
+    # As for the tables writer (_peak_rss_facts): a worker's resident set starts as this
+    # process's at the fork, pages it shares until it writes them; each adds its peak less that.
+    at_fork = sharded.rss_mib_at_fork or 0.0
+    added = sum(max(0.0, worker - at_fork) for worker in workers)
     run_facts = {
         "started_at": format_timestamp(int(started * US_PER_SECOND)),
         "seconds": round(time.time() - started, 3),
@@ -275,11 +279,12 @@ def _run_sharded(
         "argv": sys.argv[1:],
         "events_per_s": round(sharded.lines / max(1e-9, time.time() - started)),
         "jobs": args.jobs,
-        # Each process's peak, added: an upper bound (a forked worker's resident set
-        # counts the pages it shares with this process at the fork).
-        "peak_rss_mib": None if main is None else round(main + sum(workers), 1),
+        # This process's peak plus what each worker added: an upper bound when the
+        # peaks did not coincide.
+        "peak_rss_mib": None if main is None else round(main + added, 1),
         "peak_rss_mib_main": main,
         "peak_rss_mib_workers": workers,
+        "rss_mib_at_workers_fork": sharded.rss_mib_at_fork,
     }
     (out / "run.json").write_bytes(orjson.dumps(run_facts, option=orjson.OPT_INDENT_2) + b"\n")
     if not args.quiet:

@@ -87,6 +87,7 @@ class ShardedResult:
     """The merged outcome, for the report; entries.csv is written already."""
 
     meanwhile: Any = None  # what the main process's own task answered
+    rss_mib_at_fork: float | None = None  # this process's resident set when it forked them
     lines: int = 0
     valid: int = 0
     invalid: list[tuple[int, str]] = field(default_factory=list)
@@ -321,7 +322,7 @@ def run_sharded(
     workdir = Path(tempfile.mkdtemp(prefix=".replay-shards-", dir=out))
     context = multiprocessing.get_context("fork")
     workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
-    result = ShardedResult()
+    result = ShardedResult(rss_mib_at_fork=rss_mib("VmRSS"))
     try:
         for index, span in enumerate(line_ranges(path, jobs)):
             mine, theirs = context.Pipe(duplex=True)
