@@ -34,7 +34,8 @@ def run_peer(path: Path, as_of_us: int, settings: Settings) -> tuple[PeerRows, f
     import duckdb
 
     started = time.perf_counter()
-    connection = duckdb.connect(config={"enable_progress_bar": False})
+    connection = duckdb.connect()
+    connection.execute("SET enable_progress_bar = false")
     connection.execute("CREATE TABLE study_dashboards (study_id VARCHAR, dashboard VARCHAR, "
                        "sla_us BIGINT)")  # fmt: skip
     connection.executemany(
