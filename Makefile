@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench schemas clean tools fuzz
+.PHONY: demo test lint bench schemas clean tools fuzz image manifests
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ tools:
 test: $(STAMP) tools
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
+
+# The worker image (deploy/container/Containerfile) with podman or docker, whichever answers.
+# Another base: make image IMAGE_ARGS='--build-arg BASE_IMAGE=...'
+image:
+	./deploy/container/build.sh $(IMAGE_ARGS)
+
+# The PrometheusRule and dashboard ConfigMaps, regenerated from their sources.
+manifests: $(STAMP)
+	$(BIN)/python deploy/kubernetes/generate.py
 
 # The fuzz properties with many more examples than `make test` runs (tests/agents/test_routing.py).
 fuzz: $(STAMP)

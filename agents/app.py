@@ -22,13 +22,15 @@ from typing import Any
 
 import faust
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.client import AIOKafkaClient
 from faust.types.tuples import Message
 
 from agents.cardinality import CardinalityGate
 from agents.codecs import UndecodableBatch, name_undecodable_batches
 from agents.exporter import EngineCollector, TopicHealth
+from agents.fetch_wait import lower_worker_fetch_wait
+from agents.lag import lag_by_topic
 from agents.metrics_server import ExpositionCache, MetricsServer, Response, metrics_route
 from agents.readiness import Readiness
 from agents.routing import Router
@@ -48,26 +50,14 @@ FATAL_EXIT = 3  # distinct from a crash (1) and from bad configuration (2)
 
 
 def lower_fetch_wait() -> None:
-    from faust.transport.drivers import aiokafka as driver
-
-    original = driver.AIOKafkaConsumerThread._create_worker_consumer
-    if getattr(original, "_edc_latency", False):
-        return
-
-    def create_worker_consumer(self: Any, transport: Any) -> Any:
-        consumer = original(self, transport)
-        consumer._fetch_max_wait_ms = FETCH_MAX_WAIT_MS  # read when the consumer starts
-        return consumer
-
-    create_worker_consumer._edc_latency = True  # type: ignore[attr-defined]
-    driver.AIOKafkaConsumerThread._create_worker_consumer = create_worker_consumer
+    lower_worker_fetch_wait(FETCH_MAX_WAIT_MS)
 
 
 def _credentials(settings: Settings) -> Any:
     if settings.sasl_mechanism:
         return faust.SASLCredentials(
             username=settings.sasl_username,
-            password=settings.sasl_password,
+            password=settings.sasl_password_value,
             mechanism=settings.sasl_mechanism,
             ssl_context=settings.kafka_client_options().get("ssl_context"),
         )
@@ -326,17 +316,14 @@ class Worker:
         owned = list(self.last_offsets)
         if not owned:
             return
-        consumer = AIOKafkaConsumer(**self.client_options, group_id=None)
-        await consumer.start()
-        try:
-            tps = [TopicPartition(t, p) for t, p in owned]
-            ends = await consumer.end_offsets(tps)
-        finally:
-            await consumer.stop()
-        lag = dict.fromkeys(self.settings.input_topics, 0)
-        for tp in tps:
-            # Clamped: the embedded broker can under-report end offsets (agents/broker.py).
-            lag[tp.topic] += max(0, ends[tp] - self.last_offsets[(tp.topic, tp.partition)] - 1)
+        # The marks the app's consumer got with its last fetches: no request, no new client.
+        consumer = self.app.consumer
+        lag = lag_by_topic(
+            self.settings.input_topics,
+            self.last_offsets,
+            consumer.assignment(),
+            lambda topic, partition: consumer.highwater(TopicPartition(topic, partition)),
+        )
         for topic, value in lag.items():
             self.health[topic].lag = value
 

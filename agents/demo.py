@@ -57,6 +57,11 @@ def run(args: argparse.Namespace) -> int:
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "EDC_LATENCY_CLOCK": "event",  # simulated time: ages follow the newest event
             "EDC_LATENCY_STUDIES": json.dumps(simulation.study_configs_settings()),
+            # The vendor lines of the table need the vendor label (country for the
+            # FSP scorecard dashboard); whatever else the settings split by is kept.
+            "EDC_LATENCY_BREAKDOWN": ",".join(
+                dict.fromkeys((*settings.breakdown, "vendor", "country"))
+            ),
         }
         worker = stack.enter_context(WorkerProcess(env, settings.metrics_host, port))
         print(f"metrics: {worker.url}   (Ctrl-C stops everything)")
@@ -117,11 +122,12 @@ async def _simulate(settings, simulation, worker, start_us, speed_s, args) -> No
         await producer.stop()
 
 
-def _p95_bound(samples: Samples, study: str) -> str:
+def _p95_bound(samples: Samples, study: str, label: str = "study") -> str:
+    """An upper bound of the p95 latency of one study (or of one value of another label)."""
     buckets: dict[float, float] = {}
     for (name, labels), value in samples.items():
         lbl = dict(labels)
-        if name == "edc_data_latency_seconds_bucket" and lbl.get("study") == study:
+        if name == "edc_data_latency_seconds_bucket" and lbl.get(label) == study:
             le = float(lbl["le"])
             buckets[le] = buckets.get(le, 0) + value
     if not buckets or buckets.get(float("inf"), 0) == 0:
@@ -164,6 +170,37 @@ def _rows(samples: Samples) -> Iterator[tuple[str, str, int, int, int]]:
         )
 
 
+def _vendor_rows(samples: Samples) -> Iterator[tuple[str, str, str, int, int, int]]:
+    """One line per vendor over all studies: the FSP scorecard in brief (needs the vendor label)."""
+    vendors = sorted(
+        {dict(lbl).get("vendor", "") for (n, lbl) in samples if n == "edc_backlog_entries"}
+    )
+    for vendor in vendors:
+
+        def summed(metric: str, vendor: str = vendor, **want: str) -> int:
+            return int(
+                sum(
+                    v
+                    for (n, lbl), v in samples.items()
+                    if n == metric
+                    and dict(lbl).get("vendor", "") == vendor
+                    and all(dict(lbl).get(k) == w for k, w in want.items())
+                )
+            )
+
+        within = summed("edc_entries_published_within_sla_total")
+        over = summed("edc_entries_published_over_sla_total")
+        share = f"{100 * within / (within + over):.1f}%" if within + over else "—"
+        yield (
+            vendor or "unassigned",
+            _p95_bound(samples, vendor, label="vendor"),
+            share,
+            summed("edc_backlog_entries"),
+            summed("edc_backlog_overdue_entries"),
+            summed("edc_queries_open", age_bucket=">30d"),
+        )
+
+
 def _print_table(url: str, sim_now_us: int, sent: int) -> None:
     from schemas.timestamps import format_timestamp
 
@@ -176,4 +213,8 @@ def _print_table(url: str, sim_now_us: int, sent: int) -> None:
     print(f"{'study':<12} {'p95 latency':>12} {'backlog':>8} {'overdue':>8} {'queries >30d':>13}")
     for study, p95, backlog, overdue, old_queries in _rows(samples):
         print(f"{study:<12} {p95:>12} {backlog:>8} {overdue:>8} {old_queries:>13}")
+    print(f"{'vendor':<12} {'p95 latency':>12} {'backlog':>8} {'overdue':>8} {'queries >30d':>13}"
+          f" {'within SLA':>11}")  # fmt: skip
+    for vendor, p95, share, backlog, overdue, old_queries in _vendor_rows(samples):
+        print(f"{vendor:<12} {p95:>12} {backlog:>8} {overdue:>8} {old_queries:>13} {share:>11}")
     sys.stdout.flush()

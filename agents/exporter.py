@@ -18,7 +18,6 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 from agents import metrics as m
 from agents.cardinality import CardinalityGate
@@ -295,35 +294,3 @@ class EngineCollector(Collector):
                 delay.add_metric([topic], health.processing_delay_s)
         families: list[Metric] = [messages, dead, late, newest, age, lag, delay]
         return lambda: families
-
-
-def render_text(metrics: Iterable[Metric]) -> bytes:
-    """The Prometheus text format of the families: the bytes ``generate_latest`` writes.
-
-    /metrics is scraped several times a second (dashboards, the benchmarks), and
-    ``generate_latest`` re-checks every label name of every sample, which costs about
-    as much as collecting the figures. Our metric and label names are fixed and valid,
-    and our families carry no timestamps or _created samples, so only label values need
-    escaping; tests/agents/test_exporter.py compares the two outputs byte for byte.
-    """
-    out: list[str] = []
-    for metric in metrics:
-        if metric.type not in ("counter", "gauge", "histogram"):
-            raise ValueError(f"{metric.name}: {metric.type} is not rendered here")
-        name = f"{metric.name}_total" if metric.type == "counter" else metric.name
-        doc = metric.documentation.replace("\\", r"\\").replace("\n", r"\n")
-        out.append(f"# HELP {name} {doc}\n# TYPE {name} {metric.type}\n")
-        for sample in metric.samples:
-            value = floatToGoString(sample.value)
-            if sample.labels:
-                labels = ",".join(
-                    f'{k}="{_escape_label_value(v)}"' for k, v in sorted(sample.labels.items())
-                )
-                out.append(f"{sample.name}{{{labels}}} {value}\n")
-            else:
-                out.append(f"{sample.name} {value}\n")
-    return "".join(out).encode()
-
-
-def _escape_label_value(value: str) -> str:
-    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")

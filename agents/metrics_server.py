@@ -4,7 +4,10 @@ Why a thread: a scrape must never hold up consuming, and consuming must never
 hold up ``/healthz``. The Kafka loop only collects the figures (engine state
 changes only there, so it must be read there), at most once per
 ``metrics_refresh_interval`` however many scrapes arrive; the text is rendered
-here, by prometheus_client's ``generate_latest``, on a worker thread.
+here, on a worker thread, by prometheus_client: its ``choose_encoder`` picks the
+Prometheus text or OpenMetrics format from the scraper's ``Accept`` header, and
+the body is gzipped when ``Accept-Encoding`` allows (``gzip_accepted``), as the
+library's own HTTP handlers do. Each format is rendered once per collection.
 
 Hostile clients: a connection that has not sent its request headers within the
 header timeout is closed, and connections beyond a cap are closed at once. Each
@@ -14,20 +17,25 @@ answer closes its connection (Prometheus reconnects; nothing here is chatty).
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import Future
+from contextvars import ContextVar
 from dataclasses import dataclass
 
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.exposition import choose_encoder, gzip_accepted
 
 from agents.exporter import EngineCollector
 
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 16 << 10
+# Formats kept per collection. The Accept header picks one (its version and escaping
+# parameters are the client's): beyond these, a format is rendered and not kept.
+MAX_KEPT_FORMATS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,9 +43,14 @@ class Response:
     status: str  # "200 OK"
     content_type: str
     body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 Handler = Callable[[], Awaitable[Response]]
+
+# The request headers of the handler being run (names lower-cased), for the handlers
+# that negotiate (/metrics); the others keep their plain signature.
+request_headers: ContextVar[Mapping[str, str]] = ContextVar("request_headers")
 
 
 class _Families:
@@ -59,19 +72,34 @@ class ExpositionCache:
         self._collector = collector
         self._owner = owner
         self._max_age_s = max_age_s
-        self._body = b""
+        self._families: list = []  # type: ignore[type-arg]
+        self._rendered: dict[tuple[str, bool], asyncio.Future[bytes]] = {}
         self._at = float("-inf")
-        self._refreshing: asyncio.Future[bytes] | None = None
+        self._refreshing: asyncio.Future[list] | None = None  # type: ignore[type-arg]
         self.collections = 0  # how many times the figures were collected (for tests, bench)
 
-    async def body(self) -> bytes:
-        if time.monotonic() - self._at < self._max_age_s:
-            return self._body
-        if self._refreshing is None:
-            self._refreshing = asyncio.ensure_future(self._refresh())
-        return await asyncio.shield(self._refreshing)
+    async def response(self, accept: str = "", accept_encoding: str = "") -> Response:
+        """The metrics in the format ``accept`` asks for, gzipped if ``accept_encoding`` allows."""
+        encoder, content_type = choose_encoder(accept)
+        compress = gzip_accepted(accept_encoding)
+        if time.monotonic() - self._at >= self._max_age_s:
+            if self._refreshing is None:
+                self._refreshing = asyncio.ensure_future(self._refresh())
+            await asyncio.shield(self._refreshing)
+        key = (content_type, compress)
+        rendered = self._rendered.get(key)
+        if rendered is None:
+            rendered = asyncio.get_running_loop().run_in_executor(
+                None, _render, encoder, self._families, compress
+            )
+            if len(self._rendered) < MAX_KEPT_FORMATS:
+                self._rendered[key] = rendered
+        body = await asyncio.shield(rendered)
+        return Response(
+            "200 OK", content_type, body, (("Content-Encoding", "gzip"),) if compress else ()
+        )
 
-    async def _refresh(self) -> bytes:
+    async def _refresh(self) -> list:  # type: ignore[type-arg]
         try:
             started = time.monotonic()
 
@@ -82,15 +110,16 @@ class ExpositionCache:
                 asyncio.run_coroutine_threadsafe(gather(), self._owner)
             )
             self.collections += 1
-            body = await asyncio.get_running_loop().run_in_executor(None, _render, build)
-            self._body, self._at = body, started
-            return body
+            families = await asyncio.get_running_loop().run_in_executor(None, build)
+            self._families, self._rendered, self._at = families, {}, started
+            return families
         finally:
             self._refreshing = None
 
 
-def _render(build: Callable[[], list]) -> bytes:  # type: ignore[type-arg]
-    return generate_latest(_Families(build()))  # type: ignore[arg-type]
+def _render(encoder: Callable[[_Families], bytes], families: list, compress: bool) -> bytes:  # type: ignore[type-arg]
+    body = encoder(_Families(families))
+    return gzip.compress(body) if compress else body
 
 
 class MetricsServer:
@@ -156,11 +185,14 @@ class MetricsServer:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), self.header_timeout_s)
             response = await self._respond(head)
-            writer.write(
-                f"HTTP/1.1 {response.status}\r\nContent-Type: {response.content_type}\r\n"
-                f"Content-Length: {len(response.body)}\r\nConnection: close\r\n\r\n".encode()
-                + response.body
-            )
+            headers = [
+                ("Content-Type", response.content_type),
+                *response.headers,
+                ("Content-Length", str(len(response.body))),
+                ("Connection", "close"),
+            ]
+            lines = "".join(f"{name}: {value}\r\n" for name, value in headers)
+            writer.write(f"HTTP/1.1 {response.status}\r\n{lines}\r\n".encode() + response.body)
             await asyncio.wait_for(writer.drain(), self.header_timeout_s)
         except (TimeoutError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, OSError):
             pass  # slow, half-sent, oversized or gone: just close
@@ -169,13 +201,15 @@ class MetricsServer:
             writer.close()
 
     async def _respond(self, head: bytes) -> Response:
-        parts = head.split(b"\r\n", 1)[0].split(b" ")
-        if len(parts) != 3 or parts[0] not in (b"GET", b"HEAD"):
+        request_line, *header_lines = head.decode("latin-1").split("\r\n")
+        parts = request_line.split(" ")
+        if len(parts) != 3 or parts[0] not in ("GET", "HEAD"):
             return Response("405 Method Not Allowed", "text/plain", b"GET only\n")
-        path = parts[1].split(b"?", 1)[0].decode("latin-1")
+        path = parts[1].split("?", 1)[0]
         handler = self.routes.get(path)
         if handler is None:
             return Response("404 Not Found", "text/plain", b"not found\n")
+        request_headers.set(_headers(header_lines))  # this connection's own task and context
         try:
             return await handler()
         except Exception:
@@ -183,8 +217,20 @@ class MetricsServer:
             return Response("500 Internal Server Error", "text/plain", b"failed\n")
 
 
+def _headers(lines: list[str]) -> dict[str, str]:
+    """Request header lines → {lower-cased name: value}; repeated names joined by commas."""
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, colon, value = line.partition(":")
+        if colon:
+            name, value = name.strip().lower(), value.strip()
+            headers[name] = f"{headers[name]},{value}" if name in headers else value
+    return headers
+
+
 def metrics_route(cache: ExpositionCache) -> Handler:
     async def metrics() -> Response:
-        return Response("200 OK", CONTENT_TYPE_LATEST, await cache.body())
+        headers = request_headers.get({})
+        return await cache.response(headers.get("accept", ""), headers.get("accept-encoding", ""))
 
     return metrics

@@ -2,8 +2,10 @@
 
 Sources, later ones winning: defaults, an optional TOML file named by
 ``EDC_LATENCY_CONFIG`` (or ``--config``), then environment variables
-``EDC_LATENCY_<FIELD>`` (``KAFKA_BOOTSTRAP_SERVERS`` is honoured as is). Wrong
-configuration fails at start with one clear line per problem.
+``EDC_LATENCY_<FIELD>`` (``KAFKA_BOOTSTRAP_SERVERS`` is honoured as is), then
+the arguments of ``load_settings``. pydantic-settings reads and orders them
+(``Settings.settings_customise_sources``). Wrong configuration fails at start
+with one clear line per problem.
 
 Durations are written ``90s``, ``15m``, ``24h``, ``7d`` or as plain seconds.
 """
@@ -13,11 +15,28 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict, SettingsError
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+    TomlConfigSettingsSource,
+)
 
 from schemas.timestamps import US_PER_SECOND
 from streams.config import BREAKDOWN_DIMENSIONS, EngineConfig, StudyConfig
@@ -60,19 +79,62 @@ class StudySettings(BaseModel):
     dashboards: tuple[str, ...] = Field(default=("default",), min_length=1)
 
 
+class _TomlFile(TomlConfigSettingsSource):
+    """The TOML file's values of the settings no earlier source gives.
+
+    pydantic-settings deep-merges its sources; here a setting given in the
+    environment replaces the file's whole value (a ``studies`` table too), as an
+    operator overriding one setting expects. Compared by setting, not by key: the
+    environment names ``bootstrap_servers`` by an alias, and whether the file's key
+    is renamed to that alias differs between pydantic-settings releases.
+    """
+
+    def __call__(self) -> dict[str, Any]:
+        setting = _setting_of_key(self.settings_cls)
+        given = {setting.get(key.lower(), key) for key in self.current_state}
+        return {
+            key: value
+            for key, value in super().__call__().items()
+            if setting.get(key.lower(), key) not in given
+        }
+
+
+def _setting_of_key(settings_cls: type[BaseSettings]) -> dict[str, str]:
+    """Every key a source may give a setting under (its name, its aliases), lower-cased."""
+    names: dict[str, str] = {}
+    for name, field in settings_cls.model_fields.items():
+        names[name] = name
+        alias = field.validation_alias
+        for choice in alias.choices if isinstance(alias, AliasChoices) else [alias]:
+            if isinstance(choice, str):
+                names[choice.lower()] = name
+    return names
+
+
+# The file of the Settings being built by load_settings (a source cannot take arguments).
+_config_file: ContextVar[Path | None] = ContextVar("edc_latency_config_file", default=None)
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="EDC_LATENCY_", extra="forbid")
+    model_config = SettingsConfigDict(
+        env_prefix="EDC_LATENCY_", extra="forbid", populate_by_name=True
+    )
 
     # --- Kafka -------------------------------------------------------------------
     bootstrap_servers: str | None = Field(
         default=None,
+        validation_alias=AliasChoices("EDC_LATENCY_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
         description="host:port[,host:port]. Also read from KAFKA_BOOTSTRAP_SERVERS. "
         "Unset: `edc-latency demo` starts an embedded broker.",
     )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
-    sasl_password: str | None = Field(default=None, repr=False)
+    sasl_password: SecretStr | None = Field(
+        default=None,
+        description="Prefer EDC_LATENCY_SASL_PASSWORD to the file. Kept as a secret: shown as "
+        "'**********' in reprs, logs and errors; only the Kafka clients read its value.",
+    )
     ssl_cafile: Path | None = None
     ssl_certfile: Path | None = None
     ssl_keyfile: Path | None = None
@@ -201,6 +263,25 @@ class Settings(BaseSettings):
         "requests (a probe every few seconds) for this long.",
     )
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # First wins: load_settings' arguments, the environment, the TOML file (defaults last).
+        path = _config_file.get()
+        file = (_TomlFile(settings_cls, toml_file=path),) if path else ()
+        return (init_settings, env_settings, *file)
+
+    @field_validator("bootstrap_servers", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("breakdown", "default_dashboards", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
@@ -267,7 +348,7 @@ class Settings(BaseSettings):
             options.update(
                 sasl_mechanism=self.sasl_mechanism,
                 sasl_plain_username=self.sasl_username,
-                sasl_plain_password=self.sasl_password,
+                sasl_plain_password=self.sasl_password_value,
             )
         if self.security_protocol in ("SSL", "SASL_SSL"):
             from aiokafka.helpers import create_ssl_context
@@ -277,6 +358,11 @@ class Settings(BaseSettings):
             )
         return options
 
+    @property
+    def sasl_password_value(self) -> str | None:
+        """The password itself, for the Kafka clients only: never log or print it."""
+        return self.sasl_password.get_secret_value() if self.sasl_password else None
+
 
 class ConfigurationError(Exception):
     """Configuration that cannot work; the message lists each problem on its own line."""
@@ -285,26 +371,16 @@ class ConfigurationError(Exception):
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Build the settings from file, environment and explicit overrides, or raise ConfigurationError."""
     path = config_file or os.environ.get("EDC_LATENCY_CONFIG")
-    values: dict[str, Any] = {}
     if path:
         try:
-            values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            Path(path).open("rb").close()  # the TOML source would skip a missing file silently
         except OSError as error:
             raise ConfigurationError(f"config file {path}: {error.strerror}") from None
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigurationError(f"config file {path}: not valid TOML: {error}") from None
-    if "EDC_LATENCY_BOOTSTRAP_SERVERS" not in os.environ and os.environ.get(
-        "KAFKA_BOOTSTRAP_SERVERS"
-    ):
-        values["bootstrap_servers"] = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
-    values.update({k: v for k, v in overrides.items() if v is not None})
+    token = _config_file.set(Path(path) if path else None)
     try:
-        # Environment variables win over the file: pydantic-settings gives init kwargs
-        # priority, so pass file values as defaults by constructing in two steps.
-        from_env = Settings()
-        merged = {**values, **from_env.model_dump(exclude_unset=True)}
-        merged.update({k: v for k, v in overrides.items() if v is not None})
-        settings = Settings(**merged)
+        settings = Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(f"config file {path}: not valid TOML: {error}") from None
     except SettingsError as error:
         raise ConfigurationError(f"invalid configuration: {error}") from None
     except ValidationError as error:
@@ -313,6 +389,8 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
             for e in error.errors(include_url=False)
         ]
         raise ConfigurationError("invalid configuration:\n  " + "\n  ".join(lines)) from None
+    finally:
+        _config_file.reset(token)
     if settings.sasl_mechanism and not settings.security_protocol.startswith("SASL"):
         raise ConfigurationError(
             "invalid configuration:\n  sasl_mechanism is set but security_protocol is "

@@ -76,7 +76,8 @@ class ShardStore:
 
     def unrestored(self) -> list[int]:
         """Owned shards whose engine is not restored yet: they apply nothing meanwhile."""
-        return [p for p, ready in self._ready.items() if not ready.is_set()]
+        # A copy first: /readyz asks from the metrics server's thread.
+        return [p for p, ready in list(self._ready.items()) if not ready.is_set()]
 
     def assign(self, partitions: set[int]) -> None:
         """Start restoring newly owned shards; applying waits until each is ready."""

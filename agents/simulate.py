@@ -3,6 +3,9 @@
 The bundled sample was made with:
     edc-latency simulate --seed 7 --days 4 --invalid-rate 0.01 --duplicate-rate 0.01 \\
         --out agents/data/sample-events.jsonl
+by the simulator before it gave vendors and countries their own behaviour (slower
+vendor, slow query answers): the same command now writes a different file. The
+sample is kept as it is, since reports of it are compared byte for byte.
 """
 
 from __future__ import annotations

@@ -10,6 +10,10 @@ The scenario is what data managers meet in practice:
   and a second dashboard ("safety") for one study;
 * one site whose entries reach Kafka late (a nightly EDC batch): its records are
   published late, its latency is high;
+* one slower vendor (``SLOW_VENDOR``): its EDC integration queues entries for hours,
+  so in a study published by record it misses the SLA while its peer meets it;
+* one country whose sites answer queries slowly (``SLOW_ANSWER_COUNTRY``): its
+  queries stay open longer, and more of them pass 30 days;
 * one publish outage (two days without a publish for one study): SLA breached;
 * queries opened, answered, closed, cancelled and reopened, some open > 30 days.
 
@@ -60,6 +64,8 @@ DEFAULT_STUDIES: tuple[StudyPlan, ...] = (
 )  # fmt: skip
 
 LATE_SITE = "ES-301"  # its EDC pushes to Kafka in a nightly batch
+SLOW_VENDOR = "FSP-Beta"  # its entries reach Kafka 4-14 h after entry (LATE_SITE: nightly)
+SLOW_ANSWER_COUNTRY = "IT"  # its sites answer queries after 15-45 days instead of 6 h-20 days
 INVALID_SAMPLES: tuple[bytes, ...] = (
     b"{not json",
     b'["an", "array"]',
@@ -195,6 +201,8 @@ class Simulation:
         if site_id == LATE_SITE:
             # Nightly batch: reaches Kafka at the next 02:00, hours after entry.
             arrival = (entered_us // US_PER_DAY + 1) * US_PER_DAY + 2 * US_PER_HOUR
+        elif vendor == SLOW_VENDOR:
+            arrival = entered_us + rng.randrange(4 * 3600, 14 * 3600) * 1_000_000
         else:
             arrival = entered_us + rng.randrange(1, 120) * 1_000_000
         self._emit(arrival, "entries", document)
@@ -243,10 +251,11 @@ class Simulation:
         }  # fmt: skip
         at = entered_us + rng.randrange(1, 72) * US_PER_HOUR
         steps = [("opened", at)]
+        answer_hours = (24 * 15, 24 * 45) if site[1] == SLOW_ANSWER_COUNTRY else (6, 24 * 20)
         for _cycle in range(2):
             if rng.random() < 0.12:
                 break  # never answered: ages past 30 days
-            at += rng.randrange(6, 24 * 20) * US_PER_HOUR
+            at += rng.randrange(*answer_hours) * US_PER_HOUR
             steps.append(("answered", at))
             if rng.random() < 0.05:
                 at += rng.randrange(1, 48) * US_PER_HOUR

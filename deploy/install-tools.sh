@@ -1,10 +1,12 @@
 #!/usr/bin/env sh
 # Installs Debian's prometheus, promtool and amtool when missing. The tests run them as
 # throwaway processes on loopback; the packages' own daemons are not wanted, so
-# policy-rc.d forbids service starts during the install.
+# policy-rc.d forbids service starts during the install. Then podman and what the
+# image test needs (deploy/container/install-podman.sh).
 set -eu
+here=$(dirname "$0")
 if command -v promtool >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then
-  exit 0
+  exec "$here/container/install-podman.sh"
 fi
 if [ "$(id -u)" != 0 ]; then
   echo "prometheus/promtool/amtool are missing; run as root so apt-get can install them" >&2
@@ -20,3 +22,4 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null
 [ "$created" = 1 ] && rm -f "$policy"
 echo "installed: $(prometheus --version 2>&1 | head -1)"
+exec "$here/container/install-podman.sh"

@@ -1,7 +1,7 @@
 """Generate the Grafana dashboards from code: ``python -m grafana.generate`` (or ``make grafana``).
 
-Three dashboards: data latency (data managers), query aging, pipeline health
-(operators). Every panel's PromQL is listed by ``panel_queries()`` so the tests
+Four dashboards: data latency (data managers), query aging, FSP scorecard
+(sponsor oversight of vendors and countries), pipeline health (operators). Every panel's PromQL is listed by ``panel_queries()`` so the tests
 can evaluate each one against a real Prometheus; a test also fails when the
 committed JSON differs from what this file generates.
 """
@@ -124,7 +124,94 @@ def dashboards() -> dict[str, dict[str, Any]]:
         "data-latency.json": latency,
         "query-aging.json": queries,
         "pipeline-health.json": pipeline,
+        "fsp-scorecard.json": fsp_scorecard(),
     }
+
+
+# -- FSP scorecard: vendors and countries side by side, from the recording rules of
+# deploy/prometheus/rules/scorecards.yml (no site label needed) -----------------------
+
+# (recorded metric after the level prefix, column title, unit, thresholds as (colour, from)).
+SHARE_STEPS = [("red", None), ("green", 0.95)]  # the objective, edc:slo_objective
+COUNT_STEPS = [("green", None), ("red", 1)]
+QUERY_STEPS = [("green", None), ("orange", 1), ("red", 10)]  # 10: EdcQueriesOver30Days
+SCORECARD_COLUMNS = (
+    ("edc_within_sla:ratio_rate1d", "within SLA (1 d)", "percentunit", SHARE_STEPS),
+    ("edc_within_sla:ratio_rate7d", "within SLA (7 d)", "percentunit", SHARE_STEPS),
+    ("edc_data_latency_seconds:p95_1d", "p95 latency (1 d)", "s", None),
+    ("edc_backlog_entries:sum", "backlog", "short", None),
+    ("edc_backlog_overdue_entries:sum", "overdue", "short", COUNT_STEPS),
+    ("edc_queries_open_over_30d:sum", "queries open > 30 d", "short", QUERY_STEPS),
+)
+
+
+def _thresholds(steps: list[tuple[str, float | None]]) -> dict[str, Any]:
+    return {"mode": "absolute", "steps": [{"color": c, "value": v} for c, v in steps]}
+
+
+def _scorecard_table(dimension: str, selector: str) -> dict[str, Any]:
+    """One row per study and vendor (or country), one column per KPI, cells coloured."""
+    panel = _panel(
+        f"Scorecard by {dimension}",
+        [(f"study_{dimension}:{metric}{{{selector}}}", title)
+         for metric, title, _unit, _steps in SCORECARD_COLUMNS],
+        "short", kind="table",
+        description="One instant query per KPI, merged on (study, "
+        f"{dimension}); an empty {dimension} groups entries without one.",
+    )  # fmt: skip
+    for target in panel["targets"]:
+        target["format"], target["instant"] = "table", True
+    refs = [chr(65 + i) for i in range(len(SCORECARD_COLUMNS))]
+    panel["transformations"] = [
+        {"id": "merge", "options": {}},
+        {"id": "organize", "options": {
+            "excludeByName": {"Time": True},
+            "renameByName": {f"Value #{ref}": column[1]
+                             for ref, column in zip(refs, SCORECARD_COLUMNS, strict=True)},
+        }},
+    ]  # fmt: skip
+    panel["fieldConfig"]["overrides"] = [
+        {"matcher": {"id": "byName", "options": title}, "properties": [
+            {"id": "unit", "value": unit},
+            *([{"id": "thresholds", "value": _thresholds(steps)},
+               {"id": "custom.cellOptions", "value": {"type": "color-background"}}]
+              if steps else []),
+        ]}
+        for _metric, title, unit, steps in SCORECARD_COLUMNS
+    ]  # fmt: skip
+    return panel
+
+
+def fsp_scorecard() -> dict[str, Any]:
+    study_var = _variable("study", "label_values(edc_sla_seconds, study)", "Study")
+    vendor_var = _variable(
+        "vendor",
+        'label_values(study_vendor:edc_within_sla:ratio_rate7d{study=~"$study"}, vendor)',
+        "Vendor",
+    )
+    vendors = f'{STUDY},vendor=~"$vendor"'
+    panels = [
+        _scorecard_table("vendor", vendors),
+        _scorecard_table("country", STUDY),
+        _panel("SLA adherence per vendor (1 d)", [
+            (f"study_vendor:edc_within_sla:ratio_rate1d{{{vendors}}}", "{{study}} {{vendor}}"),
+            ("edc:slo_objective", "objective"),
+        ], "percentunit", description="Share of entries published within their study's SLA."),
+        _panel("Spread between vendors (share within SLA, 7 d)", [
+            (f"study:edc_within_sla_between_vendors:min_rate7d{{{STUDY}}}", "lowest {{study}}"),
+            (f"study:edc_within_sla_between_vendors:max_rate7d{{{STUDY}}}", "highest {{study}}"),
+            (f"study:edc_within_sla_between_vendors:stddev_rate7d{{{STUDY}}}", "std dev {{study}}"),
+        ], "percentunit", description="Is the variance between vendors shrinking?"),
+    ]  # fmt: skip
+    board = _dashboard("edc-latency-fsp", "FSP scorecard", panels, [study_var, vendor_var])
+    # The two tables take the full width (six KPI columns), the time series share a row.
+    for i, panel in enumerate(board["panels"]):
+        panel["gridPos"] = (
+            {"h": 9, "w": 24, "x": 0, "y": 9 * i}
+            if i < 2
+            else {"h": 8, "w": 12, "x": 12 * (i - 2), "y": 18}
+        )
+    return board
 
 
 def render(dashboard: dict[str, Any]) -> str:

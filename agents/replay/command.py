@@ -1,6 +1,6 @@
 """Recompute figures as of an instant from a JSONL export (or the topics) into a report.
 
-Writes DIR/report.json, entries.csv, queries.csv, report.html (byte-identical for
+Writes DIR/report.json, entries.csv, queries.csv, scorecard.csv, report.html (byte-identical for
 the same input and options) and run.json (when, where, how long: the only file
 that differs between runs). Exit status 0 on success, 2 on bad arguments or
 unreadable input. Never joins the live consumer group, never commits offsets.
@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import BinaryIO
@@ -34,6 +35,7 @@ from agents.replay.pipeline import (
 )
 from agents.replay.reader import CountingLines, InputSummary, read_events
 from agents.replay.report import build_report, dumps, options_dict
+from agents.replay.scorecard_report import report_sections, scorecard_csv
 from agents.replay.sharded import WorkerFailed, default_jobs, merged_distributions, run_sharded
 from agents.replay.tables import EntryRows, entries_csv, queries_csv
 from agents.settings import ConfigurationError, Settings, load_settings, parse_duration_s
@@ -42,6 +44,7 @@ from schemas.limits import not_after
 from schemas.timestamps import US_PER_SECOND, format_timestamp, parse_timestamp_us
 from streams import ACCEPTED, Engine, tumbling_windows
 from streams.parts import merge_snapshots
+from streams.scorecards import NEEDED_BREAKDOWN, merge_scorecard_grains, scorecards
 from streams.windows import merge_windows
 
 
@@ -102,7 +105,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.input is not None and args.jobs > 1 and forking_is_safe():
         return _run_sharded(args, settings, as_of, window_us, out, started)
 
-    engine = Engine(settings.engine_config(retention=False))
+    # Split by site, country and vendor whatever the live breakdown: the scorecards read
+    # the groups, and every other figure merges them.
+    engine = Engine(replace(settings.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN))
     # The live router's bounds, with --as-of as the clock: the same events are refused.
     bounds = (settings.max_message_bytes, not_after(as_of, settings.max_future_skew))
     handle: BinaryIO | None = None  # a file: read and parsed by a second process
@@ -174,8 +179,10 @@ def _run(args: argparse.Namespace) -> int:
             },
             summary.invalid,
         )
+        report.update(report_sections(scorecards(engine, as_of)))
         files = {
             "report.json": dumps(report),
+            "scorecard.csv": scorecard_csv(report),
             "report.html": render(report, latency_distributions(engine, as_of), _version()),
         }
         for name, content in files.items():
@@ -223,7 +230,7 @@ def _run_sharded(
     path = Path(args.input)
     if not path.is_file():
         raise BadInput(f"--input {path}: No such file")
-    config = settings.engine_config(retention=False)
+    config = replace(settings.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN)
     # The live router's bounds, with --as-of as the clock, as on one engine.
     bounds = (settings.max_message_bytes, not_after(as_of, settings.max_future_skew))
     try:
@@ -262,7 +269,11 @@ def _run_sharded(
         },
         sharded.invalid,
     )
+    report.update(
+        report_sections(merge_scorecard_grains([answer.scorecard_grains for answer in answers]))
+    )
     (out / "report.json").write_bytes(dumps(report))
+    (out / "scorecard.csv").write_bytes(scorecard_csv(report))
     (out / "report.html").write_bytes(render(report, merged_distributions(answers), _version()))
     main = rss_mib("VmHWM")
     workers = [answer.peak_rss_mib or 0.0 for answer in answers]

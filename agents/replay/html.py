@@ -115,6 +115,7 @@ def render(
             f"{q['awaiting_dm']} awaiting data management), oldest {_duration(q['oldest_open_age_s'])}</h3>"
         )
         out.append(_bars(list(q["aging"].items()), color="#8a5cc2"))
+    out.extend(_scorecard_sections(report))
     out.append(f"<h2>Invalid inputs ({len(report['invalid'])})</h2>")
     if report["invalid"]:
         out.append("<table><tr><th>line</th><th>reason</th></tr>")
@@ -140,3 +141,80 @@ def render(
     )
     out.append("</table></body></html>\n")
     return "".join(out).encode()
+
+
+SCORECARD_HEADER = (
+    "<th>entries</th><th>p50</th><th>p95</th><th>within SLA</th><th>pending</th>"
+    "<th>overdue</th><th>open queries</th><th>&gt; 30 d</th><th>to answer</th><th>to close</th>"
+)
+
+
+# Inline rather than in STYLE, which the other sections share byte for byte: eleven
+# columns of durations read badly when "16.0 h" wraps.
+NO_WRAP = "style='white-space:nowrap'"
+
+
+def _percent(share: float | None) -> str:
+    return "—" if share is None else f"{100 * share:.1f}%"
+
+
+def _scorecard_table(dimension: str, cards: dict[str, Any]) -> str:
+    rows = [f"<table {NO_WRAP}><tr><th>{dimension}</th>{SCORECARD_HEADER}</tr>"]
+    for value, c in cards.items():
+        share = c["share_within_sla"]
+        rows.append(
+            f"<tr><td>{escape(value)}</td><td>{c['entries']}</td>"
+            f"<td>{_duration(c['p50_s'])}</td><td>{_duration(c['p95_s'])}</td>"
+            f"<td class='{'bad' if share is not None and share < 0.95 else ''}'>{_percent(share)}</td>"
+            f"<td>{c['pending']}</td><td class='{'bad' if c['overdue'] else ''}'>{c['overdue']}</td>"
+            f"<td>{c['open_queries']}</td>"
+            f"<td class='{'bad' if c['queries_over_30d'] else ''}'>{c['queries_over_30d']}</td>"
+            f"<td>{_duration(c['median_time_to_answer_s'])}</td>"
+            f"<td>{_duration(c['median_time_to_close_s'])}</td></tr>"
+        )
+    rows.append("</table>")
+    return "".join(rows)
+
+
+def _scorecard_sections(report: dict[str, Any]) -> list[str]:
+    """Vendors and countries side by side per scope, then the sites behind each study's breaches."""
+    out = [
+        "<h2>Vendor and country scorecards</h2>",
+        "<p class='muted'>Each entry counts once per dashboard of its study; shares within SLA "
+        "below the 95% objective are marked. Queries: open as of T, of which open for more "
+        "than 30 days, and the median time to answer and to close. Entries and queries "
+        "without a vendor or country are grouped as <code>unassigned</code>.</p>",
+    ]
+    scorecards = report["scorecards"]
+    scopes = [("All studies", scorecards["all_studies"]), *scorecards["studies"].items()]
+    for scope, cards in scopes:
+        spread = cards["vendor_spread"]
+        out.append(f"<h3>{escape(scope)}</h3>")
+        if spread["vendors"] == 1:
+            out.append("<p>One vendor: no spread between vendors.</p>")
+        elif spread["vendors"]:
+            out.append(
+                f"<p>Spread between {spread['vendors']} vendors: share within SLA from "
+                f"{_percent(spread['min_share_within_sla'])} to "
+                f"{_percent(spread['max_share_within_sla'])}, standard deviation "
+                f"{100 * spread['stdev_share_within_sla']:.1f} points.</p>"
+            )
+        out.append(_scorecard_table("vendor", cards["vendor"]))
+        out.append(_scorecard_table("country", cards["country"]))
+    out.append("<h2>Sites behind the breaches (top 10 per study)</h2>")
+    for study, sites in report["sites_behind_breaches"].items():
+        out.append(f"<h3>{escape(study)}</h3>")
+        if not sites:
+            out.append("<p>no entry over SLA</p>")
+            continue
+        out.append(
+            f"<table {NO_WRAP}><tr><th>site</th><th>entries over SLA</th><th>of its entries</th>"
+            "<th>share of the study's breaches</th></tr>"
+        )
+        for site in sites:
+            out.append(
+                f"<tr><td>{escape(site['site'])}</td><td>{site['over_sla']}</td>"
+                f"<td>{site['entries']}</td><td>{_percent(site['share_of_study_breaches'])}</td></tr>"
+            )
+        out.append("</table>")
+    return out

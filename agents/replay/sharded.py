@@ -47,6 +47,7 @@ from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection
 from schemas.limits import parse_bounded
 from streams import ACCEPTED, UNKNOWN_DASHBOARD, Engine, EngineConfig
 from streams.parts import StudyPart
+from streams.scorecards import ScorecardGrains, scorecard_grains
 from streams.windows import WindowParts
 
 # Events per message in a shard's file: orjson and the file cost little per event.
@@ -79,6 +80,7 @@ class ShardAnswer:
     entry_order: array[int]  # global ordinal (among valid lines) of each accepted entry event
     entry_ends: array[int]  # offset in this shard's entries.csv body after each one's rows
     queries: list[tuple[tuple[str, str], list[str]]]
+    scorecard_grains: ScorecardGrains
     peak_rss_mib: float | None = None
 
 
@@ -268,6 +270,7 @@ def apply_shard(
         entry_order=array("q", entry_order),
         entry_ends=_entry_ends(body_path, rows_per_entry),
         queries=query_rows(engine, sites, as_of_us),
+        scorecard_grains=scorecard_grains(engine, as_of_us),
     )
 
 

@@ -7,7 +7,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agents.exporter import EngineCollector, TopicHealth, render_text
+from agents.exporter import EngineCollector, TopicHealth
 from agents.metrics import ALL_METRICS, LATENCY_BUCKETS_S, QUERY_BUCKETS_S
 from schemas import format_timestamp, parse_event
 from streams import Engine, EngineConfig
@@ -38,7 +38,7 @@ def events():
 
 def scrape(breakdown: tuple[str, ...]) -> tuple[str, Engine]:
     registry, engine = collector(breakdown)
-    return render_text(registry.collect()).decode(), engine
+    return generate_latest(registry).decode(), engine
 
 
 def collector(breakdown: tuple[str, ...]) -> tuple[CollectorRegistry, Engine]:
@@ -102,10 +102,3 @@ def test_breakdown_labels_are_opt_in_and_bounded():
     split_sites = {lbl[1] for (_n, labels) in samples(split) for lbl in labels if lbl[0] == "site"}
     assert plain_sites == set()
     assert split_sites == {"SITE-0", "SITE-1", "SITE-2", "SITE-3"}
-
-
-def test_the_fast_renderer_writes_what_generate_latest_writes():
-    for breakdown in ((), ("site", "country", "vendor")):
-        registry, engine = collector(breakdown)
-        engine.study('odd "study"\\ with\na newline')  # label values that need escaping
-        assert render_text(registry.collect()) == generate_latest(registry)

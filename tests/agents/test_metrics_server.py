@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
+import urllib.request
+
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics
+from prometheus_client.parser import text_string_to_metric_families as prometheus_text
 
 from agents.broker import free_port
 from agents.cardinality import CardinalityGate
@@ -20,14 +25,16 @@ async def _get(port: int, path: str) -> bytes:
     return answer
 
 
-def _server(cap: int = 256, header_timeout_s: float = 0.5) -> tuple[MetricsServer, ExpositionCache]:
+def _server(
+    cap: int = 256, header_timeout_s: float = 0.5, max_age_s: float = 0.25
+) -> tuple[MetricsServer, ExpositionCache]:
     engine = engine_50x20(studies=20, sites=10)
     health = {t: TopicHealth() for t in ("entries", "queries", "publishes")}
     collector = EngineCollector(
         lambda: [engine], health, lambda: BASE_US + 2 * HOUR_US, ("site",),
         CardinalityGate((), 200, 500),
     )  # fmt: skip
-    cache = ExpositionCache(collector, asyncio.get_running_loop(), max_age_s=0.25)
+    cache = ExpositionCache(collector, asyncio.get_running_loop(), max_age_s=max_age_s)
 
     async def healthz() -> Response:
         return Response("200 OK", "application/json", b'{"shards": [0]}')
@@ -69,3 +76,41 @@ async def test_half_sent_requests_are_closed_and_a_flood_is_capped():
         assert (await _get(server.port, "/healthz")).startswith(b"HTTP/1.1 200")
     finally:
         server.stop()
+
+
+def _samples(families) -> dict[tuple[str, tuple], float]:  # type: ignore[no-untyped-def]
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+
+
+async def test_openmetrics_and_gzip_are_negotiated_and_agree_with_the_text_format():
+    server, cache = _server(max_age_s=3600)  # both answers from one collection
+    url = f"http://127.0.0.1:{server.port}/metrics"
+
+    def get(headers: dict[str, str]) -> tuple[dict[str, str], bytes]:
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return dict(answer.headers), answer.read()
+
+    try:
+        om_headers, om_body = await asyncio.to_thread(
+            get,
+            {
+                "Accept": "application/openmetrics-text;version=1.0.0;q=0.5,text/plain;q=0.3",
+                "Accept-Encoding": "gzip",
+            },
+        )
+        text_headers, text_body = await asyncio.to_thread(get, {})
+    finally:
+        server.stop()
+    assert om_headers["Content-Type"].startswith("application/openmetrics-text; version=1.0.0")
+    assert om_headers["Content-Encoding"] == "gzip"
+    om_text = gzip.decompress(om_body).decode()
+    assert om_text.endswith("# EOF\n")
+    assert text_headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert "Content-Encoding" not in text_headers
+    from_openmetrics = _samples(openmetrics(om_text))
+    from_text = _samples(prometheus_text(text_body.decode()))
+    assert from_openmetrics == from_text
+    labels = (("dashboard", "default"), ("site", "site-3"), ("study", "S07"))
+    assert from_text[("edc_backlog_entries", labels)] > 0
+    assert cache.collections == 1

@@ -7,6 +7,7 @@ mix at a small size, which is regenerated here deterministically (its generator,
 after an intended change of the outputs, run main's code at that point (e.g. a
 ``git archive main`` extracted elsewhere, with ``bench/realistic_mix.py`` copied
 in) on the same inputs and options, and paste the ``sha256sum`` of each file.
+Last recorded from main at 640c2f4 (with the vendor/country scorecards of issue 15).
 """
 
 from __future__ import annotations
@@ -25,21 +26,23 @@ from schemas.timestamps import seconds_ms
 
 SAMPLE = Path("agents/data/sample-events.jsonl")
 STUDIES = Path("deploy/simulated-studies.toml")
-OUTPUTS = ("report.json", "entries.csv", "queries.csv", "report.html")
+OUTPUTS = ("report.json", "entries.csv", "queries.csv", "scorecard.csv", "report.html")
 
 FROZEN = {
     "sample": {
-        "report.json": "e3f779f8712f8d4bae44817cd8f5d54cdac7b378e2c714382475d69c81694317",
+        "report.json": "c27b5c548360c4a3686ad51ac4d1b42eda9f44d3959e9d35d5435fa7376ad64e",
         "entries.csv": "9ab9420e5e37f8859cd1866036f54d9882e835d04cba8a7d65414aa96711e373",
         "queries.csv": "601c6ccbf43c9f81dffcf29ef876557729c78f0929b71d05b927aaf6f1d105d7",
-        "report.html": "baf01024359adf7604a939ca23413e538863316c58b8aa8dd0d77653ff6d74f4",
+        "scorecard.csv": "8c59ddfdb35a4b705a74befe61fd9a493c3d9d55ed9baf075d4a208ac274ba36",
+        "report.html": "6c471c67634b6f1981d44aece6f44b9d00d2d231e14a25bc0f7f8eb9927a776a",
     },
     # write_realistic_mix(path, 150_000) (169,690 lines), as of its AS_OF.
     "realistic mix": {
-        "report.json": "e22b27f3586cf2bd9d11467fde7e0354caa1a3e2c409d19b6373f519444423b1",
+        "report.json": "dfac46f03a13407d4a2fe75ea75ad535e6721b093cadb677ebb927db58aab95b",
         "entries.csv": "f14cf62411904106e14863280576df839cf13b1b85b5fd1de25b00c925cfd0b8",
         "queries.csv": "d8713e65811f5c79c5e2ab87f8a9cccaec452629494772c3cebb58644d31a41f",
-        "report.html": "359607de67114cc13e8c38267deb1a46fa813350ee78fb4c4caa7d4fdf2770d7",
+        "scorecard.csv": "31c7d071186eb24baabe1a39a56bd3cda2ed4c5afca64d6bb60d31cb1bedc3ad",
+        "report.html": "6a3a4a1fb32a38302c1b6a5c35eee600a32d808aaff3fcc48022af817f953bd1",
     },
 }
 

@@ -18,7 +18,7 @@ from agents.sharding import shard_of
 from schemas import format_timestamp
 from tests.streams.strategies import events, instants
 
-OUTPUTS = ("report.json", "entries.csv", "queries.csv", "report.html")
+OUTPUTS = ("report.json", "entries.csv", "queries.csv", "scorecard.csv", "report.html")
 STUDIES_TOML = '[studies."S1"]\nsla = "6h"\ndashboards = ["default", "ops"]\n'
 TIME_FIELDS = ("entered_at", "published_at", "data_cutoff", "occurred_at")
 # Lines a sponsor's export may hold besides events: each is rejected or skipped, never fatal.

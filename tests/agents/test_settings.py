@@ -82,3 +82,31 @@ def test_the_worker_refuses_to_start_without_a_broker(capsys):
 
     assert main(["worker"]) == 2
     assert "KAFKA_BOOTSTRAP_SERVERS" in capsys.readouterr().err
+
+
+def test_precedence_is_argument_then_environment_then_file_whole_values(monkeypatch, tmp_path):
+    config = tmp_path / "worker.toml"
+    config.write_text(
+        'bootstrap_servers = "file:9092"\nmetrics_port = 1000\n'
+        '[studies."A"]\nsla = "12h"\n[studies."B"]\nsla = "1h"\n'
+    )
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka:9092")
+    monkeypatch.setenv("EDC_LATENCY_METRICS_PORT", "2000")
+    monkeypatch.setenv("EDC_LATENCY_STUDIES", '{"A": {"sla": "2h"}}')
+    settings = load_settings(config, metrics_port=3000, default_sla=None)
+    assert settings.bootstrap_servers == "kafka:9092"
+    assert settings.metrics_port == 3000
+    assert settings.default_sla == 24 * 3600  # None means "not given"
+    # A setting from the environment replaces the file's whole value: study B is gone.
+    assert set(settings.studies) == {"A"} and settings.studies["A"].sla == 2 * 3600
+    monkeypatch.setenv("EDC_LATENCY_BOOTSTRAP_SERVERS", "edc:9092")
+    assert load_settings(config).bootstrap_servers == "edc:9092"
+
+
+def test_the_sasl_password_is_never_shown(monkeypatch):
+    monkeypatch.setenv("EDC_LATENCY_SASL_PASSWORD", "hunter2")
+    monkeypatch.setenv("EDC_LATENCY_SASL_MECHANISM", "PLAIN")
+    monkeypatch.setenv("EDC_LATENCY_SECURITY_PROTOCOL", "SASL_PLAINTEXT")
+    settings = load_settings()
+    assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.model_dump())
+    assert settings.kafka_client_options()["sasl_plain_password"] == "hunter2"

@@ -79,10 +79,14 @@ class Prometheus:
         assert body["status"] == "success", body
         return body["data"]["result"]
 
-    def firing(self) -> set[str]:
+    def alerts(self) -> list[dict]:
+        """The firing alerts."""
         with urllib.request.urlopen(self.url + "/api/v1/alerts", timeout=10) as response:
             alerts = json.loads(response.read())["data"]["alerts"]
-        return {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"}
+        return [a for a in alerts if a["state"] == "firing"]
+
+    def firing(self) -> set[str]:
+        return {a["labels"]["alertname"] for a in self.alerts()}
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -97,7 +101,12 @@ class Prometheus:
 
 @pytest.fixture
 def scraped_worker(pipeline_env) -> Iterator[tuple[WorkerProcess, Prometheus, dict[str, str]]]:
-    env = {**pipeline_env, "EDC_LATENCY_STUDIES": json.dumps(Simulation().study_configs_settings())}
+    env = {
+        **pipeline_env,
+        "EDC_LATENCY_STUDIES": json.dumps(Simulation().study_configs_settings()),
+        # What the FSP scorecard needs (docs/metrics.md): vendor and country, never site.
+        "EDC_LATENCY_BREAKDOWN": "vendor,country",
+    }
     with WorkerProcess(env) as worker:
         worker.wait_ready()
         prometheus = Prometheus(f"127.0.0.1:{worker.port}")
@@ -154,6 +163,13 @@ def test_every_panel_and_rule_returns_data_and_a_breach_pages(scraped_worker):
         if not wait_until(lambda r=record: prometheus.query(r), timeout_s=20):
             missing.append(f"recording rule {record}")
     assert not missing, "no data for:\n" + "\n".join(missing)
+
+    # The simulator's slower vendor drifts below the objective while its peer meets it.
+    def drifting() -> set[tuple[str, str]]:
+        return {(a["labels"]["study"], a["labels"]["vendor"])
+                for a in prometheus.alerts() if a["labels"]["alertname"] == "EdcVendorSlaDrift"}  # fmt: skip
+
+    assert wait_until(lambda: drifting(), timeout_s=30) == {("ONC-301", "FSP-Beta")}
 
     # A breach: an entry of a study that nothing publishes, then event time moves on past its SLA.
     newest = start + 40 * US_PER_DAY

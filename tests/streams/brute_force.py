@@ -167,3 +167,134 @@ def windows(arrivals: list[Event], config, default, t: int, size: int) -> list[d
         out.append({"start": start, "end": end, "complete": end <= t, "studies": studies})
         k += 1
     return out
+
+
+# -- FSP scorecards (streams/scorecards.py) ----------------------------------------------
+
+UNASSIGNED = "unassigned"
+
+
+def _query_durations(
+    events: list[QueryEvent], t: int
+) -> tuple[str, int | None, list[int], list[int]]:
+    """A query's state and latest opening as of t, its times to answer and to close up to t."""
+    state, opened = "never", None
+    answers: list[int] = []
+    closes: list[int] = []
+    for q in sorted((e for e in events if e.occurred_at <= t), key=lambda e: e.occurred_at):
+        if q.status == "opened":
+            state, opened = "site", q.occurred_at
+        elif state in ("never", "closed"):
+            pass
+        elif q.status == "answered":
+            if state == "site":
+                answers.append(q.occurred_at - opened)
+            state = "dm"
+        else:
+            closes.append(q.occurred_at - opened)
+            state = "closed"
+    return state, opened, answers, closes
+
+
+def _card(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    latencies = [r["latency"] for r in rows if r.get("latency") is not None]
+    entries = [r for r in rows if r["kind"] == "entry"]
+    waiting = [r for r in entries if r["latency"] is None]
+    open_queries = [r for r in rows if r["kind"] == "query" and r["open"]]
+    answers = [d for r in rows for d in r.get("answers", [])]
+    closes = [d for r in rows for d in r.get("closes", [])]
+    return {
+        "entries": len(entries),
+        "published": len(latencies),
+        "p50": _rank_value(latencies, 50),
+        "p95": _rank_value(latencies, 95),
+        "within_sla": sum(
+            1 for r in rows if r.get("latency") is not None and r["latency"] <= r["sla"]
+        ),
+        "pending": len(waiting),
+        "overdue": sum(1 for r in waiting if r["overdue"]),
+        "open_queries": len(open_queries),
+        "queries_over_30d": sum(1 for r in open_queries if r["age"] > 30 * DAY),
+        "answers": len(answers),
+        "median_answer": _rank_value(answers, 50),
+        "closes": len(closes),
+        "median_close": _rank_value(closes, 50),
+    }
+
+
+def _scorecard_set(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for dimension in ("vendor", "country"):
+        values = sorted({r[dimension] for r in rows})
+        out[dimension] = {v: _card([r for r in rows if r[dimension] == v]) for v in values}
+    shares = [
+        Fraction(card["within_sla"], card["published"])
+        for vendor, card in out["vendor"].items()
+        if vendor != UNASSIGNED and card["published"]
+    ]
+    if shares:
+        mean = sum(shares) / len(shares)
+        out["spread"] = {
+            "vendors": len(shares),
+            "min": min(shares),
+            "max": max(shares),
+            "stdev": math.sqrt(sum((s - mean) ** 2 for s in shares) / len(shares)),
+        }
+    else:
+        out["spread"] = {"vendors": 0, "min": None, "max": None, "stdev": None}
+    return out
+
+
+def scorecards(arrivals: list[Event], config, default, t: int) -> dict[str, Any]:
+    """Per vendor and country, all studies and per study; each entry counted once per dashboard."""
+    events = dedupe(arrivals)
+    rows: list[dict[str, Any]] = []
+    for entry in (e for e in events if isinstance(e, EntryEvent) and e.entered_at <= t):
+        dashboards, sla = config.get(entry.study_id, default)
+        publishes = [p for p in events if isinstance(p, PublishEvent)]
+        for dashboard in dashboards:
+            first = first_publish(entry, publishes, dashboard, t)
+            rows.append({
+                "kind": "entry", "study": entry.study_id, "site": entry.site_id,
+                "vendor": entry.vendor or UNASSIGNED, "country": entry.country or UNASSIGNED,
+                "latency": None if first is None else first - entry.entered_at,
+                "sla": sla, "overdue": t - entry.entered_at > sla,
+            })  # fmt: skip
+    by_query: dict[tuple[str, str], list[QueryEvent]] = {}
+    for q in events:
+        if isinstance(q, QueryEvent):
+            by_query.setdefault((q.study_id, q.query_id), []).append(q)
+    for (study, _query_id), evs in by_query.items():
+        state, opened, answers, closes = _query_durations(evs, t)
+        if opened is None:
+            continue
+        first = evs[0]  # the first to arrive names the query's site, country and vendor
+        rows.append({
+            "kind": "query", "study": study, "site": first.site_id,
+            "vendor": first.vendor or UNASSIGNED, "country": first.country or UNASSIGNED,
+            "open": state in ("site", "dm"), "age": t - opened,
+            "answers": answers, "closes": closes,
+        })  # fmt: skip
+    studies = sorted({r["study"] for r in rows})
+    breaches: dict[str, list[dict[str, Any]]] = {}
+    for study in studies:
+        entries = [r for r in rows if r["kind"] == "entry" and r["study"] == study]
+        over = [r for r in entries if (r["latency"] is None and r["overdue"])
+                or (r["latency"] is not None and r["latency"] > r["sla"])]  # fmt: skip
+        sites = sorted(
+            {r["site"] for r in over}, key=lambda s: (-sum(r["site"] == s for r in over), s)
+        )
+        breaches[study] = [
+            {
+                "site": s,
+                "over_sla": sum(1 for r in over if r["site"] == s),
+                "entries": sum(1 for r in entries if r["site"] == s),
+                "share": Fraction(sum(1 for r in over if r["site"] == s), len(over)),
+            }
+            for s in sites[:10]
+        ]
+    return {
+        "all": _scorecard_set(rows),
+        "studies": {s: _scorecard_set([r for r in rows if r["study"] == s]) for s in studies},
+        "sites_behind_breaches": breaches,
+    }

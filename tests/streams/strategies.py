@@ -39,6 +39,7 @@ instants = (
 )
 studies = st.sampled_from(["S1", "S2"])
 records = st.sampled_from(["r1", "r2", "r3", "r4"])
+vendors = st.sampled_from(["V1", "V2", None])
 event_ids = st.sampled_from([f"e{i}" for i in range(40)])
 
 
@@ -59,6 +60,7 @@ def entries(draw: st.DrawFn) -> EntryEvent:
             "record_id": draw(records),
             "entered_at": _ts(draw(instants)),
             "country": draw(st.sampled_from(["DE", "FR", None])),
+            "vendor": draw(vendors),
             "action": draw(st.sampled_from(["create", "update"])),
         }
     )
@@ -89,7 +91,9 @@ def query_events(draw: st.DrawFn) -> QueryEvent:
             "event_id": draw(event_ids),
             "query_id": draw(st.sampled_from(["q1", "q2", "q3"])),
             "study_id": draw(studies),
-            "site_id": "site-1",
+            "site_id": draw(st.sampled_from(["site-1", "site-2"])),
+            "country": draw(st.sampled_from(["DE", None])),
+            "vendor": draw(vendors),
             "status": draw(
                 st.sampled_from(["opened", "opened", "answered", "closed", "cancelled"])
             ),

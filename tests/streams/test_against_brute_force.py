@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import QueryEvent
 from streams import Engine, tumbling_windows
+from streams.scorecards import scorecards
 from tests.streams import brute_force
-from tests.streams.shapes import snapshot_dict, windows_list
+from tests.streams.shapes import scorecards_dict, snapshot_dict, windows_list
 from tests.streams.strategies import (
     DAY,
     DEFAULT_CONFIG,
@@ -69,3 +71,18 @@ def test_retention_longer_than_the_data_changes_nothing(events, as_of):
     bounded.apply_all(events)
     unbounded.apply_all(events)
     assert snapshot_dict(bounded.snapshot(as_of)) == snapshot_dict(unbounded.snapshot(as_of))
+
+
+@settings(max_examples=300, deadline=None)
+@given(arrivals, instants, st.permutations(["site", "country", "vendor"]))
+def test_scorecards_equal_brute_force(events, as_of, breakdown):
+    """Per vendor and country (all studies, per study), the spread and the sites behind breaches."""
+    engine = engine_for(breakdown=tuple(breakdown))
+    engine.apply_all(events)
+    expected = brute_force.scorecards(events, STUDY_CONFIG, DEFAULT_CONFIG, as_of)
+    assert scorecards_dict(scorecards(engine, as_of)) == expected
+
+
+def test_scorecards_need_the_site_country_and_vendor_breakdown():
+    with pytest.raises(ValueError, match="breakdown"):
+        scorecards(engine_for(breakdown=("vendor",)), 0)

@@ -1,0 +1,309 @@
+"""FSP oversight: the KPIs of each vendor and country side by side, and the sites behind breaches.
+
+Contract, version 1 (docs/replay.md, "Scorecards"). As of T, for every value of a
+dimension (vendor, country), over all studies together and per study:
+
+* latency figures count each entry once per dashboard of its study, as the metrics
+  do: ``entries`` entered by T, ``published`` by T with their nearest-rank p50/p95,
+  ``within_sla``; ``pending`` and ``overdue`` (waiting longer than the SLA) at T;
+* queries belong to the site, country and vendor of their first event to arrive:
+  ``open_queries`` at T, those open for more than 30 days, and the medians (nearest
+  rank) of every time to answer and to close produced by their events up to T;
+* an entry or query without a vendor (country) counts as ``UNASSIGNED``.
+
+The spread between vendors is over vendors with a published entry (not
+``UNASSIGNED``, which is no vendor): the lowest, highest and population standard
+deviation of their share within SLA. "Sites behind the breaches" ranks a study's
+sites by entries over SLA as of T: published later than the SLA, or still waiting
+past it. Site ids only: never a subject or record id.
+
+Computed from the engine's breakdown groups, so the engine must split by site,
+country and vendor (``EngineConfig.breakdown``); the figures are exact when nothing
+was pruned (the replay keeps everything).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from schemas.timestamps import US_PER_DAY
+from streams.engine import Engine
+from streams.latency import BUCKET_US, ENTERED_SHIFT, GroupLedger
+from streams.percentiles import nearest_rank
+from streams.queries import AWAITING_DM, AWAITING_SITE, fold
+
+UNASSIGNED = "unassigned"
+SCORECARD_DIMENSIONS = ("vendor", "country")
+NEEDED_BREAKDOWN = ("site", "country", "vendor")
+TOP_SITES = 10
+OVER_30_DAYS_US = 30 * US_PER_DAY
+
+
+@dataclass(frozen=True, slots=True)
+class Scorecard:
+    """The KPIs of one vendor or country; durations in microseconds."""
+
+    entries: int = 0
+    published: int = 0
+    p50_us: int | None = None
+    p95_us: int | None = None
+    within_sla: int = 0
+    pending: int = 0
+    overdue: int = 0
+    open_queries: int = 0
+    queries_over_30d: int = 0
+    answers: int = 0
+    median_answer_us: int | None = None
+    closes: int = 0
+    median_close_us: int | None = None
+
+    @property
+    def share_within_sla(self) -> Fraction | None:
+        return Fraction(self.within_sla, self.published) if self.published else None
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    """How far apart the vendors' shares within SLA are."""
+
+    vendors: int = 0
+    min_share: Fraction | None = None
+    max_share: Fraction | None = None
+    stdev_share: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScorecardSet:
+    """Scorecards of one scope (all studies, or one study) by dimension, and the vendors' spread."""
+
+    by_dimension: dict[str, dict[str, Scorecard]]
+    vendor_spread: Spread
+
+
+@dataclass(frozen=True, slots=True)
+class SiteBreaches:
+    site: str
+    over_sla: int
+    entries: int
+    share_of_study_breaches: Fraction
+
+
+@dataclass(frozen=True, slots=True)
+class Scorecards:
+    all_studies: ScorecardSet
+    studies: dict[str, ScorecardSet] = field(default_factory=dict)
+    sites_behind_breaches: dict[str, list[SiteBreaches]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Raw:
+    """What a scorecard is made of, before percentiles: plain lists and counts."""
+
+    entries: int = 0
+    latencies: list[int] = field(default_factory=list)
+    within_sla: int = 0
+    pending: int = 0
+    overdue: int = 0
+    open_queries: int = 0
+    queries_over_30d: int = 0
+    answers: list[int] = field(default_factory=list)
+    closes: list[int] = field(default_factory=list)
+
+    def add(self, other: _Raw) -> None:
+        self.entries += other.entries
+        self.latencies.extend(other.latencies)
+        self.within_sla += other.within_sla
+        self.pending += other.pending
+        self.overdue += other.overdue
+        self.open_queries += other.open_queries
+        self.queries_over_30d += other.queries_over_30d
+        self.answers.extend(other.answers)
+        self.closes.extend(other.closes)
+
+    def card(self) -> Scorecard:
+        latencies = sorted(self.latencies)
+        answers = sorted(self.answers)
+        closes = sorted(self.closes)
+        return Scorecard(
+            entries=self.entries,
+            published=len(latencies),
+            p50_us=nearest_rank(latencies, 50),
+            p95_us=nearest_rank(latencies, 95),
+            within_sla=self.within_sla,
+            pending=self.pending,
+            overdue=self.overdue,
+            open_queries=self.open_queries,
+            queries_over_30d=self.queries_over_30d,
+            answers=len(answers),
+            median_answer_us=nearest_rank(answers, 50),
+            closes=len(closes),
+            median_close_us=nearest_rank(closes, 50),
+        )
+
+
+# (study, site, country, vendor): the finest grain, merged into every scope.
+_Grain = tuple[str, str, str, str]
+
+
+# Per grain its raw figures, and per (study, site) [entries over SLA, entries]: what
+# engines fed disjoint shards of the input add up (replay --jobs).
+ScorecardGrains = tuple[dict["_Grain", "_Raw"], dict[tuple[str, str], list[int]]]
+
+
+def scorecards(engine: Engine, as_of_us: int) -> Scorecards:
+    """Every scorecard as of T from the engine's groups (see the module docstring)."""
+    return scorecards_of(*scorecard_grains(engine, as_of_us))
+
+
+def merge_scorecard_grains(parts: Iterable[ScorecardGrains]) -> Scorecards:
+    """The scorecards of several engines, each fed one shard (lists merged before medians)."""
+    grains: dict[_Grain, _Raw] = {}
+    breaches: dict[tuple[str, str], list[int]] = {}
+    for part_grains, part_breaches in parts:
+        for grain, raw in part_grains.items():
+            known = grains.get(grain)
+            if known is None:
+                grains[grain] = raw
+            else:
+                known.add(raw)
+        for site, (over_sla, entries) in part_breaches.items():
+            counts = breaches.setdefault(site, [0, 0])
+            counts[0] += over_sla
+            counts[1] += entries
+    return scorecards_of(grains, breaches)
+
+
+def scorecard_grains(engine: Engine, as_of_us: int) -> ScorecardGrains:
+    """One engine's raw figures per grain, before any scope is merged."""
+    breakdown = engine.config.breakdown
+    missing = [d for d in NEEDED_BREAKDOWN if d not in breakdown]
+    if missing:
+        raise ValueError(f"scorecards need the engine's breakdown to include {missing}")
+    site_at, country_at, vendor_at = (breakdown.index(d) for d in NEEDED_BREAKDOWN)
+    grains: dict[_Grain, _Raw] = {}
+    breaches: dict[tuple[str, str], list[int]] = {}  # (study, site) -> [over SLA, entries]
+
+    def add(study_id: str, key: tuple[str, ...], raw: _Raw) -> None:
+        at = (study_id, key[site_at], key[country_at] or UNASSIGNED, key[vendor_at] or UNASSIGNED)
+        known = grains.get(at)
+        if known is None:
+            grains[at] = raw
+        else:
+            known.add(raw)
+
+    for study_id, study in engine.studies.items():
+        sla_us = study.sla_us
+        for ledger in study.dashboards.values():
+            for key, group in ledger.groups.items():
+                raw, over_sla = _entries_as_of(group, as_of_us, sla_us)
+                if raw.entries:
+                    add(study_id, key, raw)
+                    site = breaches.setdefault((study_id, key[site_at]), [0, 0])
+                    site[0] += over_sla
+                    site[1] += raw.entries
+        for query in study.queries.queries.values():
+            folded = fold(query.events, as_of_us)
+            if folded.opened_us is None:
+                continue  # never opened by T: orphan events only, no query yet
+            raw = _Raw(answers=list(folded.answer_durations_us),
+                       closes=list(folded.close_durations_us))  # fmt: skip
+            if folded.state in (AWAITING_SITE, AWAITING_DM):
+                raw.open_queries = 1
+                raw.queries_over_30d = int(as_of_us - folded.opened_us > OVER_30_DAYS_US)
+            add(study_id, query.group_key, raw)
+    return grains, breaches
+
+
+def scorecards_of(
+    grains: dict[_Grain, _Raw], breaches: dict[tuple[str, str], list[int]]
+) -> Scorecards:
+    studies = sorted({g[0] for g in grains})
+    return Scorecards(
+        all_studies=_scorecard_set(grains.items()),
+        studies={
+            sid: _scorecard_set((g, raw) for g, raw in grains.items() if g[0] == sid)
+            for sid in studies
+        },
+        sites_behind_breaches={sid: _top_sites(breaches, sid) for sid in studies},
+    )
+
+
+def _entries_as_of(group: GroupLedger, as_of_us: int, sla_us: int) -> tuple[_Raw, int]:
+    """A group's entries as of T, and how many of them are over SLA (late or overdue).
+
+    Reads the entry keys directly (entry time in the high bits, streams/latency.py):
+    comprehensions over the ledger's dicts instead of a generator per entry, a third
+    of the cost of the scorecards on a large replay.
+    """
+    entered_by = (as_of_us + 1) << ENTERED_SHIFT  # key < this: entered ≤ T
+    overdue_by = (as_of_us - sla_us) << ENTERED_SHIFT  # key < this: waiting longer than the SLA
+    last_bucket = as_of_us // BUCKET_US  # buckets before it hold only entries entered by T
+    latencies: list[int] = []
+    waiting: list[int] = []
+    for entries in group.pending.values():
+        waiting += [key for key in entries if key < entered_by]
+    for bucket, published in group.published.items():
+        if group.max_published[bucket] <= as_of_us and bucket < last_bucket:
+            latencies += [when - (key >> ENTERED_SHIFT) for key, when in published.items()]
+            continue  # the common case: the whole bucket entered and published by T
+        latencies += [
+            when - (key >> ENTERED_SHIFT)
+            for key, when in published.items()
+            if key < entered_by and when <= as_of_us
+        ]
+        waiting += [key for key, when in published.items() if key < entered_by and when > as_of_us]
+    # Sorted once per group: a scope's list is then a concatenation of sorted runs,
+    # which sorted() merges in about linear time.
+    latencies.sort()
+    within = bisect_right(latencies, sla_us)
+    overdue = sum(1 for key in waiting if key < overdue_by)
+    raw = _Raw(
+        entries=len(latencies) + len(waiting),
+        latencies=latencies,
+        within_sla=within,
+        pending=len(waiting),
+        overdue=overdue,
+    )
+    return raw, len(latencies) - within + overdue
+
+
+def _scorecard_set(grains: Iterable[tuple[_Grain, _Raw]]) -> ScorecardSet:
+    merged: dict[str, dict[str, _Raw]] = {d: {} for d in SCORECARD_DIMENSIONS}
+    for (_study, _site, country, vendor), raw in grains:
+        for dimension, value in (("vendor", vendor), ("country", country)):
+            merged[dimension].setdefault(value, _Raw()).add(raw)
+    by_dimension = {
+        dimension: {value: values[value].card() for value in sorted(values)}
+        for dimension, values in merged.items()
+    }
+    return ScorecardSet(by_dimension, vendor_spread(by_dimension["vendor"]))
+
+
+def vendor_spread(cards: dict[str, Scorecard]) -> Spread:
+    shares = [
+        card.share_within_sla
+        for vendor, card in cards.items()
+        if vendor != UNASSIGNED and card.share_within_sla is not None
+    ]
+    if not shares:
+        return Spread()
+    mean = sum(shares, Fraction(0)) / len(shares)
+    variance = sum(((s - mean) ** 2 for s in shares), Fraction(0)) / len(shares)
+    return Spread(len(shares), min(shares), max(shares), math.sqrt(variance))  # type: ignore[arg-type]
+
+
+def _top_sites(breaches: dict[tuple[str, str], list[int]], study_id: str) -> list[SiteBreaches]:
+    sites = [(site, counts) for (sid, site), counts in breaches.items() if sid == study_id]
+    total = sum(counts[0] for _site, counts in sites)
+    ranked = sorted(
+        ((site, counts) for site, counts in sites if counts[0]),
+        key=lambda item: (-item[1][0], item[0]),
+    )
+    return [
+        SiteBreaches(site, over, entries, Fraction(over, total))
+        for site, (over, entries) in ranked[:TOP_SITES]
+    ]

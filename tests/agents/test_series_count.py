@@ -1,0 +1,54 @@
+"""The series count of docs/metrics.md: per study and (country, vendor) group, as exported."""
+
+from __future__ import annotations
+
+import orjson
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import generate_latest
+
+from agents.exporter import EngineCollector, TopicHealth
+from agents.metrics import LATENCY_BUCKETS_S, QUERY_BUCKETS_S
+from schemas import format_timestamp, parse_event
+from streams import Engine, EngineConfig
+
+BASE = 1_767_225_600_000_000
+B, Q = len(LATENCY_BUCKETS_S), len(QUERY_BUCKETS_S)
+
+
+def exported_series(studies: int, vendors: int, breakdown: tuple[str, ...]) -> int:
+    engine = Engine(
+        EngineConfig(
+            breakdown=breakdown, latency_bounds_s=LATENCY_BUCKETS_S, query_bounds_s=QUERY_BUCKETS_S
+        )
+    )
+    n = 0
+    for study in range(studies):
+        for vendor in range(vendors):
+            common = {"study_id": f"S{study}", "site_id": "X", "country": "DE",
+                      "vendor": f"V{vendor}"}  # fmt: skip
+            n += 1
+            engine.apply(parse_event(orjson.dumps({  # type: ignore[arg-type]
+                **common, "schema": "edc.entry/1", "event_id": f"e{n}", "subject_id": "s",
+                "form_id": "f", "record_id": f"r{n}", "entered_at": format_timestamp(BASE + n),
+            })))  # fmt: skip
+            engine.apply(parse_event(orjson.dumps({  # type: ignore[arg-type]
+                **common, "schema": "edc.query/1", "event_id": f"q{n}", "query_id": f"q{n}",
+                "status": "opened", "occurred_at": format_timestamp(BASE + n),
+            })))  # fmt: skip
+    health = {t: TopicHealth() for t in ("edc.entries", "edc.queries", "dashboard.publishes")}
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(
+        EngineCollector(lambda: [engine], health, lambda: engine.watermark_us, breakdown)
+    )
+    text = generate_latest(registry).decode()
+    return sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def test_each_study_and_group_exports_the_documented_number_of_series():
+    per_group = (B + 3 + 2 + 3) + (8 + 1 + 2 * (Q + 3))  # D = 1
+    per_study = 1 + 1
+    assert per_group == 62  # the figure docs/metrics.md multiplies out
+    base = exported_series(1, 1, ()) - (per_group + per_study)
+    assert exported_series(3, 1, ()) == base + 3 * (per_group + per_study)
+    breakdown = ("vendor", "country")
+    assert exported_series(3, 4, breakdown) == base + 3 * (4 * per_group + per_study)
