@@ -32,9 +32,11 @@ image:
 manifests: $(STAMP)
 	$(BIN)/python deploy/kubernetes/generate.py
 
-# The fuzz properties with many more examples than `make test` runs (tests/agents/test_routing.py).
+# The fuzz properties with many more examples than `make test` runs: the router
+# (tests/agents/test_routing.py) and the replay reader (tests/agents/test_replay_audit.py).
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/agents/test_routing.py -k hostile
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/agents/test_replay_audit.py -k reader
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

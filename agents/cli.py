@@ -22,7 +22,8 @@ COMMANDS = {
         "agents.replay.command",
         "recompute figures from a file or the topics into a report",
     ),
-    "export": ("agents.export", "copy retained topics into a JSONL file with a manifest"),
+    "export": ("agents.export", "copy retained topics into an export file with a manifest"),
+    "verify": ("agents.verify", "check a chain of exports: digests, links, missing offsets"),
     "simulate": ("agents.simulate", "write simulated EDC events as JSONL"),
 }
 

@@ -1,36 +1,55 @@
-"""Copy the retained input topics into a JSONL file, with a manifest, for audits.
+"""Copy the retained input topics into an export file (format 2) with a manifest, for audits.
 
 Reads without joining the live consumer group and without committing offsets
 (group_id=None, partitions assigned explicitly). Order is stable: by topic
-name, then partition, then offset; one message value per line. `--since` and
-`--until` filter on the message timestamp while reading (the timestamp offset
-look-up of some brokers is unreliable, so it is not used).
+name, then partition, then offset; one record per message, the value kept
+exactly (agents/audit/framing.py). ``--since`` and ``--until`` filter on the
+message timestamp while reading (the timestamp offset look-up of some brokers
+is unreliable, so it is not used). ``--previous M.manifest.json`` chains this
+export to an earlier one: it reads from where that one ended, records the
+SHA-256 of its manifest, and names the offsets that were gone in between
+(exit status 3 when any were).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import hashlib
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from agents.audit.framing import EXPORT_HEADER, record_line
+from agents.audit.manifest import (
+    LineDigests,
+    PartitionRead,
+    build_manifest,
+    dumps,
+    manifest_path,
+    next_offsets,
+    read_manifest,
+)
 from agents.codecs import name_undecodable_batches
 from agents.settings import ConfigurationError, Settings, load_settings
 from schemas.timestamps import parse_timestamp_us
 
 IDLE_MS = 500
 
+# (topic, partition, offset, timestamp in ms, value or None for a tombstone)
+TopicRecord = tuple[str, int, int, int, bytes | None]
+PartitionReads = dict[str, dict[int, PartitionRead]]
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", required=True, help="JSONL file to write")
+    parser.add_argument("--out", required=True, help="file to write (format 2, see docs/replay.md)")
     parser.add_argument("--topics", nargs="+", help="topics (default: the three input topics)")
     parser.add_argument("--since", help="keep messages with a timestamp at or after (RFC 3339)")
     parser.add_argument("--until", help="keep messages with a timestamp before (RFC 3339)")
+    parser.add_argument(
+        "--previous", help="manifest of the previous export: continue the chain where it ended"
+    )
     parser.add_argument("--config", help="TOML settings file")
 
 
@@ -39,9 +58,14 @@ async def read_topic_records(
     topics: list[str],
     since_ms: int | None = None,
     until_ms: int | None = None,
-    ranges: dict[str, dict[int, list[int]]] | None = None,
-) -> AsyncIterator[tuple[str, int, int, bytes]]:
-    """(topic, partition, offset, value) in stable order, up to the end seen at start."""
+    reads: PartitionReads | None = None,
+    start_at: dict[str, dict[int, int]] | None = None,
+) -> AsyncIterator[TopicRecord]:
+    """Records in stable order, up to the end seen at start; ``reads`` gets what each partition gave.
+
+    ``start_at`` (a chain): per partition, the offset to continue from; offsets
+    below the broker's log start by then are recorded as ``missing``.
+    """
     name_undecodable_batches()  # a batch no codec decodes raises UndecodableBatch
     consumer = AIOKafkaConsumer(
         **settings.kafka_client_options(),
@@ -61,9 +85,16 @@ async def read_topic_records(
             for partition in partitions:
                 tp = TopicPartition(topic, partition)
                 consumer.assign([tp])
-                await consumer.seek_to_beginning(tp)
+                # The log start: above 0 once retention, compaction or delete_records took data.
+                log_start = (await consumer.beginning_offsets([tp]))[tp]
+                wanted = (start_at or {}).get(topic, {}).get(partition)
+                read = PartitionRead(log_start=log_start, start=log_start)
+                if wanted is not None:
+                    read.start = max(wanted, log_start)
+                    if log_start > wanted:
+                        read.missing = [wanted, log_start - 1]
+                consumer.seek(tp, read.start)
                 end = (await consumer.end_offsets([tp]))[tp]
-                first = last = None
                 while True:
                     batch = await consumer.getmany(tp, timeout_ms=IDLE_MS)
                     records = batch.get(tp, [])
@@ -72,32 +103,36 @@ async def read_topic_records(
                             continue
                         if until_ms is not None and record.timestamp >= until_ms:
                             continue
-                        if first is None:
-                            first = record.offset
-                        last = record.offset
-                        yield topic, partition, record.offset, record.value or b""
+                        if read.first is None:
+                            read.first = record.offset
+                            read.first_timestamp = record.timestamp
+                        read.last = record.offset
+                        read.count += 1
+                        yield topic, partition, record.offset, record.timestamp, record.value
                     # The end: past the end offset seen at start, and nothing more came.
                     if not records and await consumer.position(tp) >= end:
                         break
-                if ranges is not None:
-                    ranges.setdefault(topic, {})[partition] = (
-                        [first, last] if first is not None else []
-                    )
+                read.end = await consumer.position(tp)
+                if reads is not None:
+                    reads.setdefault(topic, {})[partition] = read
     finally:
         await consumer.stop()
 
 
-def topic_lines(settings: Settings, topics: list[str] | None = None) -> Iterator[bytes]:
+def topic_lines(
+    settings: Settings, topics: list[str] | None = None, reads: PartitionReads | None = None
+) -> Iterator[bytes]:
     """The lines an export would write, streamed (the replay's --from-topics)."""
     loop = asyncio.new_event_loop()
-    records = read_topic_records(settings, topics or list(settings.input_topics))
+    records = read_topic_records(settings, topics or list(settings.input_topics), reads=reads)
     try:
+        yield EXPORT_HEADER
         while True:
             try:
-                _t, _p, _o, value = loop.run_until_complete(anext(records))
+                record = loop.run_until_complete(anext(records))
             except StopAsyncIteration:
                 return
-            yield value + b"\n"
+            yield record_line(*record)
     finally:
         loop.run_until_complete(records.aclose())
         loop.close()
@@ -108,6 +143,12 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(args.config)
         since = parse_timestamp_us(args.since) // 1000 if args.since else None
         until = parse_timestamp_us(args.until) // 1000 if args.until else None
+        previous_path = Path(args.previous) if args.previous else None
+        start_at = None
+        if previous_path is not None:
+            if args.since or args.until:
+                raise ValueError("--previous continues by offset: it takes no --since/--until")
+            start_at = next_offsets(read_manifest(previous_path))
     except (ConfigurationError, ValueError) as error:
         print(f"edc-latency export: {' '.join(str(error).split())}", file=sys.stderr)
         return 2
@@ -116,19 +157,19 @@ def run(args: argparse.Namespace) -> int:
         return 2
     topics = args.topics or list(settings.input_topics)
     out = Path(args.out)
-    digest = hashlib.sha256()
-    ranges: dict[str, dict[int, list[int]]] = {}
+    digests = LineDigests()
+    reads: PartitionReads = {}
     count = 0
 
     async def copy() -> None:
         nonlocal count
         with out.open("wb") as handle:
-            async for _t, _p, _o, value in read_topic_records(
-                settings, topics, since, until, ranges
-            ):
-                line = value + b"\n"
+            handle.write(EXPORT_HEADER)
+            digests.add(EXPORT_HEADER)
+            async for record in read_topic_records(settings, topics, since, until, reads, start_at):
+                line = record_line(*record)
                 handle.write(line)
-                digest.update(line)
+                digests.add(line)
                 count += 1
 
     try:
@@ -136,22 +177,16 @@ def run(args: argparse.Namespace) -> int:
     except ConfigurationError as error:
         print(f"edc-latency export: {error}", file=sys.stderr)
         return 2
-    manifest = {
-        "format": "edc-latency.export/1",
-        "file": out.name,
-        "topics": sorted(topics),
-        "partitions": {t: sorted(p) for t, p in ranges.items()},
-        "offset_ranges": {
-            t: {str(p): r for p, r in sorted(ps.items())} for t, ps in ranges.items()
-        },
-        "count": count,
-        "since": args.since,
-        "until": args.until,
-        "sha256": digest.hexdigest(),
-    }
-    manifest_path = out.with_name(out.name.removesuffix(".jsonl") + ".manifest.json")
-    manifest_path.write_bytes(
-        orjson.dumps(manifest, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    manifest = build_manifest(
+        out, digests, count, reads, topics, args.since, args.until, previous_path
     )
-    print(f"{count} messages → {out} ({manifest_path.name})", file=sys.stderr)
-    return 0
+    path = manifest_path(out)
+    path.write_bytes(dumps(manifest))
+    print(f"{count} messages → {out} ({path.name})", file=sys.stderr)
+    for gap in manifest["gaps"]:
+        print(
+            f"edc-latency export: {gap['topic']} partition {gap['partition']}: offsets "
+            f"{gap['from']}–{gap['to']} were gone before this export could read them",
+            file=sys.stderr,
+        )
+    return 3 if manifest["gaps"] else 0

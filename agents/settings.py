@@ -239,6 +239,19 @@ class Settings(BaseSettings):
         "per study when the breakdown is on; further ones are dead-lettered and counted.",
     )
 
+    # --- audit replay -----------------------------------------------------------------
+    replay_max_lookback: Duration = Field(
+        default=366 * 86400.0,
+        description="Without --since, the audited period starts at the first event time, "
+        "but never more than this before --as-of (a far-past event cannot stretch it).",
+    )
+    replay_max_windows: int = Field(
+        default=2000,
+        ge=1,
+        description="Most windows a replay computes; a longer period starts later (said in "
+        "the report), or is refused when --since asks for it.",
+    )
+
     # --- metrics endpoint ----------------------------------------------------------
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9464, ge=0, le=65535)

@@ -1,11 +1,11 @@
 """Tumbling windows over event time, computed in one sweep per study and dashboard.
 
 Contract, version 1: windows of a fixed size (default one day, aligned to UTC
-midnight) from the window holding the earliest event time (≤ T) to the one
-holding T, which is marked incomplete. Per window and study: the latency
-figures of entries whose earliest covering publish falls inside the window;
-backlog and open queries as at the window's end, or T if earlier ("as at"
-includes that instant, as every "as of" does).
+midnight) from the window holding the earliest event time (≤ T), or the start of
+the audited period when given, to the one holding T, which is marked incomplete.
+Per window and study: the latency figures of entries whose earliest covering
+publish falls inside the window; backlog and open queries as at the window's end,
+or T if earlier ("as at" includes that instant, as every "as of" does).
 
 Rather than asking the engine for a snapshot per window (windows × entries),
 each entry is pending over the interval [entered, published) and overdue over
@@ -49,29 +49,35 @@ def window_bounds(
 
 
 def tumbling_windows(
-    engine: Engine, as_of_us: int, size_us: int, origin_us: int = 0
+    engine: Engine, as_of_us: int, size_us: int, origin_us: int = 0, since_us: int | None = None
 ) -> list[Window]:
+    """``since_us``: the audited period's start (default: the earliest event time)."""
     return merge_windows(
-        [window_parts(engine, as_of_us, size_us, origin_us)],
+        [window_parts(engine, as_of_us, size_us, origin_us, since_us)],
         engine.earliest_us,
         as_of_us,
         size_us,
         origin_us,
+        since_us,
     )
 
 
 WindowParts = dict[int, dict[str, StudyPart]]  # window start -> study -> this engine's part
 
 
-def window_parts(engine: Engine, as_of_us: int, size_us: int, origin_us: int = 0) -> WindowParts:
-    """This engine's part of every window from the one holding its own earliest event time.
+def window_parts(
+    engine: Engine, as_of_us: int, size_us: int, origin_us: int = 0, since_us: int | None = None
+) -> WindowParts:
+    """This engine's part of every window from the one holding its own earliest event time,
+    or ``since_us`` when given (every engine then drops the same latencies before it).
 
     Windows before that hold nothing of this engine; ``merge_windows`` lays them out from
     the earliest time of all engines.
     """
     if engine.earliest_us is None or engine.earliest_us > as_of_us:
         return {}
-    bounds = window_bounds(engine.earliest_us, as_of_us, size_us, origin_us)
+    start_us = engine.earliest_us if since_us is None else min(since_us, as_of_us)
+    bounds = window_bounds(start_us, as_of_us, size_us, origin_us)
     instants = [min(end, as_of_us) for _start, end in bounds]
     per_window: list[dict[str, StudyPart]] = [{} for _ in bounds]
     for study_id, study in engine.studies.items():
@@ -103,12 +109,15 @@ def merge_windows(
     as_of_us: int,
     size_us: int,
     origin_us: int = 0,
+    since_us: int | None = None,
 ) -> list[Window]:
-    """The windows of engines fed disjoint shards (``earliest_us``: the earliest of them all)."""
+    """The windows of engines fed disjoint shards (``earliest_us``: the earliest of them all;
+    ``since_us``: the audited period's start, as ``tumbling_windows``)."""
     if earliest_us is None or earliest_us > as_of_us:
         return []
+    start_us = earliest_us if since_us is None else min(since_us, as_of_us)
     windows = []
-    for start, end in window_bounds(earliest_us, as_of_us, size_us, origin_us):
+    for start, end in window_bounds(start_us, as_of_us, size_us, origin_us):
         by_study: dict[str, list[StudyPart]] = {}
         for engine_parts in parts:
             for study_id, part in engine_parts.get(start, {}).items():
@@ -131,7 +140,7 @@ def _dashboard_windows(
     pending_diff = [0] * (n + 1)
     overdue_diff = [0] * (n + 1)
     for entered, published in entries:
-        if published is not None and published <= as_of_us:
+        if published is not None and starts[0] <= published <= as_of_us:
             latencies[bisect_right(starts, published) - 1].append(published - entered)
         # Pending at instant a when entered ≤ a < published.
         first = bisect_left(instants, entered)

@@ -1,9 +1,11 @@
 """Recompute figures as of an instant from a JSONL export (or the topics) into a report.
 
-Writes DIR/report.json, entries.csv, queries.csv, scorecard.csv, report.html (byte-identical for
-the same input and options) and run.json (when, where, how long: the only file
-that differs between runs). Exit status 0 on success, 2 on bad arguments or
-unreadable input. Never joins the live consumer group, never commits offsets.
+Writes DIR/report.json, entries.csv, queries.csv, scorecard.csv, windows.csv,
+report.html (byte-identical for the same input and options) and run.json (when,
+where, how long: the only file that differs between runs). Exit status 0 on
+success, 2 on bad arguments or unreadable input, 3 with --require-complete when the
+input does not cover the audited period (the report is written all the same).
+Never joins the live consumer group, never commits offsets.
 """
 
 from __future__ import annotations
@@ -19,10 +21,20 @@ from contextlib import contextmanager
 from dataclasses import replace
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import orjson
 
+from agents.audit.framing import EXPORT_HEADER
+from agents.audit.manifest import PartitionRead, manifest_path, read_manifest
+from agents.replay.coverage import (
+    COMPLETE,
+    EventTimes,
+    coverage_dict,
+    mark_windows,
+    partition_facts,
+    period_dict,
+)
 from agents.replay.distributions import latency_distributions
 from agents.replay.html import render
 from agents.replay.pipeline import (
@@ -38,6 +50,7 @@ from agents.replay.report import build_report, dumps, options_dict
 from agents.replay.scorecard_report import report_sections, scorecard_csv
 from agents.replay.sharded import WorkerFailed, default_jobs, merged_distributions, run_sharded
 from agents.replay.tables import EntryRows, entries_csv, queries_csv
+from agents.replay.window_table import windows_csv
 from agents.settings import ConfigurationError, Settings, load_settings, parse_duration_s
 from schemas import EntryEvent, Event, QueryEvent
 from schemas.limits import not_after
@@ -58,6 +71,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--from-topics", action="store_true", help="read the configured topics")
     parser.add_argument("--as-of", required=True, help="RFC 3339 instant the figures are as of")
     parser.add_argument("--window", default="1d", help="tumbling window size (default 1d)")
+    parser.add_argument(
+        "--since", help="start of the audited period (RFC 3339; default: the first event time)"
+    )
+    parser.add_argument(
+        "--require-complete",
+        action="store_true",
+        help="exit 3 when the input does not cover the whole audited period",
+    )
     parser.add_argument("--sla", help="SLA for every study not configured (e.g. 24h)")
     parser.add_argument("--config", help="TOML settings file: per-study SLA and dashboards")
     parser.add_argument("--out", required=True, help="output directory")
@@ -78,6 +99,13 @@ def run(args: argparse.Namespace) -> int:
     except BadInput as error:
         print(f"edc-latency replay: {error}", file=sys.stderr)
         return 2
+    except NotCovered as error:
+        print(f"edc-latency replay: {error}", file=sys.stderr)
+        return 3
+
+
+class NotCovered(Exception):
+    """--require-complete and the audited period is not covered; exit status 3."""
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -97,13 +125,14 @@ def _run(args: argparse.Namespace) -> int:
         raise BadInput(" ".join(str(error).split())) from None
     if args.jobs < 1:
         raise BadInput("--jobs: must be at least 1")
+    period = _period_floor(args.since, as_of, window_us, settings)
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise BadInput(f"--out {out}: {error.strerror}") from None
     if args.input is not None and args.jobs > 1 and forking_is_safe():
-        return _run_sharded(args, settings, as_of, window_us, out, started)
+        return _run_sharded(args, settings, as_of, window_us, period, out, started)
 
     # Split by site, country and vendor whatever the live breakdown: the scorecards read
     # the groups, and every other figure merges them.
@@ -111,11 +140,12 @@ def _run(args: argparse.Namespace) -> int:
     # The live router's bounds, with --as-of as the clock: the same events are refused.
     bounds = (settings.max_message_bytes, not_after(as_of, settings.max_future_skew))
     handle: BinaryIO | None = None  # a file: read and parsed by a second process
+    reads: dict[str, dict[int, PartitionRead]] = {}
     if args.from_topics:
         from agents.export import topic_lines
 
         summary = InputSummary(source="kafka:" + ",".join(sorted(settings.input_topics)))
-        lines: Iterator[bytes] = topic_lines(settings)
+        lines: Iterator[bytes] = topic_lines(settings, reads=reads)
         total_bytes = 0
     else:
         path = Path(args.input)
@@ -126,6 +156,7 @@ def _run(args: argparse.Namespace) -> int:
         summary = InputSummary(source=path.name)
         total_bytes = os.fstat(handle.fileno()).st_size
     progress = Progress(total_bytes, enabled=not args.quiet and sys.stderr.isatty())
+    times = EventTimes(settings.input_topics, period[0], as_of)
     rows = EntryRows()
     query_sites: dict[tuple[str, str], str] = {}
     events: Iterator[Event]
@@ -137,7 +168,9 @@ def _run(args: argparse.Namespace) -> int:
         # Parsing in a second process, beside the engine (agents/replay/pipeline.py).
         events = read_events_pipelined(handle, summary, progress.show, bounds)
     try:
+        add_time = times.add
         for event in events:
+            add_time(event)
             outcome = engine.apply(event)
             if outcome != ACCEPTED:
                 continue
@@ -164,7 +197,8 @@ def _run(args: argparse.Namespace) -> int:
     })  # fmt: skip
     try:
         snapshot = engine.snapshot(as_of)
-        windows = tumbling_windows(engine, as_of, window_us)
+        since_us, since_from = _period_start(period, times.first_in_period, as_of)
+        windows = tumbling_windows(engine, as_of, window_us, since_us=since_us)
         report = build_report(
             engine,
             snapshot,
@@ -180,7 +214,19 @@ def _run(args: argparse.Namespace) -> int:
             summary.invalid,
         )
         report.update(report_sections(scorecards(engine, as_of)))
+        if args.from_topics:
+            partitions, since_filter = partition_facts(reads), None
+        else:
+            partitions, since_filter = _manifest_coverage(Path(args.input), summary.sha256)
+        report["coverage"] = coverage_dict(
+            partitions,
+            since_filter,
+            times,
+            period_dict(since_us, since_from, as_of, times, len(windows)),
+        )
+        mark_windows(report)
         files = {
+            "windows.csv": windows_csv(report),
             "report.json": dumps(report),
             "scorecard.csv": scorecard_csv(report),
             "report.html": render(report, latency_distributions(engine, as_of), _version()),
@@ -207,10 +253,13 @@ def _run(args: argparse.Namespace) -> int:
             f"{out}/report.html",
             file=sys.stderr,
         )
+    uncovered = _not_covered(report["coverage"])
     # Handed to the collector as one cycle rather than freed object by object on return
     # (~0.6 s per 1M lines): _cyclic_gc_paused leaves cyclic state to the process exit.
     state: list[object] = [engine, rows, query_sites, summary, snapshot, windows, report, files]
     state.append(state)
+    if args.require_complete and uncovered:
+        raise NotCovered(uncovered)
     return 0
 
 
@@ -219,6 +268,7 @@ def _run_sharded(
     settings: Settings,
     as_of: int,
     window_us: int,
+    period: tuple[int, str | None],
     out: Path,
     started: float,
 ) -> int:
@@ -233,9 +283,26 @@ def _run_sharded(
     config = replace(settings.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN)
     # The live router's bounds, with --as-of as the clock, as on one engine.
     bounds = (settings.max_message_bytes, not_after(as_of, settings.max_future_skew))
+    # Every worker sees the audited period's floor, to count events against it as
+    # EventTimes does on one engine; their counts are merged below.
+    times = EventTimes(settings.input_topics, period[0], as_of)
     try:
+        # The framing is told by the first line (agents/audit/framing.py): told once
+        # here, since only the first range's worker would see that line.
+        with path.open("rb") as handle:
+            framed = handle.readline() == EXPORT_HEADER
         sharded = run_sharded(
-            path, args.jobs, out, config, as_of, window_us, bounds, lambda: _sha256_of(path)
+            path,
+            args.jobs,
+            out,
+            config,
+            as_of,
+            window_us,
+            bounds,
+            lambda: _sha256_of(path),
+            times=times,
+            framed=framed,
+            since_of=lambda merged: _period_start(period, merged.first_in_period, as_of)[0],
         )
     except OSError as error:
         raise BadInput(f"--input {path}: {error.strerror}") from None
@@ -252,8 +319,13 @@ def _run_sharded(
     totals.counters.unknown_dashboard = sum(answer.unknown_dashboard for answer in answers)
     snapshot = merge_snapshots(as_of, [answer.snapshot for answer in answers])
     earliest = [a.earliest_us for a in answers if a.earliest_us is not None]
+    since_us, since_from = _period_start(period, times.first_in_period, as_of)
     windows = merge_windows(
-        [answer.windows for answer in answers], min(earliest, default=None), as_of, window_us
+        [answer.windows for answer in answers],
+        min(earliest, default=None),
+        as_of,
+        window_us,
+        since_us=since_us,
     )
     report = build_report(
         totals,
@@ -272,6 +344,15 @@ def _run_sharded(
     report.update(
         report_sections(merge_scorecard_grains([answer.scorecard_grains for answer in answers]))
     )
+    partitions, since_filter = _manifest_coverage(path, digest)
+    report["coverage"] = coverage_dict(
+        partitions,
+        since_filter,
+        times,
+        period_dict(since_us, since_from, as_of, times, len(windows)),
+    )
+    mark_windows(report)
+    (out / "windows.csv").write_bytes(windows_csv(report))
     (out / "report.json").write_bytes(dumps(report))
     (out / "scorecard.csv").write_bytes(scorecard_csv(report))
     (out / "report.html").write_bytes(render(report, merged_distributions(answers), _version()))
@@ -304,8 +385,11 @@ def _run_sharded(
             f"{out}/report.html",
             file=sys.stderr,
         )
+    uncovered = _not_covered(report["coverage"])
     state: list[object] = [sharded, snapshot, windows, report, totals]
     state.append(state)
+    if args.require_complete and uncovered:
+        raise NotCovered(uncovered)
     return 0
 
 
@@ -317,6 +401,71 @@ def _sha256_of(path: Path) -> str:
         while block := handle.read(1 << 20):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _period_floor(
+    since: str | None, as_of_us: int, window_us: int, settings: Settings
+) -> tuple[int, str | None]:
+    """(earliest instant the period may start at, '--since' or None): known before reading."""
+    last_start = (as_of_us // window_us) * window_us
+    most = last_start - (settings.replay_max_windows - 1) * window_us
+    if since is not None:
+        try:
+            since_us = parse_timestamp_us(since)
+        except ValueError as error:
+            raise BadInput(f"--since: {error}") from None
+        if since_us > as_of_us:
+            raise BadInput("--since is after --as-of")
+        if since_us < most:
+            raise BadInput(
+                f"--since gives more than replay_max_windows ({settings.replay_max_windows}) "
+                "windows: use a later --since or a larger --window"
+            )
+        return since_us, "--since"
+    lookback = as_of_us - round(settings.replay_max_lookback * US_PER_SECOND)
+    return max(lookback, most), None
+
+
+def _period_start(
+    period: tuple[int, str | None], first_in_period_us: int | None, as_of_us: int
+) -> tuple[int, str]:
+    """The period's start: --since, else the first event time no earlier than the floor."""
+    floor, given = period
+    if given is not None:
+        return floor, given
+    if first_in_period_us is None or first_in_period_us > as_of_us:
+        return as_of_us, "no event in the look-back before --as-of"
+    return first_in_period_us, "first event"
+
+
+def _manifest_coverage(path: Path, sha256: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The partitions read and the --since filter of the export, from its manifest beside it."""
+    beside = manifest_path(path)
+    if not beside.exists():
+        return None, None
+    try:
+        manifest = read_manifest(beside)
+    except ValueError:
+        return None, None
+    if manifest.get("sha256") != sha256:
+        return None, None  # not the file the manifest describes: coverage unknown
+    return manifest["partitions"], manifest.get("since")
+
+
+def _not_covered(coverage: dict[str, Any]) -> str | None:
+    """One line saying why the audited period is not covered, or None when it is."""
+    if coverage["status"] == COMPLETE:
+        return None
+    if coverage["status"] != "incomplete":
+        return "coverage unknown: " + coverage["reasons"][0]
+    period_start = coverage["period"]["since"]
+    since = coverage["complete_since"]
+    if since != "never" and parse_timestamp_us(since) <= parse_timestamp_us(period_start):
+        return None
+    return (
+        f"the audited period starts {period_start} but the input is complete only since "
+        f"{since}: {'; '.join(coverage['reasons'])}"
+    )
 
 
 @contextmanager

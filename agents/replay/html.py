@@ -5,6 +5,8 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from agents.replay.coverage import html_box, html_windows
+
 DISTRIBUTION_BOUNDS_S = (3600, 4 * 3600, 12 * 3600, 86400, 2 * 86400, 7 * 86400)
 DISTRIBUTION_LABELS = ("≤1h", "≤4h", "≤12h", "≤1d", "≤2d", "≤7d", ">7d")
 
@@ -71,6 +73,8 @@ def render(
         f"<style>{STYLE}</style></head><body>",
         f"<h1>Data latency, backlog and query aging — as of {escape(report['as_of'])}</h1>",
     ]
+    if "coverage" in report:
+        out.append(html_box(report))
     inputs = report["input"]
     out.append(
         f"<p>{inputs['valid']} valid events from {inputs['lines']} lines; "
@@ -126,6 +130,8 @@ def render(
             out.append("<p class='muted'>first 500 shown; all are in report.json</p>")
     else:
         out.append("<p>none</p>")
+    if "coverage" in report:
+        out.append(html_windows(report))
     out.append("<h2>Provenance</h2><table>")
     rows = [
         ("source", inputs["source"]),

@@ -26,6 +26,7 @@ from typing import BinaryIO
 
 import orjson
 
+from agents.audit.framing import EXPORT_HEADER, parse_record
 from agents.replay.reader import CountingLines, InputSummary, read_events
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection
 from schemas.events import ENTRY_SCHEMA, PUBLISH_SCHEMA, QUERY_SCHEMA
@@ -151,13 +152,16 @@ def _child(
     fields_list: list[dict[str, object]] = []
     invalid: list[tuple[int, str]] = []
     max_bytes, not_after_us = bounds
+    parse = parse_bounded
     with _telling_the_main_process(sender, "the reading process failed"):
         try:
             for number, line in enumerate(handle, 1):
                 update(line)
                 read += len(line)
-                if line and not line.isspace():  # blank lines are skipped, as read_events does
-                    event = parse_bounded(line, max_bytes, not_after_us)
+                if number == 1 and line == EXPORT_HEADER:  # the framing, as read_events tells it
+                    parse = parse_record
+                elif line and not line.isspace():  # blank lines are skipped, as read_events does
+                    event = parse(line, max_bytes, not_after_us)
                     if event.__class__ is Rejection:
                         invalid.append((number, event.reason))  # type: ignore[union-attr]
                     else:

@@ -1,4 +1,8 @@
-"""Input lines → events, with line numbers, the SHA-256 of everything read, and the rejects."""
+"""Input lines → events, with line numbers, the SHA-256 of everything read, and the rejects.
+
+Two framings (agents/audit/framing.py): plain JSONL, one message value per line, and an
+export of format 2, told by its first line, one record per message.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from agents.audit.framing import EXPORT_HEADER, parse_record
 from schemas import Event, Rejection
 from schemas.limits import parse_bounded
 
@@ -38,11 +43,15 @@ def read_events(
     update = summary.digest.update
     invalid = summary.invalid
     number = 0
+    parse = parse_bounded
     for number, line in enumerate(lines, 1):
         update(line)
         if not line or line.isspace():  # blank; unlike strip(), copies nothing
             continue
-        event = parse_bounded(line, max_bytes, not_after_us)
+        if number == 1 and line == EXPORT_HEADER:
+            parse = parse_record
+            continue
+        event = parse(line, max_bytes, not_after_us)
         if event.__class__ is Rejection:
             invalid.append((number, event.reason))  # type: ignore[union-attr]
             continue

@@ -12,6 +12,7 @@ import io
 from fractions import Fraction
 from typing import Any
 
+from agents.replay.cells import safe_cell
 from schemas.timestamps import seconds_ms
 from streams.scorecards import Scorecard, Scorecards, ScorecardSet, Spread
 
@@ -102,9 +103,10 @@ def scorecard_csv(sections: dict[str, Any]) -> bytes:
     for study, by_dimension in scopes:
         for dimension in ("vendor", "country"):
             for value, card in by_dimension[dimension].items():
-                writer.writerow(
-                    [study, dimension, value, *(_cell(c, card[c]) for c in CSV_COLUMNS[3:])]
-                )
+                writer.writerow([
+                    safe_cell(study), dimension, safe_cell(value),  # from input: no formulas
+                    *(_cell(c, card[c]) for c in CSV_COLUMNS[3:]),
+                ])  # fmt: skip
     return out.getvalue().encode()
 
 

@@ -39,6 +39,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from agents.audit.framing import parse_record
+from agents.replay.coverage import EventTimes
 from agents.replay.distributions import distributions_of, merge_distributions
 from agents.replay.pipeline import _event, _telling_the_main_process, rss_mib
 from agents.replay.tables import EntryRows, query_rows, write_entry_rows
@@ -150,12 +152,18 @@ def parse_range(
     workdir: Path,
     index: int,
     bounds: tuple[int, int | None] = NO_BOUNDS,
+    times: EventTimes | None = None,
+    framed: bool = False,
 ) -> tuple[int, int, list[tuple[int, str]]]:
     """Step 1: (lines, valid lines, rejections with range-local line numbers).
 
-    ``bounds``: (max_message_bytes, latest believable event time), as ``read_events``."""
+    ``bounds``: (max_message_bytes, latest believable event time), as ``read_events``.
+    ``times``: fed every valid event, as on one engine. ``framed``: the file is an export
+    of format 2 (its first line, the header, is skipped; every other holds a record)."""
     start, end = span
     max_bytes, not_after_us = bounds
+    parse = parse_record if framed else parse_bounded
+    add_time = times.add if times is not None else None
     outputs = [(workdir / f"events-{index}-{s}").open("wb") for s in range(shards)]
     chunks: list[list[tuple[int, bool, dict[str, Any]]]] = [[] for _ in range(shards)]
     ids: list[str] = []
@@ -172,10 +180,14 @@ def parse_range(
             lines += 1
             if line.isspace():
                 continue  # blank lines are skipped, as read_events does
-            event = parse_bounded(line, max_bytes, not_after_us)
+            if framed and start == 0 and lines == 1:
+                continue  # the export's header line, as read_events skips it
+            event = parse(line, max_bytes, not_after_us)
             if event.__class__ is Rejection:
                 invalid.append((lines, event.reason))  # type: ignore[union-attr]
                 continue
+            if add_time is not None:
+                add_time(event)  # type: ignore[arg-type]
             valid = len(ids)
             ids.append(event.event_id)  # type: ignore[union-attr]
             for shard, fields, counts in routed(event, shards):  # type: ignore[arg-type]
@@ -220,8 +232,12 @@ def apply_shard(
     config: EngineConfig,
     as_of_us: int,
     window_us: int,
+    since_us: int | None = None,
 ) -> ShardAnswer:
-    """Step 3 (after step 2): this shard's engine over its events in file order."""
+    """Step 3 (after step 2): this shard's engine over its events in file order.
+
+    ``since_us``: the audited period's start (``tumbling_windows``), known once every
+    range is parsed."""
     from streams.parts import snapshot_parts
     from streams.windows import window_parts
 
@@ -253,7 +269,7 @@ def apply_shard(
         rows_per_entry = write_entry_rows(rows, engine, as_of_us, body)
     snapshot = snapshot_parts(engine, as_of_us)
     distributions = distributions_of(snapshot[0])
-    windows = window_parts(engine, as_of_us, window_us)
+    windows = window_parts(engine, as_of_us, window_us, since_us=since_us)
     # int64 arrays: 8 bytes a value in the pipe and in the main process, not ~36 as ints.
     _compact(snapshot[0].values())
     for studies_of_window in windows.values():
@@ -292,18 +308,22 @@ def _worker(
     as_of_us: int,
     window_us: int,
     bounds: tuple[int, int | None],
+    times: EventTimes | None,
+    framed: bool,
     connection: Connection,
 ) -> None:
     with _telling_the_main_process(connection, f"replay worker {index} failed"):
         try:
-            parsed = parse_range(path, span, jobs, workdir, index, bounds)
+            parsed = parse_range(path, span, jobs, workdir, index, bounds, times, framed)
         except OSError as error:
             connection.send_bytes(orjson.dumps([_UNREADABLE, error.strerror or str(error)]))
             return
-        connection.send_bytes(orjson.dumps([_PARSED, *parsed]))
-        if orjson.loads(connection.recv_bytes())[0] != _GO:
+        counts = None if times is None else times.counts()
+        connection.send_bytes(orjson.dumps([_PARSED, *parsed, counts]))
+        go = orjson.loads(connection.recv_bytes())
+        if go[0] != _GO:
             return
-        answer = apply_shard(index, jobs, workdir, config, as_of_us, window_us)
+        answer = apply_shard(index, jobs, workdir, config, as_of_us, window_us, go[1])
         answer.peak_rss_mib = rss_mib("VmHWM")
         connection.send_bytes(orjson.dumps([_DONE]))
         connection.send(answer)
@@ -318,10 +338,16 @@ def run_sharded(
     window_us: int,
     bounds: tuple[int, int | None] = NO_BOUNDS,
     meanwhile: Callable[[], Any] = lambda: None,
+    times: EventTimes | None = None,
+    framed: bool = False,
+    since_of: Callable[[EventTimes | None], int | None] = lambda _times: None,
 ) -> ShardedResult:
     """The three steps over ``jobs`` forked workers; writes ``out/entries.csv`` and
     ``out/queries.csv`` and answers the rest, in ``ShardedResult.answers`` (by shard).
-    ``meanwhile`` runs in this process while the workers parse (hashing the input)."""
+    ``meanwhile`` runs in this process while the workers parse (hashing the input).
+    ``times`` (empty) is filled in each worker and their counts merged into it here;
+    ``since_of`` then gives the windows' start from it (None: the earliest event time).
+    ``framed``: the input is an export of format 2, told by the caller once."""
     workdir = Path(tempfile.mkdtemp(prefix=".replay-shards-", dir=out))
     context = multiprocessing.get_context("fork")
     workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
@@ -329,7 +355,10 @@ def run_sharded(
     try:
         for index, span in enumerate(line_ranges(path, jobs)):
             mine, theirs = context.Pipe(duplex=True)
-            job = (index, jobs, path, span, workdir, config, as_of_us, window_us, bounds)
+            job = (
+                index, jobs, path, span, workdir, config, as_of_us, window_us, bounds, times,
+                framed,
+            )  # fmt: skip
             process = context.Process(
                 target=_worker,
                 args=(*job, theirs),
@@ -344,12 +373,15 @@ def run_sharded(
         for process, connection in workers:
             message = _receive(process, connection)
             lines, valid, invalid = message[1], message[2], message[3]
+            if times is not None:
+                times.merge(message[4])
             result.invalid.extend((line_base + line, reason) for line, reason in invalid)
             line_base += lines
             result.valid += valid
         result.lines = line_base
+        since_us = since_of(times)
         for _process, connection in workers:
-            connection.send_bytes(orjson.dumps([_GO]))
+            connection.send_bytes(orjson.dumps([_GO, since_us]))
         for process, connection in workers:
             _receive(process, connection)
             result.answers.append(connection.recv())

@@ -7,6 +7,7 @@ import io
 from array import array
 from typing import TextIO
 
+from agents.replay.cells import safe_cell, safe_cells
 from schemas import EntryEvent
 from schemas.timestamps import TimestampFormatter, seconds_ms
 from streams import AGING_BUCKETS, Engine
@@ -78,20 +79,32 @@ def write_entry_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextIO
     # A publish covers many entries at once: format its time once.
     published_texts: dict[int, str] = {}
     batch: list[tuple[str, ...]] = []
-    # Per study: (dashboard, ledger) pairs, fixed when the engine first saw it, and its SLA.
+    # Per study: (dashboard cell, ledger) pairs, fixed when the engine first saw it, and its SLA.
+    # Cells from input cannot start a formula (agents/replay/cells.py); each distinct
+    # dimension tuple and study's dashboards are made safe once.
     studies = {
-        sid: (tuple(study.dashboards.items()), study.sla_us)
+        sid: (
+            tuple((safe_cell(name), ledger) for name, ledger in study.dashboards.items()),
+            study.sla_us,
+        )
         for sid, study in engine.studies.items()
     }
-    for event_id, (study, site, country, vendor, form), record_id, entered_us, seq, group_key in zip(
+    safe_dimensions: dict[Dimensions, Dimensions] = {}
+    for event_id, dimensions, record_id, entered_us, seq, group_key in zip(
         rows.event_ids, rows.dimensions, rows.record_ids, rows.entered, rows.seqs, rows.groups,
         strict=True,
     ):  # fmt: skip
-        ledgers, sla_us = studies[study]
+        ledgers, sla_us = studies[dimensions[0]]
         if not ledgers or entered_us > as_of_us:
             rows_per_event.append(0)  # a study without dashboards has no rows
             continue
         rows_per_event.append(len(ledgers))
+        safe = safe_dimensions.get(dimensions)
+        if safe is None:
+            safe = safe_dimensions[dimensions] = safe_cells(dimensions)  # type: ignore[assignment]
+        study, site, country, vendor, form = safe  # type: ignore[misc]
+        event_id = safe_cell(event_id)
+        record_id = safe_cell(record_id)
         entered = timestamp(entered_us)
         for dashboard, ledger in ledgers:
             group = ledger.groups[group_key]
@@ -167,7 +180,8 @@ def query_rows(
             is_open = folded.state in (AWAITING_SITE, AWAITING_DM)
             age = as_of_us - folded.opened_us if is_open else None
             rows.append(((study_id, query_id), [
-                query_id, study_id, sites.get((study_id, query_id), ""),
+                safe_cell(query_id), safe_cell(study_id),
+                safe_cell(sites.get((study_id, query_id), "")),
                 STATE_NAMES[folded.state], format_timestamp(folded.opened_us),
                 "" if answered is None else format_timestamp(answered),
                 "" if closed is None else format_timestamp(closed),

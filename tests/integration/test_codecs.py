@@ -70,7 +70,7 @@ def test_compressed_input_gives_the_engines_figures_live_in_replay_and_export(
         monkeypatch.setenv(name, value)
     export = tmp_path / "audit.jsonl"
     assert main(["export", "--out", str(export)]) == 0
-    assert len(export.read_bytes().splitlines()) == len(messages)
+    assert len(export.read_bytes().splitlines()) == len(messages) + 1  # + the format line
     common = ["--as-of", AS_OF, "--quiet"]
     assert main(["replay", "--input", str(export), "--out", str(tmp_path / "file"), *common]) == 0
     assert main(["replay", "--from-topics", "--out", str(tmp_path / "topics"), *common]) == 0
@@ -78,7 +78,7 @@ def test_compressed_input_gives_the_engines_figures_live_in_replay_and_export(
     from_topics = json.loads((tmp_path / "topics" / "report.json").read_text())
     from_file["input"].pop("source"), from_topics["input"].pop("source")
     assert from_file == from_topics
-    assert from_file["input"]["lines"] == len(messages)
+    assert from_file["input"]["lines"] == len(messages) + 1  # + the format line
 
 
 # A producer whose lz4 output is garbage: the batch is well-formed (valid CRC), its

@@ -1,0 +1,1 @@
+"""Audit evidence: the export file's framing, its manifest and the chain of manifests."""

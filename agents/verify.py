@@ -1,0 +1,126 @@
+"""Check a chain of exports: ``edc-latency verify OLDEST.manifest.json ... NEWEST.manifest.json``.
+
+For every manifest: its export file is there, its SHA-256 and every block digest
+hold (a changed byte is named by file and line range; a line that is no longer an
+export record by its exact line). For every link: the manifest names the previous
+one's SHA-256, and each partition starts exactly where the previous export ended,
+with no offsets missing. One line per problem; exit 0 only when all hold, 1 when
+any does not, 2 for bad arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from agents.audit.framing import EXPORT_HEADER, message_value
+from agents.audit.manifest import read_manifest
+from schemas import Rejection
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("manifests", nargs="+", metavar="MANIFEST", help="oldest first")
+
+
+def run(args: argparse.Namespace) -> int:
+    problems: list[str] = []
+    notes: list[str] = []
+    previous: tuple[Path, dict[str, Any]] | None = None
+    for name in args.manifests:
+        path = Path(name)
+        try:
+            manifest = read_manifest(path)
+        except ValueError as error:
+            problems.append(str(error))
+            previous = None
+            continue
+        problems.extend(check_file(path, manifest))
+        if previous is None:
+            notes.extend(first_link_notes(path, manifest))
+        else:
+            problems.extend(check_link(previous, (path, manifest)))
+        problems.extend(
+            f"{path.name}: {g['topic']}[{g['partition']}]: offsets {g['from']}–{g['to']} missing"
+            for g in manifest.get("gaps", [])
+        )
+        previous = (path, manifest)
+    for line in (*notes, *problems):
+        print(line, file=sys.stderr if line in problems else sys.stdout)
+    if problems:
+        print(f"edc-latency verify: {len(problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"edc-latency verify: {len(args.manifests)} export(s): digests, links and offsets hold")
+    return 0
+
+
+def check_file(path: Path, manifest: dict[str, Any]) -> list[str]:
+    export = path.with_name(manifest["file"])
+    try:
+        lines = export.read_bytes().splitlines(keepends=True)
+    except OSError as error:
+        return [f"{export.name}: {error.strerror}"]
+    problems: list[str] = []
+    size = manifest["block_lines"]
+    blocks = manifest["block_sha256"]
+    count = max(len(blocks), (len(lines) + size - 1) // size)
+    for k in range(count):
+        chunk = lines[k * size : (k + 1) * size]
+        digest = hashlib.sha256(b"".join(chunk)).hexdigest()
+        if k < len(blocks) and digest == blocks[k]:
+            continue
+        first, last = k * size + 1, k * size + len(chunk)
+        broken = [
+            first + i
+            for i, line in enumerate(chunk)
+            if not (first + i == 1 and line == EXPORT_HEADER)
+            and message_value(line).__class__ is Rejection
+        ]
+        where = f"line {broken[0]}" if broken else f"lines {first}–{last}"
+        problems.append(f"{export.name}: {where}: changed since the export (SHA-256 differs)")
+    if len(lines) != manifest["lines"]:
+        problems.append(f"{export.name}: {len(lines)} lines, the manifest says {manifest['lines']}")
+    whole = hashlib.sha256(b"".join(lines)).hexdigest()
+    if whole != manifest["sha256"] and not problems:
+        problems.append(f"{export.name}: SHA-256 differs from the manifest")
+    return problems
+
+
+def check_link(
+    previous: tuple[Path, dict[str, Any]], current: tuple[Path, dict[str, Any]]
+) -> list[str]:
+    (before_path, before), (path, manifest) = previous, current
+    problems: list[str] = []
+    link = manifest.get("previous")
+    digest = hashlib.sha256(before_path.read_bytes()).hexdigest()
+    if link is None:
+        problems.append(f"{path.name}: not chained (exported without --previous)")
+    elif link["sha256"] != digest:
+        problems.append(
+            f"{path.name}: its previous export is {link['manifest']} with another SHA-256 "
+            f"than {before_path.name} (an export dropped or replaced in between?)"
+        )
+    for topic, parts in sorted(before["partitions"].items()):
+        for partition, read in sorted(parts.items(), key=lambda item: int(item[0])):
+            now = manifest["partitions"].get(topic, {}).get(partition)
+            if now is None:
+                problems.append(f"{path.name}: {topic}[{partition}] not read")
+            elif now["start"] != read["end"] and not now.get("missing"):
+                low, high = sorted((read["end"], now["start"]))
+                problems.append(
+                    f"{path.name}: {topic}[{partition}]: starts at {now['start']}, the previous "
+                    f"export ended at {read['end']}: offsets {low}–{high - 1} not covered"
+                )
+    return problems
+
+
+def first_link_notes(path: Path, manifest: dict[str, Any]) -> list[str]:
+    return [
+        f"note: {path.name}: {topic}[{partition}] begins at offset {read['start']}: "
+        "what came before is not in this chain"
+        for topic, parts in sorted(manifest["partitions"].items())
+        for partition, read in sorted(parts.items(), key=lambda item: int(item[0]))
+        if read["start"] > 0
+    ]
