@@ -12,13 +12,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from agents.audit.framing import EXPORT_HEADER, record_line
 from agents.cli import main
 from agents.replay.sharded import WorkerFailed, line_ranges, run_sharded
 from agents.sharding import shard_of
 from schemas import format_timestamp
 from tests.streams.strategies import events, instants
 
-OUTPUTS = ("report.json", "entries.csv", "queries.csv", "scorecard.csv", "report.html")
+OUTPUTS = (
+    "report.json", "entries.csv", "queries.csv", "scorecard.csv", "windows.csv", "report.html"
+)  # fmt: skip
 STUDIES_TOML = '[studies."S1"]\nsla = "6h"\ndashboards = ["default", "ops"]\n'
 TIME_FIELDS = ("entered_at", "published_at", "data_cutoff", "occurred_at")
 # Lines a sponsor's export may hold besides events: each is rejected or skipped, never fatal.
@@ -41,25 +44,44 @@ inputs = st.lists(
 ).flatmap(lambda lines: st.just(lines) | st.permutations(lines + lines[: len(lines) // 3]))
 
 
-def _replay(source: Path, out: Path, as_of: str, jobs: int) -> dict[str, bytes]:
+def _replay(source: Path, out: Path, as_of: str, jobs: int, *extra: str) -> dict[str, bytes]:
     config = source.parent / "studies.toml"
     config.write_text(STUDIES_TOML)
     argv = ["replay", "--input", str(source), "--as-of", as_of, "--out", str(out), "--quiet",
-            "--config", str(config), "--sla", "24h", "--jobs", str(jobs)]  # fmt: skip
+            "--config", str(config), "--sla", "24h", "--jobs", str(jobs), *extra]  # fmt: skip
     assert main(argv) == 0
     return {name: (out / name).read_bytes() for name in OUTPUTS}
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(lines=inputs, as_of=instants, last_newline=st.booleans())
-def test_every_number_of_jobs_gives_the_same_bytes(tmp_path_factory, lines, as_of, last_newline):
+@given(
+    lines=inputs,
+    as_of=instants,
+    last_newline=st.booleans(),
+    framed=st.booleans(),
+    since_hours=st.none() | st.integers(0, 30 * 24),
+)
+def test_every_number_of_jobs_gives_the_same_bytes(
+    tmp_path_factory, lines, as_of, last_newline, framed, since_hours
+):
+    """Plain JSONL or an export of format 2; the audited period from --since or the events."""
     directory = tmp_path_factory.mktemp("jobs")
     source = directory / "input.jsonl"
-    source.write_bytes(b"\n".join(lines) + (b"\n" if last_newline else b""))
+    if framed:
+        records = [
+            record_line("edc.entries", 0, offset, 1_767_225_600_000, line)
+            for offset, line in enumerate(lines)
+        ]
+        source.write_bytes(EXPORT_HEADER + b"".join(records))
+    else:
+        source.write_bytes(b"\n".join(lines) + (b"\n" if last_newline else b""))
     as_of_text = format_timestamp(as_of)
-    one = _replay(source, directory / "one", as_of_text, 1)
+    since = []
+    if since_hours is not None:
+        since = ["--since", format_timestamp(as_of - since_hours * 3_600_000_000)]
+    one = _replay(source, directory / "one", as_of_text, 1, *since)
     for jobs in (2, 3):
-        assert _replay(source, directory / f"jobs{jobs}", as_of_text, jobs) == one, jobs
+        assert _replay(source, directory / f"jobs{jobs}", as_of_text, jobs, *since) == one, jobs
     facts = json.loads((directory / "jobs3" / "run.json").read_text())
     assert facts["jobs"] == 3 and len(facts["peak_rss_mib_workers"]) == 3
     assert multiprocessing.active_children() == []
