@@ -44,7 +44,9 @@ lint: $(STAMP)
 schemas: $(STAMP)
 	$(BIN)/python -m schemas.export
 
+# The bench also needs the SQL peer (duckdb: the `bench` extra), installed on first use.
 bench: $(STAMP)
+	$(BIN)/python -c "import duckdb" 2>/dev/null || $(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench
 
 # 10 minutes at 1,000 events/s on the embedded broker: worker RSS at minutes 2 and 10, and

@@ -26,6 +26,8 @@ def main() -> int:
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
             "platform": platform.platform(),
+            # The machine is shared: how busy it was when the run started (1, 5, 15 min).
+            "load_average_at_start": [round(n, 2) for n in os.getloadavg()],
         },
         "scale": scale,
     }
@@ -53,11 +55,13 @@ def main() -> int:
     step("engine_snapshot_publish", lambda: engine.snapshot_publish_cost(int(100_000 * scale)))
     step("metrics_scrape_50_studies_x_20_sites", scrape.per_scrape_cost)
     step("replay_from_file", lambda: replay.replay_file(int(1_000_000 * scale)))
+    step("replay_realistic_mix", lambda: replay.replay_realistic(int(1_000_000 * scale)))
     with EmbeddedBroker() as broker:
         messages = list(Simulation(seed=2).events(3650 * 86_400_000_000))[: int(100_000 * scale)]
         step("live_worker", lambda: live.throughput(broker.bootstrap_servers, messages))
         step("freshness", lambda: live.freshness(broker.bootstrap_servers))
         step("recovery", lambda: live.recovery(broker.bootstrap_servers, int(1_000_000 * scale)))
+    figures["load_average_at_end"] = [round(n, 2) for n in os.getloadavg()]
     figures["total_seconds"] = round(time.time() - started)
     text = json.dumps(figures, indent=2)
     print(text)

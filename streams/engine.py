@@ -74,9 +74,10 @@ class Engine:
         self.earliest_us: int | None = None  # oldest event time seen
         self._seq = 0
         self._pruned_at_us: int | None = None
-        # The last entry applied and its seq, for last_tracked.
+        # The last entry applied, its seq and breakdown group, for last_tracked.
         self._last_entry: EntryEvent | None = None
         self._last_entry_seq = 0
+        self.last_entry_group: GroupKey = ()  # of the last entry applied, for the replay's rows
 
     # -- state ----------------------------------------------------------------------
 
@@ -155,6 +156,7 @@ class Engine:
                 ledger.add_entry(record_id, time_us, seq, key)
             self._last_entry = event  # type: ignore[assignment]
             self._last_entry_seq = seq
+            self.last_entry_group = key
         elif kind is PublishEvent:
             ledger = study.dashboards.get(event.dashboard)  # type: ignore[union-attr]
             if ledger is None:
@@ -179,6 +181,12 @@ class Engine:
         ):
             self._prune(watermark - retention)
         return ACCEPTED
+
+    @property
+    def last_entry_seq(self) -> int:
+        """The arrival number of the last entry applied (with ``last_entry_group``, it locates
+        that entry on each dashboard: what the replay keeps per entry row)."""
+        return self._last_entry_seq
 
     @property
     def last_tracked(self) -> list[TrackedEntry]:

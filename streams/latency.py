@@ -269,6 +269,28 @@ class GroupLedger:
             for key, when in published.items():
                 yield key >> ENTERED_SHIFT, when
 
+    def times(self) -> list[tuple[int, int | None]]:
+        """``iter_times`` as a list: comprehensions, about twice as fast as the generator."""
+        out: list[tuple[int, int | None]] = [
+            (key >> ENTERED_SHIFT, None) for entries in self.pending.values() for key in entries
+        ]
+        out += [
+            (key >> ENTERED_SHIFT, when)
+            for published in self.published.values()
+            for key, when in published.items()
+        ]
+        return out
+
+    def latencies(self, as_of_us: int) -> list[int]:
+        """Latencies of the retained entries published as of T (in no particular order)."""
+        return [
+            when - (key >> ENTERED_SHIFT)
+            for bucket, published in self.published.items()
+            if bucket * BUCKET_US <= as_of_us
+            for key, when in published.items()
+            if when <= as_of_us
+        ]
+
     def iter_entries(self) -> Iterator[TrackedEntry]:
         for entries in self.pending.values():
             for key, record_id in entries.items():

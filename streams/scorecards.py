@@ -149,8 +149,36 @@ class _Raw:
 _Grain = tuple[str, str, str, str]
 
 
+# Per grain its raw figures, and per (study, site) [entries over SLA, entries]: what
+# engines fed disjoint shards of the input add up (replay --jobs).
+ScorecardGrains = tuple[dict["_Grain", "_Raw"], dict[tuple[str, str], list[int]]]
+
+
 def scorecards(engine: Engine, as_of_us: int) -> Scorecards:
     """Every scorecard as of T from the engine's groups (see the module docstring)."""
+    return scorecards_of(*scorecard_grains(engine, as_of_us))
+
+
+def merge_scorecard_grains(parts: Iterable[ScorecardGrains]) -> Scorecards:
+    """The scorecards of several engines, each fed one shard (lists merged before medians)."""
+    grains: dict[_Grain, _Raw] = {}
+    breaches: dict[tuple[str, str], list[int]] = {}
+    for part_grains, part_breaches in parts:
+        for grain, raw in part_grains.items():
+            known = grains.get(grain)
+            if known is None:
+                grains[grain] = raw
+            else:
+                known.add(raw)
+        for site, (over_sla, entries) in part_breaches.items():
+            counts = breaches.setdefault(site, [0, 0])
+            counts[0] += over_sla
+            counts[1] += entries
+    return scorecards_of(grains, breaches)
+
+
+def scorecard_grains(engine: Engine, as_of_us: int) -> ScorecardGrains:
+    """One engine's raw figures per grain, before any scope is merged."""
     breakdown = engine.config.breakdown
     missing = [d for d in NEEDED_BREAKDOWN if d not in breakdown]
     if missing:
@@ -187,6 +215,12 @@ def scorecards(engine: Engine, as_of_us: int) -> Scorecards:
                 raw.open_queries = 1
                 raw.queries_over_30d = int(as_of_us - folded.opened_us > OVER_30_DAYS_US)
             add(study_id, query.group_key, raw)
+    return grains, breaches
+
+
+def scorecards_of(
+    grains: dict[_Grain, _Raw], breaches: dict[tuple[str, str], list[int]]
+) -> Scorecards:
     studies = sorted({g[0] for g in grains})
     return Scorecards(
         all_studies=_scorecard_set(grains.items()),

@@ -10,7 +10,9 @@ or T if earlier ("as at" includes that instant, as every "as of" does).
 Rather than asking the engine for a snapshot per window (windows × entries),
 each entry is pending over the interval [entered, published) and overdue over
 (entered + SLA, published): a difference array over the sorted window instants
-counts both, and a heap finds the oldest pending entry at each instant.
+counts both, and a heap finds the oldest pending entry at each instant. Open
+queries the same way, per state and aging bucket (``_query_windows``): time is
+swept once, never every query for every window.
 """
 
 from __future__ import annotations
@@ -21,14 +23,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from streams.engine import Engine
-from streams.figures import (
-    BacklogFigures,
-    DashboardFigures,
-    LatencyFigures,
-    QueryFigures,
-    StudyFigures,
-)
-from streams.queries import AWAITING_DM, AWAITING_SITE, TrackedQuery, aging_bucket, fold
+from streams.figures import BacklogFigures, QueryFigures, StudyFigures
+from streams.parts import StudyPart, merge_study
+from streams.queries import AGING_LIMITS_US, AWAITING_DM, AWAITING_SITE, TrackedQuery, fold
 
 _NEVER = 1 << 62  # "not published yet", later than any instant
 
@@ -55,40 +52,79 @@ def tumbling_windows(
     engine: Engine, as_of_us: int, size_us: int, origin_us: int = 0, since_us: int | None = None
 ) -> list[Window]:
     """``since_us``: the audited period's start (default: the earliest event time)."""
+    return merge_windows(
+        [window_parts(engine, as_of_us, size_us, origin_us, since_us)],
+        engine.earliest_us,
+        as_of_us,
+        size_us,
+        origin_us,
+        since_us,
+    )
+
+
+WindowParts = dict[int, dict[str, StudyPart]]  # window start -> study -> this engine's part
+
+
+def window_parts(
+    engine: Engine, as_of_us: int, size_us: int, origin_us: int = 0, since_us: int | None = None
+) -> WindowParts:
+    """This engine's part of every window from the one holding its own earliest event time,
+    or ``since_us`` when given (every engine then drops the same latencies before it).
+
+    Windows before that hold nothing of this engine; ``merge_windows`` lays them out from
+    the earliest time of all engines.
+    """
     if engine.earliest_us is None or engine.earliest_us > as_of_us:
-        return []
+        return {}
     start_us = engine.earliest_us if since_us is None else min(since_us, as_of_us)
     bounds = window_bounds(start_us, as_of_us, size_us, origin_us)
     instants = [min(end, as_of_us) for _start, end in bounds]
-    per_window: list[dict[str, StudyFigures]] = [{} for _ in bounds]
-    for study_id in sorted(engine.studies):
-        study = engine.studies[study_id]
+    per_window: list[dict[str, StudyPart]] = [{} for _ in bounds]
+    for study_id, study in engine.studies.items():
         if study.first_seen_us is None or study.first_seen_us > as_of_us:
             continue
         dashboards = {
             name: _dashboard_windows(
-                [
-                    times
-                    for group in study.dashboards[name].groups.values()
-                    for times in group.iter_times()
-                ],
+                [times for group in ledger.groups.values() for times in group.times()],
                 bounds,
                 instants,
                 as_of_us,
                 study.sla_us,
             )
-            for name in sorted(study.dashboards)
+            for name, ledger in study.dashboards.items()
         }
         queries = _query_windows(study.queries.queries.values(), instants)
         for k, instant in enumerate(instants):
             if study.first_seen_us > instant:
                 continue
-            per_window[k][study_id] = StudyFigures(
-                {name: figures[k] for name, figures in dashboards.items()}, queries[k]
+            per_window[k][study_id] = StudyPart(
+                study.sla_us, {name: parts[k] for name, parts in dashboards.items()}, queries[k]
             )
-    return [
-        Window(start, end, end <= as_of_us, per_window[k]) for k, (start, end) in enumerate(bounds)
-    ]
+    return {start: per_window[k] for k, (start, _end) in enumerate(bounds)}
+
+
+def merge_windows(
+    parts: list[WindowParts],
+    earliest_us: int | None,
+    as_of_us: int,
+    size_us: int,
+    origin_us: int = 0,
+    since_us: int | None = None,
+) -> list[Window]:
+    """The windows of engines fed disjoint shards (``earliest_us``: the earliest of them all;
+    ``since_us``: the audited period's start, as ``tumbling_windows``)."""
+    if earliest_us is None or earliest_us > as_of_us:
+        return []
+    start_us = earliest_us if since_us is None else min(since_us, as_of_us)
+    windows = []
+    for start, end in window_bounds(start_us, as_of_us, size_us, origin_us):
+        by_study: dict[str, list[StudyPart]] = {}
+        for engine_parts in parts:
+            for study_id, part in engine_parts.get(start, {}).items():
+                by_study.setdefault(study_id, []).append(part)
+        studies = {sid: merge_study(by_study[sid]) for sid in sorted(by_study)}
+        windows.append(Window(start, end, end <= as_of_us, studies))
+    return windows
 
 
 def _dashboard_windows(
@@ -97,7 +133,7 @@ def _dashboard_windows(
     instants: list[int],
     as_of_us: int,
     sla_us: int,
-) -> list[DashboardFigures]:
+) -> list[tuple[list[int], BacklogFigures]]:
     n = len(instants)
     starts = [start for start, _end in bounds]
     latencies: list[list[int]] = [[] for _ in range(n)]
@@ -124,7 +160,7 @@ def _dashboard_windows(
     )
     heap: list[tuple[int, int]] = []
     cursor = 0
-    out: list[DashboardFigures] = []
+    out: list[tuple[list[int], BacklogFigures]] = []
     pending = overdue = 0
     for k, instant in enumerate(instants):
         pending += pending_diff[k]
@@ -135,47 +171,74 @@ def _dashboard_windows(
         while heap and heap[0][1] <= instant:
             heapq.heappop(heap)
         oldest = instant - heap[0][0] if heap else None
-        out.append(
-            DashboardFigures(
-                LatencyFigures.of(latencies[k], sla_us), BacklogFigures(pending, oldest, overdue)
-            )
-        )
+        out.append((latencies[k], BacklogFigures(pending, oldest, overdue)))
     return out
 
 
 def _query_windows(queries: Iterable[TrackedQuery], instants: list[int]) -> list[QueryFigures]:
+    """Open queries per window instant, in one sweep: O((events + windows) · log n).
+
+    A query is open in state s over [from, until) between two changes of its fold, and
+    within that interval its aging bucket b holds over the instants whose age (instant −
+    opened) lies in the bucket's range: one range of window instants per (interval, state,
+    bucket), counted by a difference array. The oldest open query at an instant is the
+    interval with the smallest ``opened`` among those that cover it: a heap of intervals
+    ordered by ``opened``, entered when the sweep reaches their start and dropped lazily
+    once it has passed their end.
+    """
     n = len(instants)
-    site = [0] * n
-    dm = [0] * n
-    aging = [[0, 0, 0, 0] for _ in range(n)]
-    by_state = [([0, 0, 0, 0], [0, 0, 0, 0]) for _ in range(n)]
-    oldest: list[int | None] = [None] * n
+    buckets = len(AGING_LIMITS_US) + 1
+    # diff[state][bucket]: +1 where a range of instants starts, -1 after it ends.
+    diff = [[[0] * (n + 1) for _ in range(buckets)] for _ in range(2)]
+    intervals: list[tuple[int, int, int]] = []  # (first instant index, opened, stop index)
     for query in queries:
         changes = fold(query.events).changes
         for i, (time_us, state, opened) in enumerate(changes):
             if state not in (AWAITING_SITE, AWAITING_DM):
                 continue
-            until = changes[i + 1][0] if i + 1 < len(changes) else None
             first = bisect_left(instants, time_us)
-            stop = n if until is None else bisect_left(instants, until)
-            for k in range(first, stop):
-                if state == AWAITING_SITE:
-                    site[k] += 1
+            stop = n if i + 1 == len(changes) else bisect_left(instants, changes[i + 1][0])
+            if first >= stop:
+                continue
+            intervals.append((first, opened, stop))  # type: ignore[arg-type]
+            rows = diff[state - AWAITING_SITE]
+            low = first
+            for bucket in range(buckets):
+                # Instants of this bucket: age ≤ its limit (and above the previous one's).
+                if bucket < len(AGING_LIMITS_US):
+                    high = min(stop, bisect_right(instants, opened + AGING_LIMITS_US[bucket]))  # type: ignore[operator]
                 else:
-                    dm[k] += 1
-                age = instants[k] - opened
-                bucket = aging_bucket(age)
-                aging[k][bucket] += 1
-                by_state[k][state - AWAITING_SITE][bucket] += 1
-                if oldest[k] is None or age > oldest[k]:
-                    oldest[k] = age
-    return [
-        QueryFigures(
-            site[k],
-            dm[k],
-            oldest[k],
-            (aging[k][0], aging[k][1], aging[k][2], aging[k][3]),
-            (tuple(by_state[k][0]), tuple(by_state[k][1])),
+                    high = stop
+                if low < high:
+                    rows[bucket][low] += 1
+                    rows[bucket][high] -= 1
+                    low = high
+                if low >= stop:
+                    break
+    intervals.sort()
+    heap: list[tuple[int, int]] = []  # (opened, stop index)
+    cursor = 0
+    running = [[0] * buckets for _ in range(2)]
+    out: list[QueryFigures] = []
+    for k, instant in enumerate(instants):
+        while cursor < len(intervals) and intervals[cursor][0] <= k:
+            _first, opened, stop = intervals[cursor]
+            heapq.heappush(heap, (opened, stop))
+            cursor += 1
+        while heap and heap[0][1] <= k:
+            heapq.heappop(heap)
+        for state in range(2):
+            row, changes_row = running[state], diff[state]
+            for bucket in range(buckets):
+                row[bucket] += changes_row[bucket][k]
+        site, dm = running
+        out.append(
+            QueryFigures(
+                sum(site),
+                sum(dm),
+                instant - heap[0][0] if heap else None,
+                (site[0] + dm[0], site[1] + dm[1], site[2] + dm[2], site[3] + dm[3]),
+                (tuple(site), tuple(dm)),
+            )
         )
-        for k in range(n)
-    ]
+    return out

@@ -224,7 +224,7 @@ def test_an_unreadable_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch
         "read_events_pipelined",
         lambda handle, *args: real(_FailingLines(OSError(5, "Input/output error")), *args),
     )
-    assert main(["replay", "--input", str(SAMPLE), "--as-of", AS_OF, "--quiet",
+    assert main(["replay", "--input", str(SAMPLE), "--as-of", AS_OF, "--quiet", "--jobs", "1",
                  "--out", str(tmp_path / "x")]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert f"--input {SAMPLE}: Input/output error" in err
@@ -246,7 +246,7 @@ def test_the_reading_process_is_ended_when_the_main_one_stops_early(tmp_path):
 
 
 def test_run_json_counts_both_children_in_the_peak_memory(tmp_path):
-    facts = json.loads((replay(tmp_path, "rss") / "run.json").read_text())
+    facts = json.loads((replay(tmp_path, "rss", "--jobs", "1") / "run.json").read_text())
     assert facts["peak_rss_mib_reader"] > 0
     assert facts["peak_rss_mib_tables_writer"] > 0
     added = max(0.0, facts["peak_rss_mib_tables_writer"] - facts["rss_mib_at_tables_fork"])
@@ -289,7 +289,7 @@ def test_the_tables_child_is_ended_when_the_main_process_fails_first(tmp_path, m
     monkeypatch.setattr(command, "render", failing_render)
     started = time.monotonic()
     with pytest.raises(ZeroDivisionError):
-        replay(tmp_path, "x")
+        replay(tmp_path, "x", "--jobs", "1")
     assert time.monotonic() - started < 30
     assert multiprocessing.active_children() == []
 
@@ -299,12 +299,12 @@ def test_with_other_threads_running_the_replay_stays_in_one_process_with_the_sam
 ):
     import threading
 
-    forked = replay(tmp_path, "forked")
+    forked = replay(tmp_path, "forked", "--jobs", "1")
     release = threading.Event()
     other = threading.Thread(target=release.wait, daemon=True)  # e.g. a client's I/O thread
     other.start()
     try:
-        single = replay(tmp_path, "single")
+        single = replay(tmp_path, "single", "--jobs", "2")  # no worker is forked either
     finally:
         release.set()
         other.join()

@@ -16,7 +16,6 @@ import os
 import platform
 import sys
 import time
-from bisect import bisect_left
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -26,6 +25,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from agents.audit.framing import EXPORT_HEADER
 from agents.audit.manifest import PartitionRead, manifest_path, read_manifest
 from agents.audit.replay.coverage import (
     COMPLETE,
@@ -35,17 +35,25 @@ from agents.audit.replay.coverage import (
     partition_facts,
     period_dict,
 )
-from agents.audit.replay.html import DISTRIBUTION_BOUNDS_S, render
+from agents.audit.replay.distributions import latency_distributions
+from agents.audit.replay.html import render
 from agents.audit.replay.pipeline import (
     ReaderFailed,
     TablesWriter,
     children_peak_rss_mib,
+    forking_is_safe,
     read_events_pipelined,
     rss_mib,
 )
 from agents.audit.replay.reader import CountingLines, InputSummary, read_events
 from agents.audit.replay.report import build_report, dumps, options_dict
 from agents.audit.replay.scorecard_report import report_sections, scorecard_csv
+from agents.audit.replay.sharded import (
+    WorkerFailed,
+    default_jobs,
+    merged_distributions,
+    run_sharded,
+)
 from agents.audit.replay.tables import EntryRows, entries_csv, queries_csv
 from agents.audit.replay.window_table import windows_csv
 from agents.settings import ConfigurationError, Settings, load_settings, parse_duration_s
@@ -53,7 +61,9 @@ from schemas import EntryEvent, Event, QueryEvent
 from schemas.limits import not_after
 from schemas.timestamps import US_PER_SECOND, format_timestamp, parse_timestamp_us
 from streams import ACCEPTED, Engine, tumbling_windows
-from streams.scorecards import NEEDED_BREAKDOWN, scorecards
+from streams.parts import merge_snapshots
+from streams.scorecards import NEEDED_BREAKDOWN, merge_scorecard_grains, scorecards
+from streams.windows import merge_windows
 
 
 class BadInput(Exception):
@@ -78,6 +88,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="TOML settings file: per-study SLA and dashboards")
     parser.add_argument("--out", required=True, help="output directory")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=default_jobs(),
+        help="processes sharing the engine work, split as the live shards are "
+        "(default: the number of cores; 1: one engine; a file input only)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -111,12 +128,16 @@ def _run(args: argparse.Namespace) -> int:
         settings = load_settings(args.config, **overrides)
     except ConfigurationError as error:
         raise BadInput(" ".join(str(error).split())) from None
+    if args.jobs < 1:
+        raise BadInput("--jobs: must be at least 1")
     period = _period_floor(args.since, as_of, window_us, settings)
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise BadInput(f"--out {out}: {error.strerror}") from None
+    if args.input is not None and args.jobs > 1 and forking_is_safe():
+        return _run_sharded(args, settings, as_of, window_us, period, out, started)
 
     # Split by site, country and vendor whatever the live breakdown: the scorecards read
     # the groups, and every other figure merges them.
@@ -164,7 +185,7 @@ def _run(args: argparse.Namespace) -> int:
             if outcome != ACCEPTED:
                 continue
             if event.__class__ is EntryEvent:
-                rows.add(event, engine.last_tracked)  # type: ignore[arg-type]
+                rows.add(event, engine.last_entry_seq, engine.last_entry_group)  # type: ignore[arg-type]
             elif event.__class__ is QueryEvent:
                 query_sites.setdefault((event.study_id, event.query_id), event.site_id)  # type: ignore[union-attr]
     except ReaderFailed as error:
@@ -177,14 +198,11 @@ def _run(args: argparse.Namespace) -> int:
         progress.done(summary.lines, progress.read)
     reader_peak_mib = children_peak_rss_mib()  # only the reader has ended so far
 
-    sla = {sid: engine.config.study(sid).sla_us for sid in engine.studies}
-    # A study's dashboards are fixed when the engine first sees it: the order of its tracked entries.
-    dashboards = {sid: tuple(study.dashboards) for sid, study in engine.studies.items()}
     # The two CSVs are half of the work after the loop and read only the finished state:
     # a forked child writes them while this process builds the report and the HTML.
     rss_at_fork_mib = rss_mib("VmRSS")
     tables = TablesWriter(out, lambda: {
-        "entries.csv": entries_csv(rows, dashboards, as_of, sla),
+        "entries.csv": entries_csv(rows, engine, as_of),
         "queries.csv": queries_csv(engine, query_sites, as_of),
     })  # fmt: skip
     try:
@@ -221,7 +239,7 @@ def _run(args: argparse.Namespace) -> int:
             "windows.csv": windows_csv(report),
             "report.json": dumps(report),
             "scorecard.csv": scorecard_csv(report),
-            "report.html": render(report, _distributions(engine, as_of), _version()),
+            "report.html": render(report, latency_distributions(engine, as_of), _version()),
         }
         for name, content in files.items():
             (out / name).write_bytes(content)
@@ -253,6 +271,146 @@ def _run(args: argparse.Namespace) -> int:
     if args.require_complete and uncovered:
         raise NotCovered(uncovered)
     return 0
+
+
+def _run_sharded(
+    args: argparse.Namespace,
+    settings: Settings,
+    as_of: int,
+    window_us: int,
+    period: tuple[int, str | None],
+    out: Path,
+    started: float,
+) -> int:
+    """``--jobs N``: the engine work over N processes by shard (agents/audit/replay/sharded.py).
+
+    This process hashes the input meanwhile, then merges the workers' answers into the
+    same files one engine writes.
+    """
+    path = Path(args.input)
+    if not path.is_file():
+        raise BadInput(f"--input {path}: No such file")
+    config = replace(settings.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN)
+    # The live router's bounds, with --as-of as the clock, as on one engine.
+    bounds = (settings.max_message_bytes, not_after(as_of, settings.max_future_skew))
+    # Every worker sees the audited period's floor, to count events against it as
+    # EventTimes does on one engine; their counts are merged below.
+    times = EventTimes(settings.input_topics, period[0], as_of)
+    try:
+        # The framing is told by the first line (agents/audit/framing.py): told once
+        # here, since only the first range's worker would see that line.
+        with path.open("rb") as handle:
+            framed = handle.readline() == EXPORT_HEADER
+        sharded = run_sharded(
+            path,
+            args.jobs,
+            out,
+            config,
+            as_of,
+            window_us,
+            bounds,
+            lambda: _sha256_of(path),
+            times=times,
+            framed=framed,
+            since_of=lambda merged: _period_start(period, merged.first_in_period, as_of)[0],
+        )
+    except OSError as error:
+        raise BadInput(f"--input {path}: {error.strerror}") from None
+    except WorkerFailed as error:
+        if error.unreadable:
+            raise BadInput(f"--input {path}: {error}") from None
+        raise
+    digest = sharded.meanwhile
+    answers = sharded.answers
+    # The report reads counters and the configuration off an engine: one holding the
+    # merged counters stands in for the single engine.
+    totals = Engine(config)
+    totals.counters.duplicates = answers[0].duplicates
+    totals.counters.unknown_dashboard = sum(answer.unknown_dashboard for answer in answers)
+    snapshot = merge_snapshots(as_of, [answer.snapshot for answer in answers])
+    earliest = [a.earliest_us for a in answers if a.earliest_us is not None]
+    since_us, since_from = _period_start(period, times.first_in_period, as_of)
+    windows = merge_windows(
+        [answer.windows for answer in answers],
+        min(earliest, default=None),
+        as_of,
+        window_us,
+        since_us=since_us,
+    )
+    report = build_report(
+        totals,
+        snapshot,
+        windows,
+        options_dict(window_us, totals),
+        {
+            "source": path.name,
+            "sha256": digest,
+            "lines": sharded.lines,
+            "valid": sharded.valid,
+            "invalid": len(sharded.invalid),
+        },
+        sharded.invalid,
+    )
+    report.update(
+        report_sections(merge_scorecard_grains([answer.scorecard_grains for answer in answers]))
+    )
+    partitions, since_filter = _manifest_coverage(path, digest)
+    report["coverage"] = coverage_dict(
+        partitions,
+        since_filter,
+        times,
+        period_dict(since_us, since_from, as_of, times, len(windows)),
+    )
+    mark_windows(report)
+    (out / "windows.csv").write_bytes(windows_csv(report))
+    (out / "report.json").write_bytes(dumps(report))
+    (out / "scorecard.csv").write_bytes(scorecard_csv(report))
+    (out / "report.html").write_bytes(render(report, merged_distributions(answers), _version()))
+    main = rss_mib("VmHWM")
+    workers = [answer.peak_rss_mib or 0.0 for answer in answers]
+    # As for the tables writer (_peak_rss_facts): a worker's resident set starts as this
+    # process's at the fork, pages it shares until it writes them; each adds its peak less that.
+    at_fork = sharded.rss_mib_at_fork or 0.0
+    added = sum(max(0.0, worker - at_fork) for worker in workers)
+    run_facts = {
+        "started_at": format_timestamp(int(started * US_PER_SECOND)),
+        "seconds": round(time.time() - started, 3),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "version": _version(),
+        "argv": sys.argv[1:],
+        "events_per_s": round(sharded.lines / max(1e-9, time.time() - started)),
+        "jobs": args.jobs,
+        # This process's peak plus what each worker added: an upper bound when the
+        # peaks did not coincide.
+        "peak_rss_mib": None if main is None else round(main + added, 1),
+        "peak_rss_mib_main": main,
+        "peak_rss_mib_workers": workers,
+        "rss_mib_at_workers_fork": sharded.rss_mib_at_fork,
+    }
+    (out / "run.json").write_bytes(orjson.dumps(run_facts, option=orjson.OPT_INDENT_2) + b"\n")
+    if not args.quiet:
+        print(
+            f"{sharded.valid} valid, {len(sharded.invalid)} invalid of {sharded.lines} lines → "
+            f"{out}/report.html",
+            file=sys.stderr,
+        )
+    uncovered = _not_covered(report["coverage"])
+    state: list[object] = [sharded, snapshot, windows, report, totals]
+    state.append(state)
+    if args.require_complete and uncovered:
+        raise NotCovered(uncovered)
+    return 0
+
+
+def _sha256_of(path: Path) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _period_floor(
@@ -343,22 +501,6 @@ def _cyclic_gc_paused() -> Iterator[None]:
         gc.freeze()
         if enabled:
             gc.enable()
-
-
-def _distributions(engine: Engine, as_of_us: int) -> dict[tuple[str, str], list[int]]:
-    bounds = [b * US_PER_SECOND for b in DISTRIBUTION_BOUNDS_S]
-    out: dict[tuple[str, str], list[int]] = {}
-    for study_id, study in engine.studies.items():
-        if study.first_seen_us is None or study.first_seen_us > as_of_us:
-            continue
-        for dashboard in study.dashboards:
-            counts = [0] * (len(bounds) + 1)
-            for entry in engine.entries(study_id, dashboard):
-                published = entry.published_us
-                if published is not None and published <= as_of_us:
-                    counts[bisect_left(bounds, published - entry.entered_us)] += 1
-            out[(study_id, dashboard)] = counts
-    return out
 
 
 def _peak_rss_facts(

@@ -57,6 +57,30 @@ class EventTimes:
         if self.first_in_period is None or time_us < self.first_in_period:
             self.first_in_period = time_us
 
+    def counts(self) -> dict[str, Any]:
+        """What ``merge`` takes: this instance's times and counts (for ``replay --jobs``)."""
+        return {
+            "earliest": self.earliest,
+            "latest": self.latest,
+            "before_period": self.before_period,
+            "after_as_of": self.after_as_of,
+            "first_in_period": self.first_in_period,
+        }
+
+    def merge(self, counts: dict[str, Any]) -> None:
+        """Adds another instance's ``counts``, over other events of the same period."""
+        for topic, time_us in counts["earliest"].items():
+            if topic not in self.earliest or time_us < self.earliest[topic]:
+                self.earliest[topic] = time_us
+        for topic, time_us in counts["latest"].items():
+            if topic not in self.latest or time_us > self.latest[topic]:
+                self.latest[topic] = time_us
+        self.before_period += counts["before_period"]
+        self.after_as_of += counts["after_as_of"]
+        first = counts["first_in_period"]
+        if first is not None and (self.first_in_period is None or first < self.first_in_period):
+            self.first_in_period = first
+
 
 def partition_facts(reads: dict[str, dict[int, PartitionRead]]) -> dict[str, dict[str, Any]]:
     return {

@@ -1,0 +1,494 @@
+"""``replay --jobs N``: the replay's work split over N processes by the live shard function.
+
+Each of N forked workers goes through three steps; the main process hashes the file
+meanwhile, then merges what the workers answer:
+
+1. **parse**: worker r reads the r-th of N byte ranges of the file (cut at line ends),
+   validates its lines, and writes every valid event, routed as the live router routes
+   it (``agents/live/sharding.py``: an entry by study and record, a query by study and query,
+   a record-level publish split by record, a snapshot publish to every shard), to the
+   file of its destination shard, and the event ids of its valid lines, in order.
+2. **dedupe**: the replay keeps the first valid line of an event id whatever the shard
+   (a conflicting duplicate, same id and other content, may route elsewhere), so every
+   worker reads all ranges' ids in file order and marks the later lines of each id.
+3. **apply**: worker s feeds its shard's events, range after range (file order), to its
+   own engine, then answers its parts of the figures (``streams/parts.py``), its rows of
+   entries.csv (in a file) and queries.csv, and its latency distribution counts.
+
+Merging is exact: latency lists are merged before percentiles are taken, backlogs and
+queries added, rows put back in file order. The outputs are byte-identical to one
+engine's (tests/agents/test_replay_jobs.py). Files between the steps live in a
+temporary directory beside the output, removed at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import io
+import multiprocessing
+import os
+import shutil
+import tempfile
+from array import array
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+
+from agents.audit.framing import parse_record
+from agents.audit.replay.coverage import EventTimes
+from agents.audit.replay.distributions import distributions_of, merge_distributions
+from agents.audit.replay.pipeline import _event, _telling_the_main_process, rss_mib
+from agents.audit.replay.tables import EntryRows, query_rows, write_entry_rows
+from agents.live.sharding import shard_of
+from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection
+from schemas.limits import parse_bounded
+from streams import ACCEPTED, UNKNOWN_DASHBOARD, Engine, EngineConfig
+from streams.parts import StudyPart
+from streams.scorecards import ScorecardGrains, scorecard_grains
+from streams.windows import WindowParts
+
+# Events per message in a shard's file: orjson and the file cost little per event.
+CHUNK_EVENTS = 5_000
+
+_PARSED, _GO, _DONE, _FAILED, _UNREADABLE = 0, 1, 2, 3, 4
+NO_BOUNDS: tuple[int, int | None] = (1 << 62, None)
+
+
+class WorkerFailed(Exception):
+    """A worker could not go on: its traceback, or an OSError reading the input (``unreadable``)."""
+
+    def __init__(self, message: str, unreadable: bool = False) -> None:
+        super().__init__(message)
+        self.unreadable = unreadable
+
+
+@dataclass(slots=True)
+class ShardAnswer:
+    """What one worker sends back after its three steps."""
+
+    shard: int
+    duplicates: int
+    unknown_dashboard: int
+    earliest_us: int | None
+    studies: dict[str, tuple[str, ...]]  # the studies it saw, with their dashboards
+    snapshot: tuple[dict[str, StudyPart], int]
+    windows: WindowParts
+    distributions: dict[tuple[str, str], list[int]]
+    entry_order: array[int]  # global ordinal (among valid lines) of each accepted entry event
+    entry_ends: array[int]  # offset in this shard's entries.csv body after each one's rows
+    queries: list[tuple[tuple[str, str], list[str]]]
+    scorecard_grains: ScorecardGrains
+    peak_rss_mib: float | None = None
+
+
+@dataclass(slots=True)
+class ShardedResult:
+    """The merged outcome, for the report; entries.csv is written already."""
+
+    meanwhile: Any = None  # what the main process's own task answered
+    rss_mib_at_fork: float | None = None  # this process's resident set when it forked them
+    lines: int = 0
+    valid: int = 0
+    invalid: list[tuple[int, str]] = field(default_factory=list)
+    answers: list[ShardAnswer] = field(default_factory=list)
+
+
+def line_ranges(path: Path, parts: int) -> list[tuple[int, int]]:
+    """``parts`` byte ranges covering the file, each starting at a line start (some may be empty)."""
+    size = path.stat().st_size
+    cuts = [0]
+    with path.open("rb") as handle:
+        for k in range(1, parts):
+            offset = max(cuts[-1], size * k // parts)
+            if offset > 0 and offset < size:
+                handle.seek(offset - 1)
+                handle.readline()  # to the end of the line holding offset - 1
+                offset = handle.tell()
+            cuts.append(min(max(offset, cuts[-1]), size))
+    cuts.append(size)
+    return [(cuts[k], cuts[k + 1]) for k in range(parts)]
+
+
+def routed(event: Event, shards: int) -> list[tuple[int, dict[str, Any], bool]]:
+    """(shard, the event's fields, whether this copy counts an unknown dashboard) per shard."""
+    kind = event.__class__
+    if kind is EntryEvent:
+        return [(shard_of(event.study_id, event.record_id, shards), event.__dict__, True)]  # type: ignore[union-attr]
+    if kind is QueryEvent:
+        return [(shard_of(event.study_id, event.query_id, shards), event.__dict__, True)]  # type: ignore[union-attr]
+    publish: PublishEvent = event  # type: ignore[assignment]
+    if publish.data_cutoff is not None:
+        return [(shard, publish.__dict__, shard == 0) for shard in range(shards)]
+    by_shard: dict[int, list[str]] = {}
+    for record_id in publish.record_ids or ():
+        by_shard.setdefault(shard_of(publish.study_id, record_id, shards), []).append(record_id)
+    ordered = sorted(by_shard.items())
+    return [
+        (shard, {**publish.__dict__, "record_ids": record_ids}, k == 0)
+        for k, (shard, record_ids) in enumerate(ordered)
+    ]
+
+
+def _write_message(handle: BinaryIO, payload: bytes) -> None:
+    handle.write(len(payload).to_bytes(8, "little"))
+    handle.write(payload)
+
+
+def _read_messages(path: Path) -> Iterator[Any]:
+    with path.open("rb") as handle:
+        while header := handle.read(8):
+            yield orjson.loads(handle.read(int.from_bytes(header, "little")))
+
+
+def parse_range(
+    path: Path,
+    span: tuple[int, int],
+    shards: int,
+    workdir: Path,
+    index: int,
+    bounds: tuple[int, int | None] = NO_BOUNDS,
+    times: EventTimes | None = None,
+    framed: bool = False,
+) -> tuple[int, int, list[tuple[int, str]]]:
+    """Step 1: (lines, valid lines, rejections with range-local line numbers).
+
+    ``bounds``: (max_message_bytes, latest believable event time), as ``read_events``.
+    ``times``: fed every valid event, as on one engine. ``framed``: the file is an export
+    of format 2 (its first line, the header, is skipped; every other holds a record)."""
+    start, end = span
+    max_bytes, not_after_us = bounds
+    parse = parse_record if framed else parse_bounded
+    add_time = times.add if times is not None else None
+    outputs = [(workdir / f"events-{index}-{s}").open("wb") for s in range(shards)]
+    chunks: list[list[tuple[int, bool, dict[str, Any]]]] = [[] for _ in range(shards)]
+    ids: list[str] = []
+    invalid: list[tuple[int, str]] = []
+    lines = 0
+    with path.open("rb") as handle:
+        handle.seek(start)
+        position = start
+        while position < end:
+            line = handle.readline()
+            if not line:
+                break
+            position += len(line)
+            lines += 1
+            if line.isspace():
+                continue  # blank lines are skipped, as read_events does
+            if framed and start == 0 and lines == 1:
+                continue  # the export's header line, as read_events skips it
+            event = parse(line, max_bytes, not_after_us)
+            if event.__class__ is Rejection:
+                invalid.append((lines, event.reason))  # type: ignore[union-attr]
+                continue
+            if add_time is not None:
+                add_time(event)  # type: ignore[arg-type]
+            valid = len(ids)
+            ids.append(event.event_id)  # type: ignore[union-attr]
+            for shard, fields, counts in routed(event, shards):  # type: ignore[arg-type]
+                chunk = chunks[shard]
+                chunk.append((valid, counts, fields))
+                if len(chunk) >= CHUNK_EVENTS:
+                    _write_message(outputs[shard], orjson.dumps(chunk))
+                    chunk.clear()
+    for output, chunk in zip(outputs, chunks, strict=True):
+        if chunk:
+            _write_message(output, orjson.dumps(chunk))
+        output.close()
+    (workdir / f"ids-{index}").write_bytes(orjson.dumps(ids))
+    return lines, len(ids), invalid
+
+
+def first_lines(workdir: Path, ranges: int) -> tuple[list[set[int]], list[int]]:
+    """Step 2: per range, the valid-line indexes repeating an earlier event id; and each
+    range's first global ordinal among valid lines."""
+    seen: set[str] = set()
+    repeated: list[set[int]] = []
+    offsets: list[int] = []
+    total = 0
+    for index in range(ranges):
+        ids = orjson.loads((workdir / f"ids-{index}").read_bytes())
+        offsets.append(total)
+        total += len(ids)
+        later: set[int] = set()
+        for position, event_id in enumerate(ids):
+            if event_id in seen:
+                later.add(position)
+            else:
+                seen.add(event_id)
+        repeated.append(later)
+    return repeated, offsets
+
+
+def apply_shard(
+    shard: int,
+    ranges: int,
+    workdir: Path,
+    config: EngineConfig,
+    as_of_us: int,
+    window_us: int,
+    since_us: int | None = None,
+) -> ShardAnswer:
+    """Step 3 (after step 2): this shard's engine over its events in file order.
+
+    ``since_us``: the audited period's start (``tumbling_windows``), known once every
+    range is parsed."""
+    from streams.parts import snapshot_parts
+    from streams.windows import window_parts
+
+    repeated, offsets = first_lines(workdir, ranges)
+    engine = Engine(config)
+    rows = EntryRows()
+    sites: dict[tuple[str, str], str] = {}
+    entry_order: list[int] = []
+    unknown = 0
+    for index in range(ranges):
+        later, base = repeated[index], offsets[index]
+        for chunk in _read_messages(workdir / f"events-{index}-{shard}"):
+            for valid, counts, fields in chunk:
+                if valid in later:
+                    continue
+                event = _event(fields)
+                outcome = engine.apply(event)
+                if outcome != ACCEPTED:
+                    unknown += outcome == UNKNOWN_DASHBOARD and counts
+                    continue
+                if event.__class__ is EntryEvent:
+                    rows.add(event, engine.last_entry_seq, engine.last_entry_group)  # type: ignore[arg-type]
+                    entry_order.append(base + valid)
+                elif event.__class__ is QueryEvent:
+                    sites.setdefault((event.study_id, event.query_id), event.site_id)  # type: ignore[union-attr]
+    studies = {sid: tuple(study.dashboards) for sid, study in engine.studies.items()}
+    body_path = workdir / f"entries-{shard}.csv"
+    with body_path.open("w", encoding="utf-8", newline="") as body:
+        rows_per_entry = write_entry_rows(rows, engine, as_of_us, body)
+    snapshot = snapshot_parts(engine, as_of_us)
+    distributions = distributions_of(snapshot[0])
+    windows = window_parts(engine, as_of_us, window_us, since_us=since_us)
+    # int64 arrays: 8 bytes a value in the pipe and in the main process, not ~36 as ints.
+    _compact(snapshot[0].values())
+    for studies_of_window in windows.values():
+        _compact(studies_of_window.values())
+    return ShardAnswer(
+        shard=shard,
+        duplicates=sum(len(later) for later in repeated),
+        unknown_dashboard=unknown,
+        earliest_us=engine.earliest_us,
+        studies=studies,
+        snapshot=snapshot,
+        windows=windows,
+        distributions=distributions,
+        entry_order=array("q", entry_order),
+        entry_ends=_entry_ends(body_path, rows_per_entry),
+        queries=query_rows(engine, sites, as_of_us),
+        scorecard_grains=scorecard_grains(engine, as_of_us),
+    )
+
+
+def _compact(parts: Iterable[StudyPart]) -> None:
+    for part in parts:
+        part.dashboards = {
+            name: (array("q", latencies), backlog)  # type: ignore[misc]
+            for name, (latencies, backlog) in part.dashboards.items()
+        }
+
+
+def _worker(
+    index: int,
+    jobs: int,
+    path: Path,
+    span: tuple[int, int],
+    workdir: Path,
+    config: EngineConfig,
+    as_of_us: int,
+    window_us: int,
+    bounds: tuple[int, int | None],
+    times: EventTimes | None,
+    framed: bool,
+    connection: Connection,
+) -> None:
+    with _telling_the_main_process(connection, f"replay worker {index} failed"):
+        try:
+            parsed = parse_range(path, span, jobs, workdir, index, bounds, times, framed)
+        except OSError as error:
+            connection.send_bytes(orjson.dumps([_UNREADABLE, error.strerror or str(error)]))
+            return
+        counts = None if times is None else times.counts()
+        connection.send_bytes(orjson.dumps([_PARSED, *parsed, counts]))
+        go = orjson.loads(connection.recv_bytes())
+        if go[0] != _GO:
+            return
+        answer = apply_shard(index, jobs, workdir, config, as_of_us, window_us, go[1])
+        answer.peak_rss_mib = rss_mib("VmHWM")
+        connection.send_bytes(orjson.dumps([_DONE]))
+        connection.send(answer)
+
+
+def run_sharded(
+    path: Path,
+    jobs: int,
+    out: Path,
+    config: EngineConfig,
+    as_of_us: int,
+    window_us: int,
+    bounds: tuple[int, int | None] = NO_BOUNDS,
+    meanwhile: Callable[[], Any] = lambda: None,
+    times: EventTimes | None = None,
+    framed: bool = False,
+    since_of: Callable[[EventTimes | None], int | None] = lambda _times: None,
+) -> ShardedResult:
+    """The three steps over ``jobs`` forked workers; writes ``out/entries.csv`` and
+    ``out/queries.csv`` and answers the rest, in ``ShardedResult.answers`` (by shard).
+    ``meanwhile`` runs in this process while the workers parse (hashing the input).
+    ``times`` (empty) is filled in each worker and their counts merged into it here;
+    ``since_of`` then gives the windows' start from it (None: the earliest event time).
+    ``framed``: the input is an export of format 2, told by the caller once."""
+    workdir = Path(tempfile.mkdtemp(prefix=".replay-shards-", dir=out))
+    context = multiprocessing.get_context("fork")
+    workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+    result = ShardedResult(rss_mib_at_fork=rss_mib("VmRSS"))
+    try:
+        for index, span in enumerate(line_ranges(path, jobs)):
+            mine, theirs = context.Pipe(duplex=True)
+            job = (
+                index, jobs, path, span, workdir, config, as_of_us, window_us, bounds, times,
+                framed,
+            )  # fmt: skip
+            process = context.Process(
+                target=_worker,
+                args=(*job, theirs),
+                name=f"replay-worker-{index}",
+                daemon=True,
+            )
+            process.start()
+            theirs.close()
+            workers.append((process, mine))
+        result.meanwhile = meanwhile()
+        line_base = 0
+        for process, connection in workers:
+            message = _receive(process, connection)
+            lines, valid, invalid = message[1], message[2], message[3]
+            if times is not None:
+                times.merge(message[4])
+            result.invalid.extend((line_base + line, reason) for line, reason in invalid)
+            line_base += lines
+            result.valid += valid
+        result.lines = line_base
+        since_us = since_of(times)
+        for _process, connection in workers:
+            connection.send_bytes(orjson.dumps([_GO, since_us]))
+        for process, connection in workers:
+            _receive(process, connection)
+            result.answers.append(connection.recv())
+        _write_entries_csv(out / "entries.csv", workdir, result.answers)
+        _write_queries_csv(out / "queries.csv", result.answers)
+    finally:
+        for process, connection in workers:
+            connection.close()
+            if process.is_alive():
+                process.terminate()
+            process.join()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return result
+
+
+def _receive(process: multiprocessing.process.BaseProcess, connection: Connection) -> list[Any]:
+    try:
+        message = orjson.loads(connection.recv_bytes())
+    except EOFError:
+        process.join()
+        raise WorkerFailed(
+            f"{process.name} ended without an answer (exit status {process.exitcode})"
+        ) from None
+    if message[0] in (_FAILED, _UNREADABLE):
+        raise WorkerFailed(message[1], unreadable=message[0] == _UNREADABLE)
+    return message
+
+
+def _write_entries_csv(target: Path, workdir: Path, answers: list[ShardAnswer]) -> None:
+    """Each shard's rows, put back in file order of their entry events.
+
+    The shards' files are read sequentially, each event's rows at a time: the main
+    process never holds a whole file.
+    """
+    from agents.audit.replay.tables import ENTRIES_HEADER
+
+    # The shard of each valid line's entry event, by its ordinal among valid lines (255: none).
+    last = max((a.entry_order[-1] for a in answers if a.entry_order), default=-1)
+    owners = bytearray(b"\xff") * (last + 1)
+    for answer in answers:
+        for ordinal in answer.entry_order:
+            owners[ordinal] = answer.shard
+    bodies = [(workdir / f"entries-{a.shard}.csv").open("rb") for a in answers]
+    try:
+        reads = [body.read for body in bodies]
+        ends = [iter(answer.entry_ends) for answer in answers]
+        starts = [0] * len(answers)
+        with target.open("wb") as handle:
+            write = handle.write
+            write(ENTRIES_HEADER)
+            for shard in owners.replace(b"\xff", b""):
+                end = next(ends[shard])
+                write(reads[shard](end - starts[shard]))
+                starts[shard] = end
+    finally:
+        for body in bodies:
+            body.close()
+
+
+def _entry_ends(path: Path, rows_per_entry: list[int]) -> array[int]:
+    """The offset in the file after each entry event's rows (an event may have none)."""
+    row_ends = _row_ends(path)
+    ends, row = array("q"), 0
+    for count in rows_per_entry:
+        row += count
+        ends.append(row_ends[row - 1] if row else 0)
+    return ends
+
+
+def _row_ends(path: Path) -> array[int]:
+    """Offset after each row. Without a quote no field was quoted, so every newline ends a row;
+    otherwise the rows are parsed back (a quoted field may hold a newline)."""
+    ends = array("q")
+    quoted = False
+    offset = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            quoted = quoted or b'"' in block
+            position = block.find(b"\n")
+            while position >= 0:
+                ends.append(offset + position + 1)
+                position = block.find(b"\n", position + 1)
+            offset += len(block)
+    if not quoted:
+        return ends
+    ends, offset = array("q"), 0
+    with path.open(encoding="utf-8", newline="") as text:
+        for row in csv.reader(text):
+            line = io.StringIO()
+            csv.writer(line, lineterminator="\n").writerow(row)
+            offset += len(line.getvalue().encode())
+            ends.append(offset)
+    return ends
+
+
+def _write_queries_csv(target: Path, answers: list[ShardAnswer]) -> None:
+    from agents.audit.replay.tables import QUERIES_HEADER
+
+    text = io.StringIO()
+    merged = heapq.merge(*(answer.queries for answer in answers), key=lambda item: item[0])
+    csv.writer(text, lineterminator="\n").writerows(row for _key, row in merged)
+    target.write_bytes(QUERIES_HEADER + text.getvalue().encode())
+
+
+def merged_distributions(answers: list[ShardAnswer]) -> dict[tuple[str, str], list[int]]:
+    return merge_distributions(answer.distributions for answer in answers)
+
+
+def default_jobs() -> int:
+    return os.cpu_count() or 1

@@ -1,0 +1,83 @@
+"""Figures in mergeable parts: several engines, each fed one shard of the input, answer
+together exactly what one engine fed everything answers.
+
+Under the live partitioning (docs/design.md, "Scale-out") every entry lives in one
+shard with every publish that can cover it, and every query in one shard with all its
+events. So per study and dashboard the latencies of all shards together are the
+latencies of one engine (kept whole: percentiles are taken of the merged list, never
+averaged), backlogs add up (the oldest is the oldest of any shard), and open queries
+add up per state and bucket. A study is present when any shard has seen it by T: its
+first event is in some shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from streams.engine import Engine, merge_backlogs, merge_query_figures
+from streams.figures import (
+    BacklogFigures,
+    DashboardFigures,
+    LatencyFigures,
+    QueryFigures,
+    Snapshot,
+    StudyFigures,
+)
+
+
+@dataclass(slots=True)
+class StudyPart:
+    """One engine's share of a study's figures as of one instant."""
+
+    sla_us: int
+    # dashboard -> (latencies of the entries counted, in any order; backlog)
+    dashboards: dict[str, tuple[list[int], BacklogFigures]]
+    queries: QueryFigures
+
+
+def merge_study(parts: list[StudyPart]) -> StudyFigures:
+    names = sorted({name for part in parts for name in part.dashboards})
+    dashboards: dict[str, DashboardFigures] = {}
+    for name in names:
+        shares = [part.dashboards[name] for part in parts if name in part.dashboards]
+        latencies = shares[0][0] if len(shares) == 1 else [n for s in shares for n in s[0]]
+        dashboards[name] = DashboardFigures(
+            LatencyFigures.of(latencies, parts[0].sla_us),
+            merge_backlogs(backlog for _latencies, backlog in shares),
+        )
+    return StudyFigures(dashboards, merge_query_figures(part.queries for part in parts))
+
+
+def snapshot_parts(engine: Engine, as_of_us: int) -> tuple[dict[str, StudyPart], int]:
+    """This engine's part of ``Engine.snapshot(T)``: per study, and its orphan query events."""
+    studies: dict[str, StudyPart] = {}
+    orphans = 0
+    for study_id, study in engine.studies.items():
+        if study.first_seen_us is None or study.first_seen_us > as_of_us:
+            continue
+        dashboards: dict[str, tuple[list[int], BacklogFigures]] = {}
+        for name, ledger in study.dashboards.items():
+            latencies = [n for group in ledger.groups.values() for n in group.latencies(as_of_us)]
+            backlog = merge_backlogs(group.backlog(as_of_us) for group in ledger.groups.values())
+            dashboards[name] = (latencies, backlog)
+        by_group, study_orphans = study.queries.figures(as_of_us)
+        orphans += study_orphans
+        studies[study_id] = StudyPart(
+            study.sla_us, dashboards, merge_query_figures(by_group.values())
+        )
+    return studies, orphans
+
+
+def merge_snapshots(
+    as_of_us: int, parts: Iterable[tuple[dict[str, StudyPart], int]]
+) -> Snapshot:
+    by_study: dict[str, list[StudyPart]] = {}
+    orphans = 0
+    for studies, part_orphans in parts:
+        orphans += part_orphans
+        for study_id, part in studies.items():
+            by_study.setdefault(study_id, []).append(part)
+    return Snapshot(
+        as_of_us, {sid: merge_study(by_study[sid]) for sid in sorted(by_study)}, orphans
+    )

@@ -1,0 +1,154 @@
+"""``replay --jobs N``: the same bytes for every N, whatever the input."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agents.audit.framing import EXPORT_HEADER, record_line
+from agents.audit.replay.sharded import WorkerFailed, line_ranges, run_sharded
+from agents.cli import main
+from agents.live.sharding import shard_of
+from schemas import format_timestamp
+from tests.streams.strategies import events, instants
+
+OUTPUTS = (
+    "report.json", "entries.csv", "queries.csv", "scorecard.csv", "windows.csv", "report.html"
+)  # fmt: skip
+STUDIES_TOML = '[studies."S1"]\nsla = "6h"\ndashboards = ["default", "ops"]\n'
+TIME_FIELDS = ("entered_at", "published_at", "data_cutoff", "occurred_at")
+# Lines a sponsor's export may hold besides events: each is rejected or skipped, never fatal.
+ODD_LINES = [b"", b"   ", b"{not json", b'{"schema": "edc.entry/1", "event_id": "x"}', b"[1, 2]"]
+
+
+def _line(event) -> bytes:  # type: ignore[no-untyped-def]
+    document = event.model_dump(by_alias=True, exclude_none=True)
+    for name in TIME_FIELDS:
+        if name in document:
+            document[name] = format_timestamp(document[name])
+    return orjson.dumps(document)
+
+
+# Events drawn from 40 ids: the same id often comes back with other content (a conflicting
+# duplicate, possibly routed to another shard) or as an exact copy.
+inputs = st.lists(
+    st.one_of(events().map(_line), events().map(_line), st.sampled_from(ODD_LINES)),
+    max_size=60,
+).flatmap(lambda lines: st.just(lines) | st.permutations(lines + lines[: len(lines) // 3]))
+
+
+def _replay(source: Path, out: Path, as_of: str, jobs: int, *extra: str) -> dict[str, bytes]:
+    config = source.parent / "studies.toml"
+    config.write_text(STUDIES_TOML)
+    argv = ["replay", "--input", str(source), "--as-of", as_of, "--out", str(out), "--quiet",
+            "--config", str(config), "--sla", "24h", "--jobs", str(jobs), *extra]  # fmt: skip
+    assert main(argv) == 0
+    return {name: (out / name).read_bytes() for name in OUTPUTS}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    lines=inputs,
+    as_of=instants,
+    last_newline=st.booleans(),
+    framed=st.booleans(),
+    since_hours=st.none() | st.integers(0, 30 * 24),
+)
+def test_every_number_of_jobs_gives_the_same_bytes(
+    tmp_path_factory, lines, as_of, last_newline, framed, since_hours
+):
+    """Plain JSONL or an export of format 2; the audited period from --since or the events."""
+    directory = tmp_path_factory.mktemp("jobs")
+    source = directory / "input.jsonl"
+    if framed:
+        records = [
+            record_line("edc.entries", 0, offset, 1_767_225_600_000, line)
+            for offset, line in enumerate(lines)
+        ]
+        source.write_bytes(EXPORT_HEADER + b"".join(records))
+    else:
+        source.write_bytes(b"\n".join(lines) + (b"\n" if last_newline else b""))
+    as_of_text = format_timestamp(as_of)
+    since = []
+    if since_hours is not None:
+        since = ["--since", format_timestamp(as_of - since_hours * 3_600_000_000)]
+    one = _replay(source, directory / "one", as_of_text, 1, *since)
+    for jobs in (2, 3):
+        assert _replay(source, directory / f"jobs{jobs}", as_of_text, jobs, *since) == one, jobs
+    facts = json.loads((directory / "jobs3" / "run.json").read_text())
+    assert facts["jobs"] == 3 and len(facts["peak_rss_mib_workers"]) == 3
+    assert multiprocessing.active_children() == []
+
+
+@given(text=st.lists(st.sampled_from([b"a", b"bb", b"", b"c" * 50]), max_size=30),
+       parts=st.integers(1, 5))  # fmt: skip
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_line_ranges_cover_the_file_and_start_at_line_starts(tmp_path_factory, text, parts):
+    path = tmp_path_factory.mktemp("ranges") / "f"
+    content = b"\n".join(text)
+    path.write_bytes(content)
+    ranges = line_ranges(path, parts)
+    assert len(ranges) == parts
+    assert ranges[0][0] == 0 and ranges[-1][1] == len(content)
+    for (_a, end), (start, _b) in itertools.pairwise(ranges):
+        assert end == start
+        assert start == 0 or start == len(content) or content[start - 1 : start] == b"\n"
+
+
+def test_a_conflicting_duplicate_on_another_shard_loses_to_the_first_line(tmp_path):
+    """Same event id, another record: the live router may send it to another shard."""
+    first = (b'{"schema":"edc.entry/1","event_id":"e1","study_id":"S","site_id":"s",'
+             b'"subject_id":"x","form_id":"f","record_id":"r1",'
+             b'"entered_at":"2026-01-01T00:00:00Z"}')  # fmt: skip
+    source = tmp_path / "input.jsonl"
+    # r1 and r4 land on different shards of 2 (crc32): the second line must not count.
+    assert shard_of("S", "r1", 2) != shard_of("S", "r4", 2)
+    source.write_bytes(first + b"\n" + first.replace(b'"r1"', b'"r4"') + b"\n")
+    outputs = {jobs: _replay(source, tmp_path / f"j{jobs}", "2026-01-02T00:00:00Z", jobs)
+               for jobs in (1, 2)}  # fmt: skip
+    assert outputs[1] == outputs[2]
+    report = json.loads(outputs[2]["report.json"])
+    assert report["input"]["duplicates"] == 1
+    assert report["studies"]["S"]["dashboards"]["default"]["backlog"]["pending"] == 1
+
+
+def test_a_failing_worker_is_raised_with_its_traceback_and_every_worker_reaped(
+    tmp_path, monkeypatch
+):
+    import agents.audit.replay.sharded as sharded
+
+    def failing(*args):
+        raise ZeroDivisionError("a bug in a worker")
+
+    monkeypatch.setattr(sharded, "apply_shard", failing)
+    source = Path("agents/data/sample-events.jsonl")
+    from agents.settings import load_settings
+
+    config = load_settings("deploy/simulated-studies.toml").engine_config(retention=False)
+    with pytest.raises(WorkerFailed, match="ZeroDivisionError: a bug in a worker"):
+        run_sharded(source, 2, tmp_path, config, 0, 86_400_000_000)
+    assert multiprocessing.active_children() == []
+    assert [p.name for p in tmp_path.iterdir()] == []  # the shards' files are removed
+
+
+def test_ids_that_csv_must_quote_keep_their_rows_in_order(tmp_path):
+    """A quoted field may hold a newline: the rows are then found by parsing them back."""
+    lines = [
+        orjson.dumps({"schema": "edc.entry/1", "event_id": f'e{n} "x",\ny', "study_id": "S",
+                      "site_id": "s", "subject_id": "x", "form_id": "f", "record_id": f"r{n}",
+                      "entered_at": "2026-01-01T00:00:00Z"})
+        for n in range(12)
+    ]
+    source = tmp_path / "input.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    outputs = [_replay(source, tmp_path / f"j{jobs}", "2026-01-02T00:00:00Z", jobs)
+               for jobs in (1, 2, 3)]  # fmt: skip
+    assert outputs[0] == outputs[1] == outputs[2]
+    assert outputs[0]["entries.csv"].count(b'"e3 ""x"",\ny"') == 1
