@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from aiokafka.helpers import create_ssl_context
 
+from agents.audit.framing import EXPORT_HEADER
 from agents.broker import produce_all
 from agents.cli import main
 from agents.processes import WorkerProcess, input_topics, isolated_env
@@ -58,7 +59,9 @@ def test_worker_export_and_replay_from_topics_work_through_tls(tls_broker, tmp_p
         monkeypatch.setenv(name, value)
     export = tmp_path / "audit.jsonl"
     assert main(["export", "--out", str(export)]) == 0
-    assert len(export.read_bytes().splitlines()) == len(messages)
+    header, *records = export.read_bytes().splitlines(keepends=True)
+    assert header == EXPORT_HEADER
+    assert len(records) == len(messages)  # every message came through TLS
     common = ["--as-of", AS_OF, "--quiet"]
     assert main(["replay", "--input", str(export), "--out", str(tmp_path / "file"), *common]) == 0
     assert main(["replay", "--from-topics", "--out", str(tmp_path / "topics"), *common]) == 0
