@@ -30,6 +30,7 @@ from agents.cardinality import CardinalityGate
 from agents.codecs import UndecodableBatch, name_undecodable_batches
 from agents.exporter import EngineCollector, TopicHealth
 from agents.fetch_wait import lower_worker_fetch_wait
+from agents.group_leave import leave_group_in_any_generation
 from agents.lag import lag_by_topic
 from agents.metrics_server import ExpositionCache, MetricsServer, Response, metrics_route
 from agents.readiness import Readiness
@@ -71,6 +72,7 @@ class Worker:
 
     def __init__(self, settings: Settings) -> None:
         lower_fetch_wait()
+        leave_group_in_any_generation()
         name_undecodable_batches(self.stop_fatally)
         self.settings = settings
         self.health = {topic: TopicHealth() for topic in settings.input_topics}
