@@ -28,6 +28,7 @@ from faust.types.tuples import Message
 
 from agents.kafka.codecs import UndecodableBatch, name_undecodable_batches
 from agents.live.fetch_wait import lower_worker_fetch_wait
+from agents.live.group_leave import leave_group_in_any_generation
 from agents.live.lag import lag_by_topic
 from agents.live.readiness import Readiness
 from agents.live.routing import Router
@@ -72,6 +73,7 @@ class LiveApp:
 
     def __init__(self, settings: Settings) -> None:
         lower_fetch_wait()
+        leave_group_in_any_generation()
         name_undecodable_batches(self.stop_fatally)
         self.settings = settings
         self.health = {topic: TopicHealth() for topic in settings.input_topics}

@@ -1,4 +1,4 @@
-"""Faust's fetch wait, lowered: the one place that touches Faust's and aiokafka's private names.
+"""Faust's fetch wait, lowered (the group leave is the other private-name seam: group_leave.py).
 
 Faust builds its worker consumer with a hard-coded ``fetch_max_wait_ms=1500``
 and has no setting for it. A broker that holds a fetch for the full wait (the

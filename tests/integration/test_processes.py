@@ -7,6 +7,7 @@ Waits are bounded (the bound is the requirement); nothing asserts how fast withi
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -20,6 +21,7 @@ import pytest
 from agents.harness.broker import pid_alive
 from agents.harness.processes import WorkerSubprocess, input_topics, scrape, total
 from agents.settings import load_settings
+from tests.agents.test_group_leave import group_members
 from tests.integration.test_live_pipeline import wait_for_figures
 from tests.integration.workload import engine_figures, expected_engine, produce_sync, workload
 
@@ -116,8 +118,14 @@ def test_a_worker_on_sigterm_leaves_the_group_checkpoints_and_exits_0(pipeline_e
         want, got = wait_for_figures([a, b], expected, timeout_s=120)
         assert got == want
         assert a.process is not None
+        group = (env["KAFKA_BOOTSTRAP_SERVERS"], env["EDC_LATENCY_APP_ID"])
+        members = set(asyncio.run(group_members(*group)))
+        assert len(members) == 2
         a.process.send_signal(signal.SIGTERM)
         assert a.process.wait(timeout=session_timeout_s) == 0
+        # It left: gone from the group now, not only once its session would expire.
+        still = members & set(asyncio.run(group_members(*group)))
+        assert len(still) < 2, "the stopped worker is still listed in the consumer group"
         assert re.search(r"stopping: final checkpoint of [1-9]\d* changed", a.log_tail(40))
         want, got = wait_for_figures([b], expected, timeout_s=120)
         assert got == want
