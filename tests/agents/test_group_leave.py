@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.consumer.group_coordinator import GroupCoordinator
 
-from agents.harness.broker import ensure_topics
+from agents.kafka.topics import ensure_topics
 from agents.live.group_leave import leave_group_in_any_generation
 
 
