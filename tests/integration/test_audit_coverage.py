@@ -106,9 +106,12 @@ def remove_before(bootstrap: str, topic: str, offset: int, monkeypatch) -> str:
 
     try:
         asyncio.run(delete())
+    except Exception:  # the embedded broker refuses delete_records: fall back to the stand-in
+        deleted = False
+    else:
+        deleted = True
+    if deleted:
         return "delete_records"
-    except Exception:
-        pass
     real = AIOKafkaConsumer.beginning_offsets
 
     async def beginning_offsets(self, partitions):

@@ -9,6 +9,7 @@ the same events (nothing lost, nothing counted twice), and the logs say what hap
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import signal
 import threading
@@ -179,11 +180,9 @@ def test_two_workers_one_killed_during_a_rebalance(pipeline_env):
             deadline = time.monotonic() + 90
             while True:
                 assert time.monotonic() < deadline, f"b never came up: {b.log_tail()}"
-                try:
+                with contextlib.suppress(OSError):  # b's endpoint is not up yet
                     if total(scrape(b.url, 1.0), "edc_worker_partitions") == 0:
                         break
-                except OSError:
-                    pass
                 time.sleep(0.1)
             a.kill()
             producer.finish()

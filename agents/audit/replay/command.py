@@ -247,13 +247,7 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         tables.stop()
     run_facts = {
-        "started_at": format_timestamp(int(started * US_PER_SECOND)),
-        "seconds": round(time.time() - started, 3),
-        "host": platform.node(),
-        "python": platform.python_version(),
-        "version": _version(),
-        "argv": sys.argv[1:],
-        "events_per_s": round(summary.lines / max(1e-9, time.time() - started)),
+        **_run_facts(started, summary.lines),
         **_peak_rss_facts(reader_peak_mib, writer_peak_mib, rss_at_fork_mib),
     }
     (out / "run.json").write_bytes(orjson.dumps(run_facts, option=orjson.OPT_INDENT_2) + b"\n")
@@ -373,13 +367,7 @@ def _run_sharded(
     at_fork = sharded.rss_mib_at_fork or 0.0
     added = sum(max(0.0, worker - at_fork) for worker in workers)
     run_facts = {
-        "started_at": format_timestamp(int(started * US_PER_SECOND)),
-        "seconds": round(time.time() - started, 3),
-        "host": platform.node(),
-        "python": platform.python_version(),
-        "version": _version(),
-        "argv": sys.argv[1:],
-        "events_per_s": round(sharded.lines / max(1e-9, time.time() - started)),
+        **_run_facts(started, sharded.lines),
         "jobs": args.jobs,
         # This process's peak plus what each worker added: an upper bound when the
         # peaks did not coincide.
@@ -568,3 +556,17 @@ class Progress:
             self.last = 0.0
             self.show(lines, read)
             sys.stderr.write("\n")
+
+
+def _run_facts(started: float, lines: int) -> dict[str, object]:
+    """When, where and how fast a replay ran: run.json's facts common to both paths."""
+    seconds = time.time() - started
+    return {
+        "started_at": format_timestamp(int(started * US_PER_SECOND)),
+        "seconds": round(seconds, 3),
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "version": _version(),
+        "argv": sys.argv[1:],
+        "events_per_s": round(lines / max(1e-9, seconds)),
+    }
