@@ -501,26 +501,38 @@ class DashboardLedger:
                 record_publishes[record_id] = published_us
                 continue
             times = record_publishes.get(record_id)
+            # Keys at or above `floor` are the ones this publish may change. An earlier
+            # publish of the record at M covered every entry of it entered ≤ M, so each
+            # of those has published_us ≤ M (entries arriving later take it in
+            # add_entry): when this publish is not earlier than M, it can neither
+            # publish nor lower them. A record revised hundreds of times and published
+            # after each revision is then visited for its new entries only.
+            floor = 0
             if times is None:
                 record_publishes[record_id] = published_us
             elif times.__class__ is int:
                 if times == published_us:
                     continue
-                record_publishes[record_id] = (
-                    [times, published_us] if times < published_us else [published_us, times]  # type: ignore[list-item,operator]
-                )
+                if times < published_us:  # type: ignore[operator]
+                    floor = (times + 1) << ENTERED_SHIFT  # type: ignore[operator]
+                    record_publishes[record_id] = [times, published_us]  # type: ignore[list-item]
+                else:
+                    record_publishes[record_id] = [published_us, times]  # type: ignore[list-item]
             else:
-                j = bisect_left(times, published_us)  # type: ignore[arg-type]
-                if j < len(times) and times[j] == published_us:  # type: ignore[arg-type,index]
-                    continue
-                times.insert(j, published_us)  # type: ignore[union-attr]
+                latest = times[-1]  # type: ignore[index]
+                if latest < published_us:
+                    floor = (latest + 1) << ENTERED_SHIFT
+                    times.append(published_us)  # type: ignore[union-attr]
+                else:
+                    j = bisect_left(times, published_us)  # type: ignore[arg-type]
+                    if times[j] == published_us:  # type: ignore[index]
+                        continue
+                    times.insert(j, published_us)  # type: ignore[union-attr]
             if known.__class__ is int:
-                if known < limit:  # type: ignore[operator]
+                if floor <= known < limit:  # type: ignore[operator]
                     keys.append(known)  # type: ignore[arg-type]
             else:
-                for key in known:  # type: ignore[union-attr]
-                    if key < limit:
-                        keys.append(key)
+                keys += [key for key in known if floor <= key < limit]  # type: ignore[union-attr]
         if not keys:
             return
         groups = self.group_list
