@@ -7,7 +7,7 @@ import io
 from array import array
 from typing import TextIO
 
-from agents.audit.replay.cells import safe_cell, safe_cells
+from agents.audit.replay.cells import all_plain, safe_cell, safe_cells
 from schemas import EntryEvent
 from schemas.timestamps import TimestampFormatter, seconds_ms
 from streams import AGING_BUCKETS, Engine
@@ -73,6 +73,89 @@ def entries_csv_body(rows: EntryRows, engine: Engine, as_of_us: int) -> tuple[by
 
 def write_entry_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextIO) -> list[int]:
     """``entries_csv_body`` into a text stream (a file: no copy of the rows in memory)."""
+    if all_plain(rows.event_ids) and all_plain(rows.record_ids):
+        return _write_plain_rows(rows, engine, as_of_us, out)
+    return _write_csv_rows(rows, engine, as_of_us, out)
+
+
+def _csv_text(cells: tuple[str, ...]) -> str:
+    """Cells as ``csv.writer`` joins them in a row (quoted where it would quote)."""
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\n").writerow(cells)
+    return line.getvalue()[:-1]
+
+
+def _write_plain_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextIO) -> list[int]:
+    """``_write_csv_rows`` when every event id and record id is plain (``cells.all_plain``): the
+    rows joined as text, ~2× faster than ``csv.writer`` with its per-cell checks.
+
+    The same bytes: the cells that vary per row (ids, timestamps and numbers we format)
+    need no quoting, and the rest (study, dashboard, site, country, vendor, form) is
+    written by ``csv.writer`` once per distinct combination (``_csv_text``).
+    """
+    rows_per_event: list[int] = []
+    timestamp = TimestampFormatter()
+    published_texts: dict[int, str] = {}  # a publish covers many entries: its time once
+    batch: list[str] = []
+    # Per study: its ledgers, their dashboard names made safe (cells.py), and its SLA.
+    studies = {
+        sid: (
+            tuple(study.dashboards.values()),
+            tuple(safe_cell(name) for name in study.dashboards),
+            study.sla_us,
+        )
+        for sid, study in engine.studies.items()
+    }
+    # dimensions -> per dashboard of its study, "study,dashboard,site,country,vendor,form"
+    middles: dict[Dimensions, tuple[str, ...]] = {}
+    for event_id, dimensions, record_id, entered_us, seq, group_key in zip(
+        rows.event_ids, rows.dimensions, rows.record_ids, rows.entered, rows.seqs, rows.groups,
+        strict=True,
+    ):  # fmt: skip
+        ledgers, names, sla_us = studies[dimensions[0]]
+        if not ledgers or entered_us > as_of_us:
+            rows_per_event.append(0)  # a study without dashboards has no rows
+            continue
+        rows_per_event.append(len(ledgers))
+        middle = middles.get(dimensions)
+        if middle is None:
+            study, site, country, vendor, form = safe_cells(dimensions)
+            middle = middles[dimensions] = tuple(
+                _csv_text((study, name, site, country, vendor, form)) for name in names
+            )
+        head = event_id + ","
+        tail = f",{record_id},{timestamp(entered_us)},"
+        for ledger, row_middle in zip(ledgers, middle, strict=True):
+            group = ledger.groups[group_key]
+            published = group.published_of(
+                entered_us << ENTERED_SHIFT | seq << SEQ_SHIFT | group.index
+            )
+            if published is not None and published <= as_of_us:
+                latency = published - entered_us
+                published_text = published_texts.get(published)
+                if published_text is None:
+                    published_text = published_texts[published] = timestamp(published)
+                if latency >= 0:
+                    ms = (latency + 500) // 1000  # _seconds_text, inlined
+                    seconds = f"{ms // 1000}.{ms % 1000:03d}"
+                else:
+                    seconds = _seconds_text(latency)
+                cells = (
+                    f"{published_text},{seconds},"
+                    f"{'true' if latency <= sla_us else 'false'},published\n"
+                )
+            else:
+                cells = ",,,overdue\n" if as_of_us - entered_us > sla_us else ",,,pending\n"
+            batch.append(head + row_middle + tail + cells)
+        if len(batch) >= 4096:
+            out.write("".join(batch))
+            batch.clear()
+    out.write("".join(batch))
+    return rows_per_event
+
+
+def _write_csv_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextIO) -> list[int]:
+    """The rows through ``csv.writer``: for any ids."""
     writer = csv.writer(out, lineterminator="\n")
     rows_per_event: list[int] = []
     timestamp = TimestampFormatter()
