@@ -7,13 +7,13 @@ drive this class, which is why they agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from schemas.events import EntryEvent, Event, PublishEvent, QueryEvent
 from schemas.timestamps import US_PER_HOUR, US_PER_SECOND
-from streams.config import EngineConfig
+from streams.config import BREAKDOWN_DIMENSIONS, EngineConfig
 from streams.dedupe import EventIdMemory
 from streams.figures import (
     BacklogFigures,
@@ -65,6 +65,7 @@ class Engine:
         self.config = config or EngineConfig()
         self._retention_us = self.config.retention_us
         self._breakdown = self.config.breakdown
+        self._group_key = group_key_function(self._breakdown)
         self._latency_bounds = _bounds_us(self.config.latency_bounds_s)
         self._query_bounds = _bounds_us(self.config.query_bounds_s)
         self.studies: dict[str, StudyState] = {}
@@ -208,9 +209,6 @@ class Engine:
         for event in events:
             self.apply(event)
 
-    def _group_key(self, event: EntryEvent | QueryEvent) -> GroupKey:
-        return group_key(event, self.config.breakdown)
-
     def _prune(self, horizon: int) -> None:
         """Forget what can no longer change an answer (docs/design.md, "Retention")."""
         self._pruned_at_us = self.watermark_us
@@ -289,6 +287,15 @@ def group_key(event: EntryEvent | QueryEvent, breakdown: tuple[str, ...]) -> Gro
         else:
             key.append(event.vendor or "")
     return tuple(key)
+
+
+def group_key_function(breakdown: tuple[str, ...]) -> Callable[[EntryEvent | QueryEvent], GroupKey]:
+    """``group_key`` for one breakdown, made once. The engine asks it for every entry and
+    query; the replay's breakdown (every dimension) gets a tuple built directly, about a
+    quarter of the cost of the loop over the dimensions."""
+    if breakdown == BREAKDOWN_DIMENSIONS:
+        return lambda event: (event.site_id, event.country or "", event.vendor or "")
+    return lambda event: group_key(event, breakdown)
 
 
 def merge_backlogs(parts: Iterable[BacklogFigures]) -> BacklogFigures:
