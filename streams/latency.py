@@ -46,6 +46,12 @@ GroupKey = tuple[str, ...]
 ENTERED_SHIFT = 96
 SEQ_SHIFT = 32
 GROUP_MASK = (1 << SEQ_SHIFT) - 1
+SEQ_MASK = (1 << (ENTERED_SHIFT - SEQ_SHIFT)) - 1
+
+
+def arrival(key: int) -> int:
+    """The arrival number (seq) of an entry key."""
+    return key >> SEQ_SHIFT & SEQ_MASK
 
 
 def entry_key(entered_us: int, seq: int, group_index: int) -> int:
@@ -381,8 +387,8 @@ class DashboardLedger:
         self.bounds_us = bounds_us
         self.groups: dict[GroupKey, GroupLedger] = {}
         self.group_list: list[GroupLedger] = []  # by GroupLedger.index
-        # record_id -> the keys of its entries; a lone key is stored bare to save a tuple,
-        # and () marks a record with publish times but no retained entry. So every
+        # record_id -> the keys of its entries, ascending; a lone key is stored bare to save
+        # a tuple, and () marks a record with publish times but no retained entry. So every
         # record of record_publishes is here too, and an entry of a record missing
         # here skips the record_publishes look-up (a cache miss in a big dict).
         self.by_record: dict[str, int | tuple[int, ...]] = {}
@@ -442,12 +448,17 @@ class DashboardLedger:
         if cutoffs and cutoffs[-1] >= entered_us:
             best = self.snapshot_times[bisect_left(cutoffs, entered_us)]
         if known is not key:  # the record has entries already, or publish times
+            # A record's keys ascend (entry time first): apply_records finds the ones a
+            # publish reaches by bisection. Entries mostly arrive in entry-time order.
             if known.__class__ is int:
-                by_record[record_id] = (known, key)  # type: ignore[assignment]
-            elif known:
+                by_record[record_id] = (known, key) if known < key else (key, known)  # type: ignore[assignment,operator]
+            elif not known:
+                by_record[record_id] = key
+            elif known[-1] < key:  # type: ignore[index]
                 by_record[record_id] = (*known, key)  # type: ignore[misc]
             else:
-                by_record[record_id] = key
+                i = bisect_left(known, key)  # type: ignore[arg-type]
+                by_record[record_id] = (*known[:i], key, *known[i:])  # type: ignore[index]
             times = self.record_publishes.get(record_id)
         else:
             times = None
@@ -531,8 +542,14 @@ class DashboardLedger:
             if known.__class__ is int:
                 if floor <= known < limit:  # type: ignore[operator]
                     keys.append(known)  # type: ignore[arg-type]
-            else:
-                keys += [key for key in known if floor <= key < limit]  # type: ignore[union-attr]
+                continue
+            first = bisect_left(known, floor) if floor else 0  # type: ignore[arg-type]
+            stop = bisect_left(known, limit, first)  # type: ignore[arg-type]
+            if stop - first == 1:
+                keys.append(known[first])  # type: ignore[index]
+            elif stop > first:
+                # In arrival order, as the entries were fed: the order they are filed in.
+                keys += sorted(known[first:stop], key=arrival)  # type: ignore[index]
         if not keys:
             return
         groups = self.group_list

@@ -41,12 +41,18 @@ from schemas.events import ENTRY_SCHEMA, EntryEvent
 from schemas.fastpath import builder
 from streams.config import EngineConfig
 from streams.dedupe import EventIdMemory
-from streams.latency import ENTERED_SHIFT, GROUP_MASK, SEQ_SHIFT, DashboardLedger, GroupLedger
+from streams.latency import (
+    ENTERED_SHIFT,
+    GROUP_MASK,
+    SEQ_MASK,
+    SEQ_SHIFT,
+    DashboardLedger,
+    GroupLedger,
+)
 from streams.queries import QueryLedger, TrackedQuery
 from streams.tally import Tally
 
 STATE_VERSION = 1
-SEQ_MASK = (1 << (ENTERED_SHIFT - SEQ_SHIFT)) - 1
 
 _new_entry = builder(EntryEvent)
 
@@ -228,14 +234,14 @@ def _restore_dashboard(values: list[Any], bounds: tuple[int, ...]) -> tuple[str,
     ledger.snapshot_cutoffs, ledger.snapshot_times = list(cutoffs), list(times)
     for group in groups:
         _restore_group(group, ledger)
-    # The record index: a record's keys in arrival (seq) order, a lone key bare, and ()
+    # The record index: a record's keys ascending, a lone key bare, and ()
     # for a record known by its publish times only (DashboardLedger.by_record).
     by_record = ledger.by_record
     for record_id, keys in by_record.items():
         if len(keys) == 1:  # type: ignore[arg-type]
             by_record[record_id] = keys[0]  # type: ignore[index]
         else:
-            by_record[record_id] = tuple(sorted(keys, key=lambda k: k >> SEQ_SHIFT & SEQ_MASK))  # type: ignore[arg-type,union-attr]
+            by_record[record_id] = tuple(sorted(keys))  # type: ignore[arg-type]
     for record_id, published in publishes:
         ledger.record_publishes[record_id] = (
             published if published.__class__ is int else list(published)

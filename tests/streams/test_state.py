@@ -36,6 +36,7 @@ def test_record_index_matches_the_buckets(events, retention, breakdown):
                 keys = (known,) if isinstance(known, int) else known
                 if not keys:  # the marker of a record known by its publish times only
                     assert record_id in ledger.record_publishes
+                assert list(keys) == sorted(keys)  # apply_records bisects them
                 for key in keys:
                     indexed[key] = record_id
             assert set(ledger.record_publishes) <= set(ledger.by_record)
