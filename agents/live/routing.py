@@ -13,15 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import orjson
-
 from agents.live.sharding import routed_items
 from agents.metrics.cardinality import CardinalityGate
 from schemas import Event, PublishEvent, Rejection
 from schemas.limits import not_after, parse_bounded
 from streams.engine import group_key
 
-# "[" + items joined by "," + "]": the framing orjson.dumps(list) writes.
+# "[" + items joined by "," + "]": a JSON array of encoded items (sharding.encode_batch).
 _FRAMING = 2
 
 
@@ -99,7 +97,7 @@ class Router:
                 out.over_cardinality.append(index)
                 out.dead_letters.append((index, self.gate.refuse_reason(event.study_id)))
                 continue
-            items = [(s, orjson.dumps(i)) for s, i in routed_items(event, topic_index, shards)]
+            items = routed_items(event, topic_index, shards)
             largest = max(len(item) for _s, item in items)
             if largest + _FRAMING > budget:
                 out.dead_letters.append(
