@@ -29,7 +29,10 @@ _WORDINGS: tuple[tuple[re.Pattern[str], str], ...] = (
         "String should have at most {} characters",
     ),
     (re.compile(r"Expected `str( \| null)?`, got `\w+`\Z"), "Input should be a valid string"),
-    (re.compile(r"Expected `array` of length >= 1\Z"), "List should have at least 1 item"),
+    (
+        re.compile(r"Expected `array` of length >= 1\Z"),
+        "List should have at least 1 item after validation, not 0",
+    ),
     (re.compile(r"Expected `array( \| null)?`, got `\w+`\Z"), "Input should be a valid list"),
 )
 _PATTERN = re.compile(r"Expected `str` matching regex '(.*)'\Z")
@@ -77,6 +80,27 @@ def _patterns(kind: Any) -> set[str]:
     return found
 
 
+def _item_type(kind: Any) -> Any:
+    """The item type of a list field (through ``Annotated`` and ``| None``), else None."""
+    if get_origin(kind) is list:
+        return get_args(kind)[0]
+    for part in get_args(kind):
+        found = _item_type(part) if not isinstance(part, msgspec.Meta) else None
+        if found is not None:
+            return found
+    return None
+
+
+def _item_problems(name: str, item_type: Any, items: list[Any]) -> list[str]:
+    found = []
+    for index, item in enumerate(items):
+        try:
+            msgspec.convert(item, item_type, strict=True, dec_hook=document_hook)
+        except msgspec.ValidationError as error:
+            found.append(_word(f"{name}[{index}]", item_type, str(error), _patterns(item_type)))
+    return found
+
+
 def problems(model: type[Event], document: dict[str, Any]) -> list[str]:
     """Every problem of ``document`` as an event of ``model``, in the definition's order."""
     found: list[str] = []
@@ -89,7 +113,12 @@ def problems(model: type[Event], document: dict[str, Any]) -> list[str]:
         try:
             value = msgspec.convert(document[name], field.type, strict=True, dec_hook=document_hook)
         except msgspec.ValidationError as error:
-            found.append(_word(name, field.type, str(error), _patterns(field.type)))
+            item_type = _item_type(field.type)
+            if item_type is not None and isinstance(document[name], list) and "[" in str(error):
+                # Every bad item is a problem of its own, as the contract counts them.
+                found.extend(_item_problems(name, item_type, document[name]))
+            else:
+                found.append(_word(name, field.type, str(error), _patterns(field.type)))
             continue
         check = FIELD_CHECKS.get(name)
         if check is not None and value is not None:

@@ -1,0 +1,237 @@
+"""Round trips through everything derived from the one event definition (schemas/events.py).
+
+Documents are generated over the whole contract (any identifier of 1-128 characters,
+any offset and fraction of a timestamp, every optional field present, null or absent),
+then: document -> event -> document -> event; event -> shard wire -> event; event ->
+the replay's transfer -> event; and every document the parser accepts is valid
+against its committed JSON Schema file, checked with ``jsonschema``. Hostile documents
+(mutations of valid ones) check the other direction: what the schema file refuses,
+the parser refuses too, in one line that names a field and repeats no value.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from msgspec.structs import replace
+
+from agents.live.sharding import WITHHELD, decode_batch, encode, encode_batch
+from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, parse_event, wire
+from schemas.events import MODELS, as_document
+from schemas.export import SCHEMA_DIR, file_name
+from schemas.timestamps import US_PER_SECOND, format_timestamp
+
+VALIDATORS = {
+    schema: jsonschema.Draft202012Validator(
+        json.loads((SCHEMA_DIR / file_name(schema)).read_text(encoding="utf-8"))
+    )
+    for schema in MODELS
+}
+
+identifiers = st.text(min_size=1, max_size=128)
+optional_identifiers = st.one_of(st.none(), identifiers)
+countries = st.one_of(st.none(), st.from_regex(r"\A[A-Z]{2}\Z"))
+# 1900..2100, to the microsecond.
+instants = st.integers(
+    min_value=-2_208_988_800 * US_PER_SECOND, max_value=4_102_444_800 * US_PER_SECOND
+)
+offsets_min = st.integers(min_value=-23 * 60 - 59, max_value=23 * 60 + 59)
+
+
+@st.composite
+def timestamps(draw: st.DrawFn, us: int) -> str:
+    """``us`` written as a producer might: any offset, Z or ±hh:mm, 0-9 fraction digits."""
+    offset = draw(st.one_of(st.just(None), offsets_min))
+    local = us + (offset or 0) * 60 * US_PER_SECOND
+    base = format_timestamp(local - local % US_PER_SECOND)[:19]
+    micros = local % US_PER_SECOND
+    digits = draw(st.integers(min_value=0 if micros == 0 else 6, max_value=9))
+    fraction = f".{micros:06d}{'7' * (digits - 6)}"[: digits + 1] if digits else ""
+    if offset is None:
+        zone = "Z"
+    else:
+        sign = "+" if offset >= 0 else "-"
+        zone = f"{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"
+    return base + fraction + zone
+
+
+def _maybe(draw: st.DrawFn, document: dict[str, Any], name: str, values: st.SearchStrategy) -> None:
+    """An optional field: absent, or given (null included when the strategy draws None)."""
+    if draw(st.booleans()):
+        document[name] = draw(values)
+
+
+@st.composite
+def documents(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(sorted(MODELS)))
+    if kind == "edc.entry/1":
+        document = {
+            "schema": kind, "event_id": draw(identifiers), "study_id": draw(identifiers),
+            "site_id": draw(identifiers), "subject_id": draw(identifiers),
+            "form_id": draw(identifiers), "record_id": draw(identifiers),
+            "entered_at": draw(timestamps(draw(instants))),
+        }  # fmt: skip
+        _maybe(draw, document, "country", countries)
+        _maybe(draw, document, "vendor", optional_identifiers)
+        _maybe(draw, document, "action", st.sampled_from(["create", "update", "delete"]))
+        _maybe(draw, document, "visit_date", st.one_of(st.none(), st.dates().map(str)))
+    elif kind == "dashboard.publish/1":
+        published = draw(instants)
+        document = {
+            "schema": kind, "event_id": draw(identifiers), "study_id": draw(identifiers),
+            "published_at": draw(timestamps(published)),
+        }  # fmt: skip
+        if draw(st.booleans()):
+            document["record_ids"] = draw(st.lists(identifiers, min_size=1, max_size=5))
+        else:
+            cutoff = published - draw(
+                st.integers(min_value=0, max_value=400 * 86_400 * US_PER_SECOND)
+            )
+            document["data_cutoff"] = draw(timestamps(cutoff))
+        _maybe(draw, document, "dashboard", identifiers)
+    else:
+        document = {
+            "schema": kind, "event_id": draw(identifiers), "query_id": draw(identifiers),
+            "study_id": draw(identifiers), "site_id": draw(identifiers),
+            "status": draw(st.sampled_from(["opened", "answered", "closed", "cancelled"])),
+            "occurred_at": draw(timestamps(draw(instants))),
+        }  # fmt: skip
+        for name in ("record_id", "form_id", "vendor", "origin"):
+            _maybe(draw, document, name, optional_identifiers)
+        _maybe(draw, document, "country", countries)
+    if draw(st.booleans()):
+        document["x-producer-extra"] = draw(
+            st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2**63 - 1), identifiers)
+        )
+    return document
+
+
+def parsed(document: dict[str, Any]) -> Event:
+    event = parse_event(orjson.dumps(document))
+    assert not isinstance(event, Rejection), (event, document)
+    return event
+
+
+def schema_errors(document: dict[str, Any]) -> list[str]:
+    # A null optional field is an absent one (the parser reads it so); the file's oneOf
+    # of record_ids / data_cutoff counts keys, so nulls are left out before checking.
+    present = {key: value for key, value in document.items() if value is not None}
+    return [error.message for error in VALIDATORS[document["schema"]].iter_errors(present)]
+
+
+ROUND_TRIPS = settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+
+
+@ROUND_TRIPS
+@given(documents())
+def test_document_to_event_to_document_to_event(document: dict[str, Any]) -> None:
+    event = parsed(document)
+    again = as_document(event)
+    assert parsed(again) == event
+    # Nothing but the times' spelling and the nulls changed.
+    for name, value in again.items():
+        if name in document and not name.endswith("_at") and name != "data_cutoff":
+            assert document[name] == value
+
+
+@ROUND_TRIPS
+@given(documents(), st.integers(min_value=0, max_value=2), st.booleans())
+def test_event_to_shard_wire_to_event(document: dict[str, Any], topic: int, counted: bool) -> None:
+    event = parsed(document)
+    other = parsed({**document, "event_id": "other"})
+    payload = encode_batch([encode(event, topic, counted), encode(other, 2 - topic, not counted)])
+    decoded = decode_batch(payload)
+    expected = replace(event, subject_id=WITHHELD) if isinstance(event, EntryEvent) else event
+    assert decoded[0] == (topic, counted, expected)
+    assert decoded[1][:2] == (2 - topic, not counted)
+    if isinstance(event, EntryEvent):  # the subject id never enters the shard topic
+        assert [item[3]["subject_id"] for item in orjson.loads(payload)] == [WITHHELD] * 2
+
+
+@ROUND_TRIPS
+@given(st.lists(documents(), min_size=1, max_size=5))
+def test_event_to_replay_transfer_to_event(batch: list[dict[str, Any]]) -> None:
+    events = [parsed(document) for document in batch]
+    assert wire.decoder().decode(wire.encode(events)) == events
+    # The sharded replay's files: (valid-line index, counts, event) triples.
+    triples = [(n, n % 2 == 0, event) for n, event in enumerate(events)]
+    from agents.audit.replay.sharded import _decode_chunk
+
+    assert _decode_chunk(wire.encode(triples)) == [tuple(t) for t in triples]
+    for event in events:
+        assert type(event.time_us) is int  # plain ints cross, never the Timestamp marker
+
+
+@ROUND_TRIPS
+@given(documents())
+def test_every_accepted_document_is_valid_against_its_json_schema_file(
+    document: dict[str, Any],
+) -> None:
+    event = parsed(document)
+    assert schema_errors(document) == []
+    assert schema_errors(as_document(event)) == []
+    assert isinstance(event, EntryEvent | PublishEvent | QueryEvent)
+
+
+# -- hostile documents: the schema file is the oracle for what it can express --------
+
+TRICKY = [
+    "", "x", "x" * 128, "x" * 129, "é" * 128, "DE", "de", "DEU", "ÄB", "create", "delete",
+    "Create", "opened", "escalated", "edc.entry/1", "dashboard.publish/1", "edc.query/1",
+    "2024-02-29", "2023-02-29", "2026-13-01", "２０２６-01-02", "2026-01-05T10:00:00Z",
+    "2026-01-05T10:00:00.1234567Z", "2026-01-05T10:00:00", "2026-01-05 10:00:00Z",
+    "2026-01-05t10:00:00z", "2026-01-05T10:00:00+01:00", "2026-01-05T24:00:00Z",
+    "2026-01-05T10:00:00.12_456Z", "2026-01-05T10:00:00+25:00", "2026-01-06T00:00:00Z",
+]  # fmt: skip
+SCALARS = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(TRICKY), st.text(max_size=30),
+)  # fmt: skip
+VALUES = st.one_of(
+    SCALARS,
+    st.lists(st.one_of(st.sampled_from(TRICKY), SCALARS), max_size=3),
+    st.dictionaries(st.sampled_from(["a", "schema"]), SCALARS, max_size=2),
+)
+FIELDS = sorted({f for m in MODELS.values() for f in m.__struct_fields__} | {"schema"})
+
+
+def _values(document: object) -> list[str]:
+    if isinstance(document, dict):
+        return [v for key, value in document.items() for v in _values(value) if key != "schema"]
+    if isinstance(document, list):
+        return [v for item in document for v in _values(item)]
+    return [] if document is None or isinstance(document, bool) else [str(document)]
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    documents(),
+    st.dictionaries(st.sampled_from(FIELDS), st.one_of(st.just(...), VALUES), max_size=4),
+)
+def test_hostile_documents_what_the_schema_file_refuses_is_refused_in_one_line(
+    document: dict[str, Any], changes: dict[str, Any]
+) -> None:
+    mutated = {k: v for k, v in {**document, **changes}.items() if v is not ...}
+    result = parse_event(orjson.dumps(mutated))
+    schema = mutated.get("schema")
+    if not isinstance(result, Rejection):
+        assert schema_errors(mutated) == []
+        assert result == parsed(as_document(result))
+        return
+    reason = result.reason
+    assert "\n" not in reason and len(reason) < 300
+    assert reason.startswith(("not JSON", "not a JSON object", "schema: ", *MODELS)), reason
+    if isinstance(schema, str) and schema in MODELS:
+        # Names a field, or the rule across fields of a publish.
+        named = reason.removeprefix(f"{schema}: ").split(":")[0].split("[")[0]
+        assert named in MODELS[schema].__struct_fields__ or "data_cutoff" in reason, reason
+    for value in _values(mutated):
+        if len(value) >= 3:
+            assert value not in reason.removeprefix(str(schema)), (value, reason)
