@@ -15,7 +15,10 @@ ignored (msgspec's default), so producers may add fields.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from itertools import product
+from string import ascii_uppercase
 from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Struct, to_builtins
@@ -26,6 +29,7 @@ from schemas.timestamps import (
     format_timestamp,
     is_calendar_date,
     parse_timestamp_us,
+    utc_timestamp_us,
 )
 
 RFC3339_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
@@ -45,9 +49,10 @@ class Timestamp(int):
 
 
 Identifier = Annotated[str, Meta(min_length=1, max_length=128)]
-CountryCode = Annotated[str, Meta(pattern=COUNTRY_PATTERN)]
-# The pattern is the shape; __post_init__ checks the date exists (FIELD_CHECKS).
-CalendarDate = Annotated[str, Meta(pattern=DATE_PATTERN)]
+# These two patterns are checked by FIELD_CHECKS (in __post_init__), not by msgspec: its
+# regular expression per field cost ~0.4 µs an event each, a set or dict look-up ~0.05.
+CountryCode = Annotated[str, Meta(extra_json_schema={"pattern": COUNTRY_PATTERN})]
+CalendarDate = Annotated[str, Meta(extra_json_schema={"pattern": DATE_PATTERN})]
 EntryAction = Literal["create", "update", "delete"]
 QueryStatus = Literal["opened", "answered", "closed", "cancelled"]
 
@@ -66,7 +71,9 @@ def document_hook(kind: type, value: object) -> object:
     if kind is Timestamp:
         if value.__class__ is not str:
             raise ValueError("must be an RFC 3339 date-time string")
-        return Timestamp(parse_timestamp_us(value))  # type: ignore[arg-type]
+        # The common shape first, without the call that words a rejection.
+        us = utc_timestamp_us(value)  # type: ignore[arg-type]
+        return Timestamp(parse_timestamp_us(value) if us is None else us)  # type: ignore[arg-type]
     raise NotImplementedError(kind)
 
 
@@ -87,8 +94,34 @@ def coverage_problem(record_ids: object, data_cutoff: int | None, published_at: 
     return None
 
 
-# Checks of one field beyond its type, shared by __post_init__ and the rejection wording.
-FIELD_CHECKS: dict[str, Callable[[str], object]] = {"visit_date": check_calendar_date}
+_COUNTRIES = frozenset(a + b for a, b in product(ascii_uppercase, repeat=2))
+_DATE_SHAPE = re.compile(DATE_PATTERN)  # Unicode digits match; check_calendar_date refuses them
+
+
+def check_country(text: str) -> None:
+    if text not in _COUNTRIES:
+        raise ValueError(f"String should match pattern '{COUNTRY_PATTERN}'")
+
+
+def check_visit_date(text: str) -> None:
+    if _DATE_SHAPE.match(text) is None:
+        raise ValueError(f"String should match pattern '{DATE_PATTERN}'")
+    check_calendar_date(text)
+
+
+# Checks of one field beyond its type: __post_init__ raises with them, and the rejection
+# wording (schemas/reasons.py) runs them field by field, prefixed with the field's name.
+FIELD_CHECKS: dict[str, Callable[[str], None]] = {
+    "country": check_country,
+    "visit_date": check_visit_date,
+}
+
+
+def _failed_check(name: str, value: str) -> None:
+    try:
+        FIELD_CHECKS[name](value)
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
 
 
 class EntryEvent(Struct, tag=ENTRY_SCHEMA, **_CONFIG):
@@ -110,8 +143,10 @@ class EntryEvent(Struct, tag=ENTRY_SCHEMA, **_CONFIG):
 
     def __post_init__(self) -> None:
         force_setattr(self, "entered_at", int(self.entered_at))
+        if self.country is not None and self.country not in _COUNTRIES:
+            _failed_check("country", self.country)
         if self.visit_date is not None and not is_calendar_date(self.visit_date):
-            check_calendar_date(self.visit_date)  # raises with the reason
+            _failed_check("visit_date", self.visit_date)
 
     @property
     def time_us(self) -> int:
@@ -164,6 +199,8 @@ class QueryEvent(Struct, tag=QUERY_SCHEMA, **_CONFIG):
 
     def __post_init__(self) -> None:
         force_setattr(self, "occurred_at", int(self.occurred_at))
+        if self.country is not None and self.country not in _COUNTRIES:
+            _failed_check("country", self.country)
 
     @property
     def time_us(self) -> int:
