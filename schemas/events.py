@@ -63,7 +63,14 @@ QUERY_SCHEMA = "edc.query/1"
 # frozen: events are facts. gc=False: an event holds only strings, ints and a list of
 # strings, so it can never be part of a reference cycle; untracked, decoding 100k
 # events does not trigger the collector's passes over them (measured in bench/).
-_CONFIG: dict[str, Any] = {"frozen": True, "kw_only": True, "gc": False, "tag_field": "schema"}
+# omit_defaults: our own encodings (schemas/wire.py) leave out what decoding fills in.
+_CONFIG: dict[str, Any] = {
+    "frozen": True,
+    "kw_only": True,
+    "gc": False,
+    "omit_defaults": True,
+    "tag_field": "schema",
+}
 
 
 def document_hook(kind: type, value: object) -> object:

@@ -125,6 +125,9 @@ VALUES = st.one_of(
 FIELDS = sorted({f for m in MODELS.values() for f in m.__struct_fields__} | {"schema"})
 
 
+VOCABULARY = {"create", "update", "delete", "opened", "answered", "closed", "cancelled"}
+
+
 def _values(document: object) -> list[str]:
     if isinstance(document, dict):
         return [v for key, value in document.items() for v in _values(value) if key != "schema"]
@@ -156,5 +159,6 @@ def test_hostile_documents_what_the_schema_file_refuses_is_refused_in_one_line(
         named = reason.removeprefix(f"{schema}: ").split(":")[0].split("[")[0]
         assert named in MODELS[schema].__struct_fields__ or "data_cutoff" in reason, reason
     for value in _values(mutated):
-        if len(value) >= 3:
+        # The contract's own words (a reason may list the allowed values) are not echoes.
+        if len(value) >= 3 and value not in VOCABULARY:
             assert value not in reason.removeprefix(str(schema)), (value, reason)
