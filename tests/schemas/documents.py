@@ -89,3 +89,12 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
             st.one_of(st.none(), st.integers(min_value=-(2**63), max_value=2**63 - 1), identifiers)
         )
     return document
+
+
+def producer_values(document: object) -> list[str]:
+    """Every value a producer wrote into the document (not the keys), as text."""
+    if isinstance(document, dict):
+        return [v for key, value in document.items() for v in producer_values(value) if key != "schema"]
+    if isinstance(document, list):
+        return [v for item in document for v in producer_values(item)]
+    return [] if document is None or isinstance(document, bool) else [str(document)]

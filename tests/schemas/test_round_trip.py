@@ -24,7 +24,7 @@ from agents.live.sharding import WITHHELD, decode_batch, encode, encode_batch
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, parse_event, wire
 from schemas.events import MODELS, as_document
 from schemas.export import SCHEMA_DIR, file_name
-from tests.schemas.documents import documents
+from tests.schemas.documents import documents, producer_values
 
 VALIDATORS = {
     schema: jsonschema.Draft202012Validator(
@@ -128,14 +128,6 @@ FIELDS = sorted({f for m in MODELS.values() for f in m.__struct_fields__} | {"sc
 VOCABULARY = {"create", "update", "delete", "opened", "answered", "closed", "cancelled"}
 
 
-def _values(document: object) -> list[str]:
-    if isinstance(document, dict):
-        return [v for key, value in document.items() for v in _values(value) if key != "schema"]
-    if isinstance(document, list):
-        return [v for item in document for v in _values(item)]
-    return [] if document is None or isinstance(document, bool) else [str(document)]
-
-
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     documents(),
@@ -158,7 +150,7 @@ def test_hostile_documents_what_the_schema_file_refuses_is_refused_in_one_line(
         # Names a field, or the rule across fields of a publish.
         named = reason.removeprefix(f"{schema}: ").split(":")[0].split("[")[0]
         assert named in MODELS[schema].__struct_fields__ or "data_cutoff" in reason, reason
-    for value in _values(mutated):
+    for value in producer_values(mutated):
         # The contract's own words (a reason may list the allowed values) are not echoes.
         if len(value) >= 3 and value not in VOCABULARY:
             assert value not in reason.removeprefix(str(schema)), (value, reason)
