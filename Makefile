@@ -33,10 +33,10 @@ manifests: $(STAMP)
 	$(BIN)/python deploy/kubernetes/generate.py
 
 # The fuzz properties with many more examples than `make test` runs: the router
-# (tests/agents/test_routing.py) and the replay reader (tests/agents/test_replay_audit.py).
+# (tests/agents/live/test_routing.py) and the replay reader (tests/agents/audit/test_replay_audit.py).
 fuzz: $(STAMP)
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/agents/test_routing.py -k hostile
-	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/agents/test_replay_audit.py -k reader
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/agents/live/test_routing.py -k hostile
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/agents/audit/test_replay_audit.py -k reader
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -8,7 +8,7 @@ a publish from its metric. So we wrap Faust's private
 ``AIOKafkaConsumer._fetch_max_wait_ms``, which ``AIOKafkaConsumer.start`` hands
 to its fetcher. Both are private: pyproject.toml bounds faust-streaming and
 aiokafka to the minor versions this was tested with, and
-tests/agents/test_fetch_wait.py fails if either name moves or stops taking effect.
+tests/agents/live/test_fetch_wait.py fails if either name moves or stops taking effect.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ numbers it 0, so there a stopped worker left silently and its shards waited for
 the session timeout. The Java client checks for a member id instead, as we do
 here: a member that joined (has a member id) leaves, whatever its generation.
 Static members (``group.instance.id``) still never leave, as upstream.
-pyproject.toml bounds aiokafka's minor version; tests/agents/test_group_leave.py
+pyproject.toml bounds aiokafka's minor version; tests/agents/live/test_group_leave.py
 fails if the private name moves.
 """
 

@@ -5,7 +5,7 @@ time), parsing, the cardinality caps (``agents/metrics/cardinality.py``), then t
 shard items of ``agents/live/sharding.py``. Shard messages are cut by bytes as well as
 by count, so none exceeds ``max_message_bytes``; an input whose item alone would
 (none can today: an item is a subset of its input) is dead-lettered whole, never
-half-routed. ``tests/agents/test_routing_fuzz.py`` drives this with hostile input.
+half-routed. ``tests/agents/live/test_routing.py`` drives this with hostile input.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ import pytest
 from agents.harness.broker import pid_alive
 from agents.harness.processes import WorkerSubprocess, input_topics, scrape, total
 from agents.settings import load_settings
-from tests.agents.test_group_leave import group_members
+from tests.agents.live.test_group_leave import group_members
 from tests.integration.test_live_pipeline import wait_for_figures
 from tests.integration.workload import engine_figures, expected_engine, produce_sync, workload
 

@@ -151,7 +151,7 @@ def test_a_replay_reports_the_2062_entry_invalid_with_the_live_reason(tmp_path):
 
     from agents.cli import main
 
-    sample = Path(__file__).parents[2] / "agents" / "data" / "sample-events.jsonl"
+    sample = Path(__file__).parents[3] / "agents" / "data" / "sample-events.jsonl"
     future = _entry(99, at_us=2_911_000_000_000_000)
     lines = sample.read_bytes().rstrip(b"\n") + b"\n" + future + b"\n"
     source = tmp_path / "with-2062.jsonl"

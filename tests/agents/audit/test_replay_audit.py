@@ -15,7 +15,7 @@ from agents.audit.framing import EXPORT_HEADER, parse_record, record_line
 from agents.audit.replay.reader import InputSummary, read_events
 from agents.cli import main
 from schemas import Rejection
-from tests.agents.test_replay import AS_OF, SAMPLE, replay
+from tests.agents.audit.test_replay import AS_OF, SAMPLE, replay
 
 FUZZ_EXAMPLES = 20_000 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 2_000
 

@@ -8,7 +8,7 @@ import json
 
 import orjson
 
-from tests.agents.test_replay import SAMPLE, replay
+from tests.agents.audit.test_replay import SAMPLE, replay
 
 
 def rows(path) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
