@@ -62,7 +62,7 @@ def main() -> int:
     step("replay_from_file", lambda: replay.replay_file(int(1_000_000 * scale)))
     step("replay_realistic_mix", lambda: replay.replay_realistic(int(1_000_000 * scale)))
     with EmbeddedBroker() as broker:
-        messages = list(Simulation(seed=2).events(3650 * 86_400_000_000))[: int(100_000 * scale)]
+        messages = live.simulated_messages(int(100_000 * scale))
         step("live_worker", lambda: live.throughput(broker.bootstrap_servers, messages))
         step("freshness", lambda: live.freshness(broker.bootstrap_servers))
         step("recovery", lambda: live.recovery(broker.bootstrap_servers, int(1_000_000 * scale)))

@@ -42,4 +42,6 @@ async def count(stream):  # type: ignore[no-untyped-def]
 
 if __name__ == "__main__":
     sys.argv = [sys.argv[0], "worker", "--loglevel", "WARNING"]
-    faust.Worker(app, loglevel="WARNING", quiet=True).execute_from_commandline()
+    worker = faust.Worker(app, loglevel="WARNING", quiet=True)
+    worker.spinner = None  # as the worker (agents/live/worker.py): no root logger at DEBUG
+    worker.execute_from_commandline()

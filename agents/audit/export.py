@@ -19,7 +19,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from agents.audit.framing import EXPORT_HEADER, record_line
 from agents.audit.manifest import (
@@ -33,7 +33,7 @@ from agents.audit.manifest import (
 )
 from agents.kafka.codecs import name_undecodable_batches
 from agents.kafka.connection import check_broker
-from agents.kafka.topics import read_to_end
+from agents.kafka.topics import partitions_of, read_to_end, topic_reader
 from agents.settings import ConfigurationError, Settings, load_settings
 from schemas.timestamps import parse_timestamp_us
 
@@ -69,19 +69,9 @@ async def read_topic_records(
     below the broker's log start by then are recorded as ``missing``.
     """
     name_undecodable_batches()  # a batch no codec decodes raises UndecodableBatch
-    consumer = AIOKafkaConsumer(
-        **settings.kafka_client_options(),
-        group_id=None,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_partition_fetch_bytes=8 << 20,
-    )
-    await consumer.start()
-    try:
-        # The consumer's own metadata only covers assigned topics; ask for all of them.
-        cluster = await consumer._client.fetch_all_metadata()
-        for topic in sorted(topics):
-            partitions = sorted(cluster.partitions_for_topic(topic) or ())
+    async with topic_reader(settings.kafka_client_options()) as consumer:
+        by_topic = await partitions_of(consumer, sorted(topics))
+        for topic, partitions in by_topic.items():
             if not partitions:
                 raise ConfigurationError(f"topic {topic!r} does not exist")
             for partition in partitions:
@@ -110,8 +100,6 @@ async def read_topic_records(
                 read.end = await consumer.position(tp)
                 if reads is not None:
                     reads.setdefault(topic, {})[partition] = read
-    finally:
-        await consumer.stop()
 
 
 def topic_lines(

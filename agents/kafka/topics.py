@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
 INPUT_PARTITIONS = 4
+# Per partition and fetch, for consumers that read whole partitions (export, replay, restore):
+# aiokafka's default is 1 MiB, about one of the worker's largest messages per round trip.
+READER_FETCH_BYTES = 8 << 20
 # Compaction only runs on closed segments; an hour bounds how many superseded
 # checkpoints a restore may have to skip over.
 CHECKPOINT_SEGMENT_MS = 3_600_000
@@ -132,6 +136,39 @@ async def _default_replication(admin: Any) -> int:
     except Exception:  # brokers that do not describe their configuration (the embedded one)
         pass
     return max(1, min(3, len(brokers)))
+
+
+@asynccontextmanager
+async def topic_reader(client_options: Mapping[str, Any]) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started consumer outside any consumer group, for partitions it is assigned.
+
+    It never joins a group nor commits an offset (an export, a replay or a restore must not
+    move the live group), and starts at a partition's log start unless it is told to seek.
+    """
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(
+        **client_options,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_partition_fetch_bytes=READER_FETCH_BYTES,
+    )
+    await consumer.start()
+    try:
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+async def partitions_of(consumer: AIOKafkaConsumer, topics: list[str]) -> dict[str, list[int]]:
+    """Each topic's partitions, sorted (an empty list: no such topic).
+
+    A consumer's own metadata only covers the topics it was assigned; this asks the
+    cluster for all of them, in one request.
+    """
+    cluster = await consumer._client.fetch_all_metadata()
+    return {topic: sorted(cluster.partitions_for_topic(topic) or ()) for topic in topics}
 
 
 async def read_to_end(

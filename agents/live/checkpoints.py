@@ -28,7 +28,7 @@ import cramjam
 import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from agents.kafka.topics import read_to_end
+from agents.kafka.topics import partitions_of, read_to_end, topic_reader
 from agents.metrics.health import CheckpointHealth
 from streams import Engine, EngineConfig
 from streams.state import StateError
@@ -137,17 +137,8 @@ class CheckpointReader:
         self.health = health
 
     async def latest(self, shards: list[int]) -> dict[int, Checkpoint]:
-        consumer = AIOKafkaConsumer(
-            **self.client_options,
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            max_partition_fetch_bytes=8 << 20,
-        )
-        await consumer.start()
-        try:
-            cluster = await consumer._client.fetch_all_metadata()
-            count = len(cluster.partitions_for_topic(self.topic) or ())
+        async with topic_reader(self.client_options) as consumer:
+            count = len((await partitions_of(consumer, [self.topic]))[self.topic])
             if not count:
                 return {}
             by_partition: dict[int, list[int]] = {}
@@ -158,8 +149,6 @@ class CheckpointReader:
                 tp = TopicPartition(self.topic, partition)
                 out.update(await self._from_partition(consumer, tp, set(wanted)))
             return out
-        finally:
-            await consumer.stop()
 
     async def _from_partition(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, wanted: set[int]

@@ -18,7 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from agents.kafka.topics import read_to_end
+from agents.kafka.topics import READER_FETCH_BYTES, read_to_end
 from agents.live.checkpoints import CheckpointReader, chunk_messages, dump_engine
 from agents.live.sharding import WireError, decode_batch
 from agents.metrics.health import CheckpointHealth, TopicHealth
@@ -180,7 +180,7 @@ class ShardStore:
             **self.client_options,
             group_id=None,
             enable_auto_commit=False,
-            max_partition_fetch_bytes=8 << 20,
+            max_partition_fetch_bytes=READER_FETCH_BYTES,
         )
         await consumer.start()
         count = 0

@@ -8,7 +8,6 @@ same codec.
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 import time
@@ -17,11 +16,11 @@ import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from agents.cli import main
 from agents.harness.processes import WorkerSubprocess, input_topics
 from agents.kafka.codecs import CODECS
 from agents.kafka.topics import ensure_topics
 from agents.settings import load_settings
+from tests.integration.both_replays import export_and_replay_both_ways
 from tests.integration.test_live_pipeline import wait_for_figures
 from tests.integration.workload import engine_figures, expected_engine, workload
 
@@ -68,17 +67,9 @@ def test_compressed_input_gives_the_engines_figures_live_in_replay_and_export(
 
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    export = tmp_path / "audit.jsonl"
-    assert main(["export", "--out", str(export)]) == 0
+    export, report = export_and_replay_both_ways(tmp_path, "--as-of", AS_OF)
     assert len(export.read_bytes().splitlines()) == len(messages) + 1  # + the format line
-    common = ["--as-of", AS_OF, "--quiet"]
-    assert main(["replay", "--input", str(export), "--out", str(tmp_path / "file"), *common]) == 0
-    assert main(["replay", "--from-topics", "--out", str(tmp_path / "topics"), *common]) == 0
-    from_file = json.loads((tmp_path / "file" / "report.json").read_text())
-    from_topics = json.loads((tmp_path / "topics" / "report.json").read_text())
-    from_file["input"].pop("source"), from_topics["input"].pop("source")
-    assert from_file == from_topics
-    assert from_file["input"]["lines"] == len(messages) + 1  # + the format line
+    assert report["input"]["lines"] == len(messages) + 1  # + the format line
 
 
 # A producer whose lz4 output is garbage: the batch is well-formed (valid CRC), its

@@ -5,7 +5,6 @@ password appears in no output, log, repr, error or run.json."""
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
 import uuid
@@ -19,6 +18,7 @@ from agents.cli import main
 from agents.harness.broker import produce_all
 from agents.harness.processes import WorkerSubprocess, input_topics, isolated_env
 from agents.settings import load_settings
+from tests.integration.both_replays import export_and_replay_both_ways
 from tests.integration.test_live_pipeline import wait_for_figures
 from tests.integration.workload import engine_figures, expected_engine, workload
 
@@ -57,18 +57,10 @@ def test_worker_export_and_replay_from_topics_work_through_tls(tls_broker, tmp_p
 
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    export = tmp_path / "audit.jsonl"
-    assert main(["export", "--out", str(export)]) == 0
+    export, _report = export_and_replay_both_ways(tmp_path, "--as-of", AS_OF)
     header, *records = export.read_bytes().splitlines(keepends=True)
     assert header == EXPORT_HEADER
     assert len(records) == len(messages)  # every message came through TLS
-    common = ["--as-of", AS_OF, "--quiet"]
-    assert main(["replay", "--input", str(export), "--out", str(tmp_path / "file"), *common]) == 0
-    assert main(["replay", "--from-topics", "--out", str(tmp_path / "topics"), *common]) == 0
-    from_file = json.loads((tmp_path / "file" / "report.json").read_text())
-    from_topics = json.loads((tmp_path / "topics" / "report.json").read_text())
-    from_file["input"].pop("source"), from_topics["input"].pop("source")
-    assert from_file == from_topics
 
 
 COMMANDS = {

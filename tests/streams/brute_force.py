@@ -174,7 +174,7 @@ def windows(arrivals: list[Event], config, default, t: int, size: int) -> list[d
 UNASSIGNED = "unassigned"
 
 
-def _query_durations(
+def query_durations(
     events: list[QueryEvent], t: int
 ) -> tuple[str, int | None, list[int], list[int]]:
     """A query's state and latest opening as of t, its times to answer and to close up to t."""
@@ -265,7 +265,7 @@ def scorecards(arrivals: list[Event], config, default, t: int) -> dict[str, Any]
         if isinstance(q, QueryEvent):
             by_query.setdefault((q.study_id, q.query_id), []).append(q)
     for (study, _query_id), evs in by_query.items():
-        state, opened, answers, closes = _query_durations(evs, t)
+        state, opened, answers, closes = query_durations(evs, t)
         if opened is None:
             continue
         first = evs[0]  # the first to arrive names the query's site, country and vendor

@@ -49,26 +49,6 @@ def expected_shape(values: list[tuple[int, bool]]) -> tuple[list[int], int, int,
     return buckets, len(values), sum(v for v, _ in values), sum(w for _, w in values)
 
 
-def query_durations(events: list[QueryEvent]) -> tuple[list[int], list[int]]:
-    """Time-to-answer and time-to-close durations of one query, folded in occurred_at order."""
-    answers: list[int] = []
-    closes: list[int] = []
-    state, opened = "never", 0
-    for q in sorted(events, key=lambda e: e.occurred_at):  # stable: ties keep arrival order
-        if q.status == "opened":
-            state, opened = "site", q.occurred_at
-        elif state in ("never", "closed"):
-            continue
-        elif q.status == "answered":
-            if state == "site":
-                answers.append(q.occurred_at - opened)
-            state = "dm"
-        else:
-            closes.append(q.occurred_at - opened)
-            state = "closed"
-    return answers, closes
-
-
 @settings(max_examples=300, deadline=None)
 @given(arrivals, st.booleans())
 def test_query_tallies_equal_a_fold_from_scratch(events, bounded):
@@ -83,7 +63,8 @@ def test_query_tallies_equal_a_fold_from_scratch(events, bounded):
         answers: list[tuple[int, bool]] = []
         closes: list[tuple[int, bool]] = []
         for query_events in by_query.values():
-            a, c = query_durations(query_events)
+            newest = max(e.occurred_at for e in query_events)
+            _state, _opened, a, c = brute_force.query_durations(query_events, newest)
             answers += [(d, False) for d in a]
             closes += [(d, False) for d in c]
         ledger = engine.studies[study_id].queries

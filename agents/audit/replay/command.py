@@ -228,19 +228,9 @@ def _run(args: argparse.Namespace) -> int:
             partitions, since_filter = partition_facts(reads), None
         else:
             partitions, since_filter = _manifest_coverage(Path(args.input), summary.sha256)
-        report["coverage"] = coverage_dict(
-            partitions,
-            since_filter,
-            times,
-            period_dict(since_us, since_from, as_of, times, len(windows)),
-        )
-        mark_windows(report)
-        files = {
-            "windows.csv": windows_csv(report),
-            "report.json": dumps(report),
-            "scorecard.csv": scorecard_csv(report),
-            "report.html": render(report, latency_distributions(engine, as_of), _version()),
-        }
+        period = period_dict(since_us, since_from, as_of, times, len(windows))
+        _add_coverage(report, partitions, since_filter, times, period)
+        files = _report_files(report, latency_distributions(engine, as_of))
         for name, content in files.items():
             (out / name).write_bytes(content)
         writer_peak_mib = tables.wait()
@@ -251,12 +241,7 @@ def _run(args: argparse.Namespace) -> int:
         **_peak_rss_facts(reader_peak_mib, writer_peak_mib, rss_at_fork_mib),
     }
     (out / "run.json").write_bytes(orjson.dumps(run_facts, option=orjson.OPT_INDENT_2) + b"\n")
-    if not args.quiet:
-        print(
-            f"{summary.valid} valid, {len(summary.invalid)} invalid of {summary.lines} lines → "
-            f"{out}/report.html",
-            file=sys.stderr,
-        )
+    _say_done(args, out, summary.valid, len(summary.invalid), summary.lines)
     uncovered = _not_covered(report["coverage"])
     # Handed to the collector as one cycle rather than freed object by object on return
     # (~0.6 s per 1M lines): _cyclic_gc_paused leaves cyclic state to the process exit.
@@ -349,17 +334,10 @@ def _run_sharded(
         report_sections(merge_scorecard_grains([answer.scorecard_grains for answer in answers]))
     )
     partitions, since_filter = _manifest_coverage(path, digest)
-    report["coverage"] = coverage_dict(
-        partitions,
-        since_filter,
-        times,
-        period_dict(since_us, since_from, as_of, times, len(windows)),
-    )
-    mark_windows(report)
-    (out / "windows.csv").write_bytes(windows_csv(report))
-    (out / "report.json").write_bytes(dumps(report))
-    (out / "scorecard.csv").write_bytes(scorecard_csv(report))
-    (out / "report.html").write_bytes(render(report, merged_distributions(answers), _version()))
+    period = period_dict(since_us, since_from, as_of, times, len(windows))
+    _add_coverage(report, partitions, since_filter, times, period)
+    for name, content in _report_files(report, merged_distributions(answers)).items():
+        (out / name).write_bytes(content)
     main = rss_mib("VmHWM")
     workers = [answer.peak_rss_mib or 0.0 for answer in answers]
     # As for the tables writer (_peak_rss_facts): a worker's resident set starts as this
@@ -377,18 +355,42 @@ def _run_sharded(
         "rss_mib_at_workers_fork": sharded.rss_mib_at_fork,
     }
     (out / "run.json").write_bytes(orjson.dumps(run_facts, option=orjson.OPT_INDENT_2) + b"\n")
-    if not args.quiet:
-        print(
-            f"{sharded.valid} valid, {len(sharded.invalid)} invalid of {sharded.lines} lines → "
-            f"{out}/report.html",
-            file=sys.stderr,
-        )
+    _say_done(args, out, sharded.valid, len(sharded.invalid), sharded.lines)
     uncovered = _not_covered(report["coverage"])
     state: list[object] = [sharded, snapshot, windows, report, totals]
     state.append(state)
     if args.require_complete and uncovered:
         raise NotCovered(uncovered)
     return 0
+
+
+def _add_coverage(
+    report: dict[str, Any],
+    partitions: dict[str, dict[str, Any]] | None,
+    since_filter: str | None,
+    times: EventTimes,
+    period: dict[str, Any],
+) -> None:
+    """The report's coverage section, and its mark on each window the input does not cover."""
+    report["coverage"] = coverage_dict(partitions, since_filter, times, period)
+    mark_windows(report)
+
+
+def _report_files(
+    report: dict[str, Any], distributions: dict[tuple[str, str], list[int]]
+) -> dict[str, bytes]:
+    """The outputs made from the report (the entries' and queries' CSVs are written apart)."""
+    return {
+        "windows.csv": windows_csv(report),
+        "report.json": dumps(report),
+        "scorecard.csv": scorecard_csv(report),
+        "report.html": render(report, distributions, _version()),
+    }
+
+
+def _say_done(args: argparse.Namespace, out: Path, valid: int, invalid: int, lines: int) -> None:
+    if not args.quiet:
+        print(f"{valid} valid, {invalid} invalid of {lines} lines → {out}/report.html", file=sys.stderr)
 
 
 def _sha256_of(path: Path) -> str:

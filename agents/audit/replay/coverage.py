@@ -14,7 +14,6 @@ JSONL file without its manifest: coverage unknown.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from html import escape
 from typing import Any
 
 from agents.audit.manifest import PartitionRead
@@ -183,75 +182,3 @@ def period_dict(
         "events_before_period": times.before_period,
         "events_after_as_of": times.after_as_of,
     }
-
-
-def html_box(report: dict[str, Any]) -> str:
-    """The coverage box at the top of report.html."""
-    coverage = report["coverage"]
-    period = coverage["period"]
-    status = coverage["status"]
-    title = {
-        COMPLETE: "Coverage: every input topic is complete from its first offset",
-        INCOMPLETE: f"Coverage: complete only since {coverage['complete_since']}",
-        UNKNOWN: "Coverage unknown",
-    }[status]
-    colour = {COMPLETE: "#e8f3ea", INCOMPLETE: "#fbeaea", UNKNOWN: "#fff4dc"}[status]
-    out = [
-        f"<div class='coverage' style='background:{colour};padding:.6rem 1rem;"
-        f"border:1px solid #ccd'><strong>{escape(title)}</strong>"
-    ]
-    if coverage["caveat"]:
-        out.append(f"<p>{escape(coverage['caveat'])}</p>")
-    if coverage["reasons"]:
-        out.append("<ul>" + "".join(f"<li>{escape(r)}</li>" for r in coverage["reasons"]) + "</ul>")
-    out.append(
-        f"<p>Audited period: {escape(period['since'])} ({escape(period['since_from'])}) to "
-        f"{escape(period['as_of'])}, {period['windows']} windows; "
-        f"{period['events_before_period']} events before it, "
-        f"{period['events_after_as_of']} after the as-of instant (not in the windows).</p>"
-    )
-    if coverage["partitions"]:
-        out.append(
-            "<table><tr><th>topic / partition</th><th>log start</th><th>read from</th>"
-            "<th>first</th><th>last</th><th>messages</th><th>data removed</th></tr>"
-        )
-        for topic, parts in coverage["partitions"].items():
-            for partition, read in parts.items():
-                removed = read["log_start"] > 0 or bool(read["missing"])
-                out.append(
-                    f"<tr><td>{escape(topic)} / {partition}</td><td>{read['log_start']}</td>"
-                    f"<td>{read['start']}</td><td>{_dash(read['first'])}</td>"
-                    f"<td>{_dash(read['last'])}</td><td>{read['count']}</td>"
-                    f"<td class='{'bad' if removed else ''}'>{'yes' if removed else 'no'}</td></tr>"
-                )
-        out.append("</table>")
-    marked = [w for w in report["windows"] if w.get("coverage_incomplete")]
-    if marked:
-        out.append(
-            f"<p class='bad'>{len(marked)} of {len(report['windows'])} windows start before "
-            f"the input is complete ({escape(marked[0]['start'][:10])} … "
-            f"{escape(marked[-1]['start'][:10])}): marked “incomplete data” below and in "
-            "windows.csv.</p>"
-        )
-    out.append("</div>")
-    return "".join(out)
-
-
-def html_windows(report: dict[str, Any]) -> str:
-    """A table of the windows with their marks, when any window is marked."""
-    if not any(w.get("coverage_incomplete") for w in report["windows"]):
-        return ""
-    out = ["<h2>Windows</h2><table><tr><th>window</th><th>data</th></tr>"]
-    for window in report["windows"]:
-        mark = (
-            "<td class='bad'>incomplete data</td>"
-            if window.get("coverage_incomplete")
-            else "<td>complete</td>"
-        )
-        out.append(f"<tr><td>{escape(window['start'])} – {escape(window['end'])}</td>{mark}</tr>")
-    out.append("</table>")
-    return "".join(out)
-
-
-def _dash(value: object) -> str:
-    return "—" if value is None else str(value)
