@@ -6,6 +6,7 @@ quick look: EDC_BENCH_SCALE=0.1 make bench.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import platform
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 from agents.harness.broker import EmbeddedBroker
-from bench import engine, live, replay, scrape
+from bench import engine, live, replay, scrape, validation
 from schemas import Rejection, parse_event
 
 
@@ -42,6 +43,10 @@ def main() -> int:
 
     from agents.sim.simulator import Simulation
 
+    mix = Simulation(seed=3, invalid_rate=0.01).events(3650 * 86_400_000_000)
+    values = [value for _kind, value in itertools.islice(mix, int(200_000 * scale))]
+    step("validation", lambda: validation.cost_per_event(values))
+    values.clear()
     parsed = []
     for _kind, value in Simulation(seed=1).events(3650 * 86_400_000_000):
         event = parse_event(value)

@@ -15,11 +15,11 @@ SECOND_US = 1_000_000
 
 
 def _entries(n: int, study: str = "BIG", spacing_us: int = SECOND_US) -> list[EntryEvent]:
-    make = EntryEvent.model_construct
+    make = EntryEvent
     # fmt: off
     return [
         make(
-            schema_="edc.entry/1", event_id=f"{study}-e{i:08d}", study_id=study,
+            event_id=f"{study}-e{i:08d}", study_id=study,
             site_id=f"site-{i % 50}", subject_id="", form_id="f", record_id=f"{study}-r{i:08d}",
             entered_at=BASE_US + i * spacing_us, country="DE", vendor=None, action="create",
         )
@@ -29,8 +29,8 @@ def _entries(n: int, study: str = "BIG", spacing_us: int = SECOND_US) -> list[En
 
 
 def _snapshot(study: str, cutoff_us: int, published_us: int, event_id: str) -> PublishEvent:
-    return PublishEvent.model_construct(
-        schema_="dashboard.publish/1", event_id=event_id, study_id=study, published_at=published_us,
+    return PublishEvent(
+        event_id=event_id, study_id=study, published_at=published_us,
         record_ids=None, data_cutoff=cutoff_us, dashboard="default",
     )  # fmt: skip
 

@@ -40,21 +40,21 @@ def engine_50x20(studies: int = 50, sites: int = 20) -> Engine:
         for site in range(sites):
             for r in range(5):
                 n += 1
-                engine.apply(EntryEvent.model_construct(
-                    schema_="edc.entry/1", event_id=f"e{n}", study_id=study,
+                engine.apply(EntryEvent(
+                    event_id=f"e{n}", study_id=study,
                     site_id=f"site-{site}", subject_id="", form_id="f", record_id=f"r{n}",
                     entered_at=BASE_US + n * 1000, country="DE", vendor=None, action="create",
                     visit_date=None,
                 ))  # fmt: skip
                 if r == 0:
-                    engine.apply(QueryEvent.model_construct(
-                        schema_="edc.query/1", event_id=f"q{n}", query_id=f"q{n}",
+                    engine.apply(QueryEvent(
+                        event_id=f"q{n}", query_id=f"q{n}",
                         study_id=study, site_id=f"site-{site}", status="opened",
                         occurred_at=BASE_US + n * 1000, record_id=None, form_id=None,
                         country="DE", vendor=None, origin=None,
                     ))  # fmt: skip
-        engine.apply(PublishEvent.model_construct(
-            schema_="dashboard.publish/1", event_id=f"p{s}", study_id=study,
+        engine.apply(PublishEvent(
+            event_id=f"p{s}", study_id=study,
             published_at=BASE_US + HOUR_US, record_ids=[f"r{n}"], data_cutoff=None,
             dashboard="default",
         ))  # fmt: skip

@@ -1,4 +1,4 @@
-"""The event contract, version 1: pydantic models, strict timestamps, and parsing from bytes."""
+"""The event contract, version 1: one msgspec definition per event, strict timestamps, parsing."""
 
 from schemas.events import (
     ENTRY_SCHEMA,

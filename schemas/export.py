@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any, get_args
 
+import msgspec
 import orjson
 
-from schemas.events import MODELS
+from schemas.events import MODELS, RFC3339_PATTERN, Timestamp
 
 SCHEMA_DIR = Path(__file__).parent / "json"
 
@@ -20,16 +22,36 @@ def file_name(schema: str) -> str:
     return schema.replace("/", "-v") + ".schema.json"
 
 
+def _timestamp_schema(kind: type) -> dict[str, Any] | None:
+    if kind is Timestamp:
+        return {
+            "type": "string",
+            "format": "date-time",
+            "pattern": RFC3339_PATTERN,
+            "description": "RFC 3339 date-time with a T separator and an explicit offset "
+            "(Z or ±hh:mm); a timestamp without an offset is invalid.",
+        }
+    return None
+
+
 def render(schema: str) -> bytes:
     model = MODELS[schema]
-    document = model.model_json_schema(by_alias=True, mode="validation")
+    generated = msgspec.json.schema(model, schema_hook=_timestamp_schema)
+    document = generated["$defs"][model.__name__]
+    document["title"] = schema
+    for field in msgspec.structs.fields(model):
+        enum = document["properties"][field.encode_name].get("enum")
+        if enum is not None:
+            # msgspec sorts a Literal's values; the contract lists them in its own order.
+            document["properties"][field.encode_name]["enum"] = list(get_args(field.type))
+            document["properties"][field.encode_name]["type"] = "string"
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     document["$id"] = f"https://edc-latency.example/schemas/{file_name(schema)}"
     document["description"] = (
         f"{(model.__doc__ or '').strip()} One JSON object (UTF-8) per Kafka message value; "
         "unknown extra fields are accepted and ignored."
     )
-    document["properties"]["schema"]["const"] = schema
+    document["properties"]["schema"] = {"const": schema, "type": "string"}
     if schema == "dashboard.publish/1":
         document["oneOf"] = [{"required": ["record_ids"]}, {"required": ["data_cutoff"]}]
     return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"

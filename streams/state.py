@@ -37,8 +37,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.events import ENTRY_SCHEMA, EntryEvent
-from schemas.fastpath import builder
+from schemas.events import EntryEvent
 from streams.config import EngineConfig
 from streams.dedupe import EventIdMemory
 from streams.latency import (
@@ -53,8 +52,6 @@ from streams.queries import QueryLedger, TrackedQuery
 from streams.tally import Tally
 
 STATE_VERSION = 1
-
-_new_entry = builder(EntryEvent)
 
 
 class StateError(ValueError):
@@ -289,12 +286,18 @@ def restore_engine(config: EngineConfig, state: dict[str, Any]) -> Any:
         last = state["last_entry"]
         if last is not None:
             study_id, site_id, record_id, entered_us, country, vendor, seq = last
-            engine._last_entry = _new_entry({
-                "event_id": "", "schema_": ENTRY_SCHEMA, "study_id": study_id,
-                "site_id": site_id, "subject_id": "", "form_id": "", "record_id": record_id,
-                "entered_at": entered_us, "country": country, "vendor": vendor,
-                "action": "create", "visit_date": None,
-            })  # fmt: skip
+            # Only what the engine reads of its last entry was saved; the rest stays empty.
+            engine._last_entry = EntryEvent(
+                event_id="",
+                study_id=study_id,
+                site_id=site_id,
+                subject_id="",
+                form_id="",
+                record_id=record_id,
+                entered_at=entered_us,
+                country=country,
+                vendor=vendor,
+            )
             engine._last_entry_seq = seq
         ids = engine.event_ids
         for hour, bucket in state["event_ids"]["hours"]:

@@ -13,15 +13,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import orjson
-
 from agents.live.sharding import routed_items
 from agents.metrics.cardinality import CardinalityGate
 from schemas import Event, PublishEvent, Rejection
 from schemas.limits import not_after, parse_bounded
 from streams.engine import group_key
 
-# "[" + items joined by "," + "]": the framing orjson.dumps(list) writes.
+# "[" + items joined by "," + "]": a JSON array of encoded items (sharding.encode_batch).
 _FRAMING = 2
 
 
@@ -88,7 +86,6 @@ class Router:
         skew = self.max_future_skew_s
         event_clock = self.event_clock
         admits = self.gate.admits
-        dumps = orjson.dumps
         dead_letters = out.dead_letters
         buffers = [_ShardBuffer(budget) for _ in range(shards)]
         flushed: list[list[bytes]] = [[] for _ in range(shards)]
@@ -113,14 +110,13 @@ class Router:
                 continue
             routed = routed_items(event, topic_index, shards)
             if len(routed) == 1:
-                shard, item = routed[0]
-                encoded = dumps(item)
+                shard, encoded = routed[0]  # items come encoded (sharding.encode)
                 if len(encoded) + _FRAMING > budget:
                     dead_letters.append((index, _too_large(len(encoded))))
                     continue
                 buffers[shard].add(encoded, flushed[shard])
             else:
-                items = [(s, dumps(i)) for s, i in routed]
+                items = routed
                 largest = max(len(item) for _s, item in items)
                 if largest + _FRAMING > budget:
                     dead_letters.append((index, _too_large(largest)))

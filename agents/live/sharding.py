@@ -8,25 +8,54 @@ gets a copy. Each shard's engine therefore sees every publish that can cover
 its entries, and the figures summed over shards are exact. A huge study
 spreads over all shards by record id, so it cannot pin one worker.
 
-The wire format between the router and the shards is compact and already
-validated and leaves the subject id out (the engine never needs it): an orjson
-list per event, a batch per message, so the shard side
-rebuilds events with ``model_construct`` instead of validating twice.
+The wire between the router and the shards is derived from the event definition
+(``schemas/wire.py``): a shard message is a JSON array of items ``[3, topic index,
+counted, event]``, the event as its contract object with times in microseconds and
+the subject id withheld (``WITHHELD``: the engine never reads it, and it has no
+business in an internal topic). The leading 3 is the item kind: 0, 1 and 2 are the
+previous version's positional items, still read during a rolling upgrade
+(``agents/live/legacy_wire.py``); any other kind makes the whole message unreadable,
+said in one line (``WireError``), never half-applied or guessed at.
 """
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections.abc import Iterable
 
-import orjson
+import msgspec
+from msgspec import Struct
+from msgspec.structs import replace
 
-from schemas import events as ev
+from agents.live.legacy_wire import LegacyEntryItem, LegacyPublishItem, LegacyQueryItem
+from schemas import wire
 from schemas.events import EntryEvent, Event, PublishEvent, QueryEvent
-from schemas.fastpath import builder
 
-# Source topics, by position in the wire format, for the health metrics.
+# Source topics, by index in a shard item, for the health metrics.
 TOPIC_KINDS = ("entries", "queries", "publishes")
+
+WITHHELD = "-"
+"""What shards see as an entry's subject id: the router never writes the real one."""
+
+
+class ShardItem(Struct, tag=3, frozen=True, array_like=True, gc=False):
+    """One event for one shard; ``counted``: this copy counts in the input's health figures."""
+
+    topic_index: int
+    counted: bool
+    event: Event
+
+
+class WireError(ValueError):
+    """A shard message this version cannot read; the text is one line and names no value."""
+
+
+_decode_items = wire.json_decoder(
+    list[ShardItem | LegacyEntryItem | LegacyPublishItem | LegacyQueryItem]
+).decode
+_encode = wire.encode_json
+_WHERE = re.compile(r" - at `(.*)`\Z")
 
 
 def shard_of(key_a: str, key_b: str, shards: int) -> int:
@@ -48,28 +77,22 @@ def route(event: Event, shards: int) -> Iterable[tuple[int, Event]]:
         for record_id in event.record_ids or ():
             by_shard.setdefault(shard_of(event.study_id, record_id, shards), []).append(record_id)
         for shard, record_ids in sorted(by_shard.items()):
-            yield shard, event.model_copy(update={"record_ids": record_ids})
+            yield shard, replace(event, record_ids=record_ids)
 
 
-def routed_items(event: Event, topic_index: int, shards: int) -> list[tuple[int, list[object]]]:
-    """``route`` and ``encode`` in one pass: (shard, wire item) pairs, only the first counted.
+def routed_items(event: Event, topic_index: int, shards: int) -> list[tuple[int, bytes]]:
+    """``route`` and ``encode`` in one pass: (shard, encoded item) pairs, only the first counted.
 
-    The router calls this once per input message, so it skips the generator, the
-    per-shard model copies of a split publish, and hashing the study id per record.
+    The router calls this once per input message, so it skips the generator and
+    hashing the study id per record of a split publish.
     """
     kind = type(event)
     if kind is EntryEvent:
         e: EntryEvent = event  # type: ignore[assignment]
-        return [(shard_of(e.study_id, e.record_id, shards), [
-            0, topic_index, True, e.event_id, e.study_id, e.site_id, e.form_id, e.record_id,
-            e.entered_at, e.country, e.vendor, e.action,
-        ])]  # fmt: skip
+        return [(shard_of(e.study_id, e.record_id, shards), encode(e, topic_index, True))]
     if kind is QueryEvent:
         q: QueryEvent = event  # type: ignore[assignment]
-        return [(shard_of(q.study_id, q.query_id, shards), [
-            2, topic_index, True, q.event_id, q.query_id, q.study_id, q.site_id, q.status,
-            q.occurred_at, q.country, q.vendor,
-        ])]  # fmt: skip
+        return [(shard_of(q.study_id, q.query_id, shards), encode(q, topic_index, True))]
     p: PublishEvent = event  # type: ignore[assignment]
     if p.data_cutoff is not None:
         copy = encode(p, topic_index, False)
@@ -78,68 +101,39 @@ def routed_items(event: Event, topic_index: int, shards: int) -> list[tuple[int,
     by_shard: dict[int, list[str]] = {}
     for record_id in p.record_ids or ():
         by_shard.setdefault(zlib.crc32(record_id.encode(), study) % shards, []).append(record_id)
-    out: list[tuple[int, list[object]]] = []
-    for n, (shard, record_ids) in enumerate(sorted(by_shard.items())):
-        out.append((shard, [
-            1, topic_index, n == 0, p.event_id, p.study_id, p.published_at, record_ids, None,
-            p.dashboard,
-        ]))  # fmt: skip
-    return out
-
-
-def encode(event: Event, topic_index: int, counted: bool) -> list[object]:
-    if isinstance(event, EntryEvent):
-        return [
-            0, topic_index, counted, event.event_id, event.study_id, event.site_id,
-            event.form_id, event.record_id, event.entered_at, event.country, event.vendor,
-            event.action,
-        ]  # fmt: skip
-    if isinstance(event, PublishEvent):
-        return [
-            1, topic_index, counted, event.event_id, event.study_id, event.published_at,
-            event.record_ids, event.data_cutoff, event.dashboard,
-        ]  # fmt: skip
     return [
-        2, topic_index, counted, event.event_id, event.query_id, event.study_id, event.site_id,
-        event.status, event.occurred_at, event.country, event.vendor,
-    ]  # fmt: skip
+        (shard, encode(replace(p, record_ids=record_ids), topic_index, n == 0))
+        for n, (shard, record_ids) in enumerate(sorted(by_shard.items()))
+    ]
 
 
-def encode_batch(items: list[list[object]]) -> bytes:
-    return orjson.dumps(items)
+def encode(event: Event, topic_index: int, counted: bool) -> bytes:
+    """One shard item, JSON; a message is ``encode_batch`` of several."""
+    if event.__class__ is EntryEvent:
+        event = replace(event, subject_id=WITHHELD)  # type: ignore[type-var]
+    return _encode(ShardItem(topic_index, counted, event))
 
 
-_new_entry = builder(EntryEvent)
-_new_publish = builder(PublishEvent)
-_new_query = builder(QueryEvent)
+def encode_batch(items: list[bytes]) -> bytes:
+    """The message of encoded items: a JSON array, as the router's buffers frame it."""
+    return b"[" + b",".join(items) + b"]"
 
 
 def decode_batch(payload: bytes) -> list[tuple[int, bool, Event]]:
-    """(topic index, counted, event) for every event of a shard message."""
-    # Every field is given, in declaration order; those the wire format leaves out get
-    # their model defaults ("" for the subject id, which the engine never reads).
-    out: list[tuple[int, bool, Event]] = []
-    for item in orjson.loads(payload):
-        kind = item[0]
-        if kind == 0:
-            event = _new_entry({
-                "event_id": item[3], "schema_": ev.ENTRY_SCHEMA, "study_id": item[4],
-                "site_id": item[5], "subject_id": "", "form_id": item[6], "record_id": item[7],
-                "entered_at": item[8], "country": item[9], "vendor": item[10],
-                "action": item[11], "visit_date": None,
-            })  # fmt: skip
-        elif kind == 1:
-            event = _new_publish({
-                "event_id": item[3], "schema_": ev.PUBLISH_SCHEMA, "study_id": item[4],
-                "published_at": item[5], "record_ids": item[6], "data_cutoff": item[7],
-                "dashboard": item[8],
-            })  # fmt: skip
-        else:
-            event = _new_query({
-                "event_id": item[3], "schema_": ev.QUERY_SCHEMA, "query_id": item[4],
-                "study_id": item[5], "site_id": item[6], "status": item[7],
-                "occurred_at": item[8], "record_id": None, "form_id": None,
-                "country": item[9], "vendor": item[10], "origin": None,
-            })  # fmt: skip
-        out.append((item[1], item[2], event))
-    return out
+    """(topic index, counted, event) for every event of a shard message; WireError if unreadable."""
+    try:
+        items = _decode_items(payload)
+    except msgspec.ValidationError as error:
+        # msgspec's message may quote the input; say only where, and what we read.
+        where = _WHERE.search(str(error))
+        at = where.group(1) if where else "$"
+        raise WireError(
+            f"not a shard message of item kinds 0-3 at {at} (written by a newer version?)"
+        ) from None
+    except msgspec.DecodeError:
+        raise WireError("not a JSON shard message") from None
+    return [
+        (item.topic_index, item.counted, item.event) if item.__class__ is ShardItem
+        else item.item()  # type: ignore[union-attr]
+        for item in items
+    ]  # fmt: skip

@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agents.kafka.topics import READER_FETCH_BYTES, read_to_end
 from agents.live.checkpoints import CheckpointReader, chunk_messages, dump_engine
-from agents.live.sharding import decode_batch
+from agents.live.sharding import WireError, decode_batch
 from agents.metrics.health import CheckpointHealth, TopicHealth
 from streams import DUPLICATE, UNKNOWN_DASHBOARD, Engine, EngineConfig
 
@@ -217,12 +217,11 @@ class ShardStore:
         try:
             items = decode_batch(payload or b"[]")
         except Exception as error:
-            # Not written by a router (they write only what they validated): skip it whole,
-            # so a hostile record neither stalls the shard nor half-applies.
+            # Not written by a router of this or the previous version (they write only what
+            # they validated): skip it whole, so it neither stalls the shard nor half-applies.
             self.checkpoint_health.skipped_shard_records += 1
-            log.warning(
-                "skipped malformed record %s@%d: %s", self.shard_topic, offset, type(error).__name__
-            )
+            why = str(error) if isinstance(error, WireError) else type(error).__name__
+            log.warning("skipped malformed record %s@%d: %s", self.shard_topic, offset, why)
             return 0
         engine = shard.engine
         counters = engine.counters

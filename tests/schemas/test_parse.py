@@ -11,6 +11,7 @@ import pytest
 
 from schemas import EntryEvent, PublishEvent, QueryEvent, Rejection, parse_event
 from schemas.timestamps import parse_timestamp_us
+from tests.schemas.documents import producer_values
 
 ENTRY = {
     "schema": "edc.entry/1", "event_id": "ent-000123", "study_id": "ONC-301", "site_id": "DE-101",
@@ -118,15 +119,6 @@ INVALID = [
 ]  # fmt: skip
 
 
-def _values(document: object) -> list[str]:
-    """Every value a producer wrote into the document (not the keys), as text."""
-    if isinstance(document, dict):
-        return [v for key, value in document.items() for v in _values(value) if key != "schema"]
-    if isinstance(document, list):
-        return [v for item in document for v in _values(item)]
-    return [] if document is None or isinstance(document, bool) else [str(document)]
-
-
 @pytest.mark.parametrize(("payload", "reason"), INVALID, ids=[r for _p, r in INVALID])
 def test_every_invalid_kind_is_rejected_with_a_one_line_reason(payload, reason):
     text = rejected(payload)
@@ -143,7 +135,7 @@ def test_a_reason_never_echoes_what_the_producer_wrote(payload, reason):
         document = orjson.loads(payload)
     except orjson.JSONDecodeError:
         return  # orjson's reasons say where parsing stopped, not what it read
-    values = _values(document)
+    values = producer_values(document)
     if isinstance(document, dict) and document.get("schema") not in REQUIRED:
         values.append(str(document.get("schema")))
     for value in values:

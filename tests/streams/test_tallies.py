@@ -94,8 +94,8 @@ def test_latency_tallies_equal_the_earliest_covering_publish(events):
 
 def test_a_reopened_query_folds_the_same_in_order_and_out_of_order():
     def q(event_id: str, status: str, hours: int) -> QueryEvent:
-        return QueryEvent.model_construct(
-            schema_="edc.query/1", event_id=event_id, query_id="Q", study_id="S",
+        return QueryEvent(
+            event_id=event_id, query_id="Q", study_id="S",
             site_id="s", status=status, occurred_at=BASE + hours * HOUR,
         )  # fmt: skip
 

@@ -2,9 +2,9 @@
 
 Parsing is about a third of a replay and needs nothing from the engine, so on a
 machine with two cores it can run beside ``Engine.apply``. The child sends, per
-chunk of lines, the valid events' field dicts (``__dict__``, already validated
-and converted, so the main process only rebuilds the model instances) and the
-rejections with their line numbers, as one orjson message through a pipe. The pipe
+chunk of lines, the rejections with their line numbers (one orjson message) and the
+valid events, encoded from their definition (``schemas/wire.py``: MessagePack,
+decoded straight into the frozen event structs), through a pipe. The pipe
 is the bounded queue: when the main process is slower, the child blocks on a full
 pipe with at most one chunk in hand.
 """
@@ -28,9 +28,7 @@ import orjson
 
 from agents.audit.framing import EXPORT_HEADER, parse_record
 from agents.audit.replay.reader import CountingLines, InputSummary, read_events
-from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection
-from schemas.events import ENTRY_SCHEMA, PUBLISH_SCHEMA, QUERY_SCHEMA
-from schemas.fastpath import builder
+from schemas import Event, Rejection, wire
 from schemas.limits import parse_bounded
 
 # Lines per message: big enough that orjson and the pipe cost little per line, small
@@ -104,10 +102,9 @@ def read_events_pipelined(
                     return
                 raise ReaderFailed(message[1], unreadable=tag == _UNREADABLE)
             invalid.extend((line, reason) for line, reason in message[3])
-            fields_list = message[4]
-            summary.valid += len(fields_list)
-            for fields in fields_list:
-                yield _event(fields)
+            events = _decode_events(receiver.recv_bytes())  # a chunk's second message
+            summary.valid += len(events)
+            yield from events
             if progress is not None:
                 progress(message[1], message[2])
     finally:
@@ -131,15 +128,7 @@ def _read_in_process(
 
 
 # The child sends only valid events, with every field.
-_BUILDERS = {
-    ENTRY_SCHEMA: builder(EntryEvent),
-    PUBLISH_SCHEMA: builder(PublishEvent),
-    QUERY_SCHEMA: builder(QueryEvent),
-}
-
-
-def _event(fields: dict[str, object]) -> Event:
-    return _BUILDERS[fields["schema_"]](fields)  # type: ignore[index]
+_decode_events = wire.decoder(list[Event]).decode
 
 
 def _child(
@@ -149,7 +138,7 @@ def _child(
     digest = hashlib.sha256()
     update = digest.update
     number = read = 0
-    fields_list: list[dict[str, object]] = []
+    events: list[Event] = []
     invalid: list[tuple[int, str]] = []
     max_bytes, not_after_us = bounds
     parse = parse_bounded
@@ -165,17 +154,25 @@ def _child(
                     if event.__class__ is Rejection:
                         invalid.append((number, event.reason))  # type: ignore[union-attr]
                     else:
-                        fields_list.append(event.__dict__)
+                        events.append(event)  # type: ignore[arg-type]
                 if number % chunk_lines == 0:
-                    sender.send_bytes(orjson.dumps([_CHUNK, number, read, invalid, fields_list]))
-                    fields_list.clear()
-                    invalid.clear()
+                    _send_chunk(sender, number, read, invalid, events)
         except OSError as error:
             sender.send_bytes(orjson.dumps([_UNREADABLE, error.strerror or str(error)]))
             return
-        if fields_list or invalid:
-            sender.send_bytes(orjson.dumps([_CHUNK, number, read, invalid, fields_list]))
+        if events or invalid:
+            _send_chunk(sender, number, read, invalid, events)
         sender.send_bytes(orjson.dumps([_END, number, digest.hexdigest(), read]))
+
+
+def _send_chunk(
+    sender: Connection, lines: int, read: int, invalid: list[tuple[int, str]], events: list[Event]
+) -> None:
+    """A chunk is two messages: its counts and rejections, then its events."""
+    sender.send_bytes(orjson.dumps([_CHUNK, lines, read, invalid]))
+    sender.send_bytes(wire.encode(events))
+    invalid.clear()
+    events.clear()
 
 
 @contextmanager

@@ -38,21 +38,22 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
+from msgspec.structs import replace
 
 from agents.audit.framing import parse_record
 from agents.audit.replay.coverage import EventTimes
 from agents.audit.replay.distributions import distributions_of, merge_distributions
-from agents.audit.replay.pipeline import _event, _telling_the_main_process, rss_mib
+from agents.audit.replay.pipeline import _telling_the_main_process, rss_mib
 from agents.audit.replay.tables import EntryRows, query_rows, write_entry_rows
 from agents.live.sharding import shard_of
-from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection
+from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, wire
 from schemas.limits import parse_bounded
 from streams import ACCEPTED, UNKNOWN_DASHBOARD, Engine, EngineConfig
 from streams.parts import StudyPart
 from streams.scorecards import ScorecardGrains, scorecard_grains
 from streams.windows import WindowParts
 
-# Events per message in a shard's file: orjson and the file cost little per event.
+# Events per message in a shard's file: encoding and the file cost little per event.
 CHUNK_EVENTS = 5_000
 
 _PARSED, _GO, _DONE, _FAILED, _UNREADABLE = 0, 1, 2, 3, 4
@@ -114,22 +115,22 @@ def line_ranges(path: Path, parts: int) -> list[tuple[int, int]]:
     return [(cuts[k], cuts[k + 1]) for k in range(parts)]
 
 
-def routed(event: Event, shards: int) -> list[tuple[int, dict[str, Any], bool]]:
-    """(shard, the event's fields, whether this copy counts an unknown dashboard) per shard."""
+def routed(event: Event, shards: int) -> list[tuple[int, Event, bool]]:
+    """(shard, the event or its part, whether this copy counts an unknown dashboard) per shard."""
     kind = event.__class__
     if kind is EntryEvent:
-        return [(shard_of(event.study_id, event.record_id, shards), event.__dict__, True)]  # type: ignore[union-attr]
+        return [(shard_of(event.study_id, event.record_id, shards), event, True)]  # type: ignore[union-attr]
     if kind is QueryEvent:
-        return [(shard_of(event.study_id, event.query_id, shards), event.__dict__, True)]  # type: ignore[union-attr]
+        return [(shard_of(event.study_id, event.query_id, shards), event, True)]  # type: ignore[union-attr]
     publish: PublishEvent = event  # type: ignore[assignment]
     if publish.data_cutoff is not None:
-        return [(shard, publish.__dict__, shard == 0) for shard in range(shards)]
+        return [(shard, publish, shard == 0) for shard in range(shards)]
     by_shard: dict[int, list[str]] = {}
     for record_id in publish.record_ids or ():
         by_shard.setdefault(shard_of(publish.study_id, record_id, shards), []).append(record_id)
     ordered = sorted(by_shard.items())
     return [
-        (shard, {**publish.__dict__, "record_ids": record_ids}, k == 0)
+        (shard, replace(publish, record_ids=record_ids), k == 0)
         for k, (shard, record_ids) in enumerate(ordered)
     ]
 
@@ -139,10 +140,14 @@ def _write_message(handle: BinaryIO, payload: bytes) -> None:
     handle.write(payload)
 
 
-def _read_messages(path: Path) -> Iterator[Any]:
+_decode_chunk = wire.decoder(list[tuple[int, bool, Event]]).decode
+
+
+def _read_chunks(path: Path) -> Iterator[list[tuple[int, bool, Event]]]:
+    """A shard's file: messages of (valid-line index, counts, event), as ``parse_range`` wrote."""
     with path.open("rb") as handle:
         while header := handle.read(8):
-            yield orjson.loads(handle.read(int.from_bytes(header, "little")))
+            yield _decode_chunk(handle.read(int.from_bytes(header, "little")))
 
 
 def parse_range(
@@ -165,7 +170,7 @@ def parse_range(
     parse = parse_record if framed else parse_bounded
     add_time = times.add if times is not None else None
     outputs = [(workdir / f"events-{index}-{s}").open("wb") for s in range(shards)]
-    chunks: list[list[tuple[int, bool, dict[str, Any]]]] = [[] for _ in range(shards)]
+    chunks: list[list[tuple[int, bool, Event]]] = [[] for _ in range(shards)]
     ids: list[str] = []
     invalid: list[tuple[int, str]] = []
     lines = 0
@@ -190,15 +195,15 @@ def parse_range(
                 add_time(event)  # type: ignore[arg-type]
             valid = len(ids)
             ids.append(event.event_id)  # type: ignore[union-attr]
-            for shard, fields, counts in routed(event, shards):  # type: ignore[arg-type]
+            for shard, part, counts in routed(event, shards):  # type: ignore[arg-type]
                 chunk = chunks[shard]
-                chunk.append((valid, counts, fields))
+                chunk.append((valid, counts, part))
                 if len(chunk) >= CHUNK_EVENTS:
-                    _write_message(outputs[shard], orjson.dumps(chunk))
+                    _write_message(outputs[shard], wire.encode(chunk))
                     chunk.clear()
     for output, chunk in zip(outputs, chunks, strict=True):
         if chunk:
-            _write_message(output, orjson.dumps(chunk))
+            _write_message(output, wire.encode(chunk))
         output.close()
     (workdir / f"ids-{index}").write_bytes(orjson.dumps(ids))
     return lines, len(ids), invalid
@@ -249,11 +254,10 @@ def apply_shard(
     unknown = 0
     for index in range(ranges):
         later, base = repeated[index], offsets[index]
-        for chunk in _read_messages(workdir / f"events-{index}-{shard}"):
-            for valid, counts, fields in chunk:
+        for chunk in _read_chunks(workdir / f"events-{index}-{shard}"):
+            for valid, counts, event in chunk:
                 if valid in later:
                     continue
-                event = _event(fields)
                 outcome = engine.apply(event)
                 if outcome != ACCEPTED:
                     unknown += outcome == UNKNOWN_DASHBOARD and counts

@@ -155,9 +155,9 @@ def _pipelined_and_serial(source: Path, chunk_lines: int):
 
     serial, piped = InputSummary(source="s"), InputSummary(source="p")
     with source.open("rb") as handle:
-        expected = [e.__dict__ for e in read_events(handle, serial)]
+        expected = list(read_events(handle, serial))
     with source.open("rb") as handle:
-        got = [e.__dict__ for e in read_events_pipelined(handle, piped, chunk_lines=chunk_lines)]
+        got = list(read_events_pipelined(handle, piped, chunk_lines=chunk_lines))
     return expected, got, serial, piped
 
 

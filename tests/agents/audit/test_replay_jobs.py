@@ -17,23 +17,19 @@ from agents.audit.replay.sharded import WorkerFailed, line_ranges, run_sharded
 from agents.cli import main
 from agents.live.sharding import shard_of
 from schemas import format_timestamp
+from schemas.events import as_document
 from tests.streams.strategies import events, instants
 
 OUTPUTS = (
     "report.json", "entries.csv", "queries.csv", "scorecard.csv", "windows.csv", "report.html"
 )  # fmt: skip
 STUDIES_TOML = '[studies."S1"]\nsla = "6h"\ndashboards = ["default", "ops"]\n'
-TIME_FIELDS = ("entered_at", "published_at", "data_cutoff", "occurred_at")
 # Lines a sponsor's export may hold besides events: each is rejected or skipped, never fatal.
 ODD_LINES = [b"", b"   ", b"{not json", b'{"schema": "edc.entry/1", "event_id": "x"}', b"[1, 2]"]
 
 
 def _line(event) -> bytes:  # type: ignore[no-untyped-def]
-    document = event.model_dump(by_alias=True, exclude_none=True)
-    for name in TIME_FIELDS:
-        if name in document:
-            document[name] = format_timestamp(document[name])
-    return orjson.dumps(document)
+    return orjson.dumps(as_document(event))
 
 
 # Events drawn from 40 ids: the same id often comes back with other content (a conflicting
