@@ -4,7 +4,8 @@ For each input value, in order: the bounds of ``schemas/limits.py`` (size, event
 time), parsing, the cardinality caps (``agents/metrics/cardinality.py``), then the
 shard items of ``agents/live/sharding.py``. Shard messages are cut by bytes as well as
 by count, so none exceeds ``max_message_bytes``; an input whose item alone would
-(none can today: an item is a subset of its input) is dead-lettered whole, never
+(only near the limit: an item re-encodes the validated event, which may come out
+longer than a compactly written input) is dead-lettered whole, never
 half-routed. ``tests/agents/live/test_routing.py`` drives this with hostile input.
 """
 

@@ -1,6 +1,6 @@
 """The contract at the boundary: every invalid kind rejected with a one-line reason naming the field.
 
-``INVALID`` is also replayed as lines of a JSONL file by tests/agents/test_replay.py,
+``INVALID`` is also replayed as lines of a JSONL file by tests/agents/audit/test_replay.py,
 so every payload stays on one line and is not blank.
 """
 

@@ -17,7 +17,7 @@ meanwhile, then merges what the workers answer:
 
 Merging is exact: latency lists are merged before percentiles are taken, backlogs and
 queries added, rows put back in file order. The outputs are byte-identical to one
-engine's (tests/agents/test_replay_jobs.py). Files between the steps live in a
+engine's (tests/agents/audit/test_replay_jobs.py). Files between the steps live in a
 temporary directory beside the output, removed at the end.
 """
 
