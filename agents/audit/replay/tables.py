@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import io
 from array import array
+from collections.abc import Iterator
 from typing import TextIO
 
 from agents.audit.replay.cells import all_plain, safe_cell, safe_cells
 from schemas import EntryEvent
 from schemas.timestamps import TimestampFormatter, seconds_ms
 from streams import AGING_BUCKETS, Engine
-from streams.latency import ENTERED_SHIFT, SEQ_SHIFT, GroupKey
+from streams.latency import ENTERED_SHIFT, SEQ_SHIFT, DashboardLedger, GroupKey
 from streams.queries import AWAITING_DM, AWAITING_SITE, CLOSED, STATE_NAMES, aging_bucket, fold
 
 # (study, site, country, vendor, form) of an entry event: few distinct values, so each
@@ -39,6 +40,24 @@ class EntryRows:
         self.seqs = array("q")
         self.groups: list[GroupKey] = []
         self._interned: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def due(
+        self, engine: Engine, as_of_us: int, rows_per_event: list[int]
+    ) -> Iterator[tuple[str, Dimensions, str, int, int, GroupKey]]:
+        """(event id, dimensions, record id, entered, arrival, group) of each event with rows
+        as of T, in order; ``rows_per_event`` gets every event's row count: its study's
+        dashboards, or 0 when entered after T or in a study without dashboards."""
+        dashboards = {sid: len(study.dashboards) for sid, study in engine.studies.items()}
+        for row in zip(
+            self.event_ids, self.dimensions, self.record_ids, self.entered, self.seqs, self.groups,
+            strict=True,
+        ):  # fmt: skip
+            count = dashboards[row[1][0]]
+            if not count or row[3] > as_of_us:
+                rows_per_event.append(0)
+                continue
+            rows_per_event.append(count)
+            yield row
 
     def add(self, event: EntryEvent, seq: int, group: GroupKey) -> None:
         """An entry event the engine accepted with this arrival number and breakdown group."""
@@ -95,7 +114,7 @@ def _write_plain_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextI
     """
     rows_per_event: list[int] = []
     timestamp = TimestampFormatter()
-    published_texts: dict[int, str] = {}  # a publish covers many entries: its time once
+    published_texts = _TimestampTexts(timestamp)  # a publish covers many entries: its time once
     batch: list[str] = []
     # Per study: its ledgers, their dashboard names made safe (cells.py), and its SLA.
     studies = {
@@ -108,15 +127,10 @@ def _write_plain_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextI
     }
     # dimensions -> per dashboard of its study, "study,dashboard,site,country,vendor,form"
     middles: dict[Dimensions, tuple[str, ...]] = {}
-    for event_id, dimensions, record_id, entered_us, seq, group_key in zip(
-        rows.event_ids, rows.dimensions, rows.record_ids, rows.entered, rows.seqs, rows.groups,
-        strict=True,
-    ):  # fmt: skip
+    for event_id, dimensions, record_id, entered_us, seq, group_key in rows.due(
+        engine, as_of_us, rows_per_event
+    ):
         ledgers, names, sla_us = studies[dimensions[0]]
-        if not ledgers or entered_us > as_of_us:
-            rows_per_event.append(0)  # a study without dashboards has no rows
-            continue
-        rows_per_event.append(len(ledgers))
         middle = middles.get(dimensions)
         if middle is None:
             study, site, country, vendor, form = safe_cells(dimensions)
@@ -126,27 +140,8 @@ def _write_plain_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextI
         head = event_id + ","
         tail = f",{record_id},{timestamp(entered_us)},"
         for ledger, row_middle in zip(ledgers, middle, strict=True):
-            group = ledger.groups[group_key]
-            published = group.published_of(
-                entered_us << ENTERED_SHIFT | seq << SEQ_SHIFT | group.index
-            )
-            if published is not None and published <= as_of_us:
-                latency = published - entered_us
-                published_text = published_texts.get(published)
-                if published_text is None:
-                    published_text = published_texts[published] = timestamp(published)
-                if latency >= 0:
-                    ms = (latency + 500) // 1000  # _seconds_text, inlined
-                    seconds = f"{ms // 1000}.{ms % 1000:03d}"
-                else:
-                    seconds = _seconds_text(latency)
-                cells = (
-                    f"{published_text},{seconds},"
-                    f"{'true' if latency <= sla_us else 'false'},published\n"
-                )
-            else:
-                cells = ",,,overdue\n" if as_of_us - entered_us > sla_us else ",,,pending\n"
-            batch.append(head + row_middle + tail + cells)
+            cells = _outcome(ledger, group_key, entered_us, seq, as_of_us, sla_us, published_texts)
+            batch.append(head + row_middle + tail + ",".join(cells) + "\n")
         if len(batch) >= 4096:
             out.write("".join(batch))
             batch.clear()
@@ -160,7 +155,7 @@ def _write_csv_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextIO)
     rows_per_event: list[int] = []
     timestamp = TimestampFormatter()
     # A publish covers many entries at once: format its time once.
-    published_texts: dict[int, str] = {}
+    published_texts = _TimestampTexts(timestamp)
     batch: list[tuple[str, ...]] = []
     # Per study: (dashboard cell, ledger) pairs, fixed when the engine first saw it, and its SLA.
     # Cells from input cannot start a formula (agents/audit/replay/cells.py); each distinct
@@ -173,15 +168,10 @@ def _write_csv_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextIO)
         for sid, study in engine.studies.items()
     }
     safe_dimensions: dict[Dimensions, Dimensions] = {}
-    for event_id, dimensions, record_id, entered_us, seq, group_key in zip(
-        rows.event_ids, rows.dimensions, rows.record_ids, rows.entered, rows.seqs, rows.groups,
-        strict=True,
-    ):  # fmt: skip
+    for event_id, dimensions, record_id, entered_us, seq, group_key in rows.due(
+        engine, as_of_us, rows_per_event
+    ):
         ledgers, sla_us = studies[dimensions[0]]
-        if not ledgers or entered_us > as_of_us:
-            rows_per_event.append(0)  # a study without dashboards has no rows
-            continue
-        rows_per_event.append(len(ledgers))
         safe = safe_dimensions.get(dimensions)
         if safe is None:
             safe = safe_dimensions[dimensions] = safe_cells(dimensions)  # type: ignore[assignment]
@@ -190,23 +180,7 @@ def _write_csv_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextIO)
         record_id = safe_cell(record_id)
         entered = timestamp(entered_us)
         for dashboard, ledger in ledgers:
-            group = ledger.groups[group_key]
-            published = group.published_of(
-                entered_us << ENTERED_SHIFT | seq << SEQ_SHIFT | group.index
-            )
-            if published is not None and published <= as_of_us:
-                latency = published - entered_us
-                published_text = published_texts.get(published)
-                if published_text is None:
-                    published_text = published_texts[published] = timestamp(published)
-                cells = (
-                    published_text,
-                    _seconds_text(latency),
-                    "true" if latency <= sla_us else "false",
-                    "published",
-                )
-            else:
-                cells = _OVERDUE if as_of_us - entered_us > sla_us else _PENDING
+            cells = _outcome(ledger, group_key, entered_us, seq, as_of_us, sla_us, published_texts)
             batch.append((
                 event_id, study, dashboard, site, country, vendor, form, record_id, entered,
                 *cells,
@@ -228,6 +202,41 @@ def _seconds_text(us: int) -> str:
 
 _OVERDUE = ("", "", "", "overdue")
 _PENDING = ("", "", "", "pending")
+
+
+class _TimestampTexts(dict[int, str]):
+    """Timestamps formatted once each: a publish covers many entries."""
+
+    def __init__(self, timestamp: TimestampFormatter) -> None:
+        super().__init__()
+        self._timestamp = timestamp
+
+    def __missing__(self, us: int) -> str:
+        text = self[us] = self._timestamp(us)
+        return text
+
+
+def _outcome(
+    ledger: DashboardLedger,
+    group_key: GroupKey,
+    entered_us: int,
+    seq: int,
+    as_of_us: int,
+    sla_us: int,
+    published_texts: _TimestampTexts,
+) -> tuple[str, str, str, str]:
+    """published_at, latency_s, within_sla, status of one entry on one dashboard, as of T."""
+    group = ledger.groups[group_key]
+    published = group.published_of(entered_us << ENTERED_SHIFT | seq << SEQ_SHIFT | group.index)
+    if published is not None and published <= as_of_us:
+        latency = published - entered_us
+        return (
+            published_texts[published],
+            _seconds_text(latency),
+            "true" if latency <= sla_us else "false",
+            "published",
+        )
+    return _OVERDUE if as_of_us - entered_us > sla_us else _PENDING
 
 
 QUERIES_HEADER = b"query_id,study,site,state,opened_at,answered_at,closed_at,age_s,bucket\n"
