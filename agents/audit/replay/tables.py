@@ -5,14 +5,13 @@ from __future__ import annotations
 import csv
 import io
 from array import array
-from collections.abc import Iterator
 from typing import TextIO
 
 from agents.audit.replay.cells import all_plain, safe_cell, safe_cells
 from schemas import EntryEvent
 from schemas.timestamps import TimestampFormatter, seconds_ms
 from streams import AGING_BUCKETS, Engine
-from streams.latency import ENTERED_SHIFT, SEQ_SHIFT, DashboardLedger, GroupKey
+from streams.latency import ENTERED_SHIFT, SEQ_SHIFT, GroupKey
 from streams.queries import AWAITING_DM, AWAITING_SITE, CLOSED, STATE_NAMES, aging_bucket, fold
 
 # (study, site, country, vendor, form) of an entry event: few distinct values, so each
@@ -40,24 +39,6 @@ class EntryRows:
         self.seqs = array("q")
         self.groups: list[GroupKey] = []
         self._interned: dict[tuple[str, ...], tuple[str, ...]] = {}
-
-    def due(
-        self, engine: Engine, as_of_us: int, rows_per_event: list[int]
-    ) -> Iterator[tuple[str, Dimensions, str, int, int, GroupKey]]:
-        """(event id, dimensions, record id, entered, arrival, group) of each event with rows
-        as of T, in order; ``rows_per_event`` gets every event's row count: its study's
-        dashboards, or 0 when entered after T or in a study without dashboards."""
-        dashboards = {sid: len(study.dashboards) for sid, study in engine.studies.items()}
-        for row in zip(
-            self.event_ids, self.dimensions, self.record_ids, self.entered, self.seqs, self.groups,
-            strict=True,
-        ):  # fmt: skip
-            count = dashboards[row[1][0]]
-            if not count or row[3] > as_of_us:
-                rows_per_event.append(0)
-                continue
-            rows_per_event.append(count)
-            yield row
 
     def add(self, event: EntryEvent, seq: int, group: GroupKey) -> None:
         """An entry event the engine accepted with this arrival number and breakdown group."""
@@ -91,30 +72,19 @@ def entries_csv_body(rows: EntryRows, engine: Engine, as_of_us: int) -> tuple[by
 
 
 def write_entry_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextIO) -> list[int]:
-    """``entries_csv_body`` into a text stream (a file: no copy of the rows in memory)."""
-    if all_plain(rows.event_ids) and all_plain(rows.record_ids):
-        return _write_plain_rows(rows, engine, as_of_us, out)
-    return _write_csv_rows(rows, engine, as_of_us, out)
+    """``entries_csv_body`` into a text stream (a file: no copy of the rows in memory).
 
-
-def _csv_text(cells: tuple[str, ...]) -> str:
-    """Cells as ``csv.writer`` joins them in a row (quoted where it would quote)."""
-    line = io.StringIO()
-    csv.writer(line, lineterminator="\n").writerow(cells)
-    return line.getvalue()[:-1]
-
-
-def _write_plain_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextIO) -> list[int]:
-    """``_write_csv_rows`` when every event id and record id is plain (``cells.all_plain``): the
-    rows joined as text, ~2× faster than ``csv.writer`` with its per-cell checks.
-
-    The same bytes: the cells that vary per row (ids, timestamps and numbers we format)
-    need no quoting, and the rest (study, dashboard, site, country, vendor, form) is
+    Rows are joined as text, ~2× faster than ``csv.writer`` with its per-cell checks,
+    and the same bytes: the cells that vary per row are ids, made safe and quoted as
+    ``csv.writer`` would (``_id_cell``) unless the whole column is plain (checked at
+    once, ``cells.all_plain``: the common case costs nothing per row), and timestamps
+    and numbers we format; the rest (study, dashboard, site, country, vendor, form) is
     written by ``csv.writer`` once per distinct combination (``_csv_text``).
     """
+    plain_ids = all_plain(rows.event_ids) and all_plain(rows.record_ids)
     rows_per_event: list[int] = []
     timestamp = TimestampFormatter()
-    published_texts = _TimestampTexts(timestamp)  # a publish covers many entries: its time once
+    published_texts: dict[int, str] = {}  # a publish covers many entries: its time once
     batch: list[str] = []
     # Per study: its ledgers, their dashboard names made safe (cells.py), and its SLA.
     studies = {
@@ -127,21 +97,47 @@ def _write_plain_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextI
     }
     # dimensions -> per dashboard of its study, "study,dashboard,site,country,vendor,form"
     middles: dict[Dimensions, tuple[str, ...]] = {}
-    for event_id, dimensions, record_id, entered_us, seq, group_key in rows.due(
-        engine, as_of_us, rows_per_event
-    ):
+    for event_id, dimensions, record_id, entered_us, seq, group_key in zip(
+        rows.event_ids, rows.dimensions, rows.record_ids, rows.entered, rows.seqs, rows.groups,
+        strict=True,
+    ):  # fmt: skip
         ledgers, names, sla_us = studies[dimensions[0]]
+        if not ledgers or entered_us > as_of_us:
+            rows_per_event.append(0)  # a study without dashboards has no rows
+            continue
+        rows_per_event.append(len(ledgers))
         middle = middles.get(dimensions)
         if middle is None:
             study, site, country, vendor, form = safe_cells(dimensions)
             middle = middles[dimensions] = tuple(
                 _csv_text((study, name, site, country, vendor, form)) for name in names
             )
+        if not plain_ids:
+            event_id, record_id = _id_cell(event_id), _id_cell(record_id)
         head = event_id + ","
         tail = f",{record_id},{timestamp(entered_us)},"
         for ledger, row_middle in zip(ledgers, middle, strict=True):
-            cells = _outcome(ledger, group_key, entered_us, seq, as_of_us, sla_us, published_texts)
-            batch.append(head + row_middle + tail + ",".join(cells) + "\n")
+            group = ledger.groups[group_key]
+            published = group.published_of(
+                entered_us << ENTERED_SHIFT | seq << SEQ_SHIFT | group.index
+            )
+            if published is not None and published <= as_of_us:
+                latency = published - entered_us
+                published_text = published_texts.get(published)
+                if published_text is None:
+                    published_text = published_texts[published] = timestamp(published)
+                if latency >= 0:
+                    ms = (latency + 500) // 1000  # _seconds_text, inlined
+                    seconds = f"{ms // 1000}.{ms % 1000:03d}"
+                else:
+                    seconds = _seconds_text(latency)
+                cells = (
+                    f"{published_text},{seconds},"
+                    f"{'true' if latency <= sla_us else 'false'},published\n"
+                )
+            else:
+                cells = ",,,overdue\n" if as_of_us - entered_us > sla_us else ",,,pending\n"
+            batch.append(head + row_middle + tail + cells)
         if len(batch) >= 4096:
             out.write("".join(batch))
             batch.clear()
@@ -149,47 +145,17 @@ def _write_plain_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextI
     return rows_per_event
 
 
-def _write_csv_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextIO) -> list[int]:
-    """The rows through ``csv.writer``: for any ids."""
-    writer = csv.writer(out, lineterminator="\n")
-    rows_per_event: list[int] = []
-    timestamp = TimestampFormatter()
-    # A publish covers many entries at once: format its time once.
-    published_texts = _TimestampTexts(timestamp)
-    batch: list[tuple[str, ...]] = []
-    # Per study: (dashboard cell, ledger) pairs, fixed when the engine first saw it, and its SLA.
-    # Cells from input cannot start a formula (agents/audit/replay/cells.py); each distinct
-    # dimension tuple and study's dashboards are made safe once.
-    studies = {
-        sid: (
-            tuple((safe_cell(name), ledger) for name, ledger in study.dashboards.items()),
-            study.sla_us,
-        )
-        for sid, study in engine.studies.items()
-    }
-    safe_dimensions: dict[Dimensions, Dimensions] = {}
-    for event_id, dimensions, record_id, entered_us, seq, group_key in rows.due(
-        engine, as_of_us, rows_per_event
-    ):
-        ledgers, sla_us = studies[dimensions[0]]
-        safe = safe_dimensions.get(dimensions)
-        if safe is None:
-            safe = safe_dimensions[dimensions] = safe_cells(dimensions)  # type: ignore[assignment]
-        study, site, country, vendor, form = safe  # type: ignore[misc]
-        event_id = safe_cell(event_id)
-        record_id = safe_cell(record_id)
-        entered = timestamp(entered_us)
-        for dashboard, ledger in ledgers:
-            cells = _outcome(ledger, group_key, entered_us, seq, as_of_us, sla_us, published_texts)
-            batch.append((
-                event_id, study, dashboard, site, country, vendor, form, record_id, entered,
-                *cells,
-            ))  # fmt: skip
-        if len(batch) >= 4096:
-            writer.writerows(batch)
-            batch.clear()
-    writer.writerows(batch)
-    return rows_per_event
+def _csv_text(cells: tuple[str, ...]) -> str:
+    """Cells as ``csv.writer`` joins them in a row (quoted where it would quote)."""
+    line = io.StringIO()
+    csv.writer(line, lineterminator="\n").writerow(cells)
+    return line.getvalue()[:-1]
+
+
+def _id_cell(text: str) -> str:
+    """An id from input as its cell: safe from spreadsheets, quoted where csv would. Ids
+    are never empty, so this is what ``csv.writer`` writes for it in any row."""
+    return _csv_text((safe_cell(text),))
 
 
 def _seconds_text(us: int) -> str:
@@ -198,45 +164,6 @@ def _seconds_text(us: int) -> str:
         return f"{seconds_ms(us):.3f}"
     ms = (us + 500) // 1000
     return f"{ms // 1000}.{ms % 1000:03d}"
-
-
-_OVERDUE = ("", "", "", "overdue")
-_PENDING = ("", "", "", "pending")
-
-
-class _TimestampTexts(dict[int, str]):
-    """Timestamps formatted once each: a publish covers many entries."""
-
-    def __init__(self, timestamp: TimestampFormatter) -> None:
-        super().__init__()
-        self._timestamp = timestamp
-
-    def __missing__(self, us: int) -> str:
-        text = self[us] = self._timestamp(us)
-        return text
-
-
-def _outcome(
-    ledger: DashboardLedger,
-    group_key: GroupKey,
-    entered_us: int,
-    seq: int,
-    as_of_us: int,
-    sla_us: int,
-    published_texts: _TimestampTexts,
-) -> tuple[str, str, str, str]:
-    """published_at, latency_s, within_sla, status of one entry on one dashboard, as of T."""
-    group = ledger.groups[group_key]
-    published = group.published_of(entered_us << ENTERED_SHIFT | seq << SEQ_SHIFT | group.index)
-    if published is not None and published <= as_of_us:
-        latency = published - entered_us
-        return (
-            published_texts[published],
-            _seconds_text(latency),
-            "true" if latency <= sla_us else "false",
-            "published",
-        )
-    return _OVERDUE if as_of_us - entered_us > sla_us else _PENDING
 
 
 QUERIES_HEADER = b"query_id,study,site,state,opened_at,answered_at,closed_at,age_s,bucket\n"

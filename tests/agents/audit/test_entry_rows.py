@@ -1,40 +1,76 @@
-"""entries.csv's two writers: rows joined as text for plain ids, csv.writer for any ids."""
+"""entries.csv's rows, joined as text: hostile ids come out as csv.writer and cells.py write them."""
 
 from __future__ import annotations
 
+import csv
 import io
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 
+import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from agents.audit.replay.cells import all_plain
-from agents.audit.replay.tables import EntryRows, _write_csv_rows, _write_plain_rows
+from agents.audit.replay.cells import all_plain, safe_cell
+from agents.audit.replay.tables import EntryRows, write_entry_rows
 from agents.settings import load_settings
-from schemas import EntryEvent, Rejection, parse_event
+from schemas import EntryEvent, PublishEvent, Rejection, parse_event
 from schemas.timestamps import parse_timestamp_us
 from streams import ACCEPTED, Engine
 from streams.scorecards import NEEDED_BREAKDOWN
 
 ROOT = Path(__file__).resolve().parents[3]
+AS_OF = parse_timestamp_us("2026-01-09T00:00:00Z")
 
 
-def test_both_writers_give_the_same_bytes_on_the_sample():
-    settings = load_settings(str(ROOT / "deploy/simulated-studies.toml"))
-    engine = Engine(replace(settings.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN))
-    rows = EntryRows()
+@cache
+def _sample_events() -> tuple[EntryEvent | PublishEvent, ...]:
+    events = []
     for line in (ROOT / "agents/data/sample-events.jsonl").read_bytes().splitlines():
         event = parse_event(line)
-        if isinstance(event, Rejection) or engine.apply(event) != ACCEPTED:
-            continue
-        if isinstance(event, EntryEvent):
+        if not isinstance(event, Rejection):
+            events.append(event)
+    return tuple(events)
+
+
+def _rows_of(events) -> tuple[list[list[str]], list[int]]:  # type: ignore[no-untyped-def]
+    settings_ = load_settings(str(ROOT / "deploy/simulated-studies.toml"))
+    engine = Engine(replace(settings_.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN))
+    rows = EntryRows()
+    for event in events:
+        if engine.apply(event) == ACCEPTED and isinstance(event, EntryEvent):
             rows.add(event, engine.last_entry_seq, engine.last_entry_group)
-    assert all_plain(rows.event_ids) and all_plain(rows.record_ids)
-    as_of = parse_timestamp_us("2026-01-09T00:00:00Z")
-    plain, through_csv = io.StringIO(), io.StringIO()
-    counts = _write_plain_rows(rows, engine, as_of, plain)
-    assert counts == _write_csv_rows(rows, engine, as_of, through_csv)
-    assert plain.getvalue() == through_csv.getvalue() and sum(counts) > 1000
+    out = io.StringIO()
+    counts = write_entry_rows(rows, engine, AS_OF, out)
+    return list(csv.reader(io.StringIO(out.getvalue()))), counts
+
+
+def _renamed(event, prefix: str):  # type: ignore[no-untyped-def]
+    """The event with every event id and record id behind ``prefix`` (still unique)."""
+    if isinstance(event, EntryEvent):
+        return msgspec.structs.replace(
+            event, event_id=prefix + event.event_id, record_id=prefix + event.record_id
+        )
+    if isinstance(event, PublishEvent) and event.record_ids is not None:
+        return msgspec.structs.replace(event, record_ids=[prefix + r for r in event.record_ids])
+    return event
+
+
+@settings(max_examples=25, deadline=None)
+@given(prefix=st.text(alphabet=",\"\r\n=+-@\t ab'", min_size=1, max_size=6))
+def test_hostile_ids_read_back_as_their_safe_cells_and_nothing_else_moves(prefix):
+    plain_rows, plain_counts = _rows_of(_sample_events())
+    hostile_rows, hostile_counts = _rows_of(_renamed(e, prefix) for e in _sample_events())
+    assert hostile_counts == plain_counts and sum(plain_counts) > 1000
+    assert len(hostile_rows) == len(plain_rows)
+    for plain, hostile in zip(plain_rows, hostile_rows, strict=True):
+        # event id is the first cell, record id the eighth (ENTRIES_HEADER)
+        expected = list(plain)
+        expected[0] = safe_cell(prefix + plain[0])
+        expected[7] = safe_cell(prefix + plain[7])
+        assert hostile == expected
 
 
 @pytest.mark.parametrize(
