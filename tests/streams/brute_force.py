@@ -185,7 +185,7 @@ def query_durations(
         if q.status == "opened":
             state, opened = "site", q.occurred_at
         elif state in ("never", "closed"):
-            pass
+            continue  # nothing is open: an answer or a close of no open query counts for nothing
         elif q.status == "answered":
             if state == "site":
                 answers.append(q.occurred_at - opened)
