@@ -309,17 +309,23 @@ def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineSt
     last = state.last_entry
     if last is not None:
         # Only what the engine reads of its last entry was saved; the rest stays empty.
-        engine._last_entry = EntryEvent(
-            event_id="",
-            study_id=last.study_id,
-            site_id=last.site_id,
-            subject_id="",
-            form_id="",
-            record_id=last.record_id,
-            entered_at=last.entered_us,
-            country=last.country,
-            vendor=last.vendor,
-        )
+        try:
+            engine._last_entry = EntryEvent(
+                event_id="",
+                study_id=last.study_id,
+                site_id=last.site_id,
+                subject_id="",
+                form_id="",
+                record_id=last.record_id,
+                entered_at=last.entered_us,
+                country=last.country,
+                vendor=last.vendor,
+            )
+        except ValueError as error:  # the event contract's own checks (schemas/events.py)
+            field = str(error).split(":", 1)[0][:40]
+            raise StateError(
+                f"malformed engine state: $.last_entry: {field} out of range"
+            ) from None
         engine._last_entry_seq = last.seq
     ids = engine.event_ids
     for filed in state.event_ids.hours:

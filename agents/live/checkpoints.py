@@ -97,7 +97,7 @@ def load_engine(
     return Engine.from_state(config, check_state(envelope.engine, config))  # type: ignore[arg-type]
 
 
-def decompress_bounded(blob: bytes, max_bytes: int) -> bytes:
+def decompress_bounded(blob: bytes, max_bytes: int) -> bytearray:
     """One zstd frame that declares its size, at most ``max_bytes``; StateError otherwise.
 
     The size is read from the frame header before anything is allocated, and the
@@ -119,7 +119,7 @@ def decompress_bounded(blob: bytes, max_bytes: int) -> bytes:
         raise StateError("payload is not zstd, or holds more than it declares") from None
     if written != declared:
         raise StateError("payload holds less than it declares")
-    return bytes(out)
+    return out  # parsed as it is: no second copy of up to max_bytes
 
 
 def zstd_declared_size(blob: bytes) -> int | None:
