@@ -65,3 +65,43 @@ def test_readyz_names_each_stuck_partition_by_topic_and_number_only():
     assert not ready
     assert reasons == ["input partitions stuck for 120s or more: edc.entries[0], edc.queries[1]"]
     assert readiness.healthy() == (True, [])  # a restart would meet the same message
+
+
+def test_the_worker_reads_faust_s_offsets_and_reports_a_stuck_partition_everywhere():
+    from aiokafka import TopicPartition
+    from faust.types import TP
+
+    from agents.live.app import LiveApp
+    from agents.metrics.collector import EngineCollector
+    from agents.settings import load_settings
+
+    live = LiveApp(load_settings(bootstrap_servers="127.0.0.1:1", partition_stall_after="60s"))
+    clock = Clock()
+    live.stalls.clock = clock
+    monitor = live.app.monitor
+    # What Faust's consumer records: committed at 40, the router handed up to 90.
+    monitor.on_tp_commit({TP("edc.entries", 3): 40, TP("edc.queries", 0): 7})
+    monitor.tp_read_offsets[TP("edc.entries", 3)] = 90  # as Monitor.on_message_in keeps them
+    monitor.tp_read_offsets[TP("edc.queries", 0)] = 6
+    assigned = {
+        TopicPartition("edc.entries", 3),
+        TopicPartition("edc.queries", 0),
+        TopicPartition(live.settings.shard_topic, 3),
+    }
+    live._watch_stalls(assigned)
+    clock.now += 60
+    live._watch_stalls(assigned)
+    assert live.stalls.stuck == [("edc.entries", 3)]
+    assert live.health["edc.entries"].stuck_partitions == 1
+    collector = EngineCollector(lambda: [], live.health, lambda: 0)
+    samples = {
+        (s.name, s.labels.get("topic")): s.value
+        for family in collector.collect()
+        for s in family.samples
+        if s.name == "edc_input_partitions_stuck"
+    }
+    assert samples == {
+        ("edc_input_partitions_stuck", "edc.entries"): 1,
+        ("edc_input_partitions_stuck", "edc.queries"): 0,
+        ("edc_input_partitions_stuck", "dashboard.publishes"): 0,
+    }
