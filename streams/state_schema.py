@@ -16,6 +16,9 @@ import msgspec
 from msgspec import Meta, Struct
 
 from streams.latency import GROUP_MASK, SEQ_MASK
+from streams.queries import AWAITING_DM, AWAITING_SITE
+
+OPEN_STATES = (AWAITING_SITE, AWAITING_DM)
 
 # Event times and hours in microseconds / hours since the epoch: any 64-bit value.
 Int64 = Annotated[int, Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
@@ -223,6 +226,8 @@ def check(state: EngineStateV1, latency_buckets: int, query_buckets: int, dimens
         for q, query in enumerate(study.queries.queries):
             if query.group >= len(study.queries.groups):
                 raise SchemaError(f"{where}[1][{q}][1]: no such query group")
+            if query.state in OPEN_STATES and query.opened_us is None:
+                raise SchemaError(f"{where}[1][{q}][4]: an open query without its opening time")
             events = query.events
             if len(events) % 3 or not all(
                 type(events[i]) is int and type(events[i + 1]) is int and type(events[i + 2]) is str

@@ -7,6 +7,7 @@ that matches (unkeyed SHA-256 is public), headers that agree with the content.
 from __future__ import annotations
 
 import json
+import os
 
 import cramjam
 import orjson
@@ -101,7 +102,11 @@ hostile_values = st.one_of(
 )
 
 
-@settings(max_examples=400, deadline=None)
+# `make fuzz` runs it with many more examples.
+FUZZ_EXAMPLES = 20_000 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 400
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None)
 @given(st.sampled_from(LEAVES), hostile_values)
 def test_any_leaf_replaced_by_anything_restores_alike_or_is_refused_in_one_line(path, value):
     state = orjson.loads(orjson.dumps(STATE))
