@@ -37,6 +37,7 @@ manifests: $(STAMP)
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/agents/live/test_routing.py -k hostile
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/agents/audit/test_replay_audit.py -k reader
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/agents/live/test_checkpoint_payloads.py -k any_leaf
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -27,6 +27,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_settings import (
@@ -203,6 +204,28 @@ class Settings(BaseSettings):
     checkpoint_interval: Duration = Field(
         default=30.0, description="How often engine state is checkpointed to Kafka."
     )
+    checkpoint_signing_key: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="Signs each checkpoint (HMAC-SHA256) and, when set, only checkpoints signed "
+        "with it or with checkpoint_verify_keys are restored: produce rights on the checkpoint "
+        "topic alone can then not forge one. At least 32 characters; same on every worker. "
+        "Prefer EDC_LATENCY_CHECKPOINT_SIGNING_KEY to the file (docs/operations.md, rotation).",
+    )
+    checkpoint_verify_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        default=(),
+        description="Further keys whose signatures are accepted when restoring, never used to "
+        "sign (comma-separated): the previous key during a rotation.",
+    )
+    checkpoint_max_state_bytes: int = Field(
+        default=256 << 20,
+        ge=1 << 20,
+        le=1 << 40,
+        description="A checkpoint declaring or holding a larger decompressed state is refused "
+        "before it is parsed (a crafted one must not exhaust memory) and the shard rebuilt from "
+        "its topic. Restoring takes several times this in memory: keep it well under the "
+        "worker's memory limit.",
+    )
 
     startup_timeout: Duration = Field(
         default=30.0,
@@ -274,6 +297,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Open connections to the metrics endpoint; further ones are closed at once.",
     )
+    partition_stall_after: Duration = Field(
+        default=120.0,
+        description="/readyz turns false, naming the partition, and edc_input_partitions_stuck "
+        "counts it, when an assigned input partition's committed offset has not moved for "
+        "this long while messages read from it wait (agents/live/stalls.py).",
+    )
     broker_unreachable_after: Duration = Field(
         default=30.0,
         description="/readyz turns false when the broker has not answered the worker's own "
@@ -299,7 +328,7 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("breakdown", "default_dashboards", mode="before")
+    @field_validator("breakdown", "default_dashboards", "checkpoint_verify_keys", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -313,6 +342,17 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown dimension(s) {unknown}; choose from {BREAKDOWN_DIMENSIONS}")
         return tuple(d for d in BREAKDOWN_DIMENSIONS if d in value)  # canonical order
+
+    @field_validator("checkpoint_verify_keys")
+    @classmethod
+    def _verify_keys_need_a_signing_key(
+        cls, value: tuple[SecretStr, ...], info: ValidationInfo
+    ) -> tuple[SecretStr, ...]:
+        if value and info.data.get("checkpoint_signing_key") is None:
+            raise ValueError("set checkpoint_signing_key too: it signs what the worker writes")
+        if any(len(key.get_secret_value()) < 32 for key in value):
+            raise ValueError("each key has at least 32 characters")
+        return value
 
     @property
     def producer_max_request_size(self) -> int:
@@ -370,6 +410,16 @@ class Settings(BaseSettings):
         if self.security_protocol in ("SSL", "SASL_SSL"):
             options["ssl_context"] = self.ssl_context()
         return options
+
+    @property
+    def checkpoint_keys(self) -> tuple[bytes | None, tuple[bytes, ...]]:
+        """(the key that signs, every key accepted when restoring), for the checkpoints only."""
+        signing = self.checkpoint_signing_key
+        key = signing.get_secret_value().encode() if signing else None
+        accepted = ((key,) if key else ()) + tuple(
+            k.get_secret_value().encode() for k in self.checkpoint_verify_keys
+        )
+        return key, accepted
 
     @property
     def sasl_password_value(self) -> str | None:

@@ -59,6 +59,7 @@ def main() -> int:
     step("engine_memory", lambda: engine.bytes_per_pending_entry(int(1_000_000 * scale)))
     step("engine_snapshot_publish", lambda: engine.snapshot_publish_cost(int(100_000 * scale)))
     step("metrics_scrape_50_studies_x_20_sites", scrape.per_scrape_cost)
+    step("metrics_scrape_over_http", scrape.http_scrape_cost)
     step("replay_from_file", lambda: replay.replay_file(int(1_000_000 * scale)))
     step("replay_realistic_mix", lambda: replay.replay_realistic(int(1_000_000 * scale)))
     with EmbeddedBroker() as broker:

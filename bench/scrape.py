@@ -4,19 +4,24 @@ The figures are gathered on the worker's Kafka loop (``collect_ms``: the time
 that loop is busy per refresh); the families are built and rendered by
 prometheus_client off that loop (``render_ms``). The floor is ``generate_latest`` over a registry holding
 the same number of plain gauge samples: what the library costs for the text alone.
+``http_scrape_ms`` and ``http_scrape_gzip_ms`` are one whole scrape through the worker's
+HTTP server (a fresh collection, rendering, the transfer), as Prometheus sees it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
+import urllib.request
 
 from prometheus_client import CollectorRegistry, Gauge
 from prometheus_client.exposition import generate_latest
 
+from agents.harness.broker import free_port
 from agents.metrics.cardinality import CardinalityGate
 from agents.metrics.collector import EngineCollector
 from agents.metrics.health import TopicHealth
-from agents.metrics.http import _Families
+from agents.metrics.http import ExpositionCache, MetricsServer, _Families, metrics_route
 from schemas import EntryEvent, PublishEvent, QueryEvent
 from streams import Engine, EngineConfig
 
@@ -96,5 +101,47 @@ def per_scrape_cost() -> dict[str, float]:
     }
 
 
+def http_scrape_cost(rounds: int = 3) -> dict[str, float]:
+    """Best of ``rounds`` whole scrapes over HTTP, each with a fresh collection."""
+    engine = engine_50x20()
+    health = {t: TopicHealth() for t in ("a", "b", "c")}
+    collector = EngineCollector(
+        lambda: [engine], health, lambda: BASE_US + 2 * HOUR_US, ("site",),
+        CardinalityGate((), 200, 500),
+    )  # fmt: skip
+
+    async def run() -> dict[str, float]:
+        # This loop stands for the worker's Kafka loop: collections run on it.
+        cache = ExpositionCache(collector, asyncio.get_running_loop(), max_age_s=0.0)
+        server = MetricsServer(
+            "127.0.0.1", free_port(), {"/metrics": metrics_route(cache)}, 5.0, 256
+        )
+        server.start()
+        url = f"http://127.0.0.1:{server.port}/metrics"
+
+        def get(headers: dict[str, str]) -> int:
+            with urllib.request.urlopen(urllib.request.Request(url, headers=headers)) as answer:
+                return len(answer.read())
+
+        async def best_ms(headers: dict[str, str]) -> float:
+            best = float("inf")
+            for _ in range(rounds):
+                started = time.perf_counter()
+                await asyncio.to_thread(get, headers)
+                best = min(best, time.perf_counter() - started)
+            return round(best * 1000, 2)
+
+        try:
+            return {
+                "http_scrape_ms": await best_ms({}),
+                "http_scrape_gzip_ms": await best_ms({"Accept-Encoding": "gzip"}),
+            }
+        finally:
+            server.stop()
+
+    return asyncio.run(run())
+
+
 if __name__ == "__main__":
     print(per_scrape_cost())
+    print(http_scrape_cost())

@@ -35,14 +35,17 @@ Derived indexes (the record index of each dashboard) are rebuilt, not stored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from schemas.events import EntryEvent
+from streams import state_schema as schema
 from streams.config import EngineConfig
 from streams.dedupe import EventIdMemory
 from streams.latency import (
     ENTERED_SHIFT,
-    GROUP_MASK,
     SEQ_MASK,
     SEQ_SHIFT,
     DashboardLedger,
@@ -189,47 +192,50 @@ def _config(config: EngineConfig) -> dict[str, Any]:
 # -- plain values → engine ---------------------------------------------------------------
 
 
-def _restore_tally(values: list[Any], bounds: tuple[int, ...]) -> Tally:
+def _restore_tally(state: schema.TallyState, bounds: tuple[int, ...]) -> Tally:
     tally = Tally(bounds)
-    counts, tally.count, sum_us, tally.within_sla = values
-    if len(counts) != len(bounds) + 1:
-        raise StateError("a tally does not match its bucket bounds")
-    tally.bucket_counts = [int(c) for c in counts]
-    tally.sum_us = int(sum_us)
+    tally.bucket_counts = list(state.bucket_counts)
+    tally.count, tally.sum_us, tally.within_sla = state.count, int(state.sum_us), state.within_sla
     return tally
 
 
-def _restore_group(values: list[Any], ledger: DashboardLedger) -> None:
-    key, latest, tally, pending, published = values
-    group = ledger.group(tuple(key))
+def _restore_group(state: schema.GroupState, ledger: DashboardLedger) -> None:
+    group = ledger.group(tuple(state.key))  # type: ignore[arg-type]
     index = group.index
-    group.latest_published = latest
-    group.tally = _restore_tally(tally, ledger.bounds_us)
+    group.latest_published = state.latest_published
+    group.tally = _restore_tally(state.tally, ledger.bounds_us)
     by_record = ledger.by_record
-    for hour, entered, seqs, records in pending:
+    for pending in state.pending:
         keys = [
-            e << ENTERED_SHIFT | s << SEQ_SHIFT | index for e, s in zip(entered, seqs, strict=True)
+            e << ENTERED_SHIFT | s << SEQ_SHIFT | index
+            for e, s in zip(pending.entered_us, pending.seqs, strict=True)
         ]
-        group.pending[hour] = dict(zip(keys, records, strict=True))
-        for k, record_id in zip(keys, records, strict=True):
+        group.pending[pending.hour] = dict(zip(keys, pending.record_ids, strict=True))
+        for k, record_id in zip(keys, pending.record_ids, strict=True):
             by_record.setdefault(record_id, []).append(k)  # type: ignore[union-attr,arg-type]
-    for hour, max_published, entered, seqs, times, records in published:
+    for published in state.published:
         keys = [
-            e << ENTERED_SHIFT | s << SEQ_SHIFT | index for e, s in zip(entered, seqs, strict=True)
+            e << ENTERED_SHIFT | s << SEQ_SHIFT | index
+            for e, s in zip(published.entered_us, published.seqs, strict=True)
         ]
-        group.published[hour] = dict(zip(keys, times, strict=True))
-        group.published_records[hour] = list(records)
-        group.max_published[hour] = max_published
-        for k, record_id in zip(keys, records, strict=True):
+        group.published[published.hour] = dict(zip(keys, published.published_us, strict=True))
+        group.published_records[published.hour] = list(published.record_ids)
+        group.max_published[published.hour] = published.max_published
+        for k, record_id in zip(keys, published.record_ids, strict=True):
             by_record.setdefault(record_id, []).append(k)  # type: ignore[union-attr,arg-type]
 
 
-def _restore_dashboard(values: list[Any], bounds: tuple[int, ...]) -> tuple[str, DashboardLedger]:
-    name, sla_us, last_published, first_entered, cutoffs, times, publishes, groups = values
-    ledger = DashboardLedger(sla_us, bounds)
-    ledger.last_published_us, ledger.first_entered_us = last_published, first_entered
-    ledger.snapshot_cutoffs, ledger.snapshot_times = list(cutoffs), list(times)
-    for group in groups:
+def _restore_dashboard(
+    state: schema.DashboardState, bounds: tuple[int, ...]
+) -> tuple[str, DashboardLedger]:
+    ledger = DashboardLedger(state.sla_us, bounds)
+    ledger.last_published_us, ledger.first_entered_us = (
+        state.last_published_us, state.first_entered_us,
+    )  # fmt: skip
+    ledger.snapshot_cutoffs, ledger.snapshot_times = (
+        list(state.snapshot_cutoffs), list(state.snapshot_times),
+    )  # fmt: skip
+    for group in state.groups:
         _restore_group(group, ledger)
     # The record index: a record's keys ascending, a lone key bare, and ()
     # for a record known by its publish times only (DashboardLedger.by_record).
@@ -239,85 +245,123 @@ def _restore_dashboard(values: list[Any], bounds: tuple[int, ...]) -> tuple[str,
             by_record[record_id] = keys[0]  # type: ignore[index]
         else:
             by_record[record_id] = tuple(sorted(keys))  # type: ignore[arg-type]
-    for record_id, published in publishes:
-        ledger.record_publishes[record_id] = (
-            published if published.__class__ is int else list(published)
+    for publishes in state.publishes:
+        published = publishes.published_us
+        ledger.record_publishes[publishes.record_id] = (
+            published if published.__class__ is int else list(published)  # type: ignore[arg-type]
         )
-        by_record.setdefault(record_id, ())
-    return name, ledger
+        by_record.setdefault(publishes.record_id, ())
+    return state.name, ledger
 
 
-def _restore_queries(values: list[Any], bounds: tuple[int, ...]) -> QueryLedger:
-    groups, queries = values
+def _restore_queries(state: schema.QueriesState, bounds: tuple[int, ...]) -> QueryLedger:
     ledger = QueryLedger(bounds)
     keys = []
-    for key, answers, closes in groups:
-        key = tuple(key)
+    for group in state.groups:
+        key = tuple(group.key)
         keys.append(key)
-        ledger.answer_tallies[key] = _restore_tally(answers, bounds)
-        ledger.close_tallies[key] = _restore_tally(closes, bounds)
-    for query_id, group, last_us, state, opened_us, orphans, flat in queries:
-        key = keys[group]
-        query = TrackedQuery(key, ledger.answer_tallies[key], ledger.close_tallies[key])
-        query.events = [(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]
+        ledger.answer_tallies[key] = _restore_tally(group.answers, bounds)  # type: ignore[index]
+        ledger.close_tallies[key] = _restore_tally(group.closes, bounds)  # type: ignore[index]
+    for tracked in state.queries:
+        key = keys[tracked.group]
+        query = TrackedQuery(key, ledger.answer_tallies[key], ledger.close_tallies[key])  # type: ignore[arg-type,index]
+        flat = tracked.events
+        query.events = [(flat[i], flat[i + 1], flat[i + 2]) for i in range(0, len(flat), 3)]  # type: ignore[misc]
         query.last_us, query.state, query.opened_us, query.orphans = (
-            last_us, state, opened_us, orphans,
+            tracked.last_us, tracked.state, tracked.opened_us, tracked.orphans,
         )  # fmt: skip
-        ledger.queries[query_id] = query
+        ledger.queries[tracked.query_id] = query
     return ledger
 
 
-def restore_engine(config: EngineConfig, state: dict[str, Any]) -> Any:
+def decode_state(raw: bytes, config: EngineConfig) -> schema.EngineStateV1:
+    """JSON bytes of a state → its typed form, every field checked; StateError naming the first wrong one."""
+    return _checked(lambda: schema.decode(raw), config)
+
+
+def check_state(state: schema.EngineStateV1, config: EngineConfig) -> schema.EngineStateV1:
+    """A state decoded as part of a larger document (a checkpoint's envelope), checked."""
+    return _checked(lambda: state, config)
+
+
+def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineStateV1) -> Any:
     """An engine that goes on exactly like the one ``state`` was taken from.
 
-    Raises StateError for another version or configuration, and for any shape this
-    layout does not have (a malformed state never yields a half-built engine).
+    ``state``: plain values (``orjson.loads`` of a state) or ``decode_state``'s result.
+    Raises StateError for another version or configuration, and for any type, range
+    or shape this layout does not have (a malformed state never yields a half-built
+    engine, nor one that fails later).
     """
     from streams.engine import Counters, Engine, StudyState
 
-    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-        raise StateError(f"not an engine state of version {STATE_VERSION}")
-    if state.get("config") != _config(config):
-        raise StateError("written with another retention, breakdown or bucket bounds")
-    try:
-        engine = Engine(config)
-        engine.counters = Counters(*state["counters"])
-        engine.watermark_us, engine.earliest_us, engine._seq, engine._pruned_at_us = state["clock"]
-        last = state["last_entry"]
-        if last is not None:
-            study_id, site_id, record_id, entered_us, country, vendor, seq = last
-            # Only what the engine reads of its last entry was saved; the rest stays empty.
+    if not isinstance(state, schema.EngineStateV1):
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            raise StateError(f"not an engine state of version {STATE_VERSION}")
+        plain = state
+        state = _checked(lambda: schema.convert(plain), config)
+    engine = Engine(config)
+    counters, clock = state.counters, state.clock
+    engine.counters = Counters(
+        counters.accepted, counters.duplicates, counters.unknown_dashboard, counters.late
+    )
+    engine.watermark_us, engine.earliest_us = clock.watermark_us, clock.earliest_us
+    engine._seq, engine._pruned_at_us = clock.seq, clock.pruned_at_us
+    last = state.last_entry
+    if last is not None:
+        # Only what the engine reads of its last entry was saved; the rest stays empty.
+        try:
             engine._last_entry = EntryEvent(
                 event_id="",
-                study_id=study_id,
-                site_id=site_id,
+                study_id=last.study_id,
+                site_id=last.site_id,
                 subject_id="",
                 form_id="",
-                record_id=record_id,
-                entered_at=entered_us,
-                country=country,
-                vendor=vendor,
+                record_id=last.record_id,
+                entered_at=last.entered_us,
+                country=last.country,
+                vendor=last.vendor,
             )
-            engine._last_entry_seq = seq
-        ids = engine.event_ids
-        for hour, bucket in state["event_ids"]["hours"]:
-            ids.by_hour[hour] = list(bucket)
-            ids.seen.update(dict.fromkeys(bucket, hour))
-        ids.seen.update(dict.fromkeys(state["event_ids"]["unfiled"], 0))
-        hour = state["event_ids"]["hour"]
-        if hour is not None:
-            ids.hour, ids.hour_ids = hour, ids.by_hour[hour]
-        latency_bounds, query_bounds = engine._latency_bounds, engine._query_bounds
-        for study_id, sla_us, first_seen, dashboards, queries in state["studies"]:
-            ledgers = dict(_restore_dashboard(d, latency_bounds) for d in dashboards)
-            study = StudyState(sla_us, ledgers, _restore_queries(queries, query_bounds))
-            study.first_seen_us = first_seen
-            engine.studies[study_id] = study
-    except StateError:
-        raise
-    except (TypeError, ValueError, KeyError, IndexError, AttributeError) as error:
-        raise StateError(f"malformed engine state ({type(error).__name__})") from None
-    if any(g.index > GROUP_MASK for s in engine.studies.values() for d in s.dashboards.values()
-           for g in d.group_list):  # fmt: skip
-        raise StateError("too many groups")
+        except ValueError as error:  # the event contract's own checks (schemas/events.py)
+            field = str(error).split(":", 1)[0][:40]
+            raise StateError(
+                f"malformed engine state: $.last_entry: {field} out of range"
+            ) from None
+        engine._last_entry_seq = last.seq
+    ids = engine.event_ids
+    for filed in state.event_ids.hours:
+        ids.by_hour[filed.hour] = list(filed.event_ids)
+        ids.seen.update(dict.fromkeys(filed.event_ids, filed.hour))
+    ids.seen.update(dict.fromkeys(state.event_ids.unfiled, 0))
+    hour = state.event_ids.hour
+    if hour is not None:
+        ids.hour, ids.hour_ids = hour, ids.by_hour[hour]
+    latency_bounds, query_bounds = engine._latency_bounds, engine._query_bounds
+    for study in state.studies:
+        ledgers = dict(_restore_dashboard(d, latency_bounds) for d in study.dashboards)
+        restored = StudyState(study.sla_us, ledgers, _restore_queries(study.queries, query_bounds))
+        restored.first_seen_us = study.first_seen_us
+        engine.studies[study.study_id] = restored
     return engine
+
+
+def _checked(
+    decode: Callable[[], schema.EngineStateV1], config: EngineConfig
+) -> schema.EngineStateV1:
+    try:
+        state = decode()
+    except schema.SchemaError as error:
+        raise StateError(f"malformed engine state: {error}") from None
+    if state.version != STATE_VERSION:
+        raise StateError(f"not an engine state of version {STATE_VERSION}")
+    if msgspec.structs.asdict(state.config) != _config(config):
+        raise StateError("written with another retention, breakdown or bucket bounds")
+    try:
+        schema.check(
+            state,
+            len(config.latency_bounds_s),
+            len(config.query_bounds_s),
+            len(config.breakdown),
+        )
+    except schema.SchemaError as error:
+        raise StateError(f"malformed engine state: {error}") from None
+    return state

@@ -21,7 +21,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import faust
-import orjson
 from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.client import AIOKafkaClient
 from faust.types.tuples import Message
@@ -30,13 +29,15 @@ from agents.kafka.codecs import UndecodableBatch, name_undecodable_batches
 from agents.live.fetch_wait import lower_worker_fetch_wait
 from agents.live.group_leave import leave_group_in_any_generation
 from agents.live.lag import lag_by_topic
+from agents.live.probes import probe_routes
 from agents.live.readiness import Readiness
 from agents.live.routing import Router
 from agents.live.shards import ShardStore
+from agents.live.stalls import StallWatch
 from agents.metrics.cardinality import CardinalityGate
 from agents.metrics.collector import EngineCollector
 from agents.metrics.health import TopicHealth
-from agents.metrics.http import ExpositionCache, MetricsServer, Response, metrics_route
+from agents.metrics.http import ExpositionCache, MetricsServer, metrics_route
 from agents.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,8 @@ class LiveApp:
         self.health = {topic: TopicHealth() for topic in settings.input_topics}
         self.readiness = Readiness(settings.broker_unreachable_after)
         self.client_options = settings.kafka_client_options()
+        self.stalls = StallWatch(settings.partition_stall_after)
+        signing_key, accepted_keys = settings.checkpoint_keys
         self.store = ShardStore(
             settings.engine_config(),
             self.client_options,
@@ -88,6 +91,9 @@ class LiveApp:
             self.health,
             settings.app_id,
             on_fatal=self.stop_fatally,
+            signing_key=signing_key,
+            accepted_keys=accepted_keys,
+            max_state_bytes=settings.checkpoint_max_state_bytes,
         )
         self.last_offsets: dict[tuple[str, int], int] = {}
         self._topic_index = {topic: i for i, topic in enumerate(settings.input_topics)}
@@ -347,33 +353,42 @@ class LiveApp:
             await client.close()
 
     async def _measure_lag(self) -> None:
-        owned = list(self.last_offsets)
-        if not owned:
+        consumer = self.app.consumer
+        assigned = consumer.assignment()
+        self._watch_stalls(assigned)
+        if not self.last_offsets:
             return
         # The marks the app's consumer got with its last fetches: no request, no new client.
-        consumer = self.app.consumer
         lag = lag_by_topic(
             self.settings.input_topics,
             self.last_offsets,
-            consumer.assignment(),
+            assigned,
             lambda topic, partition: consumer.highwater(TopicPartition(topic, partition)),
         )
         for topic, value in lag.items():
             self.health[topic].lag = value
 
+    def _watch_stalls(self, assigned: set[TopicPartition]) -> None:
+        """Which assigned input partitions are stuck (agents/live/stalls.py), for /readyz and metrics."""
+        inputs = self.settings.input_topics
+        # Faust's monitor keeps both, keyed by TP (a named tuple: equal to (topic, partition)).
+        monitor = self.app.monitor
+        before = self.stalls.stuck
+        stuck = self.stalls.observe(
+            [(tp.topic, tp.partition) for tp in assigned if tp.topic in inputs],
+            dict(monitor.tp_committed_offsets),
+            dict(monitor.tp_read_offsets),
+        )
+        for topic, count in self.stalls.stuck_by_topic(inputs).items():
+            self.health[topic].stuck_partitions = count
+        if stuck != before and stuck:
+            log.warning(
+                "input partitions stuck for %gs or more (committed offset not moving): %s",
+                self.settings.partition_stall_after,
+                ", ".join(f"{topic}[{partition}]" for topic, partition in stuck),
+            )
+
     # -- metrics endpoint -----------------------------------------------------------
-
-    # Both answered on the metrics server's own thread: they read plain flags and copy
-    # a dict's keys under the GIL, so they never wait behind the Kafka loop.
-    async def _healthz(self) -> Response:
-        healthy, reasons = self.readiness.healthy()
-        body = {"healthy": healthy, "reasons": reasons, "shards": sorted(list(self.store.shards))}
-        return _json_response(body, healthy)
-
-    async def _readyz(self) -> Response:
-        ready, reasons = self.readiness.ready(self.store.unrestored())
-        body = {"ready": ready, "reasons": reasons, "shards": sorted(list(self.store.shards))}
-        return _json_response(body, ready)
 
     def clock_us(self) -> int:
         if self.settings.clock == "event":
@@ -397,17 +412,19 @@ class LiveApp:
         cache = ExpositionCache(
             self.collector(), asyncio.get_running_loop(), settings.metrics_refresh_interval
         )
+        probes = probe_routes(
+            self.readiness,
+            lambda: list(self.store.shards),  # a copy: read from the server's thread
+            self.store.unrestored,
+            self.stalls,
+            cache,
+        )
         self.metrics_server = MetricsServer(
             settings.metrics_host,
             settings.metrics_port,
-            {"/metrics": metrics_route(cache), "/healthz": self._healthz, "/readyz": self._readyz},
+            {"/metrics": metrics_route(cache), **probes},
             settings.http_header_timeout,
             settings.http_max_connections,
         )
         self.metrics_server.start()
         log.warning("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
-
-
-def _json_response(body: dict[str, Any], ok: bool) -> Response:
-    status = "200 OK" if ok else "503 Service Unavailable"
-    return Response(status, "application/json", orjson.dumps(body))

@@ -1,16 +1,18 @@
 """What ``/readyz`` and ``/healthz`` answer, kept apart from the HTTP server that serves them.
 
-* ready: every shard this worker owns is restored and the broker answered within
-  ``broker_unreachable_after`` — route traffic / count this worker's figures.
+* ready: every shard this worker owns is restored, the broker answered within
+  ``broker_unreachable_after``, and no assigned input partition is stuck for
+  ``partition_stall_after`` (agents/live/stalls.py) — route traffic / count this
+  worker's figures.
 * healthy: the process and its event loop are alive (the handler answering proves
-  the loop runs) and nothing fatal happened (a restore that gave up, a batch that
-  cannot be decoded) — restart the worker when not.
+  the loop runs), nothing fatal happened (a restore that gave up, a batch that
+  cannot be decoded), and the metrics can be collected — restart the worker when not.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 
@@ -35,8 +37,16 @@ class Readiness:
         last = self.last_broker_contact
         return last is not None and self.clock() - last <= self.broker_unreachable_after_s
 
-    def ready(self, unrestored: Iterable[int]) -> tuple[bool, list[str]]:
-        """Whether the worker is ready, and why not (one short reason each)."""
+    def ready(
+        self,
+        unrestored: Iterable[int],
+        stuck: Sequence[tuple[str, int]] = (),
+        stuck_after_s: float = 0,
+    ) -> tuple[bool, list[str]]:
+        """Whether the worker is ready, and why not (one short reason each).
+
+        ``stuck``: input partitions (topic, number) stuck for ``stuck_after_s`` or more.
+        """
         reasons = []
         if self.fatal is not None:
             reasons.append(f"stopping: {self.fatal}")
@@ -50,9 +60,17 @@ class Readiness:
                 f"broker unreachable for over {self.broker_unreachable_after_s:g}s"
                 + (f" ({self.broker_error})" if self.broker_error else "")
             )
+        if stuck:
+            # Topic and partition number only: never an offset's content.
+            named = ", ".join(f"{topic}[{partition}]" for topic, partition in stuck)
+            reasons.append(f"input partitions stuck for {stuck_after_s:g}s or more: {named}")
         return not reasons, reasons
 
-    def healthy(self) -> tuple[bool, list[str]]:
+    def healthy(self, metrics_failure: str | None = None) -> tuple[bool, list[str]]:
+        """``metrics_failure``: why the last collection of /metrics failed (None: it worked)."""
+        reasons = []
         if self.fatal is not None:
-            return False, [f"stopping: {self.fatal}"]
-        return True, []
+            reasons.append(f"stopping: {self.fatal}")
+        if metrics_failure is not None:
+            reasons.append(metrics_failure)
+        return not reasons, reasons

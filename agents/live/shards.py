@@ -19,7 +19,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agents.kafka.topics import READER_FETCH_BYTES, read_to_end
-from agents.live.checkpoints import CheckpointReader, chunk_messages, dump_engine
+from agents.live.checkpoints import (
+    MAX_STATE_BYTES,
+    CheckpointReader,
+    chunk_messages,
+    dump_engine,
+)
 from agents.live.sharding import WireError, decode_batch
 from agents.metrics.health import CheckpointHealth, TopicHealth
 from streams import DUPLICATE, UNKNOWN_DASHBOARD, Engine, EngineConfig
@@ -51,12 +56,23 @@ class ShardStore:
         group_id: str,
         on_fatal: Callable[[str], None],
         checkpoint_health: CheckpointHealth | None = None,
+        signing_key: bytes | None = None,
+        accepted_keys: tuple[bytes, ...] = (),
+        max_state_bytes: int = MAX_STATE_BYTES,
     ) -> None:
+        """``signing_key`` signs the checkpoints written; ``accepted_keys`` verify those read."""
         self.group_id = group_id
         self.on_fatal = on_fatal
         self.checkpoint_health = checkpoint_health or CheckpointHealth()
+        self.signing_key = signing_key
         self.checkpoints = CheckpointReader(
-            client_options, checkpoint_topic, shard_topic, engine_config, self.checkpoint_health
+            client_options,
+            checkpoint_topic,
+            shard_topic,
+            engine_config,
+            self.checkpoint_health,
+            accepted_keys,
+            max_state_bytes,
         )
         self._restores: set[asyncio.Task[None]] = set()
         self.engine_config = engine_config
@@ -266,7 +282,9 @@ class ShardStore:
                     headers=headers,
                     partition=p % partitions,  # all chunks of a shard in one partition, in order
                 )
-                for key, value, headers in chunk_messages(p, offset, uuid.uuid4().hex, blob)
+                for key, value, headers in chunk_messages(
+                    p, offset, uuid.uuid4().hex, blob, self.signing_key
+                )
             ]
             await asyncio.gather(*futures)
             shard.checkpointed_offset = offset

@@ -258,6 +258,7 @@ class EngineCollector(Collector):
         age = _family(m.NEWEST_EVENT_AGE, ())
         lag = _family(m.CONSUMER_LAG, ())
         delay = _family(m.PROCESSING_DELAY, ())
+        stuck = _family(m.INPUT_PARTITIONS_STUCK, ())
         for topic in sorted(self._health):
             health = self._health[topic]
             for outcome in OUTCOMES:
@@ -265,10 +266,11 @@ class EngineCollector(Collector):
             dead.add_metric([topic], health.dead_letters)
             late.add_metric([topic], health.late)
             lag.add_metric([topic], health.lag)
+            stuck.add_metric([topic], health.stuck_partitions)
             if health.newest_event_us is not None:
                 newest.add_metric([topic], health.newest_event_us / US_PER_SECOND)
                 age.add_metric([topic], max(0, now_us - health.newest_event_us) / US_PER_SECOND)
             if health.processing_delay_s is not None:
                 delay.add_metric([topic], health.processing_delay_s)
-        families: list[Metric] = [messages, dead, late, newest, age, lag, delay]
+        families: list[Metric] = [messages, dead, late, newest, age, lag, delay, stuck]
         return lambda: families

@@ -148,6 +148,12 @@ CONSUMER_LAG = MetricSpec(
     "Messages in the topic not yet processed by this worker, over its partitions.",
     TOPIC_LABELS,
 )  # fmt: skip
+INPUT_PARTITIONS_STUCK = MetricSpec(
+    "edc_input_partitions_stuck", "gauge",
+    "Input partitions of the topic assigned to this worker whose committed offset has not moved "
+    "for partition_stall_after while messages read from them wait (agents/live/stalls.py).",
+    TOPIC_LABELS,
+)  # fmt: skip
 PROCESSING_DELAY = MetricSpec(
     "edc_processing_delay_seconds", "gauge",
     "Wall time between a message's Kafka timestamp and its processing, for the newest message.",
@@ -182,7 +188,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     QUERIES_OPEN, QUERY_OLDEST_OPEN_AGE, QUERY_TIME_TO_ANSWER, QUERY_TIME_TO_CLOSE,
     MESSAGES, DEAD_LETTERS, LATE_EVENTS, NEWEST_EVENT_TIME, NEWEST_EVENT_AGE,
     CONSUMER_LAG, PROCESSING_DELAY, OVER_CARDINALITY, OWNED_PARTITIONS, CHECKPOINTS_REJECTED,
-    SHARD_RECORDS_SKIPPED,
+    SHARD_RECORDS_SKIPPED, INPUT_PARTITIONS_STUCK,
 )  # fmt: skip
 
 

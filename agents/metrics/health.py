@@ -27,6 +27,7 @@ class TopicHealth:
     newest_event_us: int | None = None
     processing_delay_s: float | None = None
     lag: int = 0
+    stuck_partitions: int = 0  # assigned partitions of the topic stuck (agents/live/stalls.py)
 
     def count(self, outcome: str, n: int = 1) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n

@@ -7,6 +7,8 @@ import logging
 import pickle
 import uuid
 
+import cramjam
+import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -118,3 +120,80 @@ def test_only_a_genuine_checkpoint_is_restored_and_a_pickle_never_runs(
         "offset": 1,  # the one claiming offsets that never existed
     }
     assert all("\n" not in r.getMessage() for r in caplog.records)
+
+
+def _forged_payloads(settings, good: Engine, offset: int) -> list[bytes]:
+    """The probe's forgeries, each a well-formed checkpoint at the shard's real offset."""
+    wrong_type = {"shard": 0, "next_offset": offset, "engine": good.to_state()}
+    wrong_type["engine"]["clock"][0] = "not-a-number"
+    compressor = cramjam.zstd.Compressor(level=3)
+    zeros = bytes(16 << 20)
+    for _ in range(256):  # 4 GiB of zeros, a few dozen KB compressed
+        compressor.compress(zeros)
+    bomb = bytes(compressor.finish())
+    return [
+        bytes(cramjam.zstd.compress(orjson.dumps(wrong_type))),
+        bomb,
+        bomb[:4] + bytes([0xC0, bomb[5]]) + (4 << 30).to_bytes(8, "little") + bomb[6:],
+    ]
+
+
+def test_forged_checkpoints_with_matching_digests_leave_the_older_genuine_one_in_use(
+    kafka_bootstrap,
+):
+    async def scenario() -> tuple:
+        settings, producer = await _setup(kafka_bootstrap, f"ckpt-{uuid.uuid4().hex[:8]}", 5)
+        topic = settings.checkpoint_topic
+        good = _engine(settings, 60)
+        try:
+            await _write(producer, topic, 0, 3, dump_engine(good, 0, 3))
+            for forged in _forged_payloads(settings, good, 4):  # newer than the good one
+                await _write(producer, topic, 0, 4, forged)
+        finally:
+            await producer.stop()
+        health = CheckpointHealth()
+        reader = CheckpointReader(
+            settings.kafka_client_options(), topic, settings.shard_topic,
+            settings.engine_config(), health,
+        )  # fmt: skip
+        return await reader.latest([0]), health, good
+
+    found, health, good = asyncio.run(scenario())
+    assert found[0].next_offset == 3
+    assert found[0].engine.to_state() == good.to_state()
+    assert health.rejected["content"] == 3
+
+
+@pytest.mark.parametrize("keyed", [True, False])
+def test_an_empty_state_at_the_real_offset_is_refused_with_a_key_and_accepted_without(
+    kafka_bootstrap, keyed
+):
+    key = b"s" * 32 if keyed else None
+
+    async def scenario() -> tuple:
+        settings, producer = await _setup(kafka_bootstrap, f"ckpt-{uuid.uuid4().hex[:8]}", 5)
+        topic = settings.checkpoint_topic
+        good = _engine(settings, 60)
+        try:
+            blob = dump_engine(good, 0, 3)
+            for k, value, headers in chunk_messages(0, 3, uuid.uuid4().hex, blob, key):
+                await producer.send_and_wait(topic, value, key=k, headers=headers, partition=0)
+            # The forgery: an empty engine at the shard's real offset, its digest computed
+            # as anyone can (no key).
+            await _write(producer, topic, 0, 4, dump_engine(Engine(settings.engine_config()), 0, 4))
+        finally:
+            await producer.stop()
+        health = CheckpointHealth()
+        reader = CheckpointReader(
+            settings.kafka_client_options(), topic, settings.shard_topic,
+            settings.engine_config(), health, keys=[key] if key else [],
+        )  # fmt: skip
+        return await reader.latest([0]), health, good
+
+    found, health, good = asyncio.run(scenario())
+    if keyed:
+        assert (found[0].next_offset, health.rejected["digest"]) == (3, 1)
+        assert found[0].engine.to_state() == good.to_state()
+    else:  # documented: without a key the digest only detects damage
+        assert (found[0].next_offset, health.rejected["digest"]) == (4, 0)
+        assert found[0].engine.to_state()["studies"] == []

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import http.client
 import urllib.request
 
+import orjson
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder, generate_latest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics
 from prometheus_client.parser import text_string_to_metric_families as prometheus_text
 
 from agents.harness.broker import free_port
+from agents.live.probes import probe_routes
+from agents.live.readiness import Readiness
+from agents.live.stalls import StallWatch
 from agents.metrics.cardinality import CardinalityGate
 from agents.metrics.collector import EngineCollector
 from agents.metrics.health import TopicHealth
@@ -40,7 +47,10 @@ def _server(
     async def healthz() -> Response:
         return Response("200 OK", "application/json", b'{"shards": [0]}')
 
-    routes = {"/metrics": metrics_route(cache), "/healthz": healthz}
+    async def readyz() -> Response:
+        return Response("503 Service Unavailable", "application/json", b'{"ready": false}')
+
+    routes = {"/metrics": metrics_route(cache), "/healthz": healthz, "/readyz": readyz}
     server = MetricsServer("127.0.0.1", free_port(), routes, header_timeout_s, cap)
     server.start()
     return server, cache
@@ -62,7 +72,7 @@ async def test_healthz_answers_while_200_scrapes_run_and_they_share_collections(
         server.stop()
 
 
-async def test_half_sent_requests_are_closed_and_a_flood_is_capped():
+async def test_half_sent_requests_are_closed_and_at_the_cap_the_oldest_waiting_one_gives_way():
     server, _cache = _server(cap=20, header_timeout_s=0.5)
     try:
         slow = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(20)]
@@ -70,11 +80,123 @@ async def test_half_sent_requests_are_closed_and_a_flood_is_capped():
             writer.write(b"GET /metrics HTTP/1.1\r\nHost:")  # never finished
             await writer.drain()
         await asyncio.sleep(0.1)
-        reader, _writer = await asyncio.open_connection("127.0.0.1", server.port)
-        assert await asyncio.wait_for(reader.read(), 5) == b""  # over the cap: closed at once
-        for reader, _writer in slow:  # the header timeout closes each one
-            assert await asyncio.wait_for(reader.read(), 10) == b""
+        assert server.open_connections == 20
+        # One more at the cap: the oldest half-sent one is closed at once, this one served.
         assert (await _get(server.port, "/healthz")).startswith(b"HTTP/1.1 200")
+        assert await asyncio.wait_for(slow[0][0].read(), 5) == b""
+        for reader, _writer in slow[1:]:  # the header timeout closes each other one
+            assert await asyncio.wait_for(reader.read(), 10) == b""
+        assert server.open_connections == 0
+    finally:
+        server.stop()
+
+
+def _probe(port: int, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+    """One request, as a kubelet probe sends it: a fresh connection, a 5 s socket timeout."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request(method, path)
+        answer = connection.getresponse()
+        return answer.status, dict(answer.getheaders()), answer.read()
+    finally:
+        connection.close()
+
+
+async def test_probes_answer_while_idle_clients_hold_the_cap_and_renew_their_connections():
+    server, _cache = _server(cap=64, header_timeout_s=5.0)
+    stop = asyncio.Event()
+    idle: list[asyncio.StreamWriter] = []
+
+    async def hold_the_cap() -> None:
+        # The probe's attacker: the cap's worth of connections that send nothing, each
+        # one reopened as soon as it is closed.
+        while not stop.is_set():
+            while len(idle) < 64 and not stop.is_set():
+                _reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+                idle.append(writer)
+            await asyncio.sleep(0.01)
+            idle[:] = [w for w in idle if not w.is_closing() and not w.transport.is_closing()]
+
+    holder = asyncio.ensure_future(hold_the_cap())
+    try:
+        while server.open_connections < 64:
+            await asyncio.sleep(0.01)
+        answers = [
+            await asyncio.to_thread(_probe, server.port, path)
+            for _ in range(15)
+            for path in ("/healthz", "/readyz")
+        ]
+    finally:
+        stop.set()
+        await holder
+        for writer in idle:
+            writer.close()
+        server.stop()
+    assert [status for status, _headers, _body in answers] == [200, 503] * 15
+    assert all(body.startswith(b'{"') for _status, _headers, body in answers)
+
+
+async def test_head_gets_the_headers_and_no_body():
+    server, _cache = _server()
+    try:
+        get = await asyncio.to_thread(_probe, server.port, "/healthz")
+        head = await asyncio.to_thread(_probe, server.port, "/healthz", "HEAD")
+        metrics_head = await asyncio.to_thread(_probe, server.port, "/metrics", "HEAD")
+        post = await asyncio.to_thread(_probe, server.port, "/metrics", "POST")
+        missing = await asyncio.to_thread(_probe, server.port, "/nowhere")
+    finally:
+        server.stop()
+    assert get[0] == head[0] == 200 and get[2]
+    assert head[2] == b"" and head[1]["Content-Length"] == str(len(get[2]))
+    assert metrics_head[0] == 200 and metrics_head[2] == b""
+    assert int(metrics_head[1]["Content-Length"]) > 100_000
+    assert (post[0], missing[0]) == (405, 404)
+
+
+async def test_the_body_is_what_generate_latest_writes_for_the_same_collector():
+    server, cache = _server(max_age_s=3600)
+    collector = cache._collector
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    try:
+        status, headers, body = await asyncio.to_thread(_probe, server.port, "/metrics")
+    finally:
+        server.stop()
+    assert status == 200
+    assert headers["Content-Type"] == choose_encoder("")[1]
+    assert body == generate_latest(registry)
+
+
+async def test_healthz_fails_while_the_metrics_cannot_be_collected():
+    engine = engine_50x20(studies=2, sites=2)
+    broken = {"now": False}
+
+    def clock_us() -> int:
+        if broken["now"]:
+            raise TypeError("a field of the wrong type")
+        return BASE_US + 2 * HOUR_US
+
+    collector = EngineCollector(lambda: [engine], {}, clock_us, ("site",))
+    cache = ExpositionCache(collector, asyncio.get_running_loop(), max_age_s=0.0)
+    readiness = Readiness(30.0)
+    readiness.broker_answered()
+    routes = {
+        "/metrics": metrics_route(cache),
+        **probe_routes(readiness, lambda: [0], lambda: [], StallWatch(60.0), cache),
+    }
+    server = MetricsServer("127.0.0.1", free_port(), routes, 5.0, 16)
+    server.start()
+    try:
+        assert (await asyncio.to_thread(_probe, server.port, "/metrics"))[0] == 200
+        assert (await asyncio.to_thread(_probe, server.port, "/healthz"))[0] == 200
+        broken["now"] = True
+        assert (await asyncio.to_thread(_probe, server.port, "/metrics"))[0] == 500
+        status, _headers, body = await asyncio.to_thread(_probe, server.port, "/healthz")
+        assert status == 503
+        assert orjson.loads(body)["reasons"] == ["collecting the metrics failed (TypeError)"]
+        broken["now"] = False
+        assert (await asyncio.to_thread(_probe, server.port, "/metrics"))[0] == 200
+        assert (await asyncio.to_thread(_probe, server.port, "/healthz"))[0] == 200
     finally:
         server.stop()
 
