@@ -7,9 +7,9 @@ A change of this layout bumps the version and comes with a new golden file
 (``tests/streams/golden/``); a state of another version is refused and the
 shard rebuilt from its topic.
 
-Layout, version 1 (positional lists keep a million entries small and fast)::
+Layout, version 2 (positional lists keep a million entries small and fast)::
 
-    {"version": 1,
+    {"version": 2,
      "config": {"retention_us", "breakdown", "latency_bounds_us", "query_bounds_us"},
      "counters": [accepted, duplicates, unknown_dashboard, late],
      "clock": [watermark_us, earliest_us, seq, pruned_at_us],
@@ -25,7 +25,8 @@ Layout, version 1 (positional lists keep a million entries small and fast)::
                 [[hour, [entered_us…], [seq…], [record_id…]]…],                # pending
                 [[hour, max_published, [entered_us…], [seq…], [published_us…],
                   [record_id…]]…]]                                             # published
-    tally:     [[bucket count…], count, "sum_us", within_sla]
+    tally:     [[bucket count…], count, "sum_us", within_sla, "corrected_us", withdrawn,
+                breaches_withdrawn]                                 # the last three: v2
     queries:   [[[key part…], answer tally, close tally]…,                     # groups
                 [[query_id, group, last_us, state, opened_us, orphans,
                   [occurred_us, seq, status, …]]…]]
@@ -51,7 +52,8 @@ from streams.latency import (
 from streams.queries import QueryLedger, TrackedQuery
 from streams.tally import Tally
 
-STATE_VERSION = 1
+# 2: the tally's corrections (counters never decrease, issue 26); 1 is refused (rebuilt).
+STATE_VERSION = 2
 
 
 class StateError(ValueError):
@@ -62,7 +64,10 @@ class StateError(ValueError):
 
 
 def _tally(tally: Tally) -> list[Any]:
-    return [list(tally.bucket_counts), tally.count, str(tally.sum_us), tally.within_sla]
+    return [
+        list(tally.bucket_counts), tally.count, str(tally.sum_us), tally.within_sla,
+        str(tally.corrected_us), tally.withdrawn, tally.breaches_withdrawn,
+    ]  # fmt: skip
 
 
 def _keys(keys: Any) -> tuple[list[int], list[int]]:
@@ -191,11 +196,13 @@ def _config(config: EngineConfig) -> dict[str, Any]:
 
 def _restore_tally(values: list[Any], bounds: tuple[int, ...]) -> Tally:
     tally = Tally(bounds)
-    counts, tally.count, sum_us, tally.within_sla = values
+    counts, tally.count, sum_us, tally.within_sla, corrected_us, withdrawn, breaches = values
     if len(counts) != len(bounds) + 1:
         raise StateError("a tally does not match its bucket bounds")
     tally.bucket_counts = [int(c) for c in counts]
     tally.sum_us = int(sum_us)
+    tally.corrected_us = int(corrected_us)
+    tally.withdrawn, tally.breaches_withdrawn = int(withdrawn), int(breaches)
     return tally
 
 
