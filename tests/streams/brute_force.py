@@ -224,10 +224,11 @@ def _card(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "overdue": sum(1 for r in waiting if r["overdue"]),
         # Over SLA: published after the deadline, or waiting past it.
         "over_sla": sum(
-            1 for r in entries
+            1
+            for r in entries
             if (r["latency"] is None and r["overdue"])
             or (r["latency"] is not None and r["latency"] > r["sla"])
-        ),  # fmt: skip
+        ),
         "open_queries": len(open_queries),
         "queries_over_30d": sum(1 for r in open_queries if r["age"] > 30 * DAY),
         "answers": len(answers),
