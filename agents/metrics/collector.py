@@ -21,10 +21,13 @@ from prometheus_client.registry import Collector
 from agents.metrics import definitions as m
 from agents.metrics.cardinality import CardinalityGate
 from agents.metrics.health import OUTCOMES, CheckpointHealth, TopicHealth
+from agents.release import build_labels
 from schemas.timestamps import US_PER_SECOND
 from streams import AGING_BUCKETS, Engine
 from streams.queries import AWAITING_DM, AWAITING_SITE, STATE_NAMES
 from streams.tally import Tally
+
+BUILD_LABELS = build_labels()  # fixed for the life of the process
 
 
 def _family(spec: m.MetricSpec, dimensions: tuple[str, ...]) -> Metric:
@@ -45,6 +48,9 @@ def _merge_tally(into: dict[tuple[str, ...], Tally], key: tuple[str, ...], tally
     merged.count += tally.count
     merged.sum_us += tally.sum_us
     merged.within_sla += tally.within_sla
+    merged.corrected_us += tally.corrected_us
+    merged.withdrawn += tally.withdrawn
+    merged.breaches_withdrawn += tally.breaches_withdrawn
 
 
 def _add_histogram(
@@ -110,7 +116,9 @@ class EngineCollector(Collector):
             over.add_metric([], over_count)
             owned = _family(m.OWNED_PARTITIONS, ())
             owned.add_metric([], owned_count)
-            return [*families, over, owned]
+            build_info = _family(m.BUILD_INFO, ())
+            build_info.add_metric(list(BUILD_LABELS.values()), 1)
+            return [*families, over, owned, build_info]
 
         return build
 
@@ -131,11 +139,17 @@ class EngineCollector(Collector):
     def _latency(self, engines: list[Engine]) -> Callable[[], list[Metric]]:
         dims = self._dimensions
         tallies: dict[tuple[str, ...], Tally] = {}
+        over_sla: dict[tuple[str, ...], int] = {}
         sla: dict[tuple[str, str], int] = {}
         for engine in engines:
             for study_id, dashboard, group, tally in engine.latency_tallies():
                 if self._exports(study_id, group):
                     _merge_tally(tallies, (study_id, dashboard, *group), tally)
+            # Deadlines pass by each engine's own clock (its watermark), as in the replay.
+            for study_id, dashboard, group, count in engine.over_sla_by_group():
+                if self._exports(study_id, group):
+                    key = (study_id, dashboard, *group)
+                    over_sla[key] = over_sla.get(key, 0) + count
             for study_id, state in engine.studies.items():
                 if not self._exports(study_id):
                     continue
@@ -144,18 +158,22 @@ class EngineCollector(Collector):
 
         def build() -> list[Metric]:
             histogram = _family(m.DATA_LATENCY, dims)
+            corrections = _family(m.LATENCY_CORRECTIONS, dims)
             within = _family(m.PUBLISHED_WITHIN_SLA, dims)
-            over = _family(m.PUBLISHED_OVER_SLA, dims)
+            over = _family(m.OVER_SLA, dims)
+            withdrawn = _family(m.OVER_SLA_WITHDRAWN, dims)
             for key in sorted(tallies):
                 tally = tallies[key]
                 labels = list(key)
                 _add_histogram(histogram, labels, tally, m.LATENCY_BUCKETS_S)
+                corrections.add_metric(labels, tally.corrected_us / US_PER_SECOND)
                 within.add_metric(labels, tally.within_sla)
-                over.add_metric(labels, tally.count - tally.within_sla)
+                over.add_metric(labels, over_sla.get(key, 0))
+                withdrawn.add_metric(labels, tally.breaches_withdrawn)
             sla_family = _family(m.SLA, dims)
             for (study_id, dashboard), sla_us in sorted(sla.items()):
                 sla_family.add_metric([study_id, dashboard], sla_us / US_PER_SECOND)
-            return [histogram, within, over, sla_family]
+            return [histogram, corrections, within, over, withdrawn, sla_family]
 
         return build
 
@@ -233,6 +251,7 @@ class EngineCollector(Collector):
             oldest_family = _family(m.QUERY_OLDEST_OPEN_AGE, dims)
             answer_family = _family(m.QUERY_TIME_TO_ANSWER, dims)
             close_family = _family(m.QUERY_TIME_TO_CLOSE, dims)
+            withdrawn_family = _family(m.QUERY_DURATIONS_WITHDRAWN, dims)
             for key in sorted(open_counts):
                 row = open_counts[key]
                 for state_index in (AWAITING_SITE, AWAITING_DM):
@@ -245,7 +264,9 @@ class EngineCollector(Collector):
                 if key in answers:
                     _add_histogram(answer_family, list(key), answers[key], m.QUERY_BUCKETS_S)
                     _add_histogram(close_family, list(key), closes[key], m.QUERY_BUCKETS_S)
-            return [open_family, oldest_family, answer_family, close_family]
+                    withdrawn_family.add_metric([*key, "answer"], answers[key].withdrawn)
+                    withdrawn_family.add_metric([*key, "close"], closes[key].withdrawn)
+            return [open_family, oldest_family, answer_family, close_family, withdrawn_family]
 
         return build
 
