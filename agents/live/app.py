@@ -390,6 +390,8 @@ class LiveApp:
             self.settings.breakdown,
             self.gate,
             self.store.checkpoint_health,
+            self.settings.publish_stall_after_s,
+            lambda: self.readiness.ready(self.store.unrestored())[0],
         )
 
     async def _serve_metrics(self) -> None:

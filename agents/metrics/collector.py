@@ -73,7 +73,11 @@ class EngineCollector(Collector):
         dimensions: tuple[str, ...] = (),
         gate: CardinalityGate | None = None,
         checkpoint_health: CheckpointHealth | None = None,
+        stall_after_s: Callable[[str, str], float] = lambda _study, _dashboard: 6 * 3600.0,
+        ready: Callable[[], bool] = lambda: True,
     ) -> None:
+        self._stall_after_s = stall_after_s  # per study and dashboard (agents/settings.py)
+        self._ready = ready
         self._checkpoint_health = checkpoint_health or CheckpointHealth()
         self._engines = engines
         self._health = health
@@ -109,6 +113,7 @@ class EngineCollector(Collector):
         ]
         over_count = self._gate.over if self._gate is not None else 0
         owned_count = len(engines)
+        ready = self._ready()
 
         def build() -> list[Metric]:
             families = [family for part in parts for family in part()]
@@ -118,7 +123,9 @@ class EngineCollector(Collector):
             owned.add_metric([], owned_count)
             build_info = _family(m.BUILD_INFO, ())
             build_info.add_metric(list(BUILD_LABELS.values()), 1)
-            return [*families, over, owned, build_info]
+            ready_family = _family(m.WORKER_READY, ())
+            ready_family.add_metric([], 1 if ready else 0)
+            return [*families, over, owned, build_info, ready_family]
 
         return build
 
@@ -179,6 +186,7 @@ class EngineCollector(Collector):
 
     def _backlog(self, engines: list[Engine], now_us: int) -> Callable[[], list[Metric]]:
         dims = self._dimensions
+        stall_after_s = self._stall_after_s
         rows: dict[tuple[str, ...], list[int]] = {}
         last_publish: dict[tuple[str, str], int] = {}
         first_entry: dict[tuple[str, str], int] = {}
@@ -212,11 +220,13 @@ class EngineCollector(Collector):
                 oldest.add_metric(list(key), row[1] / US_PER_SECOND)
                 overdue.add_metric(list(key), row[2])
             silence = _family(m.PUBLISH_SILENCE, dims)
+            stall_after = _family(m.PUBLISH_STALL_AFTER, dims)
             for key in sorted(set(last_publish) | set(first_entry)):
                 since = last_publish.get(key, first_entry.get(key))
                 if since is not None:
                     silence.add_metric(list(key), max(0, now_us - since) / US_PER_SECOND)
-            return [pending, oldest, overdue, silence]
+                    stall_after.add_metric(list(key), stall_after_s(*key))
+            return [pending, oldest, overdue, silence, stall_after]
 
         return build
 

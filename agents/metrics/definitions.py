@@ -106,6 +106,13 @@ PUBLISH_SILENCE = MetricSpec(
     KPI_BASE_LABELS, breakdown=False,
 )  # fmt: skip
 
+PUBLISH_STALL_AFTER = MetricSpec(
+    "edc_publish_stall_after_seconds", "gauge",
+    "How long the dashboard may go without a publish while entries wait (its configured "
+    "publish_stall_after), for EdcPublishingStalled.",
+    KPI_BASE_LABELS, breakdown=False,
+)  # fmt: skip
+
 # --- queries ------------------------------------------------------------------------
 QUERIES_OPEN = MetricSpec(
     "edc_queries_open", "gauge",
@@ -179,6 +186,11 @@ OVER_CARDINALITY = MetricSpec(
     "max_studies or max_groups_per_study.",
     (),
 )  # fmt: skip
+WORKER_READY = MetricSpec(
+    "edc_worker_ready", "gauge",
+    "1 when this worker is ready (/readyz: its shards restored, the broker reachable), else 0.",
+    (),
+)  # fmt: skip
 OWNED_PARTITIONS = MetricSpec(
     "edc_worker_partitions", "gauge",
     "Shard partitions this worker owns and exports figures for.",
@@ -205,12 +217,12 @@ BUILD_INFO = MetricSpec(
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
     DATA_LATENCY, LATENCY_CORRECTIONS, PUBLISHED_WITHIN_SLA, OVER_SLA, OVER_SLA_WITHDRAWN, SLA,
-    BACKLOG_PENDING, BACKLOG_OLDEST_AGE, BACKLOG_OVERDUE, PUBLISH_SILENCE,
+    BACKLOG_PENDING, BACKLOG_OLDEST_AGE, BACKLOG_OVERDUE, PUBLISH_SILENCE, PUBLISH_STALL_AFTER,
     QUERIES_OPEN, QUERY_OLDEST_OPEN_AGE, QUERY_TIME_TO_ANSWER, QUERY_TIME_TO_CLOSE,
     QUERY_DURATIONS_WITHDRAWN,
     MESSAGES, DEAD_LETTERS, LATE_EVENTS, NEWEST_EVENT_TIME, NEWEST_EVENT_AGE,
     CONSUMER_LAG, PROCESSING_DELAY, OVER_CARDINALITY, OWNED_PARTITIONS, CHECKPOINTS_REJECTED,
-    SHARD_RECORDS_SKIPPED, BUILD_INFO,
+    SHARD_RECORDS_SKIPPED, BUILD_INFO, WORKER_READY,
 )  # fmt: skip
 
 
