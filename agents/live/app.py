@@ -392,6 +392,7 @@ class LiveApp:
             self.store.checkpoint_health,
             self.settings.publish_stall_after_s,
             lambda: self.readiness.ready(self.store.unrestored())[0],
+            self.settings.shard_partitions,
         )
 
     async def _serve_metrics(self) -> None:

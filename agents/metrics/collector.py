@@ -75,7 +75,9 @@ class EngineCollector(Collector):
         checkpoint_health: CheckpointHealth | None = None,
         stall_after_s: Callable[[str, str], float] = lambda _study, _dashboard: 6 * 3600.0,
         ready: Callable[[], bool] = lambda: True,
+        shard_partitions: int = 1,
     ) -> None:
+        self._shard_partitions = shard_partitions
         self._stall_after_s = stall_after_s  # per study and dashboard (agents/settings.py)
         self._ready = ready
         self._checkpoint_health = checkpoint_health or CheckpointHealth()
@@ -125,7 +127,9 @@ class EngineCollector(Collector):
             build_info.add_metric(list(BUILD_LABELS.values()), 1)
             ready_family = _family(m.WORKER_READY, ())
             ready_family.add_metric([], 1 if ready else 0)
-            return [*families, over, owned, build_info, ready_family]
+            shards = _family(m.SHARD_PARTITIONS, ())
+            shards.add_metric([], self._shard_partitions)
+            return [*families, over, owned, build_info, ready_family, shards]
 
         return build
 

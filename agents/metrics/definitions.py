@@ -186,6 +186,12 @@ OVER_CARDINALITY = MetricSpec(
     "max_studies or max_groups_per_study.",
     (),
 )  # fmt: skip
+SHARD_PARTITIONS = MetricSpec(
+    "edc_shard_partitions", "gauge",
+    "Shard partitions of the deployment (shard_partitions): summed edc_worker_partitions below "
+    "it means shards nobody owns, whose studies' figures are partial.",
+    (),
+)  # fmt: skip
 WORKER_READY = MetricSpec(
     "edc_worker_ready", "gauge",
     "1 when this worker is ready (/readyz: its shards restored, the broker reachable), else 0.",
@@ -222,7 +228,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     QUERY_DURATIONS_WITHDRAWN,
     MESSAGES, DEAD_LETTERS, LATE_EVENTS, NEWEST_EVENT_TIME, NEWEST_EVENT_AGE,
     CONSUMER_LAG, PROCESSING_DELAY, OVER_CARDINALITY, OWNED_PARTITIONS, CHECKPOINTS_REJECTED,
-    SHARD_RECORDS_SKIPPED, BUILD_INFO, WORKER_READY,
+    SHARD_RECORDS_SKIPPED, BUILD_INFO, WORKER_READY, SHARD_PARTITIONS,
 )  # fmt: skip
 
 
