@@ -375,8 +375,23 @@ class GroupLedger:
         """Entries counted over SLA by the clock (the watermark): never decreases as events
         arrive and the clock moves on (see "Breaches" above)."""
         tally = self.tally
-        overdue = self.backlog(clock_us).overdue if self.pending else 0
-        return tally.count - tally.within_sla + overdue + tally.breaches_withdrawn
+        return tally.count - tally.within_sla + self._waiting_past(clock_us - self.sla_us) + (
+            tally.breaches_withdrawn
+        )
+
+    def _waiting_past(self, entered_before: int) -> int:
+        """Pending entries entered before the instant: ``backlog(watermark).overdue``, as no
+        entry is entered and no publish is made after the watermark; whole hours counted
+        by their length (this runs per group at every scrape)."""
+        count = 0
+        limit = entered_before << ENTERED_SHIFT
+        for bucket, entries in self.pending.items():
+            start = bucket * BUCKET_US
+            if start + BUCKET_US <= entered_before:
+                count += len(entries)
+            elif start < entered_before:
+                count += sum(1 for key in entries if key < limit)
+        return count
 
     def prune_published_before(self, horizon_us: int) -> list[tuple[dict[int, int], list[str]]]:
         """Forget published entries of buckets wholly before the horizon; return them.
