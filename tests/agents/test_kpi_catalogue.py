@@ -83,7 +83,8 @@ def csv_columns() -> dict[str, str]:
     return {f"{name}:{column}": name for name, columns in files.items() for column in columns}
 
 
-def test_the_catalogue_names_every_metric_rule_report_field_and_csv_column(tmp_path):
+def missing_from_catalogue(tmp_path: Path) -> list[str]:
+    """One line per figure docs/kpis.md does not name: what to add, and where it comes from."""
     text = CATALOGUE.read_text()
     missing = []
     for kind, items in (
@@ -94,10 +95,28 @@ def test_the_catalogue_names_every_metric_rule_report_field_and_csv_column(tmp_p
     ):
         missing += [f"  `{token}` — {kind}; {where}" for token, where in items.items()
                     if not named(token, text)]  # fmt: skip
+    return missing
+
+
+def test_the_catalogue_names_every_metric_rule_report_field_and_csv_column(tmp_path):
+    missing = missing_from_catalogue(tmp_path)
     assert not missing, (
         "docs/kpis.md lacks these; add each, in backticks, to the table row of the figure "
         "it carries (its start and stop, unit, exact or estimated):\n" + "\n".join(missing)
     )
+
+
+def test_a_metric_added_elsewhere_is_reported_with_what_to_add(tmp_path, monkeypatch):
+    """What the lead sees after merging a branch that adds a metric: its exact name."""
+    import tests.agents.test_kpi_catalogue as catalogue
+    from agents.metrics.definitions import MetricSpec
+
+    added = MetricSpec("edc_stuck_partitions", "gauge", "Partitions that made no progress.", ())
+    monkeypatch.setattr(catalogue, "ALL_METRICS", (*ALL_METRICS, added))
+    assert missing_from_catalogue(tmp_path) == [
+        "  `edc_stuck_partitions` — metric (agents/metrics/definitions.py); "
+        "gauge: Partitions that made no progress."
+    ]
 
 
 def test_the_catalogue_names_no_metric_that_no_longer_exists():
