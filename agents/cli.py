@@ -13,6 +13,7 @@ import importlib
 import sys
 
 from agents.kafka.codecs import UndecodableBatch
+from agents.release import version_text
 from agents.settings import ConfigurationError
 
 COMMANDS = {
@@ -33,6 +34,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="edc-latency",
         description="Data latency, backlog and query aging for clinical trials, from EDC to dashboard.",
     )
+    parser.add_argument(
+        "--version", action="version", version=version_text(),
+        help="print the release, the Python and whether the core is compiled (as edc_build_info)",
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in COMMANDS.items():
         if only is not None and name != only:

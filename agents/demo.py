@@ -207,7 +207,7 @@ def _vendor_rows(samples: Samples) -> Iterator[tuple[str, str, str, int, int, in
             )
 
         within = summed("edc_entries_published_within_sla_total")
-        over = summed("edc_entries_published_over_sla_total")
+        over = summed("edc_entries_over_sla_total") - summed("edc_entries_over_sla_withdrawn_total")
         share = f"{100 * within / (within + over):.1f}%" if within + over else "—"
         yield (
             vendor or "unassigned",

@@ -29,6 +29,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 from pydantic_settings import (
     BaseSettings,
@@ -78,6 +79,22 @@ class StudySettings(BaseModel):
 
     sla: Duration = Field(default=24 * 3600.0, description="Data-latency target.")
     dashboards: tuple[str, ...] = Field(default=("default",), min_length=1)
+    publish_stall_after: dict[str, Duration] = Field(
+        default_factory=dict,
+        description="Per dashboard of the study: how long without a publish, while entries "
+        "wait, before EdcPublishingStalled pages; set it from the dashboard's schedule (a "
+        "nightly publish: a little over a day). Dashboards not named here use "
+        "default_publish_stall_after.",
+    )
+
+    @model_validator(mode="after")
+    def _stall_thresholds_name_dashboards(self) -> StudySettings:
+        unknown = sorted(set(self.publish_stall_after) - set(self.dashboards))
+        if unknown:
+            raise ValueError(f"publish_stall_after names dashboards the study lacks: {unknown}")
+        if any(value <= 0 for value in self.publish_stall_after.values()):
+            raise ValueError("publish_stall_after must be positive")
+        return self
 
 
 class _TomlFile(TomlConfigSettingsSource):
@@ -185,6 +202,13 @@ class Settings(BaseSettings):
     default_sla: Duration = Field(default=24 * 3600.0, description="SLA of studies not listed.")
     default_dashboards: Annotated[tuple[str, ...], NoDecode] = Field(
         default=("default",), min_length=1
+    )
+    default_publish_stall_after: Duration = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="How long a dashboard may go without a publish while entries wait before "
+        "EdcPublishingStalled pages (exported as edc_publish_stall_after_seconds); per "
+        "dashboard: studies.<id>.publish_stall_after.",
     )
     studies: dict[str, StudySettings] = Field(default_factory=dict)
     breakdown: Annotated[tuple[str, ...], NoDecode] = Field(
@@ -375,6 +399,14 @@ class Settings(BaseSettings):
     @property
     def checkpoint_topic(self) -> str:
         return f"{self.app_id}.checkpoints"
+
+    def publish_stall_after_s(self, study_id: str, dashboard: str) -> float:
+        """The publishing-stall threshold of one study's dashboard (its configuration, or
+        the default)."""
+        study = self.studies.get(study_id)
+        if study is not None and dashboard in study.publish_stall_after:
+            return study.publish_stall_after[dashboard]
+        return self.default_publish_stall_after
 
     def engine_config(self, *, retention: bool = True) -> EngineConfig:
         from agents.metrics.definitions import LATENCY_BUCKETS_S, QUERY_BUCKETS_S

@@ -1,15 +1,17 @@
 #!/usr/bin/env sh
-# Installs Debian's prometheus, promtool and amtool when missing. The tests run them as
+# Installs Debian's prometheus, promtool, amtool and Alertmanager when missing. The tests run them as
 # throwaway processes on loopback; the packages' own daemons are not wanted, so
 # policy-rc.d forbids service starts during the install. Then podman and what the
 # image test needs (deploy/container/install-podman.sh).
 set -eu
 here=$(dirname "$0")
-if command -v promtool >/dev/null 2>&1 && command -v amtool >/dev/null 2>&1 && command -v prometheus >/dev/null 2>&1; then
+have() { command -v "$1" >/dev/null 2>&1; }
+# tests/deploy/test_alertmanager_inhibitions.py runs a real Alertmanager.
+if have promtool && have amtool && have prometheus && { have prometheus-alertmanager || have alertmanager; }; then
   exec "$here/container/install-podman.sh"
 fi
 if [ "$(id -u)" != 0 ]; then
-  echo "prometheus/promtool/amtool are missing; run as root so apt-get can install them" >&2
+  echo "prometheus/promtool/amtool/alertmanager are missing; run as root so apt-get can install them" >&2
   exit 1
 fi
 policy=/usr/sbin/policy-rc.d

@@ -75,9 +75,9 @@ def dashboards() -> dict[str, dict[str, Any]]:
             (f'study_dashboard:edc_data_latency_seconds:p95_1d{{{STUDY},dashboard=~"$dashboard"}}', "p95 {{study}} {{dashboard}}"),
             (f'max by (study, dashboard) (edc_sla_seconds{{{STUDY},dashboard=~"$dashboard"}})', "SLA {{study}} {{dashboard}}"),
         ], "s"),
-        _panel("Published within SLA (1 d)", [
+        _panel("Within SLA (1 d)", [
             (f'study_dashboard:edc_within_sla:ratio_rate1d{{{STUDY},dashboard=~"$dashboard"}}', "{{study}} {{dashboard}}"),
-        ], "percentunit", description="Objective: 95%."),
+        ], "percentunit", description="Share of the entries decided in the day: published within SLA, or over it (published late or still waiting past their deadline). Objective: 95%."),
         _panel("Backlog: entries waiting for the dashboard", [
             (f"sum by (study, dashboard) (edc_backlog_entries{{{KPI}}})", "{{study}} {{dashboard}}"),
             (f"sum by (study, dashboard) (edc_backlog_overdue_entries{{{KPI}}})", "overdue {{study}} {{dashboard}}"),
@@ -88,9 +88,9 @@ def dashboards() -> dict[str, dict[str, Any]]:
         _panel("Backlog by site, country and vendor", [
             (f"sum by (site, country, vendor) (edc_backlog_entries{{{KPI}}})", "{{site}} {{country}} {{vendor}}"),
         ], "short", kind="table", description="Empty labels unless the breakdown is switched on."),
-        _panel("Entries published over SLA per hour", [
-            (f"sum by (study, dashboard) (increase(edc_entries_published_over_sla_total{{{KPI}}}[1h]))", "{{study}} {{dashboard}}"),
-        ], "short"),
+        _panel("Entries over SLA per hour", [
+            (f"sum by (study, dashboard) (increase(edc_entries_over_sla_total{{{KPI}}}[1h]))", "{{study}} {{dashboard}}"),
+        ], "short", description="Counted when an entry's deadline passes unpublished, whether published later or not."),
         _panel("Time since last publish", [
             (f'min by (study, dashboard) (edc_publish_silence_seconds{{{STUDY},dashboard=~"$dashboard"}})', "{{study}} {{dashboard}}"),
         ], "s"),
@@ -196,7 +196,7 @@ def fsp_scorecard() -> dict[str, Any]:
         _panel("SLA adherence per vendor (1 d)", [
             (f"study_vendor:edc_within_sla:ratio_rate1d{{{vendors}}}", "{{study}} {{vendor}}"),
             ("edc:slo_objective", "objective"),
-        ], "percentunit", description="Share of entries published within their study's SLA."),
+        ], "percentunit", description="Share of the entries decided: published within their study's SLA, or over it (published late or still waiting past their deadline)."),
         _panel("Spread between vendors (share within SLA, 7 d)", [
             (f"study:edc_within_sla_between_vendors:min_rate7d{{{STUDY}}}", "lowest {{study}}"),
             (f"study:edc_within_sla_between_vendors:max_rate7d{{{STUDY}}}", "highest {{study}}"),

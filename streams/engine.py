@@ -166,9 +166,9 @@ class Engine:
                 return UNKNOWN_DASHBOARD
             ledger.note_publish(time_us)
             if event.data_cutoff is not None:  # type: ignore[union-attr]
-                ledger.apply_snapshot(event.data_cutoff, time_us)  # type: ignore[union-attr]
+                ledger.apply_snapshot(event.data_cutoff, time_us, watermark)  # type: ignore[union-attr]
             else:
-                ledger.apply_records(event.record_ids, time_us)  # type: ignore[union-attr,arg-type]
+                ledger.apply_records(event.record_ids, time_us, watermark)  # type: ignore[union-attr,arg-type]
         else:
             study.queries.apply(
                 event.query_id,  # type: ignore[union-attr]
@@ -232,6 +232,18 @@ class Engine:
         for study_id, dashboard, key, ledger in self.iter_groups():
             yield study_id, dashboard, key, ledger.groups[key].tally
 
+    def over_sla_by_group(self) -> Iterator[tuple[str, str, GroupKey, int]]:
+        """Entries counted over SLA per study, dashboard and group (the live counter).
+
+        Deadlines pass by the engine's clock, its watermark (the newest event time),
+        never the wall clock: the replay as of the watermark, of the same events, counts
+        the same less ``Tally.breaches_withdrawn`` (streams/latency.py, "Breaches").
+        """
+        clock = self.watermark_us
+        for study_id, dashboard, key, ledger in self.iter_groups():
+            group = ledger.groups[key]
+            yield study_id, dashboard, key, 0 if clock is None else group.over_sla(clock)
+
     def backlog_by_group(
         self, as_of_us: int
     ) -> Iterator[tuple[str, str, GroupKey, BacklogFigures]]:
@@ -274,7 +286,9 @@ class Engine:
             if published is not None and published <= as_of_us
         ]
         backlog = merge_backlogs(group.backlog(as_of_us) for group in ledger.groups.values())
-        return DashboardFigures(LatencyFigures.of(latencies, study.sla_us), backlog)
+        return DashboardFigures(
+            LatencyFigures.of(latencies, study.sla_us, backlog.overdue), backlog
+        )
 
 
 def group_key(event: EntryEvent | QueryEvent, breakdown: tuple[str, ...]) -> GroupKey:

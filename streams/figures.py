@@ -9,6 +9,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from streams.percentiles import nearest_rank
 
@@ -17,6 +18,13 @@ AGING_BUCKETS = ("0-7d", "8-14d", "15-30d", ">30d")
 
 @dataclass(frozen=True, slots=True)
 class LatencyFigures:
+    """Latencies of the entries published (count, percentiles), and the SLA's verdicts.
+
+    ``over_sla``: entries whose deadline (entered + SLA) passed before a covering
+    publish, whether published since or still waiting (docs/kpis.md, "Over SLA").
+    The share within SLA is of the entries decided: within + over.
+    """
+
     count: int = 0
     p50_us: int | None = None
     p95_us: int | None = None
@@ -24,13 +32,30 @@ class LatencyFigures:
     max_us: int | None = None
     within_sla: int = 0
     sla_us: int = 0
+    over_sla: int = 0
+
+    @property
+    def share_within_sla(self) -> Fraction | None:
+        decided = self.within_sla + self.over_sla
+        return Fraction(self.within_sla, decided) if decided else None
 
     @classmethod
-    def of(cls, latencies_us: Iterable[int], sla_us: int) -> LatencyFigures:
+    def of(
+        cls,
+        latencies_us: Iterable[int],
+        sla_us: int,
+        waiting_over_sla: int = 0,
+        over_sla: int | None = None,
+    ) -> LatencyFigures:
+        """``waiting_over_sla``: over SLA and not published (as of T: the overdue backlog),
+        added to the latencies over SLA; or ``over_sla`` given whole (a window's breaches
+        are those whose deadline passed in it, not those published in it)."""
         ordered = sorted(latencies_us)
         if not ordered:
-            return cls(sla_us=sla_us)
+            return cls(sla_us=sla_us, over_sla=waiting_over_sla if over_sla is None else over_sla)
         within = bisect_right(ordered, sla_us)
+        if over_sla is None:
+            over_sla = len(ordered) - within + waiting_over_sla
         return cls(
             count=len(ordered),
             p50_us=nearest_rank(ordered, 50),
@@ -39,6 +64,7 @@ class LatencyFigures:
             max_us=ordered[-1],
             within_sla=within,
             sla_us=sla_us,
+            over_sla=over_sla,
         )
 
 

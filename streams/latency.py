@@ -20,6 +20,15 @@ a snapshot publish visits only the buckets its cutoff reaches and the entries it
 covers; and published entries kept only as long as a late, earlier publish could
 still lower their latency (the retention).
 
+Breaches (docs/kpis.md, "Over SLA"): an entry is over its SLA once its deadline
+(entered + SLA) has passed in event time without a covering publish at or before
+the deadline, counted once, whether it is published later or not. The engine's
+clock is its watermark, so over SLA as of the watermark W is (published later
+than their SLA) + (waiting, entered before W − SLA) + ``Tally.breaches_withdrawn``:
+entries counted when their deadline passed that a late-arriving, earlier publish
+then showed in time. That sum never decreases as events arrive, which the live
+counter needs, and without the withdrawn ones it is the replay's figure as of W.
+
 An entry is stored as one int, its *key* (entry time, arrival sequence number,
 group index), in dicts and tuples that hold nothing but ints and strings. The
 cyclic garbage collector does not track such containers, so a million pending
@@ -136,22 +145,28 @@ class GroupLedger:
         entered_us = key >> ENTERED_SHIFT
         entries = self.published[entered_us // BUCKET_US]
         old = entries[key] - entered_us
-        self.tally.remove(old, old <= self.sla_us)
         entries[key] = published_us
         latency = published_us - entered_us
-        self.tally.add(latency, latency <= self.sla_us)
+        sla_us = self.sla_us
+        self.tally.lower(old, latency, old <= sla_us, latency <= sla_us)
+        if latency <= sla_us < old:
+            # Its late publish had moved the watermark past its deadline: it was counted
+            # over SLA then, and the count stays (a counter); this says it was in time.
+            self.tally.breaches_withdrawn += 1
 
-    def publish_keys(self, keys: list[int], published_us: int) -> None:
+    def publish_keys(self, keys: list[int], published_us: int, due_before: int) -> None:
         """A record-level publish reached these entries (entered ≤ published_us).
 
         Publishes pending ones and lowers the published ones it beats. One loop with
         the tally's additions summed in it: this runs for every record published.
+        ``due_before``: watermark − SLA; a pending entry entered before it was counted
+        over SLA already (its deadline passed), so published in time it is withdrawn.
         """
         pending, published_buckets = self.pending, self.published
         records_by_bucket, max_published = self.published_records, self.max_published
         tally = self.tally
         bounds, counts, sla_us = tally.bounds_us, tally.bucket_counts, self.sla_us
-        count = total = within = 0
+        count = total = within = withdrawn = 0
         # Keys of one record publish come in runs of the same hour: the bucket's dicts
         # are looked up once per run (and its max_published bumped once).
         bucket = None
@@ -189,11 +204,14 @@ class GroupLedger:
             total += latency
             if latency <= sla_us:
                 within += 1
+                if entered_us < due_before:
+                    withdrawn += 1
             count += 1
         if count:
             tally.count += count
             tally.sum_us += total
             tally.within_sla += within
+            tally.breaches_withdrawn += withdrawn
             if published_us > self.latest_published:
                 self.latest_published = published_us
 
@@ -208,8 +226,10 @@ class GroupLedger:
             return None
         raise LookupError("entry no longer retained (pruned by the retention)")
 
-    def cover_up_to(self, cutoff_us: int, published_us: int) -> None:
-        """Apply a snapshot publish: every entry entered ≤ cutoff is visible at published_us."""
+    def cover_up_to(self, cutoff_us: int, published_us: int, due_before: int) -> None:
+        """Apply a snapshot publish: every entry entered ≤ cutoff is visible at published_us.
+
+        ``due_before`` as in ``publish_keys``."""
         last_bucket = cutoff_us // BUCKET_US
         limit = (cutoff_us + 1) << ENTERED_SHIFT  # keys of entries entered ≤ cutoff are below
         pending = self.pending
@@ -218,7 +238,7 @@ class GroupLedger:
             # The tally's additions, summed here: this loop is the whole cost of a publish.
             tally = self.tally
             bounds, counts, sla_us = tally.bounds_us, tally.bucket_counts, self.sla_us
-            count = total = within = 0
+            count = total = within = withdrawn = 0
             for bucket in buckets:
                 entries = pending[bucket]
                 if bucket < last_bucket:
@@ -243,15 +263,19 @@ class GroupLedger:
                     if published_us > self.max_published[bucket]:
                         self.max_published[bucket] = published_us
                 for key in covered:
-                    latency = published_us - (key >> ENTERED_SHIFT)
+                    entered_us = key >> ENTERED_SHIFT
+                    latency = published_us - entered_us
                     counts[bisect_left(bounds, latency)] += 1
                     total += latency
                     if latency <= sla_us:
                         within += 1
+                        if entered_us < due_before:
+                            withdrawn += 1
                 count += len(covered)
             tally.count += count
             tally.sum_us += total
             tally.within_sla += within
+            tally.breaches_withdrawn += withdrawn
             if count and published_us > self.latest_published:
                 self.latest_published = published_us
         if self.latest_published <= published_us:
@@ -346,6 +370,28 @@ class GroupLedger:
             oldest_age_us=None if oldest is None else as_of_us - oldest,
             overdue=overdue,
         )
+
+    def over_sla(self, clock_us: int) -> int:
+        """Entries counted over SLA by the clock (the watermark): never decreases as events
+        arrive and the clock moves on (see "Breaches" above)."""
+        tally = self.tally
+        return tally.count - tally.within_sla + self._waiting_past(clock_us - self.sla_us) + (
+            tally.breaches_withdrawn
+        )
+
+    def _waiting_past(self, entered_before: int) -> int:
+        """Pending entries entered before the instant: ``backlog(watermark).overdue``, as no
+        entry is entered and no publish is made after the watermark; whole hours counted
+        by their length (this runs per group at every scrape)."""
+        count = 0
+        limit = entered_before << ENTERED_SHIFT
+        for bucket, entries in self.pending.items():
+            start = bucket * BUCKET_US
+            if start + BUCKET_US <= entered_before:
+                count += len(entries)
+            elif start < entered_before:
+                count += sum(1 for key in entries if key < limit)
+        return count
 
     def prune_published_before(self, horizon_us: int) -> list[tuple[dict[int, int], list[str]]]:
         """Forget published entries of buckets wholly before the horizon; return them.
@@ -485,7 +531,8 @@ class DashboardLedger:
         group = self.groups[group_key]
         return TrackedEntry(record_id, entered_us, group, entry_key(entered_us, seq, group.index))
 
-    def apply_snapshot(self, cutoff_us: int, published_us: int) -> None:
+    def apply_snapshot(self, cutoff_us: int, published_us: int, clock_us: int) -> None:
+        """``clock_us``: the engine's watermark, which judges whose deadline has passed."""
         cutoffs, times = self.snapshot_cutoffs, self.snapshot_times
         i = bisect_left(cutoffs, cutoff_us)
         if i < len(cutoffs) and times[i] <= published_us:
@@ -497,10 +544,12 @@ class DashboardLedger:
             first_dominated -= 1
         cutoffs[first_dominated:i] = [cutoff_us]
         times[first_dominated:i] = [published_us]
+        due_before = clock_us - self.sla_us
         for group in self.groups.values():
-            group.cover_up_to(cutoff_us, published_us)
+            group.cover_up_to(cutoff_us, published_us, due_before)
 
-    def apply_records(self, record_ids: list[str], published_us: int) -> None:
+    def apply_records(self, record_ids: list[str], published_us: int, clock_us: int) -> None:
+        """``clock_us`` as in ``apply_snapshot``."""
         record_publishes, by_record = self.record_publishes, self.by_record
         limit = (published_us + 1) << ENTERED_SHIFT  # keys of entries entered ≤ published_us
         keys: list[int] = []
@@ -553,14 +602,15 @@ class DashboardLedger:
         if not keys:
             return
         groups = self.group_list
+        due_before = clock_us - self.sla_us
         if len(groups) == 1:
-            groups[0].publish_keys(keys, published_us)
+            groups[0].publish_keys(keys, published_us, due_before)
             return
         by_group: dict[int, list[int]] = {}
         for key in keys:
             by_group.setdefault(key & GROUP_MASK, []).append(key)
         for index, group_keys in by_group.items():
-            groups[index].publish_keys(group_keys, published_us)
+            groups[index].publish_keys(group_keys, published_us, due_before)
 
     def prune(self, horizon_us: int) -> None:
         """Forget what can no longer change an answer for data newer than the horizon."""

@@ -31,8 +31,9 @@ class StudyPart:
     """One engine's share of a study's figures as of one instant."""
 
     sla_us: int
-    # dashboard -> (latencies of the entries counted, in any order; backlog)
-    dashboards: dict[str, tuple[list[int], BacklogFigures]]
+    # dashboard -> (latencies of the entries counted, in any order; backlog; entries over
+    # SLA, or None to derive them from the latencies and the overdue backlog, as of T)
+    dashboards: dict[str, tuple[list[int], BacklogFigures, int | None]]
     queries: QueryFigures
 
 
@@ -42,9 +43,11 @@ def merge_study(parts: list[StudyPart]) -> StudyFigures:
     for name in names:
         shares = [part.dashboards[name] for part in parts if name in part.dashboards]
         latencies = shares[0][0] if len(shares) == 1 else [n for s in shares for n in s[0]]
+        backlog = merge_backlogs(backlog for _latencies, backlog, _over in shares)
+        counted = [over for _latencies, _backlog, over in shares]
+        over_sla = None if None in counted else sum(counted)  # type: ignore[arg-type]
         dashboards[name] = DashboardFigures(
-            LatencyFigures.of(latencies, parts[0].sla_us),
-            merge_backlogs(backlog for _latencies, backlog in shares),
+            LatencyFigures.of(latencies, parts[0].sla_us, backlog.overdue, over_sla), backlog
         )
     return StudyFigures(dashboards, merge_query_figures(part.queries for part in parts))
 
@@ -56,11 +59,11 @@ def snapshot_parts(engine: Engine, as_of_us: int) -> tuple[dict[str, StudyPart],
     for study_id, study in engine.studies.items():
         if study.first_seen_us is None or study.first_seen_us > as_of_us:
             continue
-        dashboards: dict[str, tuple[list[int], BacklogFigures]] = {}
+        dashboards: dict[str, tuple[list[int], BacklogFigures, int | None]] = {}
         for name, ledger in study.dashboards.items():
             latencies = [n for group in ledger.groups.values() for n in group.latencies(as_of_us)]
             backlog = merge_backlogs(group.backlog(as_of_us) for group in ledger.groups.values())
-            dashboards[name] = (latencies, backlog)
+            dashboards[name] = (latencies, backlog, None)
         by_group, study_orphans = study.queries.figures(as_of_us)
         orphans += study_orphans
         studies[study_id] = StudyPart(

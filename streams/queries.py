@@ -11,6 +11,7 @@ are ignored. Aging buckets by T − opened: ≤7d, ≤14d, ≤30d, >30d.
 from __future__ import annotations
 
 from bisect import insort
+from collections import Counter
 from dataclasses import dataclass
 
 from schemas.timestamps import US_PER_DAY
@@ -170,20 +171,29 @@ class QueryLedger:
             query.state = CLOSED
 
     def _reorder(self, query: TrackedQuery, event: tuple[int, int, str]) -> None:
-        """A late event lands inside the history: re-fold, and correct the tallies by the difference."""
+        """A late event lands inside the history: re-fold, and correct the tallies by the difference.
+
+        Durations that no longer hold are withdrawn, not removed: exported histogram
+        series never decrease (streams/tally.py); new ones are added.
+        """
         before = fold(query.events)
         insort(query.events, event)
         after = fold(query.events)
         query.state, query.opened_us, query.orphans = after.state, after.opened_us, after.orphans
-        answers, closes = query.answers, query.closes
-        for duration in before.answer_durations_us:
-            answers.remove(duration)
-        for duration in before.close_durations_us:
-            closes.remove(duration)
-        for duration in after.answer_durations_us:
-            answers.add(duration)
-        for duration in after.close_durations_us:
-            closes.add(duration)
+        for tally, old, new in (
+            (query.answers, before.answer_durations_us, after.answer_durations_us),
+            (query.closes, before.close_durations_us, after.close_durations_us),
+        ):
+            kept = Counter(new)
+            for duration in old:
+                if kept[duration]:
+                    kept[duration] -= 1  # unchanged: neither withdrawn nor added again
+                else:
+                    tally.withdraw(duration)
+            for duration in new:
+                if kept[duration]:
+                    kept[duration] -= 1
+                    tally.add(duration)
 
     def figures(self, as_of_us: int) -> tuple[dict[QueryGroupKey, QueryFigures], int]:
         """Open queries per group as of T, and the orphan events seen up to T."""

@@ -6,12 +6,14 @@ dimension (vendor, country), over all studies together and per study:
 * latency figures count each entry once per dashboard of its study, as the metrics
   do: ``entries`` entered by T, ``published`` by T with their nearest-rank p50/p95,
   ``within_sla``; ``pending`` and ``overdue`` (waiting longer than the SLA) at T;
+  over SLA: published later than the SLA, or overdue; the share within SLA is of
+  the entries decided (within + over SLA), so overdue entries lower it;
 * queries belong to the site, country and vendor of their first event to arrive:
   ``open_queries`` at T, those open for more than 30 days, and the medians (nearest
   rank) of every time to answer and to close produced by their events up to T;
 * an entry or query without a vendor (country) counts as ``UNASSIGNED``.
 
-The spread between vendors is over vendors with a published entry (not
+The spread between vendors is over vendors with a decided entry (not
 ``UNASSIGNED``, which is no vendor): the lowest, highest and population standard
 deviation of their share within SLA. "Sites behind the breaches" ranks a study's
 sites by entries over SLA as of T: published later than the SLA, or still waiting
@@ -62,8 +64,15 @@ class Scorecard:
     median_close_us: int | None = None
 
     @property
+    def over_sla(self) -> int:
+        """Published later than the SLA, or still waiting past it (docs/kpis.md)."""
+        return self.published - self.within_sla + self.overdue
+
+    @property
     def share_within_sla(self) -> Fraction | None:
-        return Fraction(self.within_sla, self.published) if self.published else None
+        """Of the entries decided as of T: within SLA, or over it (published late or overdue)."""
+        decided = self.within_sla + self.over_sla
+        return Fraction(self.within_sla, decided) if decided else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,9 @@ A change of this layout bumps the version and comes with a new golden file
 (``tests/streams/golden/``); a state of another version is refused and the
 shard rebuilt from its topic.
 
-Layout, version 1 (positional lists keep a million entries small and fast)::
+Layout, version 2 (positional lists keep a million entries small and fast)::
 
-    {"version": 1,
+    {"version": 2,
      "config": {"retention_us", "breakdown", "latency_bounds_us", "query_bounds_us"},
      "counters": [accepted, duplicates, unknown_dashboard, late],
      "clock": [watermark_us, earliest_us, seq, pruned_at_us],
@@ -25,7 +25,8 @@ Layout, version 1 (positional lists keep a million entries small and fast)::
                 [[hour, [entered_us…], [seq…], [record_id…]]…],                # pending
                 [[hour, max_published, [entered_us…], [seq…], [published_us…],
                   [record_id…]]…]]                                             # published
-    tally:     [[bucket count…], count, "sum_us", within_sla]
+    tally:     [[bucket count…], count, "sum_us", within_sla, "corrected_us", withdrawn,
+                breaches_withdrawn]                                 # the last three: v2
     queries:   [[[key part…], answer tally, close tally]…,                     # groups
                 [[query_id, group, last_us, state, opened_us, orphans,
                   [occurred_us, seq, status, …]]…]]
@@ -54,7 +55,8 @@ from streams.latency import (
 from streams.queries import QueryLedger, TrackedQuery
 from streams.tally import Tally
 
-STATE_VERSION = 1
+# 2: the tally's corrections (counters never decrease, issue 26); 1 is refused (rebuilt).
+STATE_VERSION = schema.STATE_LAYOUT_VERSION  # written once, beside the typed layout
 
 
 class StateError(ValueError):
@@ -65,7 +67,10 @@ class StateError(ValueError):
 
 
 def _tally(tally: Tally) -> list[Any]:
-    return [list(tally.bucket_counts), tally.count, str(tally.sum_us), tally.within_sla]
+    return [
+        list(tally.bucket_counts), tally.count, str(tally.sum_us), tally.within_sla,
+        str(tally.corrected_us), tally.withdrawn, tally.breaches_withdrawn,
+    ]  # fmt: skip
 
 
 def _keys(keys: Any) -> tuple[list[int], list[int]]:
@@ -196,6 +201,8 @@ def _restore_tally(state: schema.TallyState, bounds: tuple[int, ...]) -> Tally:
     tally = Tally(bounds)
     tally.bucket_counts = list(state.bucket_counts)
     tally.count, tally.sum_us, tally.within_sla = state.count, int(state.sum_us), state.within_sla
+    tally.corrected_us = int(state.corrected_us)
+    tally.withdrawn, tally.breaches_withdrawn = state.withdrawn, state.breaches_withdrawn
     return tally
 
 
@@ -274,17 +281,17 @@ def _restore_queries(state: schema.QueriesState, bounds: tuple[int, ...]) -> Que
     return ledger
 
 
-def decode_state(raw: bytes, config: EngineConfig) -> schema.EngineStateV1:
+def decode_state(raw: bytes, config: EngineConfig) -> schema.EngineState:
     """JSON bytes of a state → its typed form, every field checked; StateError naming the first wrong one."""
     return _checked(lambda: schema.decode(raw), config)
 
 
-def check_state(state: schema.EngineStateV1, config: EngineConfig) -> schema.EngineStateV1:
+def check_state(state: schema.EngineState, config: EngineConfig) -> schema.EngineState:
     """A state decoded as part of a larger document (a checkpoint's envelope), checked."""
     return _checked(lambda: state, config)
 
 
-def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineStateV1) -> Any:
+def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineState) -> Any:
     """An engine that goes on exactly like the one ``state`` was taken from.
 
     ``state``: plain values (``orjson.loads`` of a state) or ``decode_state``'s result.
@@ -294,7 +301,7 @@ def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineSt
     """
     from streams.engine import Counters, Engine, StudyState
 
-    if not isinstance(state, schema.EngineStateV1):
+    if not isinstance(state, schema.EngineState):
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             raise StateError(f"not an engine state of version {STATE_VERSION}")
         plain = state
@@ -345,8 +352,8 @@ def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineSt
 
 
 def _checked(
-    decode: Callable[[], schema.EngineStateV1], config: EngineConfig
-) -> schema.EngineStateV1:
+    decode: Callable[[], schema.EngineState], config: EngineConfig
+) -> schema.EngineState:
     try:
         state = decode()
     except schema.SchemaError as error:

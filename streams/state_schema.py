@@ -5,7 +5,7 @@ engine, it is decoded into these structures (``msgspec``, positional arrays as i
 layout), so a wrong type or an out-of-range value is refused with one line naming
 where it is (``$.clock[0]``), never echoing the value. What a type cannot say (a
 tally's bucket count, a query's group index, a key part per breakdown dimension) is
-checked in ``check``. The layout itself is unchanged: the same JSON as version 1.
+checked in ``check``. The layout is ``streams/state.py``'s: its version is checked here too.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from streams.latency import GROUP_MASK, SEQ_MASK
 from streams.queries import AWAITING_DM, AWAITING_SITE
 
 OPEN_STATES = (AWAITING_SITE, AWAITING_DM)
+# The layout's version (streams/state.py STATE_VERSION); 2: the tally's corrections (issue 26).
+STATE_LAYOUT_VERSION = 2
 
 # Event times and hours in microseconds / hours since the epoch: any 64-bit value.
 Int64 = Annotated[int, Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
@@ -85,6 +87,10 @@ class TallyState(_Positional):
     count: Count
     sum_us: Decimal
     within_sla: Count
+    # Version 2: corrections by late, earlier publishes (counters never decrease, issue 26).
+    corrected_us: Decimal
+    withdrawn: Count
+    breaches_withdrawn: Count
 
 
 class PendingHour(_Positional):
@@ -148,7 +154,7 @@ class QueriesState(_Positional):
     queries: list[TrackedQueryState]
 
 
-class StudyStateV1(_Positional):
+class StudyLayout(_Positional):
     study_id: Text
     sla_us: Count
     first_seen_us: Int64 | None
@@ -156,34 +162,34 @@ class StudyStateV1(_Positional):
     queries: QueriesState
 
 
-class EngineStateV1(Struct, forbid_unknown_fields=True, frozen=True):
-    version: Annotated[int, Meta(ge=1, le=1)]
+class EngineState(Struct, forbid_unknown_fields=True, frozen=True):
+    version: Annotated[int, Meta(ge=STATE_LAYOUT_VERSION, le=STATE_LAYOUT_VERSION)]
     config: ConfigState
     counters: CountersState
     clock: ClockState
     last_entry: LastEntryState | None
     event_ids: EventIdsState
-    studies: list[StudyStateV1]
+    studies: list[StudyLayout]
 
 
 class SchemaError(ValueError):
     """The state is not of this layout: one line, naming where."""
 
 
-def decode(raw: bytes) -> EngineStateV1:
+def decode(raw: bytes) -> EngineState:
     """JSON bytes → typed state, or SchemaError naming the first field that is wrong."""
     try:
-        return msgspec.json.decode(raw, type=EngineStateV1)
+        return msgspec.json.decode(raw, type=EngineState)
     except msgspec.ValidationError as error:
         raise SchemaError(_one_line(error)) from None
     except (msgspec.DecodeError, RecursionError):
         raise SchemaError("not JSON of the engine state layout") from None
 
 
-def convert(state: object) -> EngineStateV1:
+def convert(state: object) -> EngineState:
     """Plain values (``orjson.loads`` of a state) → typed state, or SchemaError."""
     try:
-        return msgspec.convert(state, EngineStateV1, strict=True)
+        return msgspec.convert(state, EngineState, strict=True)
     except msgspec.ValidationError as error:
         raise SchemaError(_one_line(error)) from None
     except RecursionError:
@@ -196,7 +202,7 @@ def _one_line(error: msgspec.ValidationError) -> str:
     return " ".join(str(error).split())[:300]
 
 
-def check(state: EngineStateV1, latency_buckets: int, query_buckets: int, dimensions: int) -> None:
+def check(state: EngineState, latency_buckets: int, query_buckets: int, dimensions: int) -> None:
     """What the types cannot say; SchemaError naming the place."""
     hours = state.event_ids.hours
     if state.event_ids.hour is not None and state.event_ids.hour not in {h.hour for h in hours}:

@@ -4,7 +4,9 @@ Contract, version 1: windows of a fixed size (default one day, aligned to UTC
 midnight) from the window holding the earliest event time (≤ T), or the start of
 the audited period when given, to the one holding T, which is marked incomplete.
 Per window and study: the latency figures of entries whose earliest covering
-publish falls inside the window; backlog and open queries as at the window's end,
+publish falls inside the window, and the entries over SLA whose deadline passed
+inside it (at the first instant after entered + SLA: a breach is counted when it
+happens, once, as the live counter does); backlog and open queries as at the window's end,
 or T if earlier ("as at" includes that instant, as every "as of" does).
 
 Rather than asking the engine for a snapshot per window (windows × entries),
@@ -133,15 +135,20 @@ def _dashboard_windows(
     instants: list[int],
     as_of_us: int,
     sla_us: int,
-) -> list[tuple[list[int], BacklogFigures]]:
+) -> list[tuple[list[int], BacklogFigures, int | None]]:
     n = len(instants)
     starts = [start for start, _end in bounds]
     latencies: list[list[int]] = [[] for _ in range(n)]
+    breaches = [0] * n
     pending_diff = [0] * (n + 1)
     overdue_diff = [0] * (n + 1)
     for entered, published in entries:
         if published is not None and starts[0] <= published <= as_of_us:
             latencies[bisect_right(starts, published) - 1].append(published - entered)
+        # Over SLA from the instant after its deadline, when no publish came by then.
+        passed = entered + sla_us + 1
+        if (published is None or published > passed - 1) and starts[0] <= passed <= as_of_us:
+            breaches[bisect_right(starts, passed) - 1] += 1
         # Pending at instant a when entered ≤ a < published.
         first = bisect_left(instants, entered)
         stop = n if published is None else bisect_left(instants, published)
@@ -160,7 +167,7 @@ def _dashboard_windows(
     )
     heap: list[tuple[int, int]] = []
     cursor = 0
-    out: list[tuple[list[int], BacklogFigures]] = []
+    out: list[tuple[list[int], BacklogFigures, int | None]] = []
     pending = overdue = 0
     for k, instant in enumerate(instants):
         pending += pending_diff[k]
@@ -171,7 +178,7 @@ def _dashboard_windows(
         while heap and heap[0][1] <= instant:
             heapq.heappop(heap)
         oldest = instant - heap[0][0] if heap else None
-        out.append((latencies[k], BacklogFigures(pending, oldest, overdue)))
+        out.append((latencies[k], BacklogFigures(pending, oldest, overdue), breaches[k]))
     return out
 
 

@@ -405,6 +405,9 @@ class LiveApp:
             self.settings.breakdown,
             self.gate,
             self.store.checkpoint_health,
+            self.settings.publish_stall_after_s,
+            lambda: self.readiness.ready(self.store.unrestored())[0],
+            self.settings.shard_partitions,
         )
 
     async def _serve_metrics(self) -> None:

@@ -44,7 +44,7 @@ from agents.kafka.topics import partitions_of, read_to_end, topic_reader
 from agents.metrics.health import CheckpointHealth
 from streams import Engine, EngineConfig
 from streams.state import StateError, check_state
-from streams.state_schema import Count, EngineStateV1
+from streams.state_schema import Count, EngineState
 
 CHUNK_BYTES = 900_000  # under the 1 MB default max message size
 # The envelope's format; the engine state inside has its own version (streams/state.py).
@@ -61,7 +61,7 @@ SIGNED = b"hmac-sha256:"
 class _Envelope(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     shard: Count
     next_offset: Count
-    engine: EngineStateV1
+    engine: EngineState
 
 
 @dataclass(slots=True)

@@ -21,10 +21,13 @@ from prometheus_client.registry import Collector
 from agents.metrics import definitions as m
 from agents.metrics.cardinality import CardinalityGate
 from agents.metrics.health import OUTCOMES, CheckpointHealth, TopicHealth
+from agents.release import build_labels
 from schemas.timestamps import US_PER_SECOND
 from streams import AGING_BUCKETS, Engine
 from streams.queries import AWAITING_DM, AWAITING_SITE, STATE_NAMES
 from streams.tally import Tally
+
+BUILD_LABELS = build_labels()  # fixed for the life of the process
 
 
 def _family(spec: m.MetricSpec, dimensions: tuple[str, ...]) -> Metric:
@@ -45,6 +48,9 @@ def _merge_tally(into: dict[tuple[str, ...], Tally], key: tuple[str, ...], tally
     merged.count += tally.count
     merged.sum_us += tally.sum_us
     merged.within_sla += tally.within_sla
+    merged.corrected_us += tally.corrected_us
+    merged.withdrawn += tally.withdrawn
+    merged.breaches_withdrawn += tally.breaches_withdrawn
 
 
 def _add_histogram(
@@ -67,7 +73,13 @@ class EngineCollector(Collector):
         dimensions: tuple[str, ...] = (),
         gate: CardinalityGate | None = None,
         checkpoint_health: CheckpointHealth | None = None,
+        stall_after_s: Callable[[str, str], float] = lambda _study, _dashboard: 6 * 3600.0,
+        ready: Callable[[], bool] = lambda: True,
+        shard_partitions: int = 1,
     ) -> None:
+        self._shard_partitions = shard_partitions
+        self._stall_after_s = stall_after_s  # per study and dashboard (agents/settings.py)
+        self._ready = ready
         self._checkpoint_health = checkpoint_health or CheckpointHealth()
         self._engines = engines
         self._health = health
@@ -103,6 +115,7 @@ class EngineCollector(Collector):
         ]
         over_count = self._gate.over if self._gate is not None else 0
         owned_count = len(engines)
+        ready = self._ready()
 
         def build() -> list[Metric]:
             families = [family for part in parts for family in part()]
@@ -110,7 +123,13 @@ class EngineCollector(Collector):
             over.add_metric([], over_count)
             owned = _family(m.OWNED_PARTITIONS, ())
             owned.add_metric([], owned_count)
-            return [*families, over, owned]
+            build_info = _family(m.BUILD_INFO, ())
+            build_info.add_metric(list(BUILD_LABELS.values()), 1)
+            ready_family = _family(m.WORKER_READY, ())
+            ready_family.add_metric([], 1 if ready else 0)
+            shards = _family(m.SHARD_PARTITIONS, ())
+            shards.add_metric([], self._shard_partitions)
+            return [*families, over, owned, build_info, ready_family, shards]
 
         return build
 
@@ -131,11 +150,17 @@ class EngineCollector(Collector):
     def _latency(self, engines: list[Engine]) -> Callable[[], list[Metric]]:
         dims = self._dimensions
         tallies: dict[tuple[str, ...], Tally] = {}
+        over_sla: dict[tuple[str, ...], int] = {}
         sla: dict[tuple[str, str], int] = {}
         for engine in engines:
             for study_id, dashboard, group, tally in engine.latency_tallies():
                 if self._exports(study_id, group):
                     _merge_tally(tallies, (study_id, dashboard, *group), tally)
+            # Deadlines pass by each engine's own clock (its watermark), as in the replay.
+            for study_id, dashboard, group, count in engine.over_sla_by_group():
+                if self._exports(study_id, group):
+                    key = (study_id, dashboard, *group)
+                    over_sla[key] = over_sla.get(key, 0) + count
             for study_id, state in engine.studies.items():
                 if not self._exports(study_id):
                     continue
@@ -144,23 +169,28 @@ class EngineCollector(Collector):
 
         def build() -> list[Metric]:
             histogram = _family(m.DATA_LATENCY, dims)
+            corrections = _family(m.LATENCY_CORRECTIONS, dims)
             within = _family(m.PUBLISHED_WITHIN_SLA, dims)
-            over = _family(m.PUBLISHED_OVER_SLA, dims)
+            over = _family(m.OVER_SLA, dims)
+            withdrawn = _family(m.OVER_SLA_WITHDRAWN, dims)
             for key in sorted(tallies):
                 tally = tallies[key]
                 labels = list(key)
                 _add_histogram(histogram, labels, tally, m.LATENCY_BUCKETS_S)
+                corrections.add_metric(labels, tally.corrected_us / US_PER_SECOND)
                 within.add_metric(labels, tally.within_sla)
-                over.add_metric(labels, tally.count - tally.within_sla)
+                over.add_metric(labels, over_sla.get(key, 0))
+                withdrawn.add_metric(labels, tally.breaches_withdrawn)
             sla_family = _family(m.SLA, dims)
             for (study_id, dashboard), sla_us in sorted(sla.items()):
                 sla_family.add_metric([study_id, dashboard], sla_us / US_PER_SECOND)
-            return [histogram, within, over, sla_family]
+            return [histogram, corrections, within, over, withdrawn, sla_family]
 
         return build
 
     def _backlog(self, engines: list[Engine], now_us: int) -> Callable[[], list[Metric]]:
         dims = self._dimensions
+        stall_after_s = self._stall_after_s
         rows: dict[tuple[str, ...], list[int]] = {}
         last_publish: dict[tuple[str, str], int] = {}
         first_entry: dict[tuple[str, str], int] = {}
@@ -194,11 +224,13 @@ class EngineCollector(Collector):
                 oldest.add_metric(list(key), row[1] / US_PER_SECOND)
                 overdue.add_metric(list(key), row[2])
             silence = _family(m.PUBLISH_SILENCE, dims)
+            stall_after = _family(m.PUBLISH_STALL_AFTER, dims)
             for key in sorted(set(last_publish) | set(first_entry)):
                 since = last_publish.get(key, first_entry.get(key))
                 if since is not None:
                     silence.add_metric(list(key), max(0, now_us - since) / US_PER_SECOND)
-            return [pending, oldest, overdue, silence]
+                    stall_after.add_metric(list(key), stall_after_s(*key))
+            return [pending, oldest, overdue, silence, stall_after]
 
         return build
 
@@ -233,6 +265,7 @@ class EngineCollector(Collector):
             oldest_family = _family(m.QUERY_OLDEST_OPEN_AGE, dims)
             answer_family = _family(m.QUERY_TIME_TO_ANSWER, dims)
             close_family = _family(m.QUERY_TIME_TO_CLOSE, dims)
+            withdrawn_family = _family(m.QUERY_DURATIONS_WITHDRAWN, dims)
             for key in sorted(open_counts):
                 row = open_counts[key]
                 for state_index in (AWAITING_SITE, AWAITING_DM):
@@ -245,7 +278,9 @@ class EngineCollector(Collector):
                 if key in answers:
                     _add_histogram(answer_family, list(key), answers[key], m.QUERY_BUCKETS_S)
                     _add_histogram(close_family, list(key), closes[key], m.QUERY_BUCKETS_S)
-            return [open_family, oldest_family, answer_family, close_family]
+                    withdrawn_family.add_metric([*key, "answer"], answers[key].withdrawn)
+                    withdrawn_family.add_metric([*key, "close"], closes[key].withdrawn)
+            return [open_family, oldest_family, answer_family, close_family, withdrawn_family]
 
         return build
 

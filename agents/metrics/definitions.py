@@ -50,7 +50,14 @@ class MetricSpec:
 # --- data latency ------------------------------------------------------------------
 DATA_LATENCY = MetricSpec(
     "edc_data_latency_seconds", "histogram",
-    "Time from data entry in the EDC to its first availability on the dashboard, per entry event.",
+    "Time from data entry in the EDC to its first availability on the dashboard, per entry event "
+    "(_sum as first observed: subtract edc_data_latency_corrections_seconds_total).",
+    KPI_BASE_LABELS,
+)  # fmt: skip
+LATENCY_CORRECTIONS = MetricSpec(
+    "edc_data_latency_corrections_seconds", "counter",
+    "Latency taken off entries by late-arriving, earlier publishes (the histogram's _sum keeps "
+    "the first observation: a counter never decreases).",
     KPI_BASE_LABELS,
 )  # fmt: skip
 PUBLISHED_WITHIN_SLA = MetricSpec(
@@ -58,9 +65,16 @@ PUBLISHED_WITHIN_SLA = MetricSpec(
     "Entries that reached the dashboard within their study's SLA.",
     KPI_BASE_LABELS,
 )  # fmt: skip
-PUBLISHED_OVER_SLA = MetricSpec(
-    "edc_entries_published_over_sla", "counter",
-    "Entries that reached the dashboard later than their study's SLA.",
+OVER_SLA = MetricSpec(
+    "edc_entries_over_sla", "counter",
+    "Entries whose SLA deadline passed (event time) before they reached the dashboard, published "
+    "since or not: counted once, when the deadline passed.",
+    KPI_BASE_LABELS,
+)  # fmt: skip
+OVER_SLA_WITHDRAWN = MetricSpec(
+    "edc_entries_over_sla_withdrawn", "counter",
+    "Entries counted over SLA that a late-arriving, earlier publish showed were published within "
+    "it (they count in within_sla too).",
     KPI_BASE_LABELS,
 )  # fmt: skip
 SLA = MetricSpec(
@@ -92,6 +106,13 @@ PUBLISH_SILENCE = MetricSpec(
     KPI_BASE_LABELS, breakdown=False,
 )  # fmt: skip
 
+PUBLISH_STALL_AFTER = MetricSpec(
+    "edc_publish_stall_after_seconds", "gauge",
+    "How long the dashboard may go without a publish while entries wait (its configured "
+    "publish_stall_after), for EdcPublishingStalled.",
+    KPI_BASE_LABELS, breakdown=False,
+)  # fmt: skip
+
 # --- queries ------------------------------------------------------------------------
 QUERIES_OPEN = MetricSpec(
     "edc_queries_open", "gauge",
@@ -113,6 +134,12 @@ QUERY_TIME_TO_CLOSE = MetricSpec(
     "edc_query_time_to_close_seconds", "histogram",
     "Time from a query's (latest) opening to its closing or cancellation.",
     QUERY_BASE_LABELS,
+)  # fmt: skip
+QUERY_DURATIONS_WITHDRAWN = MetricSpec(
+    "edc_query_durations_withdrawn", "counter",
+    "Times to answer (kind=answer) or close (kind=close) observed, then no longer true after a "
+    "late query event; they stay in the histograms, which never decrease.",
+    QUERY_BASE_LABELS, ("kind",),
 )  # fmt: skip
 
 # --- the worker itself -------------------------------------------------------------
@@ -165,6 +192,17 @@ OVER_CARDINALITY = MetricSpec(
     "max_studies or max_groups_per_study.",
     (),
 )  # fmt: skip
+SHARD_PARTITIONS = MetricSpec(
+    "edc_shard_partitions", "gauge",
+    "Shard partitions of the deployment (shard_partitions): summed edc_worker_partitions below "
+    "it means shards nobody owns, whose studies' figures are partial.",
+    (),
+)  # fmt: skip
+WORKER_READY = MetricSpec(
+    "edc_worker_ready", "gauge",
+    "1 when this worker is ready (/readyz: its shards restored, the broker reachable), else 0.",
+    (),
+)  # fmt: skip
 OWNED_PARTITIONS = MetricSpec(
     "edc_worker_partitions", "gauge",
     "Shard partitions this worker owns and exports figures for.",
@@ -182,13 +220,21 @@ SHARD_RECORDS_SKIPPED = MetricSpec(
     (),
 )  # fmt: skip
 
+BUILD_INFO = MetricSpec(
+    "edc_build_info", "gauge",
+    "Always 1: this worker's release (version), Python and whether the engine core is compiled "
+    "(as `edc-latency --version` prints).",
+    (), ("version", "python", "compiled"),
+)  # fmt: skip
+
 ALL_METRICS: tuple[MetricSpec, ...] = (
-    DATA_LATENCY, PUBLISHED_WITHIN_SLA, PUBLISHED_OVER_SLA, SLA,
-    BACKLOG_PENDING, BACKLOG_OLDEST_AGE, BACKLOG_OVERDUE, PUBLISH_SILENCE,
+    DATA_LATENCY, LATENCY_CORRECTIONS, PUBLISHED_WITHIN_SLA, OVER_SLA, OVER_SLA_WITHDRAWN, SLA,
+    BACKLOG_PENDING, BACKLOG_OLDEST_AGE, BACKLOG_OVERDUE, PUBLISH_SILENCE, PUBLISH_STALL_AFTER,
     QUERIES_OPEN, QUERY_OLDEST_OPEN_AGE, QUERY_TIME_TO_ANSWER, QUERY_TIME_TO_CLOSE,
+    QUERY_DURATIONS_WITHDRAWN,
     MESSAGES, DEAD_LETTERS, LATE_EVENTS, NEWEST_EVENT_TIME, NEWEST_EVENT_AGE,
     CONSUMER_LAG, PROCESSING_DELAY, OVER_CARDINALITY, OWNED_PARTITIONS, CHECKPOINTS_REJECTED,
-    SHARD_RECORDS_SKIPPED, INPUT_PARTITIONS_STUCK,
+    SHARD_RECORDS_SKIPPED, INPUT_PARTITIONS_STUCK, BUILD_INFO, WORKER_READY, SHARD_PARTITIONS,
 )  # fmt: skip
 
 

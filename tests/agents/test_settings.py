@@ -110,3 +110,25 @@ def test_the_sasl_password_is_never_shown(monkeypatch):
     settings = load_settings()
     assert "hunter2" not in repr(settings) and "hunter2" not in str(settings.model_dump())
     assert settings.kafka_client_options()["sasl_plain_password"] == "hunter2"
+
+
+def test_the_publishing_stall_threshold_comes_from_each_dashboards_configuration(tmp_path):
+    config = tmp_path / "worker.toml"
+    config.write_text(
+        'default_publish_stall_after = "8h"\n'
+        '[studies."ONC-301"]\ndashboards = ["default", "safety"]\n'
+        '[studies."ONC-301".publish_stall_after]\nsafety = "26h"\n'
+    )
+    settings = load_settings(config)
+    assert settings.publish_stall_after_s("ONC-301", "safety") == 26 * 3600  # nightly
+    assert settings.publish_stall_after_s("ONC-301", "default") == 8 * 3600
+    assert settings.publish_stall_after_s("other", "default") == 8 * 3600
+    assert load_settings().publish_stall_after_s("any", "default") == 6 * 3600
+
+
+def test_a_stall_threshold_for_a_dashboard_the_study_lacks_fails_at_start(tmp_path):
+    config = tmp_path / "worker.toml"
+    config.write_text('[studies."S"]\ndashboards = ["default"]\n'
+                      '[studies."S".publish_stall_after]\nsafety = "26h"\n')  # fmt: skip
+    with pytest.raises(ConfigurationError, match="publish_stall_after"):
+        load_settings(config)

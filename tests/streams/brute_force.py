@@ -93,12 +93,20 @@ def study_figures(
     out: dict[str, Any] = {"dashboards": {}}
     for dashboard in dashboards:
         latencies, pending_entered = [], []
+        over_sla = 0
         for entry in entries:
             first = first_publish(entry, publishes, dashboard, t)
             if first is None:
                 pending_entered.append(entry.entered_at)
             elif latency_window is None or latency_window[0] <= first < latency_window[1]:
                 latencies.append(first - entry.entered_at)
+            # Over SLA: the deadline passed (t is after it) with no covering publish by it;
+            # in a window, when the first instant after the deadline lies inside it.
+            deadline = entry.entered_at + sla
+            breached = deadline < t and (first is None or first > deadline)
+            if latency_window is not None:
+                breached = breached and latency_window[0] <= deadline + 1 < latency_window[1]
+            over_sla += breached
         out["dashboards"][dashboard] = {
             "latency": {
                 "count": len(latencies),
@@ -107,6 +115,7 @@ def study_figures(
                 "p99": _rank_value(latencies, 99),
                 "max": max(latencies) if latencies else None,
                 "within_sla": sum(1 for x in latencies if x <= sla),
+                "over_sla": over_sla,
             },
             "backlog": {
                 "pending": len(pending_entered),
@@ -213,6 +222,13 @@ def _card(rows: list[dict[str, Any]]) -> dict[str, Any]:
         ),
         "pending": len(waiting),
         "overdue": sum(1 for r in waiting if r["overdue"]),
+        # Over SLA: published after the deadline, or waiting past it.
+        "over_sla": sum(
+            1
+            for r in entries
+            if (r["latency"] is None and r["overdue"])
+            or (r["latency"] is not None and r["latency"] > r["sla"])
+        ),
         "open_queries": len(open_queries),
         "queries_over_30d": sum(1 for r in open_queries if r["age"] > 30 * DAY),
         "answers": len(answers),
@@ -228,9 +244,9 @@ def _scorecard_set(rows: list[dict[str, Any]]) -> dict[str, Any]:
         values = sorted({r[dimension] for r in rows})
         out[dimension] = {v: _card([r for r in rows if r[dimension] == v]) for v in values}
     shares = [
-        Fraction(card["within_sla"], card["published"])
+        Fraction(card["within_sla"], card["within_sla"] + card["over_sla"])
         for vendor, card in out["vendor"].items()
-        if vendor != UNASSIGNED and card["published"]
+        if vendor != UNASSIGNED and card["within_sla"] + card["over_sla"]
     ]
     if shares:
         mean = sum(shares) / len(shares)
@@ -298,3 +314,42 @@ def scorecards(arrivals: list[Event], config, default, t: int) -> dict[str, Any]
         "studies": {s: _scorecard_set([r for r in rows if r["study"] == s]) for s in studies},
         "sites_behind_breaches": breaches,
     }
+
+
+# -- over SLA as counted live (streams/latency.py, "Breaches") ----------------------------
+
+
+def breaches_as_counted(
+    arrivals: list[Event], config, default
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per (study, dashboard): entries counted over SLA and those withdrawn since, event by event.
+
+    After each arrival the clock is the newest event time seen. An entry is counted the
+    first time the clock is past its deadline while no publish seen so far covers it by
+    the deadline; withdrawn when a publish that arrives later does.
+    """
+    seen: list[Event] = []
+    counted: dict[tuple[str, str, str], bool] = {}  # (entry event id, dashboard) -> withdrawn
+    clock: int | None = None
+    for event in arrivals:
+        if any(e.event_id == event.event_id for e in seen):
+            continue
+        seen.append(event)
+        clock = _time(event) if clock is None else max(clock, _time(event))
+        publishes = [p for p in seen if isinstance(p, PublishEvent)]
+        for entry in (e for e in seen if isinstance(e, EntryEvent)):
+            dashboards, sla = config.get(entry.study_id, default)
+            deadline = entry.entered_at + sla
+            for dashboard in dashboards:
+                first = first_publish(entry, publishes, dashboard, 1 << 62)
+                in_time = first is not None and first <= deadline
+                key = (entry.event_id, entry.study_id, dashboard)
+                if key in counted:
+                    counted[key] = counted[key] or in_time
+                elif deadline < clock and not in_time:
+                    counted[key] = False
+    out: dict[tuple[str, str], tuple[int, int]] = {}
+    for (_event_id, study, dashboard), withdrawn in counted.items():
+        total, back = out.get((study, dashboard), (0, 0))
+        out[(study, dashboard)] = (total + 1, back + withdrawn)
+    return out

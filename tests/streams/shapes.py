@@ -21,6 +21,7 @@ def study_dict(figures: StudyFigures) -> dict[str, Any]:
                     "p99": d.latency.p99_us,
                     "max": d.latency.max_us,
                     "within_sla": d.latency.within_sla,
+                    "over_sla": d.latency.over_sla,
                 },
                 "backlog": {
                     "pending": d.backlog.pending,
@@ -65,7 +66,7 @@ def scorecards_dict(cards: Scorecards) -> dict[str, Any]:
         return {
             "entries": c.entries, "published": c.published, "p50": c.p50_us, "p95": c.p95_us,
             "within_sla": c.within_sla, "pending": c.pending, "overdue": c.overdue,
-            "open_queries": c.open_queries, "queries_over_30d": c.queries_over_30d,
+            "over_sla": c.over_sla, "open_queries": c.open_queries, "queries_over_30d": c.queries_over_30d,
             "answers": c.answers, "median_answer": c.median_answer_us,
             "closes": c.closes, "median_close": c.median_close_us,
         }  # fmt: skip

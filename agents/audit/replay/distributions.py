@@ -22,7 +22,7 @@ def distributions_of(studies: dict[str, StudyPart]) -> Distributions:
     bounds = [b * US_PER_SECOND for b in DISTRIBUTION_BOUNDS_S]
     out: Distributions = {}
     for study_id, part in studies.items():
-        for dashboard, (latencies, _backlog) in part.dashboards.items():
+        for dashboard, (latencies, _backlog, _over_sla) in part.dashboards.items():
             counts = [0] * (len(bounds) + 1)
             for latency in latencies:
                 counts[bisect_left(bounds, latency)] += 1

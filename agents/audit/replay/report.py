@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 import orjson
@@ -17,6 +18,10 @@ def _s(us: int | None) -> float | None:
     return None if us is None else seconds_ms(us)
 
 
+def _share(value: Fraction | None) -> float | None:
+    return None if value is None else round(float(value), 4)
+
+
 def latency_dict(f: LatencyFigures) -> dict[str, Any]:
     return {
         "count": f.count,
@@ -25,6 +30,10 @@ def latency_dict(f: LatencyFigures) -> dict[str, Any]:
         "p99_s": _s(f.p99_us),
         "max_s": _s(f.max_us),
         "within_sla": f.within_sla,
+        # Since 0.2.0 (docs/kpis.md): published late or waiting past the SLA, and the share
+        # within SLA of the entries decided (within + over), so overdue entries lower it.
+        "over_sla": f.over_sla,
+        "share_within_sla": _share(f.share_within_sla),
         "sla_s": _s(f.sla_us),
     }
 

@@ -18,7 +18,7 @@ from streams.scorecards import Scorecard, Scorecards, ScorecardSet, Spread
 
 CSV_COLUMNS = (
     "study", "dimension", "value", "entries", "published", "p50_s", "p95_s", "within_sla",
-    "share_within_sla", "pending", "overdue", "open_queries", "queries_over_30d", "answered",
+    "over_sla", "share_within_sla", "pending", "overdue", "open_queries", "queries_over_30d", "answered",
     "median_time_to_answer_s", "closed", "median_time_to_close_s",
 )  # fmt: skip
 
@@ -38,6 +38,7 @@ def card_dict(card: Scorecard) -> dict[str, Any]:
         "p50_s": _s(card.p50_us),
         "p95_s": _s(card.p95_us),
         "within_sla": card.within_sla,
+        "over_sla": card.over_sla,
         "share_within_sla": _share(card.share_within_sla),
         "pending": card.pending,
         "overdue": card.overdue,

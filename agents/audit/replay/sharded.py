@@ -297,8 +297,8 @@ def apply_shard(
 def _compact(parts: Iterable[StudyPart]) -> None:
     for part in parts:
         part.dashboards = {
-            name: (array("q", latencies), backlog)  # type: ignore[misc]
-            for name, (latencies, backlog) in part.dashboards.items()
+            name: (array("q", latencies), backlog, over_sla)  # type: ignore[misc]
+            for name, (latencies, backlog, over_sla) in part.dashboards.items()
         }
 
 

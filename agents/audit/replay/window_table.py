@@ -8,14 +8,16 @@ from typing import Any
 
 from agents.audit.replay.cells import safe_cell
 
+WINDOWS_COLUMNS = (
+    "window_start", "window_end", "window_complete", "data", "study", "dashboard",
+    "published", "p50_s", "p95_s", "within_sla", "over_sla", "pending", "overdue",
+)  # fmt: skip
+
 
 def windows_csv(report: dict[str, Any]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([
-        "window_start", "window_end", "window_complete", "data", "study", "dashboard",
-        "published", "p50_s", "p95_s", "within_sla", "pending", "overdue",
-    ])  # fmt: skip
+    writer.writerow(WINDOWS_COLUMNS)
     unknown = report["coverage"]["status"] == "unknown"
     for window in report["windows"]:
         data = (
@@ -30,7 +32,7 @@ def windows_csv(report: dict[str, Any]) -> bytes:
                     window["start"], window["end"], "true" if window["complete"] else "false",
                     data, safe_cell(study), safe_cell(dashboard), latency["count"],
                     _number(latency["p50_s"]), _number(latency["p95_s"]), latency["within_sla"],
-                    backlog["pending"], backlog["overdue"],
+                    latency["over_sla"], backlog["pending"], backlog["overdue"],
                 ])  # fmt: skip
     return out.getvalue().encode()
 

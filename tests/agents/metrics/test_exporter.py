@@ -103,3 +103,36 @@ def test_breakdown_labels_are_opt_in_and_bounded():
     split_sites = {lbl[1] for (_n, labels) in samples(split) for lbl in labels if lbl[0] == "site"}
     assert plain_sites == set()
     assert split_sites == {"SITE-0", "SITE-1", "SITE-2", "SITE-3"}
+
+
+def test_build_info_and_readiness_and_stall_thresholds_are_exported():
+    import subprocess
+    import sys
+
+    from agents.release import VERSION
+
+    engine = Engine(EngineConfig(latency_bounds_s=LATENCY_BUCKETS_S, query_bounds_s=QUERY_BUCKETS_S))
+    for doc in events():
+        engine.apply(parse_event(orjson.dumps(doc)))  # type: ignore[arg-type]
+    health = {t: TopicHealth() for t in ("edc.entries", "edc.queries", "dashboard.publishes")}
+    registry = CollectorRegistry(auto_describe=False)
+    ready = [False]
+    registry.register(EngineCollector(
+        lambda: [engine], health, lambda: engine.watermark_us, (),
+        stall_after_s=lambda study, _dashboard: 3600.0 * (1 + int(study[1:])),
+        ready=lambda: ready[0],
+    ))  # fmt: skip
+    got = samples(generate_latest(registry).decode())
+    assert got[("edc_worker_ready", ())] == 0
+    assert got[("edc_publish_stall_after_seconds", (("dashboard", "default"), ("study", "S2")))] == 3 * 3600
+    (info,) = [dict(labels) for name, labels in got if name == "edc_build_info"]
+    # `edc-latency --version` says the same, from the installed command.
+    printed = subprocess.run(
+        [sys.executable, "-m", "agents.cli", "--version"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert info["version"] == VERSION != "unknown"
+    assert printed == (f"edc-latency {info['version']} (Python {info['python']}, "
+                       f"compiled core: {info['compiled']})")  # fmt: skip
+    assert info["compiled"] == "false"  # the engine runs from source in this release
+    ready[0] = True
+    assert samples(generate_latest(registry).decode())[("edc_worker_ready", ())] == 1

@@ -1,0 +1,64 @@
+"""What this release is: its version, the formats it reads and writes, and how it was built.
+
+The version is bumped with every change of a format a running deployment shares
+between versions: the engine state inside checkpoints, the checkpoint envelope,
+the shard wire between router and shards, the report. ``FORMATS`` lists them, and
+CHANGELOG.md states them per release; tests/agents/test_release.py fails when they
+change without a new version and a CHANGELOG entry saying what an operator must do.
+"""
+
+from __future__ import annotations
+
+import platform
+from importlib.metadata import PackageNotFoundError, version
+
+import streams.latency
+
+
+def _installed_version() -> str:
+    try:
+        return version("edc-latency")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
+
+
+VERSION = _installed_version()
+PYTHON = platform.python_version()
+
+
+def core_compiled() -> bool:
+    """Whether the engine's hot module is a compiled extension (e.g. mypyc) rather than source."""
+    path = streams.latency.__file__ or ""
+    return not path.endswith(".py")
+
+
+def formats() -> dict[str, str]:
+    """The versioned formats of this release, as CHANGELOG.md lists them."""
+    from agents.audit.replay.report import FORMAT as REPORT_FORMAT
+    from agents.live.checkpoints import FORMAT as CHECKPOINT_FORMAT
+    from agents.live.sharding import ShardItem
+    from streams.state import STATE_VERSION
+
+    return {
+        "engine state": str(STATE_VERSION),
+        "checkpoint": CHECKPOINT_FORMAT.decode(),
+        "shard wire": str(ShardItem.__struct_config__.tag),
+        "report": REPORT_FORMAT,
+    }
+
+
+def build_labels() -> dict[str, str]:
+    """The labels of ``edc_build_info``; ``edc-latency --version`` prints the same."""
+    return {
+        "version": VERSION,
+        "python": PYTHON,
+        "compiled": "true" if core_compiled() else "false",
+    }
+
+
+def version_text() -> str:
+    labels = build_labels()
+    return (
+        f"edc-latency {labels['version']} (Python {labels['python']}, "
+        f"compiled core: {labels['compiled']})"
+    )
