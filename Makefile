@@ -19,9 +19,13 @@ demo: $(STAMP)
 tools:
 	@./deploy/install-tools.sh
 
+# The suite mostly waits on brokers and workers, so it runs on more processes than cores;
+# each process starts its own embedded broker (tests isolate by topic and group names).
+TEST_PROCESSES ?= 4
+
 test: $(STAMP) tools
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_PROCESSES) --dist worksteal
 
 # The worker image (deploy/container/Containerfile) with podman or docker, whichever answers.
 # Another base: make image IMAGE_ARGS='--build-arg BASE_IMAGE=...'

@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +84,40 @@ def sasl_broker() -> Iterator[str]:
 
     with EmbeddedBroker(extra_args=("--authentication",)) as broker:
         yield broker.bootstrap_servers
+
+
+# Tests that mostly wait (on brokers, workers, Prometheus, an image build) go first, so that
+# `make test`'s parallel runners overlap their waits with the CPU-bound property tests
+# instead of ending on a long broker test alone.
+_WAITING_FIRST = ("tests/integration/", "tests/deploy/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def waits(item: pytest.Item) -> bool:
+        return item.nodeid.startswith(_WAITING_FIRST)
+
+    items.sort(key=lambda item: not waits(item))
+
+
+# Every test writes under a temporary directory; the suite fails when a run leaves anything new
+# in the repository's root (Faust data folders once piled up there unseen by `git status`).
+_ROOT = Path(__file__).resolve().parent.parent
+_CACHES = {".pytest_cache", ".hypothesis", ".ruff_cache", "__pycache__"}
+_root_before: set[str] = set()
+
+
+def _root_entries() -> set[str]:
+    return {entry.name for entry in _ROOT.iterdir()} - _CACHES
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _root_before.update(_root_entries())
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if hasattr(session.config, "workerinput"):
+        return  # judged once, by the process that started the run
+    left = sorted(_root_entries() - _root_before)
+    if left:
+        print(f"\nthe run left these in the repository's root: {', '.join(left)}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

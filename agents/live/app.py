@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
@@ -108,8 +109,12 @@ class LiveApp:
             self.gate,
             settings.breakdown,
         )
+        # Faust makes a data folder even with the memory store; a temporary one keeps the
+        # working directory clean (it is removed with this object or at interpreter exit).
+        self._datadir = tempfile.TemporaryDirectory(prefix="edc-latency-faust-")
         self.app = faust.App(
             settings.app_id,
+            datadir=self._datadir.name,
             broker=[
                 f"kafka://{server}" for server in (settings.bootstrap_servers or "").split(",")
             ],

@@ -27,12 +27,13 @@ def test_the_patched_names_exist():
     )
 
 
-async def test_the_worker_consumer_fetches_with_the_lowered_wait(kafka_bootstrap: str):
+async def test_the_worker_consumer_fetches_with_the_lowered_wait(kafka_bootstrap: str, tmp_path):
     lower_fetch_wait()
     app = faust.App(
         f"fetch-wait-{uuid.uuid4().hex[:8]}",
         broker=[f"kafka://{server}" for server in kafka_bootstrap.split(",")],
         store="memory://",
+        datadir=str(tmp_path),
         web_enabled=False,
     )
     consumer = app.consumer._thread._create_worker_consumer(app.transport)
