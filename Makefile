@@ -32,9 +32,11 @@ image:
 manifests: $(STAMP)
 	$(BIN)/python deploy/kubernetes/generate.py
 
-# The fuzz properties with many more examples than `make test` runs: the router
+# The fuzz properties with many more examples than `make test` runs: parsing any value
+# (tests/schemas/test_hostile_parse.py), the router and the shard wire
 # (tests/agents/live/test_routing.py) and the replay reader (tests/agents/audit/test_replay_audit.py).
 fuzz: $(STAMP)
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/schemas/test_hostile_parse.py
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/agents/live/test_routing.py -k hostile
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/agents/audit/test_replay_audit.py -k reader
 
