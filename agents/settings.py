@@ -43,6 +43,13 @@ from streams.config import BREAKDOWN_DIMENSIONS, EngineConfig, StudyConfig
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+# Longer than any setting needs; beyond it, timers and millisecond fields of the Kafka
+# clients overflow (OverflowError at start, or much later).
+MAX_DURATION_S = 3650 * 86400.0
+# Faust refuses a session timeout above its request timeout (broker_request_timeout,
+# 90 s by default, which we do not change); brokers refuse one below their
+# group.min.session.timeout.ms (6 s by default).
+SESSION_TIMEOUT_RANGE_S = (6.0, 90.0)
 
 
 def parse_duration_s(value: object) -> float:
@@ -53,8 +60,10 @@ def parse_duration_s(value: object) -> float:
         seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
     else:
         raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 24h, 7d)")
-    if seconds <= 0:
+    if not seconds > 0:  # NaN too
         raise ValueError("a duration must be positive")
+    if not seconds <= MAX_DURATION_S:  # inf (TOML has it) and absurd values would overflow
+        raise ValueError("a duration must be at most 3650d (ten years)")
     return seconds
 
 
@@ -313,6 +322,20 @@ class Settings(BaseSettings):
         if unknown:
             raise ValueError(f"unknown dimension(s) {unknown}; choose from {BREAKDOWN_DIMENSIONS}")
         return tuple(d for d in BREAKDOWN_DIMENSIONS if d in value)  # canonical order
+
+    @field_validator("session_timeout")
+    @classmethod
+    def _within_faust_limits(cls, value: float) -> float:
+        low, high = SESSION_TIMEOUT_RANGE_S
+        if value > high:
+            raise ValueError(
+                f"at most {high:g}s: Faust's request timeout, which a session may not exceed"
+            )
+        if value < low:
+            raise ValueError(
+                f"at least {low:g}s: brokers refuse shorter sessions (group.min.session.timeout.ms)"
+            )
+        return value
 
     @property
     def producer_max_request_size(self) -> int:
