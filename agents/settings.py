@@ -204,6 +204,15 @@ class Settings(BaseSettings):
         description="How long published entries, publishes, closed queries and event ids are "
         "kept for late data (event time).",
     )
+    max_event_ids: int = Field(
+        default=250_000,
+        ge=1000,
+        description="Event ids each shard engine remembers for the duplicate check, at most; "
+        "beyond it the oldest event hours' ids are forgotten first (counted in "
+        "edc_event_ids_evicted_total), and a repeat of one counts again. About 120 bytes an "
+        "id of 20 characters, 225 of 128 (docs/design.md, \"Duplicates\"). The replay keeps "
+        "every id.",
+    )
     clock: Literal["wall", "event"] = Field(
         default="wall",
         description="'wall': ages use the wall clock; 'event': the newest event time seen "
@@ -373,6 +382,7 @@ class Settings(BaseSettings):
                 for study_id, study in self.studies.items()
             },
             retention_us=round(self.retention * US_PER_SECOND) if retention else None,
+            max_event_ids=self.max_event_ids if retention else None,
             breakdown=self.breakdown,
             latency_bounds_s=LATENCY_BUCKETS_S,
             query_bounds_s=QUERY_BUCKETS_S,

@@ -176,13 +176,26 @@ SHARD_RECORDS_SKIPPED = MetricSpec(
     (),
 )  # fmt: skip
 
+SHARD_ITEMS_SKIPPED = MetricSpec(
+    "edc_shard_items_skipped", "counter",
+    "Items of shard-topic records skipped before the engine because their input-topic index "
+    "is out of range (none are written by a worker).",
+    (),
+)  # fmt: skip
+EVENT_IDS_EVICTED = MetricSpec(
+    "edc_event_ids_evicted", "counter",
+    "Event ids forgotten by the duplicate check before their retention ran out, oldest first, "
+    "to keep each shard under max_event_ids; a repeat of one counts again.",
+    (),
+)  # fmt: skip
+
 ALL_METRICS: tuple[MetricSpec, ...] = (
     DATA_LATENCY, PUBLISHED_WITHIN_SLA, PUBLISHED_OVER_SLA, SLA,
     BACKLOG_PENDING, BACKLOG_OLDEST_AGE, BACKLOG_OVERDUE, PUBLISH_SILENCE,
     QUERIES_OPEN, QUERY_OLDEST_OPEN_AGE, QUERY_TIME_TO_ANSWER, QUERY_TIME_TO_CLOSE,
     MESSAGES, DEAD_LETTERS, LATE_EVENTS, NEWEST_EVENT_TIME, NEWEST_EVENT_AGE,
     CONSUMER_LAG, PROCESSING_DELAY, OVER_CARDINALITY, OWNED_PARTITIONS, CHECKPOINTS_REJECTED,
-    SHARD_RECORDS_SKIPPED,
+    SHARD_RECORDS_SKIPPED, SHARD_ITEMS_SKIPPED, EVENT_IDS_EVICTED,
 )  # fmt: skip
 
 
