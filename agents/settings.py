@@ -210,7 +210,7 @@ class Settings(BaseSettings):
         description="Event ids each shard engine remembers for the duplicate check, at most; "
         "beyond it the oldest event hours' ids are forgotten first (counted in "
         "edc_event_ids_evicted_total), and a repeat of one counts again. About 120 bytes an "
-        "id of 20 characters, 225 of 128 (docs/design.md, \"Duplicates\"). The replay keeps "
+        'id of 20 characters, 225 of 128 (docs/design.md, "Duplicates"). The replay keeps '
         "every id.",
     )
     clock: Literal["wall", "event"] = Field(
@@ -253,6 +253,13 @@ class Settings(BaseSettings):
         description="Studies one worker admits: configured ones always, others first come "
         "up to this many; events of further studies are dead-lettered and counted in "
         "edc_events_over_cardinality_total.",
+    )
+    admit_only_configured_studies: bool = Field(
+        default=False,
+        description="Admit only the studies listed under [studies]: events of any other "
+        "study id are dead-lettered (reason 'study_id: not a configured study') and counted "
+        "in edc_events_over_cardinality_total, so made-up study ids cannot fill max_studies "
+        "and lock real studies out.",
     )
     max_groups_per_study: int = Field(
         default=500,

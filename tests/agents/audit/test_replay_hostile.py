@@ -7,7 +7,6 @@ peak memory (ru_maxrss of the children) are what an operator would see.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 from pathlib import Path

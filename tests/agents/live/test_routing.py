@@ -207,3 +207,28 @@ def test_a_replay_reports_the_2062_entry_invalid_with_the_live_reason(tmp_path):
     live = _router().route([(0, future)], 1_767_916_800_000_000)  # the wall clock at --as-of
     assert with_future["invalid"][-1] == {"line": number, "reason": live.dead_letters[0][1]}
     assert with_future["studies"] == plain["studies"]  # nothing else moved
+
+
+def test_with_only_configured_studies_junk_study_ids_are_refused_and_take_no_place():
+    from agents.settings import load_settings
+
+    settings = load_settings(
+        studies={"ONC-1": {"sla": "12h"}}, max_studies=2, admit_only_configured_studies=True
+    )
+    gate = CardinalityGate(
+        settings.studies, settings.max_studies, settings.max_groups_per_study,
+        settings.admit_only_configured_studies,
+    )  # fmt: skip
+    router = Router(4, 4096, 3600.0, False, gate, ())
+    junk = [(0, _entry(i, study=f"junk-{i}")) for i in range(50)]
+    routed = router.route([*junk, (0, _entry(99, study="ONC-1"))], BASE_US)
+    assert routed.valid == 1 and routed.over_cardinality == list(range(50))
+    assert {reason for _i, reason in routed.dead_letters} == {
+        "study_id: not a configured study (admit_only_configured_studies is on)"
+    }
+    # Off (the default): the same junk fills max_studies and locks out a real new study.
+    open_gate = CardinalityGate(settings.studies, 2, 500)
+    routed = Router(4, 4096, 3600.0, False, open_gate, ()).route(
+        [*junk, (0, _entry(100, study="ONC-2"))], BASE_US
+    )
+    assert routed.over_cardinality[-1] == 50
