@@ -281,6 +281,14 @@ class Settings(BaseSettings):
         "the report), or is refused when --since asks for it.",
     )
 
+    replay_max_invalid_listed: int = Field(
+        default=1000,
+        ge=0,
+        description="Invalid lines the replay lists in report.json with their number and "
+        "reason; the rest are counted per reason (numbers written '#') under "
+        "invalid_not_listed, so a file of junk cannot make the report huge.",
+    )
+
     # --- metrics endpoint ----------------------------------------------------------
     metrics_host: str = "127.0.0.1"
     metrics_port: int = Field(default=9464, ge=0, le=65535)

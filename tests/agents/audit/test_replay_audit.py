@@ -125,7 +125,7 @@ def test_the_replay_reader_turns_any_input_into_events_or_one_line_reasons(value
         summary = InputSummary(source="fuzz")
         events = list(read_events(framed, summary))
         assert summary.valid == len(events)
-        for _line, reason in summary.invalid:
+        for _line, reason in summary.invalid.listed:
             assert reason and "\n" not in reason
     for n, value in enumerate(values):
         parsed = parse_record(record_line("t", 0, n, 0, value), 1 << 20, None)
