@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from agents.audit.framing import EXPORT_HEADER
 from schemas import Rejection
 from schemas.limits import too_large
 
@@ -39,6 +40,12 @@ class LongLine:
                 f"record of a message of max_message_bytes ({max_bytes}) takes"
             )
         return too_large(self.size, max_bytes)  # type: ignore[return-value]
+
+
+def first_limit(max_bytes: int) -> int:
+    """The limit of a file's first line, before its framing is known: the export's header
+    must be read whole to be told (a longer plain line is refused by its size all the same)."""
+    return max(max_bytes, len(EXPORT_HEADER))
 
 
 def record_limit(max_bytes: int) -> int:

@@ -27,7 +27,7 @@ from typing import BinaryIO
 import orjson
 
 from agents.audit.framing import EXPORT_HEADER, parse_record
-from agents.audit.replay.lines import BoundedLines, LongLine, record_limit
+from agents.audit.replay.lines import BoundedLines, LongLine, first_limit, record_limit
 from agents.audit.replay.reader import CountingLines, InputSummary, read_events
 from schemas import Event, Rejection, wire
 from schemas.limits import parse_bounded
@@ -122,7 +122,7 @@ def _read_in_process(
     progress: Callable[[int, int], None] | None,
     bounds: tuple[int, int | None],
 ) -> Iterator[Event]:
-    counted = CountingLines(BoundedLines(handle, bounds[0], summary.digest.update))
+    counted = CountingLines(BoundedLines(handle, first_limit(bounds[0]), summary.digest.update))
     show = (lambda lines: progress(lines, counted.bytes)) if progress is not None else None
     yield from read_events(counted, summary, show, bounds)
     if progress is not None:
@@ -144,7 +144,7 @@ def _child(
     invalid: list[tuple[int, str]] = []
     max_bytes, not_after_us = bounds
     parse = parse_bounded
-    lines = BoundedLines(handle, max_bytes, update)  # a long line: hashed there, not held
+    lines = BoundedLines(handle, first_limit(max_bytes), update)  # long lines: hashed there
     with _telling_the_main_process(sender, "the reading process failed"):
         try:
             for number, line in enumerate(lines, 1):
@@ -164,6 +164,8 @@ def _child(
                             invalid.append((number, event.reason))  # type: ignore[union-attr]
                         else:
                             events.append(event)  # type: ignore[arg-type]
+                if number == 1 and parse is not parse_record:
+                    lines.limit = max_bytes  # plain JSONL: a line is a message (not the header)
                 if number % chunk_lines == 0:
                     _send_chunk(sender, number, read, invalid, events)
         except OSError as error:

@@ -48,7 +48,10 @@ def read_events(
     number = 0
     parse = parse_bounded
     framed = False
+    bounded = lines if lines.__class__ is BoundedLines else getattr(lines, "bounded", None)
     for number, line in enumerate(lines, 1):
+        if number == 1 and bounded is not None:  # the first line (read at first_limit) tells
+            bounded.limit = record_limit(max_bytes) if line == EXPORT_HEADER else max_bytes
         if line.__class__ is LongLine:
             invalid.add(number, line.rejection(max_bytes, framed).reason)  # type: ignore[union-attr]
             continue
@@ -57,9 +60,6 @@ def read_events(
             continue
         if number == 1 and line == EXPORT_HEADER:
             parse, framed = parse_record, True
-            bounded = lines if lines.__class__ is BoundedLines else getattr(lines, "bounded", None)
-            if bounded is not None:
-                bounded.limit = record_limit(max_bytes)
             continue
         event = parse(line, max_bytes, not_after_us)  # type: ignore[arg-type]
         if event.__class__ is Rejection:
