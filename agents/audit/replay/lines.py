@@ -8,7 +8,8 @@ records to what a record of a message of that size can take (``record_limit``).
 
 Invalid lines: the first ``listed_max`` with their number and reason, the rest
 counted per reason with their numbers written ``#`` (reasons never echo input, so
-what is left is our wording: a small set however hostile the file).
+what is left is our wording: a small set however hostile the file). A schema's
+version is not a number of the line and stays.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from schemas import Rejection
 from schemas.limits import too_large
 
 _PIECE = 1 << 16  # what the rest of a long line is read in
-_NUMBER = re.compile(r"\d+")
+_NUMBER = re.compile(r"(?<!/)\d+")  # not a schema's version (edc.entry/1)
 
 
 @dataclass(frozen=True, slots=True)
