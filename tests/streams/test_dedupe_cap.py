@@ -7,6 +7,8 @@ go first" means, written the slow and obvious way.
 
 from __future__ import annotations
 
+import os
+
 import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -17,6 +19,8 @@ from streams import ACCEPTED, DUPLICATE, Engine, EngineConfig
 from streams.dedupe import EventIdMemory
 
 BASE_US = 1_767_225_600_000_000  # 2026-01-01
+
+FUZZ = 20 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 1  # make fuzz
 
 
 def _keep(cap: int) -> int:
@@ -48,7 +52,7 @@ def _entry(event_id: str, hour: int) -> EntryEvent:
     )  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=FUZZ * 300, deadline=None)
 @given(
     cap=st.integers(1, 80),
     arrivals=st.lists(st.tuples(st.integers(0, 150), st.integers(0, 40)), max_size=200),

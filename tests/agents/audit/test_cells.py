@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.audit.replay.cells import all_plain, safe_cell
 
 FORMULA = "=+-@"
+FUZZ = 20 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 1  # make fuzz
 SPLITS = ",;:| \t\n\f\v"  # what an import dialog offers to split on, and line breaks
 
 
@@ -20,6 +22,7 @@ def test_a_formula_behind_a_semicolon_is_neutralised():
     assert not all_plain(["ok", "k;=2+3"])
 
 
+@settings(max_examples=FUZZ * 100)
 @given(st.text(alphabet="ab1=+-@'\"" + SPLITS + "\r", max_size=12))
 def test_no_part_of_a_cell_split_anywhere_starts_as_a_formula(text):
     cell = safe_cell(text)

@@ -8,6 +8,7 @@ same SHA-256, at every limit.
 from __future__ import annotations
 
 import io
+import os
 
 import orjson
 from hypothesis import given, settings
@@ -27,6 +28,8 @@ ENTRY = orjson.dumps({
     "schema": "edc.entry/1", "event_id": "e1", "study_id": "S", "site_id": "s",
     "subject_id": "x", "form_id": "f", "record_id": "r", "entered_at": "2026-01-01T00:00:00Z",
 })  # fmt: skip
+
+FUZZ = 20 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 1  # make fuzz
 
 
 def _whole(data: bytes, max_bytes: int) -> tuple[list[object], InputSummary]:
@@ -53,7 +56,7 @@ _line = st.one_of(
 _ending = st.sampled_from([b"\n", b"\r\n"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=FUZZ * 300, deadline=None)
 @given(
     lines=st.lists(st.tuples(_line, _ending), max_size=12),
     last_ending=st.booleans(),

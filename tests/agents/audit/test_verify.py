@@ -7,6 +7,7 @@ build_manifest); tests/integration/test_audit_coverage.py verifies real exports.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from hypothesis import strategies as st
 from agents.audit.framing import EXPORT_HEADER, record_line
 from agents.audit.manifest import LineDigests, PartitionRead, build_manifest, dumps, manifest_path
 from agents.cli import main
+
+FUZZ = 20 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 1  # make fuzz
 
 
 def _export(
@@ -117,7 +120,9 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=FUZZ * 150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(data=st.data(), junk=_junk, drop=st.booleans())
 def test_any_malformed_manifest_is_a_line_per_problem_never_a_traceback(data, junk, drop, capsys):
