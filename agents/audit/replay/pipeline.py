@@ -148,6 +148,8 @@ def _child(
     with _telling_the_main_process(sender, "the reading process failed"):
         try:
             for number, line in enumerate(lines, 1):
+                if number == 1:  # read at first_limit; the framing says the limit of the rest
+                    lines.limit = record_limit(max_bytes) if line == EXPORT_HEADER else max_bytes
                 if line.__class__ is LongLine:  # hashed by ``lines``, piece by piece
                     read += line.raw  # type: ignore[union-attr]
                     refused = line.rejection(max_bytes, parse is parse_record)  # type: ignore[union-attr]
@@ -157,15 +159,12 @@ def _child(
                     read += len(line)  # type: ignore[arg-type]
                     if number == 1 and line == EXPORT_HEADER:  # the framing, as read_events does
                         parse = parse_record
-                        lines.limit = record_limit(max_bytes)
                     elif line and not line.isspace():  # type: ignore[union-attr]  # not blank
                         event = parse(line, max_bytes, not_after_us)  # type: ignore[arg-type]
                         if event.__class__ is Rejection:
                             invalid.append((number, event.reason))  # type: ignore[union-attr]
                         else:
                             events.append(event)  # type: ignore[arg-type]
-                if number == 1 and parse is not parse_record:
-                    lines.limit = max_bytes  # plain JSONL: a line is a message (not the header)
                 if number % chunk_lines == 0:
                     _send_chunk(sender, number, read, invalid, events)
         except OSError as error:
