@@ -45,6 +45,13 @@ from streams.config import BREAKDOWN_DIMENSIONS, EngineConfig, StudyConfig
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
+# Longer than any setting needs; beyond it, timers and millisecond fields of the Kafka
+# clients overflow (OverflowError at start, or much later).
+MAX_DURATION_S = 3650 * 86400.0
+# Faust refuses a session timeout above its request timeout (broker_request_timeout,
+# 90 s by default, which we do not change); brokers refuse one below their
+# group.min.session.timeout.ms (6 s by default).
+SESSION_TIMEOUT_RANGE_S = (6.0, 90.0)
 
 
 def parse_duration_s(value: object) -> float:
@@ -55,8 +62,10 @@ def parse_duration_s(value: object) -> float:
         seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
     else:
         raise ValueError(f"not a duration: {value!r} (use e.g. 90s, 15m, 24h, 7d)")
-    if seconds <= 0:
+    if not seconds > 0:  # NaN too
         raise ValueError("a duration must be positive")
+    if not seconds <= MAX_DURATION_S:  # inf (TOML has it) and absurd values would overflow
+        raise ValueError("a duration must be at most 3650d (ten years)")
     return seconds
 
 
@@ -220,6 +229,15 @@ class Settings(BaseSettings):
         description="How long published entries, publishes, closed queries and event ids are "
         "kept for late data (event time).",
     )
+    max_event_ids: int = Field(
+        default=250_000,
+        ge=1000,
+        description="Event ids each shard engine remembers for the duplicate check, at most; "
+        "beyond it the oldest event hours' ids are forgotten first (counted in "
+        "edc_event_ids_evicted_total), and a repeat of one counts again. About 120 bytes an "
+        'id of 20 characters, 225 of 128 (docs/design.md, "Duplicates"). The replay keeps '
+        "every id.",
+    )
     clock: Literal["wall", "event"] = Field(
         default="wall",
         description="'wall': ages use the wall clock; 'event': the newest event time seen "
@@ -283,6 +301,13 @@ class Settings(BaseSettings):
         "up to this many; events of further studies are dead-lettered and counted in "
         "edc_events_over_cardinality_total.",
     )
+    admit_only_configured_studies: bool = Field(
+        default=False,
+        description="Admit only the studies listed under [studies]: events of any other "
+        "study id are dead-lettered (reason 'study_id: not a configured study') and counted "
+        "in edc_events_over_cardinality_total, so made-up study ids cannot fill max_studies "
+        "and lock real studies out.",
+    )
     max_groups_per_study: int = Field(
         default=500,
         ge=1,
@@ -301,6 +326,14 @@ class Settings(BaseSettings):
         ge=1,
         description="Most windows a replay computes; a longer period starts later (said in "
         "the report), or is refused when --since asks for it.",
+    )
+
+    replay_max_invalid_listed: int = Field(
+        default=1000,
+        ge=0,
+        description="Invalid lines the replay lists in report.json with their number and "
+        "reason; the rest are counted per reason (numbers written '#') under "
+        "invalid_not_listed, so a file of junk cannot make the report huge.",
     )
 
     # --- metrics endpoint ----------------------------------------------------------
@@ -378,6 +411,20 @@ class Settings(BaseSettings):
             raise ValueError("each key has at least 32 characters")
         return value
 
+    @field_validator("session_timeout")
+    @classmethod
+    def _within_faust_limits(cls, value: float) -> float:
+        low, high = SESSION_TIMEOUT_RANGE_S
+        if value > high:
+            raise ValueError(
+                f"at most {high:g}s: Faust's request timeout, which a session may not exceed"
+            )
+        if value < low:
+            raise ValueError(
+                f"at least {low:g}s: brokers refuse shorter sessions (group.min.session.timeout.ms)"
+            )
+        return value
+
     @property
     def producer_max_request_size(self) -> int:
         # Headroom over the largest value we send: key, headers and the batch framing.
@@ -422,6 +469,7 @@ class Settings(BaseSettings):
                 for study_id, study in self.studies.items()
             },
             retention_us=round(self.retention * US_PER_SECOND) if retention else None,
+            max_event_ids=self.max_event_ids if retention else None,
             breakdown=self.breakdown,
             latency_bounds_s=LATENCY_BUCKETS_S,
             query_bounds_s=QUERY_BUCKETS_S,

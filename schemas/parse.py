@@ -22,12 +22,39 @@ class Rejection:
     reason: str
 
 
+# Whatever else the decoder or the wording raises on one document: deep nesting
+# (RecursionError: msgspec's depth limit is the interpreter's, and is not a
+# MsgspecError), a huge value (MemoryError), a hook's surprise. Worded by its kind
+# only: its text may quote the input.
+_UNREADABLE = {
+    RecursionError: "not JSON: nested too deeply",
+    MemoryError: "not JSON: too large to read",
+}
+
+
 def parse_event(payload: bytes | bytearray | memoryview | str) -> Event | Rejection:
-    """Parse one message value (a UTF-8 JSON object) into an event, or say why not."""
+    """Parse one message value (a UTF-8 JSON object) into an event, or say why not.
+
+    Never raises on any input: a failure of one message is that message's rejection.
+    """
     try:
         return _DECODE(payload)  # type: ignore[no-any-return]
     except msgspec.MsgspecError:
+        pass
+    except Exception as error:  # one message must never stop the stream
+        return unreadable(error)
+    try:
         return _rejection(payload)
+    except Exception as error:  # as above, for the slow wording of a refusal
+        return unreadable(error)
+
+
+def unreadable(error: BaseException) -> Rejection:
+    """The rejection of a message whose reading failed unexpectedly: its kind, never its text."""
+    for kind, reason in _UNREADABLE.items():
+        if isinstance(error, kind):
+            return Rejection(reason)
+    return Rejection(f"not a document this monitor reads ({type(error).__name__})")
 
 
 def _rejection(payload: bytes | bytearray | memoryview | str) -> Rejection:

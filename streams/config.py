@@ -40,6 +40,10 @@ class EngineConfig:
 
     ``breakdown`` names the optional dimensions (site, country, vendor) that
     split the figures; empty keeps one group per study and dashboard.
+
+    ``max_event_ids`` caps the ids the duplicate check remembers (``streams/dedupe.py``);
+    ``None``: only the retention bounds them. A cap needs a retention (ids are evicted
+    by event hour, and only a retention files them by hour).
     """
 
     default_study: StudyConfig = field(default_factory=StudyConfig)
@@ -48,8 +52,11 @@ class EngineConfig:
     breakdown: tuple[str, ...] = ()
     latency_bounds_s: tuple[float, ...] = ()
     query_bounds_s: tuple[float, ...] = ()
+    max_event_ids: int | None = None
 
     def __post_init__(self) -> None:
+        if self.max_event_ids is not None and (self.max_event_ids < 1 or self.retention_us is None):
+            raise ValueError("max_event_ids must be positive, and needs a retention")
         unknown = [d for d in self.breakdown if d not in BREAKDOWN_DIMENSIONS]
         if unknown:
             raise ValueError(

@@ -3,6 +3,11 @@
 Bounded by retention: ids are filed by the hour of their event's own time and
 forgotten once that hour falls behind the horizon. A duplicate of an event
 older than the retention is therefore counted again (docs/design.md).
+
+Bounded by count too (``EngineConfig.max_event_ids``): a producer that writes many
+distinct ids inside the retention would otherwise grow this without limit. Past
+the cap the ids of the oldest event hours go first, each hour's in arrival order
+(``evict``); a repeat of an evicted id counts again, which docs/design.md prices.
 """
 
 from __future__ import annotations
@@ -51,3 +56,27 @@ class EventIdMemory:
                 del self.seen[event_id]
             if hour == self.hour:
                 self.hour, self.hour_ids = None, []
+
+    def evict(self, keep: int) -> int:
+        """Forget the ids of the oldest event hours until at most ``keep`` remain; how many.
+
+        Only filed ids (the engine files them when it has a retention) can be evicted.
+        """
+        excess = len(self.seen) - keep
+        evicted = 0
+        seen = self.seen
+        for hour in sorted(self.by_hour):
+            if evicted >= excess:
+                break
+            bucket = self.by_hour[hour]
+            take = min(len(bucket), excess - evicted)
+            for event_id in bucket[:take]:
+                del seen[event_id]
+            if take == len(bucket):
+                del self.by_hour[hour]
+                if hour == self.hour:
+                    self.hour, self.hour_ids = None, []
+            else:
+                del bucket[:take]  # the same list object: hour_ids may be it
+            evicted += take
+        return evicted

@@ -44,6 +44,7 @@ class Counters:
     duplicates: int = 0
     unknown_dashboard: int = 0
     late: int = 0  # older than the retention horizon when they arrived
+    evicted_ids: int = 0  # event ids forgotten early by max_event_ids (not in checkpoints)
 
 
 class StudyState:
@@ -65,6 +66,7 @@ class Engine:
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
         self._retention_us = self.config.retention_us
+        self._max_event_ids = self.config.max_event_ids
         self._breakdown = self.config.breakdown
         self._group_key = group_key_function(self._breakdown)
         self._latency_bounds = _bounds_us(self.config.latency_bounds_s)
@@ -138,6 +140,10 @@ class Engine:
             ids.hour_ids.append(event_id)
         else:
             ids.remember(event_id, time_us)
+        cap = self._max_event_ids
+        if cap is not None and len(seen) > cap:
+            # A slab at a time: evicting per event would cost a sort and a list shift each.
+            self.counters.evicted_ids += ids.evict(cap - (cap >> 6))
         seq = self._seq = self._seq + 1
         watermark = self.watermark_us
         if watermark is None or time_us > watermark:

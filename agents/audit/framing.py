@@ -23,6 +23,7 @@ import orjson
 
 from schemas import Event, Rejection
 from schemas.limits import parse_bounded
+from schemas.parse import unreadable
 
 EXPORT_FORMAT = "edc-latency.export/2"
 EXPORT_HEADER = b'{"format":"edc-latency.export/2"}\n'
@@ -71,9 +72,13 @@ def message_value(line: bytes | str) -> str | bytes | Rejection | None:
 def parse_record(line: bytes | str, max_bytes: int, not_after_us: int | None) -> Event | Rejection:
     """What live made of the message a record line holds: an event or its one-line rejection.
 
-    The same bounds as live (schemas/limits.py), on the message's own bytes.
+    The same bounds as live (schemas/limits.py), on the message's own bytes. Never
+    raises: a record that cannot be read at all is its line's rejection.
     """
-    value = message_value(line)
+    try:
+        value = message_value(line)
+    except Exception as error:  # e.g. MemoryError on a huge record: this line only
+        return unreadable(error)
     if value.__class__ is Rejection:
         return value  # type: ignore[return-value]
     if value.__class__ is str:

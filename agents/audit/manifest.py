@@ -14,10 +14,12 @@ The file's SHA-256, and one SHA-256 per block of ``block_lines`` lines, so that
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
+import msgspec
 import orjson
 
 from agents.audit.framing import EXPORT_FORMAT
@@ -114,8 +116,53 @@ def build_manifest(
     }
 
 
+Offset = Annotated[int, msgspec.Meta(ge=0)]
+Digest = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+# The export beside its manifest: a file name, never a path (no separator, no "..").
+FileName = Annotated[str, msgspec.Meta(pattern=r"^(?!\.\.?$)[^/\\\x00]{1,255}$")]
+PartitionKey = Annotated[str, msgspec.Meta(pattern=r"^(0|[1-9][0-9]{0,9})$")]
+
+
+class _PartitionShape(msgspec.Struct):
+    log_start: Offset
+    start: Offset
+    end: Offset
+    count: Offset
+    first: Offset | None = None
+    last: Offset | None = None
+    first_timestamp: int | None = None
+    missing: list[Offset] | None = None
+
+
+class _PreviousShape(msgspec.Struct):
+    manifest: str
+    sha256: Digest
+
+
+class _ManifestShape(msgspec.Struct):
+    """What ``verify``, ``export --previous`` and the replay read of a manifest, typed."""
+
+    format: Literal["edc-latency.export/2"]
+    file: FileName
+    partitions: dict[str, dict[PartitionKey, _PartitionShape]]
+    lines: Offset
+    sha256: Digest
+    block_lines: Annotated[int, msgspec.Meta(ge=1)]
+    block_sha256: list[Digest]
+    previous: _PreviousShape | None = None
+    since: str | None = None
+
+
+_WHERE = re.compile(r" - at `\$(.*)`\Z")
+_MISSING = re.compile(r"Object missing required field `(\w+)`")
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
-    """The manifest at ``path``; ValueError with one line when it is not one of format 2."""
+    """The manifest at ``path``; ValueError with one line when it is not one of format 2.
+
+    Every field the readers use is checked for its type and range first, so a
+    malformed or forged manifest is one line here, never a traceback further on.
+    """
     try:
         manifest = orjson.loads(path.read_bytes())
     except OSError as error:
@@ -124,6 +171,23 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise ValueError(f"{path.name}: not JSON") from None
     if not isinstance(manifest, dict) or manifest.get("format") != EXPORT_FORMAT:
         raise ValueError(f"{path.name}: not a manifest of {EXPORT_FORMAT}")
+    try:
+        msgspec.convert(manifest, _ManifestShape, strict=True)
+    except msgspec.ValidationError as error:
+        # msgspec's words may quote the value: name only where it is wrong.
+        text = str(error)
+        where = _WHERE.search(text)
+        at = where.group(1) if where else ""
+        missing = _MISSING.match(text)
+        if missing is not None:  # the name is one of ours
+            at, what = f"{at}.{missing.group(1)}", "missing"
+        elif at == ".file":
+            what = "not a file name beside the manifest"
+        else:
+            what = "invalid"
+        raise ValueError(
+            f"{path.name}: not a manifest of {EXPORT_FORMAT}: {at or 'a field'} {what}"
+        ) from None
     return manifest
 
 

@@ -6,6 +6,11 @@ export record by its exact line). For every link: the manifest names the previou
 one's SHA-256, and each partition starts exactly where the previous export ended,
 with no offsets missing. One line per problem; exit 0 only when all hold, 1 when
 any does not, 2 for bad arguments.
+
+Gaps are computed from the offsets themselves (the previous export's ``end``, this
+one's ``start``), never taken from a manifest's own ``missing`` or ``gaps``: a
+forged field can add a gap to the report, never hide one. A malformed manifest
+(wrong types, a ``file`` that is a path) is one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -33,19 +38,18 @@ def run(args: argparse.Namespace) -> int:
         path = Path(name)
         try:
             manifest = read_manifest(path)
-        except ValueError as error:
-            problems.append(str(error))
+            problems.extend(check_file(path, manifest))
+            problems.extend(check_offsets(path, manifest))
+            if previous is None:
+                notes.extend(first_link_notes(path, manifest))
+                # Nothing to compute them from: what the manifest declares can only add.
+                problems.extend(declared_gaps(path, manifest))
+            else:
+                problems.extend(check_link(previous, (path, manifest)))
+        except (OSError, ValueError) as error:
+            problems.append(" ".join(str(error).split()))
             previous = None
             continue
-        problems.extend(check_file(path, manifest))
-        if previous is None:
-            notes.extend(first_link_notes(path, manifest))
-        else:
-            problems.extend(check_link(previous, (path, manifest)))
-        problems.extend(
-            f"{path.name}: {g['topic']}[{g['partition']}]: offsets {g['from']}–{g['to']} missing"
-            for g in manifest.get("gaps", [])
-        )
         previous = (path, manifest)
     for line in (*notes, *problems):
         print(line, file=sys.stderr if line in problems else sys.stdout)
@@ -107,12 +111,54 @@ def check_link(
             now = manifest["partitions"].get(topic, {}).get(partition)
             if now is None:
                 problems.append(f"{path.name}: {topic}[{partition}] not read")
-            elif now["start"] != read["end"] and not now.get("missing"):
+            elif now["start"] > read["end"] and now["start"] == now["log_start"]:
+                # Gone before this export could read them (retention, deletion): whatever
+                # its ``missing`` field says, the offsets in between are not in the chain.
+                problems.append(
+                    f"{path.name}: {topic}[{partition}]: offsets {read['end']}–"
+                    f"{now['start'] - 1} missing"
+                )
+            elif now["start"] != read["end"]:
                 low, high = sorted((read["end"], now["start"]))
                 problems.append(
                     f"{path.name}: {topic}[{partition}]: starts at {now['start']}, the previous "
                     f"export ended at {read['end']}: offsets {low}–{high - 1} not covered"
                 )
+    return problems
+
+
+def check_offsets(path: Path, manifest: dict[str, Any]) -> list[str]:
+    """Each partition's offsets agree with each other (read_manifest checked their types)."""
+    problems = []
+    for topic, parts in sorted(manifest["partitions"].items()):
+        for partition, read in sorted(parts.items(), key=lambda item: int(item[0])):
+            first, last = read.get("first"), read.get("last")
+            read_span = read["end"] - read["start"]
+            written = [o for o in (first, last) if o is not None]
+            if (
+                read["start"] < read["log_start"]
+                or read_span < 0
+                or read["count"] > read_span
+                or any(not read["start"] <= o < read["end"] for o in written)
+                or (first is None) != (read["count"] == 0)
+            ):
+                problems.append(
+                    f"{path.name}: {topic}[{partition}]: offsets do not agree (log_start "
+                    f"{read['log_start']}, start {read['start']}, end {read['end']}, "
+                    f"count {read['count']})"
+                )
+    return problems
+
+
+def declared_gaps(path: Path, manifest: dict[str, Any]) -> list[str]:
+    """The gaps a manifest declares, for the first of a chain (its previous is not given)."""
+    problems = []
+    for topic, parts in sorted(manifest["partitions"].items()):
+        for partition, read in sorted(parts.items(), key=lambda item: int(item[0])):
+            missing = read.get("missing")
+            if missing:
+                low, high = missing[0], missing[-1]
+                problems.append(f"{path.name}: {topic}[{partition}]: offsets {low}–{high} missing")
     return problems
 
 

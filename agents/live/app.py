@@ -99,7 +99,10 @@ class LiveApp:
         self.last_offsets: dict[tuple[str, int], int] = {}
         self._topic_index = {topic: i for i, topic in enumerate(settings.input_topics)}
         self.gate = CardinalityGate(
-            settings.studies, settings.max_studies, settings.max_groups_per_study
+            settings.studies,
+            settings.max_studies,
+            settings.max_groups_per_study,
+            settings.admit_only_configured_studies,
         )
         self.router = Router(
             settings.shard_partitions,

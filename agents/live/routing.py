@@ -18,6 +18,7 @@ from agents.live.sharding import routed_items
 from agents.metrics.cardinality import CardinalityGate
 from schemas import Event, PublishEvent, Rejection
 from schemas.limits import not_after, parse_bounded
+from schemas.parse import unreadable
 from streams.engine import group_key
 
 # "[" + items joined by "," + "]": a JSON array of encoded items (sharding.encode_batch).
@@ -99,17 +100,23 @@ class Router:
                 # Input replayed or simulated ahead of today may lead the wall clock, by
                 # gaps of any size; what it cannot do is jump past both clocks at once.
                 now_us = newest_us
-            parsed = parse_bounded(value, budget, not_after(now_us, skew))
-            if parsed.__class__ is Rejection:
-                dead_letters.append((index, parsed.reason))  # type: ignore[union-attr]
+            try:
+                parsed = parse_bounded(value, budget, not_after(now_us, skew))
+                if parsed.__class__ is Rejection:
+                    dead_letters.append((index, parsed.reason))  # type: ignore[union-attr]
+                    continue
+                event: Event = parsed  # type: ignore[assignment]
+                if not admits(event.study_id, self._group(event)):
+                    self.gate.over += 1
+                    out.over_cardinality.append(index)
+                    dead_letters.append((index, self.gate.refuse_reason(event.study_id)))
+                    continue
+                routed = routed_items(event, topic_index, shards)
+            except Exception as error:
+                # Whatever one message makes fail is that message's dead letter: a batch
+                # that raised would be re-read, and fail, forever (a stalled partition).
+                dead_letters.append((index, unreadable(error).reason))
                 continue
-            event: Event = parsed  # type: ignore[assignment]
-            if not admits(event.study_id, self._group(event)):
-                self.gate.over += 1
-                out.over_cardinality.append(index)
-                dead_letters.append((index, self.gate.refuse_reason(event.study_id)))
-                continue
-            routed = routed_items(event, topic_index, shards)
             if len(routed) == 1:
                 shard, encoded = routed[0]  # items come encoded (sharding.encode)
                 if len(encoded) + _FRAMING > budget:

@@ -132,8 +132,15 @@ def decode_batch(payload: bytes) -> list[tuple[int, bool, Event]]:
         ) from None
     except msgspec.DecodeError:
         raise WireError("not a JSON shard message") from None
-    return [
-        (item.topic_index, item.counted, item.event) if item.__class__ is ShardItem
-        else item.item()  # type: ignore[union-attr]
-        for item in items
-    ]  # fmt: skip
+    except Exception as error:  # deep nesting (RecursionError), memory: the kind only
+        raise WireError(f"not a readable shard message ({type(error).__name__})") from None
+    try:
+        return [
+            (item.topic_index, item.counted, item.event) if item.__class__ is ShardItem
+            else item.item()  # type: ignore[union-attr]
+            for item in items
+        ]  # fmt: skip
+    except Exception as error:  # a legacy item whose fields make no event (__post_init__)
+        raise WireError(
+            f"a previous version's item that is not an event ({type(error).__name__})"
+        ) from None

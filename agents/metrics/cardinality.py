@@ -1,9 +1,9 @@
 """Which studies and breakdown groups one worker admits: the hard bound on its series.
 
 Configured studies are always admitted; others first come, first served, up to
-``max_studies``. With the breakdown on, each study admits up to
-``max_groups_per_study`` distinct (site, country, vendor) combinations. The router
-dead-letters events beyond the caps (so the engine never holds them either) and
+``max_studies``, or never with ``admit_only_configured_studies``. With the breakdown
+on, each study admits up to ``max_groups_per_study`` distinct (site, country, vendor)
+combinations. The router dead-letters events beyond the caps (so the engine never holds them either) and
 counts them in ``edc_events_over_cardinality_total``; the exporter exports only
 admitted keys, admitting what a shard restored from another worker brings while
 there is room. Either way one worker never exports more than the formula of
@@ -19,11 +19,20 @@ GroupKey = tuple[str, ...]
 
 class CardinalityGate:
     def __init__(
-        self, configured: Iterable[str], max_studies: int, max_groups_per_study: int
+        self,
+        configured: Iterable[str],
+        max_studies: int,
+        max_groups_per_study: int,
+        only_configured: bool = False,
     ) -> None:
         self._groups: dict[str, set[GroupKey]] = {study: set() for study in configured}
-        # Configured studies never count against the cap on admitted ones.
-        self._max_studies = max(max_studies, len(self._groups))
+        # Configured studies never count against the cap on admitted ones. With
+        # only_configured, no other study is ever admitted: junk study ids cannot take
+        # the places of real ones (nor, restored from a checkpoint, after a restart).
+        self._only_configured = only_configured
+        self._max_studies = (
+            len(self._groups) if only_configured else max(max_studies, len(self._groups))
+        )
         self._max_groups = max_groups_per_study
         self.over = 0  # events refused so far (the router's count)
 
@@ -44,6 +53,8 @@ class CardinalityGate:
     def refuse_reason(self, study_id: str) -> str:
         """Why an event is refused; names the cap, never the value."""
         if study_id not in self._groups:
+            if self._only_configured:
+                return "study_id: not a configured study (admit_only_configured_studies is on)"
             return f"study_id: over max_studies ({self._max_studies} studies admitted)"
         return (
             f"breakdown group: over max_groups_per_study ({self._max_groups} groups admitted "

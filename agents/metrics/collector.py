@@ -116,6 +116,7 @@ class EngineCollector(Collector):
         over_count = self._gate.over if self._gate is not None else 0
         owned_count = len(engines)
         ready = self._ready()
+        evicted_count = sum(engine.counters.evicted_ids for engine in engines)
 
         def build() -> list[Metric]:
             families = [family for part in parts for family in part()]
@@ -129,13 +130,16 @@ class EngineCollector(Collector):
             ready_family.add_metric([], 1 if ready else 0)
             shards = _family(m.SHARD_PARTITIONS, ())
             shards.add_metric([], self._shard_partitions)
-            return [*families, over, owned, build_info, ready_family, shards]
+            evicted = _family(m.EVENT_IDS_EVICTED, ())
+            evicted.add_metric([], evicted_count)
+            return [*families, over, owned, build_info, ready_family, shards, evicted]
 
         return build
 
     def _state_metrics(self, health: CheckpointHealth) -> Callable[[], list[Metric]]:
         rejected_counts = dict(health.rejected)
         skipped_count = health.skipped_shard_records
+        skipped_items_count = health.skipped_shard_items
 
         def build() -> list[Metric]:
             rejected = _family(m.CHECKPOINTS_REJECTED, ())
@@ -143,7 +147,9 @@ class EngineCollector(Collector):
                 rejected.add_metric([reason], count)
             skipped = _family(m.SHARD_RECORDS_SKIPPED, ())
             skipped.add_metric([], skipped_count)
-            return [rejected, skipped]
+            skipped_items = _family(m.SHARD_ITEMS_SKIPPED, ())
+            skipped_items.add_metric([], skipped_items_count)
+            return [rejected, skipped, skipped_items]
 
         return build
 

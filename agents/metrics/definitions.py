@@ -226,6 +226,18 @@ BUILD_INFO = MetricSpec(
     "(as `edc-latency --version` prints).",
     (), ("version", "python", "compiled"),
 )  # fmt: skip
+SHARD_ITEMS_SKIPPED = MetricSpec(
+    "edc_shard_items_skipped", "counter",
+    "Items of shard-topic records skipped before the engine because their input-topic index "
+    "is out of range (none are written by a worker).",
+    (),
+)  # fmt: skip
+EVENT_IDS_EVICTED = MetricSpec(
+    "edc_event_ids_evicted", "counter",
+    "Event ids forgotten by the duplicate check before their retention ran out, oldest first, "
+    "to keep each shard under max_event_ids; a repeat of one counts again.",
+    (),
+)  # fmt: skip
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
     DATA_LATENCY, LATENCY_CORRECTIONS, PUBLISHED_WITHIN_SLA, OVER_SLA, OVER_SLA_WITHDRAWN, SLA,
@@ -235,6 +247,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     MESSAGES, DEAD_LETTERS, LATE_EVENTS, NEWEST_EVENT_TIME, NEWEST_EVENT_AGE,
     CONSUMER_LAG, PROCESSING_DELAY, OVER_CARDINALITY, OWNED_PARTITIONS, CHECKPOINTS_REJECTED,
     SHARD_RECORDS_SKIPPED, INPUT_PARTITIONS_STUCK, BUILD_INFO, WORKER_READY, SHARD_PARTITIONS,
+    SHARD_ITEMS_SKIPPED, EVENT_IDS_EVICTED,
 )  # fmt: skip
 
 

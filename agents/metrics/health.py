@@ -39,10 +39,12 @@ class TopicHealth:
 
 @dataclass(slots=True)
 class CheckpointHealth:
-    """Checkpoints rejected by reason, and shard-topic records skipped as malformed."""
+    """Checkpoints rejected by reason, shard-topic records skipped as malformed, and items
+    of readable records skipped for a topic index out of range."""
 
     rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECT_REASONS, 0))
     skipped_shard_records: int = 0
+    skipped_shard_items: int = 0
 
     def reject(self, reason: str, where: str, why: str) -> None:
         self.rejected[reason] += 1

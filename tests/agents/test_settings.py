@@ -132,3 +132,57 @@ def test_a_stall_threshold_for_a_dashboard_the_study_lacks_fails_at_start(tmp_pa
                       '[studies."S".publish_stall_after]\nsafety = "26h"\n')  # fmt: skip
     with pytest.raises(ConfigurationError, match="publish_stall_after"):
         load_settings(config)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        # Faust's own limit: its request timeout (90 s) may not be below the session timeout.
+        ("EDC_LATENCY_SESSION_TIMEOUT", "2m", "session_timeout: at most 90s"),
+        ("EDC_LATENCY_SESSION_TIMEOUT", "90.001s", "session_timeout: at most 90s"),
+        ("EDC_LATENCY_SESSION_TIMEOUT", "5s", "session_timeout: at least 6s"),
+        # Durations that overflowed timers or millisecond fields.
+        ("EDC_LATENCY_CHECKPOINT_INTERVAL", "99999999999999999999d", "at most 3650d"),
+        ("EDC_LATENCY_RETENTION", "3650.01d", "retention: a duration must be at most 3650d"),
+        ("EDC_LATENCY_HTTP_HEADER_TIMEOUT", "1" + "0" * 400, "at most 3650d"),
+    ],
+)
+def test_settings_beyond_faust_or_the_clocks_fail_at_start_in_one_line(
+    monkeypatch, variable, value, message
+):
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError, match=message) as raised:
+        load_settings()
+    assert len(str(raised.value).splitlines()) == 2  # "invalid configuration:", one problem
+
+
+@pytest.mark.parametrize("value", ["6s", "90s", "1.5m"])
+def test_session_timeouts_within_faust_limits_are_taken(monkeypatch, value):
+    monkeypatch.setenv("EDC_LATENCY_SESSION_TIMEOUT", value)
+    assert 6 <= load_settings().session_timeout <= 90
+
+
+def test_infinite_or_not_a_number_durations_in_the_file_are_refused(tmp_path):
+    for literal in ("inf", "nan", "1e300"):
+        config = tmp_path / "absurd.toml"
+        config.write_text(f"retention = {literal}\n")
+        with pytest.raises(ConfigurationError, match="retention: a duration must be"):
+            load_settings(config)
+    config.write_text('retention = "3650d"\n')
+    assert load_settings(config).retention == 3650 * 86400
+
+
+def test_the_worker_says_a_bad_session_timeout_in_one_line_without_a_traceback():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "EDC_LATENCY_SESSION_TIMEOUT": "2m", "KAFKA_BOOTSTRAP_SERVERS": "x:1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "agents.cli", "worker"], env=env, capture_output=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr.decode()
+    assert [line for line in done.stderr.decode().splitlines() if "session_timeout" in line] == [
+        "  session_timeout: at most 90s: Faust's request timeout, which a session may not exceed"
+    ]

@@ -155,3 +155,52 @@ def test_a_tls_sasl_mismatch_fails_start_up_in_one_line(kafka_bootstrap):
     assert f"could not reach Kafka at {kafka_bootstrap}" in lines[0]
     assert "security_protocol=SASL_SSL" in lines[0] and "within 3s" in lines[0]
     assert "not-printed" not in lines[0]
+
+
+def test_the_poison_message_is_dead_lettered_and_the_partition_moves_on(pipeline_env):
+    """Issue 20: ~2 KB with 1,000 nested arrays in an unknown field, then 20 valid entries.
+
+    Before, msgspec's RecursionError escaped parse_event: the router raised on the batch
+    at every attempt, nothing behind the message was counted and the offset never moved.
+    """
+    from tests.schemas.hostile import poison_message
+
+    poison = poison_message()
+    entries = [
+        ("entries", _entry(i, "ONC-1", f"rec-{i}", BASE_US + i * HOUR_US)) for i in range(20)
+    ]
+    bootstrap = pipeline_env["KAFKA_BOOTSTRAP_SERVERS"]
+    topic = pipeline_env["EDC_LATENCY_TOPIC_ENTRIES"]
+    with WorkerSubprocess(pipeline_env) as worker:
+        worker.wait_ready()
+        _produce(bootstrap, pipeline_env, [("entries", poison), *entries])
+        want = {"valid": 20, "invalid": 1}
+        assert _wait_counts(worker, want) == want
+        deadline = time.monotonic() + 60
+        while (committed := asyncio.run(_committed(bootstrap, pipeline_env, topic))) < 21:
+            assert time.monotonic() < deadline, f"committed offsets {committed} of 21"
+            time.sleep(0.5)
+        assert worker.process is not None and worker.process.poll() is None  # never crashed
+    dead = asyncio.run(read_all(bootstrap, pipeline_env["EDC_LATENCY_TOPIC_DEADLETTER"]))
+    assert [(value, headers["reason"]) for value, headers in dead] == [
+        (poison, b"not JSON: nested too deeply")
+    ]
+
+
+async def _committed(bootstrap: str, env: dict[str, str], topic: str) -> int:
+    """The group's committed offsets over the topic's partitions, summed."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=env["EDC_LATENCY_APP_ID"], enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        await consumer.topics()  # the metadata, for partitions_for_topic
+        offsets = [
+            await consumer.committed(TopicPartition(topic, p))
+            for p in consumer.partitions_for_topic(topic) or ()
+        ]
+        return sum(offset for offset in offsets if offset is not None and offset > 0)
+    finally:
+        await consumer.stop()

@@ -4,13 +4,21 @@ Excel, LibreOffice and Google Sheets treat such a cell as a formula (OWASP "CSV
 injection"). Only text taken from input (ids, site, country, vendor, form,
 dashboard, study) is neutralised; numbers and timestamps we format ourselves
 never start with those characters except a negative number, which stays a number.
-A carriage return inside such text is written as a line feed (see ``safe_cell``).
+A carriage return inside such text is written as a line feed (see ``safe_cell``). A
+formula start after a delimiter-like character inside the text (``k;=2+3``: a
+spreadsheet that splits on ``;`` sees ``=2+3`` as a cell) gets the ' as well.
 The prefix is deterministic, so the CSVs stay byte-identical across runs.
 """
 
 from __future__ import annotations
 
+import re
+
 _FORMULA_STARTS = frozenset("=+-@\t\r")
+# A formula start after a character a spreadsheet may split on (its import dialog
+# offers semicolon, comma, tab, space and others; a line break starts a row): that
+# part becomes a cell of its own, so it gets the ' too ("k;=2+3" -> "k;'=2+3").
+_INNER_FORMULA = re.compile(r"([,;:| \t\n\r\f\v]+)([=+\-@])")
 
 
 def safe_cell(text: str) -> str:
@@ -19,8 +27,11 @@ def safe_cell(text: str) -> str:
         # start a new row in a spreadsheet, and the text after it a new cell. As LF it
         # is quoted and stays inside its cell.
         text = ("'" if text[:1] in _FORMULA_STARTS else "") + text.replace("\r", "\n")
-        return text
-    return "'" + text if text[:1] in _FORMULA_STARTS else text
+    elif text[:1] in _FORMULA_STARTS:
+        text = "'" + text
+    if _INNER_FORMULA.search(text) is not None:
+        text = _INNER_FORMULA.sub(r"\1'\2", text)
+    return text
 
 
 def safe_cells(texts: tuple[str, ...]) -> tuple[str, ...]:
@@ -41,6 +52,8 @@ def all_plain(texts: list[str]) -> bool:
     joined = "\n".join(texts)
     if joined.count("\n") != len(texts) - 1 or joined[:1] in _FORMULA_STARTS:
         return False
-    return not any(c in joined for c in ',"\r') and not any(
-        "\n" + c in joined for c in _FORMULA_STARTS
+    return (
+        not any(c in joined for c in ',"\r')
+        and not any("\n" + c in joined for c in _FORMULA_STARTS)
+        and _INNER_FORMULA.search(joined) is None
     )

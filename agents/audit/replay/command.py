@@ -37,6 +37,7 @@ from agents.audit.replay.coverage import (
 )
 from agents.audit.replay.distributions import latency_distributions
 from agents.audit.replay.html import render
+from agents.audit.replay.lines import InvalidLines
 from agents.audit.replay.pipeline import (
     ReaderFailed,
     TablesWriter,
@@ -154,7 +155,10 @@ def _run(args: argparse.Namespace) -> int:
             check_broker(settings)
         except ConfigurationError as error:
             raise BadInput(str(error)) from None
-        summary = InputSummary(source="kafka:" + ",".join(sorted(settings.input_topics)))
+        summary = InputSummary(
+            source="kafka:" + ",".join(sorted(settings.input_topics)),
+            invalid=InvalidLines(settings.replay_max_invalid_listed),
+        )
         lines: Iterator[bytes] = topic_lines(settings, reads=reads)
         total_bytes = 0
     else:
@@ -163,7 +167,9 @@ def _run(args: argparse.Namespace) -> int:
             handle = path.open("rb")
         except OSError as error:
             raise BadInput(f"--input {path}: {error.strerror}") from None
-        summary = InputSummary(source=path.name)
+        summary = InputSummary(
+            source=path.name, invalid=InvalidLines(settings.replay_max_invalid_listed)
+        )
         total_bytes = os.fstat(handle.fileno()).st_size
     progress = Progress(total_bytes, enabled=not args.quiet and sys.stderr.isatty())
     times = EventTimes(settings.input_topics, period[0], as_of)
@@ -292,6 +298,7 @@ def _run_sharded(
             times=times,
             framed=framed,
             since_of=lambda merged: _period_start(period, merged.first_in_period, as_of)[0],
+            listed_max=settings.replay_max_invalid_listed,
         )
     except OSError as error:
         raise BadInput(f"--input {path}: {error.strerror}") from None

@@ -27,6 +27,7 @@ from typing import BinaryIO
 import orjson
 
 from agents.audit.framing import EXPORT_HEADER, parse_record
+from agents.audit.replay.lines import BoundedLines, LongLine, first_limit, record_limit
 from agents.audit.replay.reader import CountingLines, InputSummary, read_events
 from schemas import Event, Rejection, wire
 from schemas.limits import parse_bounded
@@ -101,7 +102,8 @@ def read_events_pipelined(
                         progress(message[1], message[3])
                     return
                 raise ReaderFailed(message[1], unreadable=tag == _UNREADABLE)
-            invalid.extend((line, reason) for line, reason in message[3])
+            for line, reason in message[3]:
+                invalid.add(line, reason)
             events = _decode_events(receiver.recv_bytes())  # a chunk's second message
             summary.valid += len(events)
             yield from events
@@ -120,7 +122,7 @@ def _read_in_process(
     progress: Callable[[int, int], None] | None,
     bounds: tuple[int, int | None],
 ) -> Iterator[Event]:
-    counted = CountingLines(handle)
+    counted = CountingLines(BoundedLines(handle, first_limit(bounds[0]), summary.digest.update))
     show = (lambda lines: progress(lines, counted.bytes)) if progress is not None else None
     yield from read_events(counted, summary, show, bounds)
     if progress is not None:
@@ -142,19 +144,27 @@ def _child(
     invalid: list[tuple[int, str]] = []
     max_bytes, not_after_us = bounds
     parse = parse_bounded
+    lines = BoundedLines(handle, first_limit(max_bytes), update)  # long lines: hashed there
     with _telling_the_main_process(sender, "the reading process failed"):
         try:
-            for number, line in enumerate(handle, 1):
-                update(line)
-                read += len(line)
-                if number == 1 and line == EXPORT_HEADER:  # the framing, as read_events tells it
-                    parse = parse_record
-                elif line and not line.isspace():  # blank lines are skipped, as read_events does
-                    event = parse(line, max_bytes, not_after_us)
-                    if event.__class__ is Rejection:
-                        invalid.append((number, event.reason))  # type: ignore[union-attr]
-                    else:
-                        events.append(event)  # type: ignore[arg-type]
+            for number, line in enumerate(lines, 1):
+                if number == 1:  # read at first_limit; the framing says the limit of the rest
+                    lines.limit = record_limit(max_bytes) if line == EXPORT_HEADER else max_bytes
+                if line.__class__ is LongLine:  # hashed by ``lines``, piece by piece
+                    read += line.raw  # type: ignore[union-attr]
+                    refused = line.rejection(max_bytes, parse is parse_record)  # type: ignore[union-attr]
+                    invalid.append((number, refused.reason))
+                else:
+                    update(line)  # type: ignore[arg-type]
+                    read += len(line)  # type: ignore[arg-type]
+                    if number == 1 and line == EXPORT_HEADER:  # the framing, as read_events does
+                        parse = parse_record
+                    elif line and not line.isspace():  # type: ignore[union-attr]  # not blank
+                        event = parse(line, max_bytes, not_after_us)  # type: ignore[arg-type]
+                        if event.__class__ is Rejection:
+                            invalid.append((number, event.reason))  # type: ignore[union-attr]
+                        else:
+                            events.append(event)  # type: ignore[arg-type]
                 if number % chunk_lines == 0:
                     _send_chunk(sender, number, read, invalid, events)
         except OSError as error:

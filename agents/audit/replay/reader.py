@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from agents.audit.framing import EXPORT_HEADER, parse_record
+from agents.audit.replay.lines import BoundedLines, InvalidLines, LongLine, record_limit
 from schemas import Event, Rejection
 from schemas.limits import parse_bounded
 
@@ -20,7 +21,7 @@ class InputSummary:
     source: str
     lines: int = 0
     valid: int = 0
-    invalid: list[tuple[int, str]] = field(default_factory=list)
+    invalid: InvalidLines = field(default_factory=InvalidLines)
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     hexdigest: str | None = None  # set instead of ``digest`` when another process hashed
 
@@ -30,7 +31,7 @@ class InputSummary:
 
 
 def read_events(
-    lines: Iterable[bytes],
+    lines: Iterable[bytes | LongLine],
     summary: InputSummary,
     progress: Callable[[int], None] | None = None,
     bounds: tuple[int, int | None] = (1 << 62, None),
@@ -38,22 +39,31 @@ def read_events(
     """Valid events in input order; blank lines skipped; invalid lines noted with their number.
 
     ``bounds``: (max_message_bytes, latest believable event time) of ``schemas/limits.py``.
+    ``lines`` may be ``BoundedLines`` (a file): its limit is set here once the framing is
+    known, and a ``LongLine`` (hashed by it already) is refused by its size.
     """
     max_bytes, not_after_us = bounds
     update = summary.digest.update
     invalid = summary.invalid
     number = 0
     parse = parse_bounded
+    framed = False
+    bounded = lines if lines.__class__ is BoundedLines else getattr(lines, "bounded", None)
     for number, line in enumerate(lines, 1):
-        update(line)
-        if not line or line.isspace():  # blank; unlike strip(), copies nothing
+        if number == 1 and bounded is not None:  # the first line (read at first_limit) tells
+            bounded.limit = record_limit(max_bytes) if line == EXPORT_HEADER else max_bytes
+        if line.__class__ is LongLine:
+            invalid.add(number, line.rejection(max_bytes, framed).reason)  # type: ignore[union-attr]
+            continue
+        update(line)  # type: ignore[arg-type]
+        if not line or line.isspace():  # type: ignore[union-attr]  # blank; copies nothing
             continue
         if number == 1 and line == EXPORT_HEADER:
-            parse = parse_record
+            parse, framed = parse_record, True
             continue
-        event = parse(line, max_bytes, not_after_us)
+        event = parse(line, max_bytes, not_after_us)  # type: ignore[arg-type]
         if event.__class__ is Rejection:
-            invalid.append((number, event.reason))  # type: ignore[union-attr]
+            invalid.add(number, event.reason)  # type: ignore[union-attr]
             continue
         summary.valid += 1
         if progress is not None and number & 0x3FFF == 0:
@@ -65,11 +75,12 @@ def read_events(
 class CountingLines:
     """Counts the bytes of the lines that pass through (for the progress bar)."""
 
-    def __init__(self, lines: Iterable[bytes]) -> None:
+    def __init__(self, lines: Iterable[bytes | LongLine]) -> None:
         self._lines = lines
         self.bytes = 0
+        self.bounded = lines if isinstance(lines, BoundedLines) else None  # for read_events
 
-    def __iter__(self) -> Iterator[bytes]:
+    def __iter__(self) -> Iterator[bytes | LongLine]:
         for line in self._lines:
-            self.bytes += len(line)
+            self.bytes += line.raw if line.__class__ is LongLine else len(line)  # type: ignore[union-attr,arg-type]
             yield line

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from agents.audit.replay.lines import InvalidLines
 from schemas.timestamps import US_PER_SECOND, format_timestamp, seconds_ms
 from streams import AGING_BUCKETS, Engine, Snapshot, Window
 from streams.figures import BacklogFigures, LatencyFigures, QueryFigures, StudyFigures
@@ -68,9 +69,9 @@ def build_report(
     windows: list[Window],
     options: dict[str, Any],
     input_facts: dict[str, Any],
-    invalid: list[tuple[int, str]],
+    invalid: InvalidLines,
 ) -> dict[str, Any]:
-    return {
+    report = {
         "format": FORMAT,
         "as_of": format_timestamp(snapshot.as_of_us),
         "options": options,
@@ -90,8 +91,16 @@ def build_report(
             }
             for w in windows
         ],
-        "invalid": [{"line": line, "reason": reason} for line, reason in invalid],
+        "invalid": [{"line": line, "reason": reason} for line, reason in invalid.listed],
     }
+    if invalid.not_listed:
+        # Only past replay_max_invalid_listed: the report stays bounded however much of the
+        # input is junk, and a report with every line listed is as it always was.
+        report["invalid_not_listed"] = {
+            "count": invalid.count - len(invalid.listed),
+            "by_reason": dict(sorted(invalid.not_listed.items())),
+        }
+    return report
 
 
 def dumps(report: dict[str, Any]) -> bytes:

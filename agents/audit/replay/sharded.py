@@ -43,6 +43,7 @@ from msgspec.structs import replace
 from agents.audit.framing import parse_record
 from agents.audit.replay.coverage import EventTimes
 from agents.audit.replay.distributions import distributions_of, merge_distributions
+from agents.audit.replay.lines import BoundedLines, InvalidLines, LongLine, record_limit
 from agents.audit.replay.pipeline import _telling_the_main_process, rss_mib
 from agents.audit.replay.tables import EntryRows, query_rows, write_entry_rows
 from agents.live.sharding import shard_of
@@ -95,7 +96,7 @@ class ShardedResult:
     rss_mib_at_fork: float | None = None  # this process's resident set when it forked them
     lines: int = 0
     valid: int = 0
-    invalid: list[tuple[int, str]] = field(default_factory=list)
+    invalid: InvalidLines = field(default_factory=InvalidLines)
     answers: list[ShardAnswer] = field(default_factory=list)
 
 
@@ -108,7 +109,9 @@ def line_ranges(path: Path, parts: int) -> list[tuple[int, int]]:
             offset = max(cuts[-1], size * k // parts)
             if offset > 0 and offset < size:
                 handle.seek(offset - 1)
-                handle.readline()  # to the end of the line holding offset - 1
+                # To the end of the line holding offset - 1, in pieces: a line may be huge.
+                while (piece := handle.readline(1 << 16)) and piece[-1:] != b"\n":
+                    pass
                 offset = handle.tell()
             cuts.append(min(max(offset, cuts[-1]), size))
     cuts.append(size)
@@ -159,8 +162,10 @@ def parse_range(
     bounds: tuple[int, int | None] = NO_BOUNDS,
     times: EventTimes | None = None,
     framed: bool = False,
-) -> tuple[int, int, list[tuple[int, str]]]:
-    """Step 1: (lines, valid lines, rejections with range-local line numbers).
+    listed_max: int = 1 << 62,
+) -> tuple[int, int, list[Any]]:
+    """Step 1: (lines, valid lines, rejections with range-local line numbers: the first
+    ``listed_max`` listed, the rest counted, as ``InvalidLines.as_message``).
 
     ``bounds``: (max_message_bytes, latest believable event time), as ``read_events``.
     ``times``: fed every valid event, as on one engine. ``framed``: the file is an export
@@ -172,24 +177,30 @@ def parse_range(
     outputs = [(workdir / f"events-{index}-{s}").open("wb") for s in range(shards)]
     chunks: list[list[tuple[int, bool, Event]]] = [[] for _ in range(shards)]
     ids: list[str] = []
-    invalid: list[tuple[int, str]] = []
+    invalid = InvalidLines(listed_max)
     lines = 0
     with path.open("rb") as handle:
         handle.seek(start)
         position = start
+        # A line over the limit is passed over in pieces, never held (lines.py).
+        reader = iter(BoundedLines(handle, record_limit(max_bytes) if framed else max_bytes))
         while position < end:
-            line = handle.readline()
-            if not line:
+            line = next(reader, None)
+            if line is None:
                 break
-            position += len(line)
             lines += 1
-            if line.isspace():
+            if line.__class__ is LongLine:
+                position += line.raw  # type: ignore[union-attr]
+                invalid.add(lines, line.rejection(max_bytes, framed).reason)  # type: ignore[union-attr]
+                continue
+            position += len(line)  # type: ignore[arg-type]
+            if line.isspace():  # type: ignore[union-attr]
                 continue  # blank lines are skipped, as read_events does
             if framed and start == 0 and lines == 1:
                 continue  # the export's header line, as read_events skips it
-            event = parse(line, max_bytes, not_after_us)
+            event = parse(line, max_bytes, not_after_us)  # type: ignore[arg-type]
             if event.__class__ is Rejection:
-                invalid.append((lines, event.reason))  # type: ignore[union-attr]
+                invalid.add(lines, event.reason)  # type: ignore[union-attr]
                 continue
             if add_time is not None:
                 add_time(event)  # type: ignore[arg-type]
@@ -206,7 +217,7 @@ def parse_range(
             _write_message(output, wire.encode(chunk))
         output.close()
     (workdir / f"ids-{index}").write_bytes(orjson.dumps(ids))
-    return lines, len(ids), invalid
+    return lines, len(ids), invalid.as_message()
 
 
 def first_lines(workdir: Path, ranges: int) -> tuple[list[set[int]], list[int]]:
@@ -314,11 +325,14 @@ def _worker(
     bounds: tuple[int, int | None],
     times: EventTimes | None,
     framed: bool,
+    listed_max: int,
     connection: Connection,
 ) -> None:
     with _telling_the_main_process(connection, f"replay worker {index} failed"):
         try:
-            parsed = parse_range(path, span, jobs, workdir, index, bounds, times, framed)
+            parsed = parse_range(
+                path, span, jobs, workdir, index, bounds, times, framed, listed_max
+            )
         except OSError as error:
             connection.send_bytes(orjson.dumps([_UNREADABLE, error.strerror or str(error)]))
             return
@@ -345,6 +359,7 @@ def run_sharded(
     times: EventTimes | None = None,
     framed: bool = False,
     since_of: Callable[[EventTimes | None], int | None] = lambda _times: None,
+    listed_max: int = 1 << 62,
 ) -> ShardedResult:
     """The three steps over ``jobs`` forked workers; writes ``out/entries.csv`` and
     ``out/queries.csv`` and answers the rest, in ``ShardedResult.answers`` (by shard).
@@ -355,13 +370,13 @@ def run_sharded(
     workdir = Path(tempfile.mkdtemp(prefix=".replay-shards-", dir=out))
     context = multiprocessing.get_context("fork")
     workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
-    result = ShardedResult(rss_mib_at_fork=rss_mib("VmRSS"))
+    result = ShardedResult(rss_mib_at_fork=rss_mib("VmRSS"), invalid=InvalidLines(listed_max))
     try:
         for index, span in enumerate(line_ranges(path, jobs)):
             mine, theirs = context.Pipe(duplex=True)
             job = (
                 index, jobs, path, span, workdir, config, as_of_us, window_us, bounds, times,
-                framed,
+                framed, listed_max,
             )  # fmt: skip
             process = context.Process(
                 target=_worker,
@@ -379,7 +394,7 @@ def run_sharded(
             lines, valid, invalid = message[1], message[2], message[3]
             if times is not None:
                 times.merge(message[4])
-            result.invalid.extend((line_base + line, reason) for line, reason in invalid)
+            result.invalid.extend(InvalidLines.from_message(invalid, listed_max), line_base)
             line_base += lines
             result.valid += valid
         result.lines = line_base

@@ -189,11 +189,17 @@ def test_the_reading_process_handles_an_empty_file(tmp_path):
 
 
 class _FailingLines:
+    """A file whose reading fails after its first line (read with a size limit, as the replay
+    reads: agents/audit/replay/lines.py)."""
+
     def __init__(self, error: BaseException) -> None:
         self.error = error
+        self.first = True
 
-    def __iter__(self):
-        yield SAMPLE.read_bytes().splitlines(keepends=True)[0]
+    def readline(self, size: int = -1) -> bytes:
+        if self.first:
+            self.first = False
+            return SAMPLE.read_bytes().splitlines(keepends=True)[0]
         raise self.error
 
 

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.audit.framing import EXPORT_HEADER, parse_record, record_line
+from agents.audit.replay.cells import safe_cell
 from agents.audit.replay.reader import InputSummary, read_events
 from agents.cli import main
 from schemas import Rejection
@@ -94,9 +95,11 @@ def test_csv_cells_from_input_cannot_start_a_formula(
         for row in rows[1:]:
             for cell in row:
                 assert cell[:1] not in set(FORMULA_STARTS) or _number(cell), (name, cell)
-    # read_text() turns a CR inside a quoted cell into LF, as a spreadsheet reader would.
+    # The cell is the id made safe: a leading ', CRs written as LFs, and a ' before a
+    # formula start behind a delimiter-like character inside it (issue 20: k;=2+3).
     written = next(csv.DictReader(io.StringIO((first / "entries.csv").read_text())))
-    assert written["event_id"] == "'" + event_id.replace("\r\n", "\n").replace("\r", "\n")
+    assert written["event_id"] == safe_cell(event_id)
+    assert written["event_id"].startswith("'") and "\r" not in written["event_id"]
 
 
 def _number(cell: str) -> bool:
@@ -125,7 +128,7 @@ def test_the_replay_reader_turns_any_input_into_events_or_one_line_reasons(value
         summary = InputSummary(source="fuzz")
         events = list(read_events(framed, summary))
         assert summary.valid == len(events)
-        for _line, reason in summary.invalid:
+        for _line, reason in summary.invalid.listed:
             assert reason and "\n" not in reason
     for n, value in enumerate(values):
         parsed = parse_record(record_line("t", 0, n, 0, value), 1 << 20, None)

@@ -15,10 +15,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.live.routing import Router
-from agents.live.sharding import decode_batch
+from agents.live.sharding import WireError, decode_batch
 from agents.metrics.cardinality import CardinalityGate
 from schemas import format_timestamp
 from schemas.limits import not_after, parse_bounded
+from tests.schemas.hostile import MARK, hostile_values, poison_message
 
 BASE_US = 1_767_225_600_000_000  # 2026-01-01
 HOUR_US = 3_600_000_000
@@ -145,6 +146,45 @@ def test_hostile_input_is_routed_or_rejected_in_one_line(values):
     assert decoded == routed.valid  # each routed input is counted once, on the shards
 
 
+@settings(
+    max_examples=FUZZ_EXAMPLES // 4,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(st.lists(st.tuples(st.integers(0, 2), hostile_values()), max_size=6))
+def test_hostile_documents_are_routed_or_rejected_and_never_raise(values):
+    # Deep nesting anywhere, huge arrays, many keys, invalid UTF-8 (tests/schemas/hostile.py).
+    router = _router(max_bytes=1 << 20, studies=3, groups=3)
+    routed = router.route(values, BASE_US)
+    rejected = {index for index, _reason in routed.dead_letters}
+    assert routed.valid + len(rejected) == len(values) == routed.valid + len(routed.dead_letters)
+    for _index, reason in routed.dead_letters:
+        assert reason and "\n" not in reason and len(reason) < 300 and MARK not in reason
+    for _shard, payload in routed.shard_messages:
+        assert len(payload) <= 1 << 20
+        decode_batch(payload)
+
+
+def test_the_poison_message_is_dead_lettered_and_the_entries_behind_it_are_routed():
+    values = [(0, poison_message())] + [(0, _entry(i)) for i in range(20)]
+    routed = _router().route(values, BASE_US)
+    assert routed.dead_letters == [(0, "not JSON: nested too deeply")]
+    assert routed.valid == 20
+
+
+@settings(
+    max_examples=FUZZ_EXAMPLES // 4, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+@given(hostile_values())
+def test_hostile_shard_records_are_refused_in_one_line(payload):
+    # What the shards read comes from the router, but anyone with produce rights on the
+    # shard topic may write it: decode_batch refuses with WireError and nothing else.
+    try:
+        decode_batch(payload)
+    except WireError as error:
+        assert "\n" not in str(error) and MARK not in str(error)
+
+
 def test_a_replay_reports_the_2062_entry_invalid_with_the_live_reason(tmp_path):
     import json
     from pathlib import Path
@@ -167,3 +207,28 @@ def test_a_replay_reports_the_2062_entry_invalid_with_the_live_reason(tmp_path):
     live = _router().route([(0, future)], 1_767_916_800_000_000)  # the wall clock at --as-of
     assert with_future["invalid"][-1] == {"line": number, "reason": live.dead_letters[0][1]}
     assert with_future["studies"] == plain["studies"]  # nothing else moved
+
+
+def test_with_only_configured_studies_junk_study_ids_are_refused_and_take_no_place():
+    from agents.settings import load_settings
+
+    settings = load_settings(
+        studies={"ONC-1": {"sla": "12h"}}, max_studies=2, admit_only_configured_studies=True
+    )
+    gate = CardinalityGate(
+        settings.studies, settings.max_studies, settings.max_groups_per_study,
+        settings.admit_only_configured_studies,
+    )  # fmt: skip
+    router = Router(4, 4096, 3600.0, False, gate, ())
+    junk = [(0, _entry(i, study=f"junk-{i}")) for i in range(50)]
+    routed = router.route([*junk, (0, _entry(99, study="ONC-1"))], BASE_US)
+    assert routed.valid == 1 and routed.over_cardinality == list(range(50))
+    assert {reason for _i, reason in routed.dead_letters} == {
+        "study_id: not a configured study (admit_only_configured_studies is on)"
+    }
+    # Off (the default): the same junk fills max_studies and locks out a real new study.
+    open_gate = CardinalityGate(settings.studies, 2, 500)
+    routed = Router(4, 4096, 3600.0, False, open_gate, ()).route(
+        [*junk, (0, _entry(100, study="ONC-2"))], BASE_US
+    )
+    assert routed.over_cardinality[-1] == 50
