@@ -75,13 +75,13 @@ class NotCovered(EdcLatencyError):
 
 
 class BrokerUnreachable(EdcLatencyError):
-    """The brokers did not answer as configured within the start-up timeout."""
+    """The brokers did not answer as configured (the worker waits ``startup_timeout``)."""
 
     exit_status = 5
     kind = "broker unreachable"
     meaning = (
-        "no broker answered (a TLS or SASL mismatch with the listener looks the same), "
-        "or the demo's embedded broker did not start"
+        "the brokers did not answer (the worker waits `startup_timeout`; a TLS or SASL "
+        "mismatch with the listener looks the same), or the demo's embedded broker did not start"
     )
 
 
