@@ -101,7 +101,7 @@ class ShardsNotRestored(EdcLatencyError):
 
     exit_status = 7
     kind = "shards not restored"
-    meaning = "the worker could not restore its shards after 5 attempts, and stopped"
+    meaning = "the worker could not restore the shards it was given, after every retry, and stopped"
 
 
 class StopNotFinished(EdcLatencyError):
