@@ -2,8 +2,9 @@
 
 Each command module exposes ``add_arguments(parser)`` and ``run(args) -> int``
 and keeps heavy imports (faust, aiokafka) inside ``run`` so ``--help`` is fast.
-Exit status: 0 success, 2 bad arguments or unreadable input, 3 a record batch that
-cannot be decoded (one line on stderr).
+A command returns 0 or raises; ``main`` is the one place that turns an error into
+its exit status and its line on stderr, ``edc-latency <command>: <kind>: <message>``
+(the table: agents/errors.py, README.md "Exit statuses").
 """
 
 from __future__ import annotations
@@ -12,9 +13,8 @@ import argparse
 import importlib
 import sys
 
-from agents.kafka.codecs import UndecodableBatch
+from agents.errors import INTERRUPTED, EdcLatencyError
 from agents.release import version_text
-from agents.settings import ConfigurationError
 
 COMMANDS = {
     "demo": ("agents.demo", "run the live pipeline on an embedded broker with a simulator"),
@@ -58,14 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args._module.run(args) or 0)
-    except ConfigurationError as error:
-        print(f"edc-latency {args.command}: {error}", file=sys.stderr)
-        return 2
-    except UndecodableBatch as error:
-        print(f"edc-latency {args.command}: {error}", file=sys.stderr)
-        return 3
+    except EdcLatencyError as error:
+        if error.exit_status == EdcLatencyError.exit_status:
+            raise  # unexpected: its traceback is what the operator needs to report it
+        print(f"edc-latency {args.command}: {error.line()}", file=sys.stderr)
+        return error.exit_status
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterator
 from types import FrameType
 
+from agents.errors import ConfigurationError
 from agents.harness.broker import EmbeddedBroker, free_port
 from agents.harness.processes import Samples, WorkerSubprocess, scrape
 from agents.kafka.topics import ensure_topics, worker_topics
@@ -43,8 +44,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from agents.sim.simulator import Simulation
 
-    speed_s = parse_duration_s(args.speed)
-    start_us = parse_timestamp_us(args.start)
+    try:
+        speed_s = parse_duration_s(args.speed)
+    except ValueError as error:
+        raise ConfigurationError(f"--speed: {error}") from None
+    try:
+        start_us = parse_timestamp_us(args.start)
+    except ValueError as error:
+        raise ConfigurationError(f"--start: {error}") from None
     settings = load_settings(args.config)
     simulation = Simulation(seed=args.seed, start_us=start_us)
     _stop_on_signals(signal.SIGTERM, signal.SIGHUP)

@@ -40,6 +40,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from agents.errors import ConfigurationError
 from schemas.timestamps import US_PER_SECOND
 from streams.config import BREAKDOWN_DIMENSIONS, EngineConfig, StudyConfig
 
@@ -520,10 +521,6 @@ class Settings(BaseSettings):
             )
         except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
             raise ConfigurationError(f"TLS files unusable: {error}") from None
-
-
-class ConfigurationError(Exception):
-    """Configuration that cannot work; the message lists each problem on its own line."""
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:

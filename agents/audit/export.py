@@ -8,7 +8,7 @@ message timestamp while reading (the timestamp offset look-up of some brokers
 is unreliable, so it is not used). ``--previous M.manifest.json`` chains this
 export to an earlier one: it reads from where that one ended, records the
 SHA-256 of its manifest, and names the offsets that were gone in between
-(exit status 3 when any were).
+(exit status 4, not covered, when any were; the file and its manifest are written).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from agents.audit.manifest import (
     next_offsets,
     read_manifest,
 )
+from agents.errors import NotCovered
 from agents.kafka.codecs import name_undecodable_batches
 from agents.kafka.connection import check_broker
 from agents.kafka.topics import partitions_of, read_to_end, topic_reader
@@ -122,8 +123,8 @@ def topic_lines(
 
 
 def run(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
     try:
-        settings = load_settings(args.config)
         since = parse_timestamp_us(args.since) // 1000 if args.since else None
         until = parse_timestamp_us(args.until) // 1000 if args.until else None
         previous_path = Path(args.previous) if args.previous else None
@@ -132,17 +133,11 @@ def run(args: argparse.Namespace) -> int:
             if args.since or args.until:
                 raise ValueError("--previous continues by offset: it takes no --since/--until")
             start_at = next_offsets(read_manifest(previous_path))
-    except (ConfigurationError, ValueError) as error:
-        print(f"edc-latency export: {' '.join(str(error).split())}", file=sys.stderr)
-        return 2
+    except ValueError as error:
+        raise ConfigurationError(str(error)) from None
     if not settings.bootstrap_servers:
-        print("edc-latency export: no broker: set KAFKA_BOOTSTRAP_SERVERS", file=sys.stderr)
-        return 2
-    try:
-        check_broker(settings)
-    except ConfigurationError as error:
-        print(f"edc-latency export: {error}", file=sys.stderr)
-        return 2
+        raise ConfigurationError("no broker: set KAFKA_BOOTSTRAP_SERVERS")
+    check_broker(settings)
     topics = args.topics or list(settings.input_topics)
     out = Path(args.out)
     digests = LineDigests()
@@ -160,21 +155,19 @@ def run(args: argparse.Namespace) -> int:
                 digests.add(line)
                 count += 1
 
-    try:
-        asyncio.run(copy())
-    except ConfigurationError as error:
-        print(f"edc-latency export: {error}", file=sys.stderr)
-        return 2
+    asyncio.run(copy())
     manifest = build_manifest(
         out, digests, count, reads, topics, args.since, args.until, previous_path
     )
     path = manifest_path(out)
     path.write_bytes(dumps(manifest))
     print(f"{count} messages → {out} ({path.name})", file=sys.stderr)
-    for gap in manifest["gaps"]:
-        print(
-            f"edc-latency export: {gap['topic']} partition {gap['partition']}: offsets "
-            f"{gap['from']}–{gap['to']} were gone before this export could read them",
-            file=sys.stderr,
+    if manifest["gaps"]:
+        raise NotCovered(
+            "; ".join(
+                f"{gap['topic']} partition {gap['partition']}: offsets {gap['from']}–{gap['to']} "
+                "were gone before this export could read them"
+                for gap in manifest["gaps"]
+            )
         )
-    return 3 if manifest["gaps"] else 0
+    return 0

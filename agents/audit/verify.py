@@ -4,8 +4,8 @@ For every manifest: its export file is there, its SHA-256 and every block digest
 hold (a changed byte is named by file and line range; a line that is no longer an
 export record by its exact line). For every link: the manifest names the previous
 one's SHA-256, and each partition starts exactly where the previous export ended,
-with no offsets missing. One line per problem; exit 0 only when all hold, 1 when
-any does not, 2 for bad arguments.
+with no offsets missing. One line per problem; exit 0 only when all hold, 6
+(verification failed) when any does not, 2 for bad arguments.
 
 Gaps are computed from the offsets themselves (the previous export's ``end``, this
 one's ``start``), never taken from a manifest's own ``missing`` or ``gaps``: a
@@ -23,6 +23,7 @@ from typing import Any
 
 from agents.audit.framing import EXPORT_HEADER, message_value
 from agents.audit.manifest import read_manifest
+from agents.errors import VerificationFailed
 from schemas import Rejection
 
 
@@ -54,8 +55,7 @@ def run(args: argparse.Namespace) -> int:
     for line in (*notes, *problems):
         print(line, file=sys.stderr if line in problems else sys.stdout)
     if problems:
-        print(f"edc-latency verify: {len(problems)} problem(s)", file=sys.stderr)
-        return 1
+        raise VerificationFailed(f"{len(problems)} problem(s)")
     print(f"edc-latency verify: {len(args.manifests)} export(s): digests, links and offsets hold")
     return 0
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from agents.errors import BrokerUnreachable
 from agents.harness.lifetime import die_with_parent
 
 
@@ -40,8 +41,8 @@ def _port_open(host: str, port: int) -> bool:
         return False
 
 
-class BrokerError(RuntimeError):
-    pass
+class BrokerError(BrokerUnreachable, RuntimeError):
+    """The embedded broker did not start: no broker for the demo or the tests to reach."""
 
 
 class EmbeddedBroker:

@@ -12,10 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from agents.errors import UndecodableInput
+
 CODECS = ("gzip", "snappy", "lz4", "zstd")
 
 
-class UndecodableBatch(Exception):
+class UndecodableBatch(UndecodableInput):
     """A record batch no reader can decode: the input needs an operator, not a retry."""
 
     def __init__(self, topic: str, partition: int, offset: int, cause: BaseException) -> None:

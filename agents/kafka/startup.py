@@ -13,11 +13,8 @@ import logging
 import time
 from typing import Any
 
-from agents.settings import ConfigurationError, Settings
-
-
-class BrokerUnreachable(ConfigurationError):
-    """The brokers did not answer as configured within the start-up timeout."""
+from agents.errors import BrokerUnreachable
+from agents.settings import Settings
 
 
 def attempt(settings: Settings) -> str:

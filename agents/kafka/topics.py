@@ -20,12 +20,14 @@ than shards still works (shard ``s`` lives in partition ``s % partitions``).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from agents.errors import BrokerUnreachable
 from agents.settings import Settings
 
 if TYPE_CHECKING:
@@ -146,6 +148,7 @@ async def topic_reader(client_options: Mapping[str, Any]) -> AsyncIterator[AIOKa
     move the live group), and starts at a partition's log start unless it is told to seek.
     """
     from aiokafka import AIOKafkaConsumer
+    from aiokafka.errors import KafkaConnectionError
 
     consumer = AIOKafkaConsumer(
         **client_options,
@@ -154,7 +157,18 @@ async def topic_reader(client_options: Mapping[str, Any]) -> AsyncIterator[AIOKa
         auto_offset_reset="earliest",
         max_partition_fetch_bytes=READER_FETCH_BYTES,
     )
-    await consumer.start()
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL + 1)  # its retries would print lines of their own
+    try:
+        await consumer.start()
+    except KafkaConnectionError as error:
+        await consumer.stop()  # what start opened before it gave up
+        raise BrokerUnreachable(
+            f"could not reach Kafka at {client_options.get('bootstrap_servers')}: {error}"
+        ) from None
+    finally:
+        quiet.setLevel(level)
     try:
         yield consumer
     finally:

@@ -26,7 +26,8 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.client import AIOKafkaClient
 from faust.types.tuples import Message
 
-from agents.kafka.codecs import UndecodableBatch, name_undecodable_batches
+from agents.errors import EdcLatencyError
+from agents.kafka.codecs import name_undecodable_batches
 from agents.live.fetch_wait import lower_worker_fetch_wait
 from agents.live.group_leave import leave_group_in_any_generation
 from agents.live.lag import lag_by_topic
@@ -50,7 +51,6 @@ ROUTER_WITHIN_S = 0.05  # a publish waits at most this long before it is forward
 # publish from its metric, and the freshness target is 1 s at p99.
 FETCH_MAX_WAIT_MS = 100
 SEND_RETRY_MAX_S = 5.0  # a failed send is retried with backoff up to this pause
-FATAL_EXIT = 3  # distinct from a crash (1) and from bad configuration (2)
 
 
 def lower_fetch_wait() -> None:
@@ -159,17 +159,20 @@ class LiveApp:
         self.metrics_server: MetricsServer | None = None
         self._broker_silent_since: float | None = None
 
-    def stop_fatally(self, reason: str | UndecodableBatch) -> None:
-        """Stop the process on what no retry can fix: one line, exit status 3, no traceback.
+    def stop_fatally(self, error: EdcLatencyError) -> None:
+        """Stop the process on what no retry can fix: one line naming the kind, its exit status.
 
-        Nothing is committed past the failure, so a restarted worker meets the same
-        condition and says the same line, until an operator acts (docs/design.md).
+        Called from inside the Kafka loop, where an exception would only end one task:
+        the process ends here, with the status of the error's kind (agents/errors.py),
+        and no traceback. Nothing is committed past the failure, so a restarted worker
+        meets the same condition and says the same line, until an operator acts
+        (docs/design.md).
         """
-        self.readiness.fatal = str(reason)
-        log.critical("stopping: %s", reason)
+        self.readiness.fatal = error.line()
+        log.critical("stopping: %s (exit status %d)", error.line(), error.exit_status)
         for handler in logging.getLogger().handlers:
             handler.flush()
-        os._exit(FATAL_EXIT)
+        os._exit(error.exit_status)
 
     # -- agents ---------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ import msgspec
 from msgspec import Struct
 from msgspec.structs import replace
 
+from agents.errors import UndecodableInput
 from agents.live.legacy_wire import LegacyEntryItem, LegacyPublishItem, LegacyQueryItem
 from schemas import wire
 from schemas.events import EntryEvent, Event, PublishEvent, QueryEvent
@@ -47,8 +48,12 @@ class ShardItem(Struct, tag=3, frozen=True, array_like=True, gc=False):
     event: Event
 
 
-class WireError(ValueError):
-    """A shard message this version cannot read; the text is one line and names no value."""
+class WireError(UndecodableInput, ValueError):
+    """A shard message this version cannot read; the text is one line and names no value.
+
+    The shard agent skips such a message whole (agents/live/shards.py): it never stops
+    a worker, so its exit status is only what it would be if it escaped.
+    """
 
 
 _decode_items = wire.json_decoder(

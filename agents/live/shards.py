@@ -18,6 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from agents.errors import EdcLatencyError, ShardsNotRestored
 from agents.kafka.topics import READER_FETCH_BYTES, read_to_end
 from agents.live.checkpoints import (
     MAX_STATE_BYTES,
@@ -54,7 +55,7 @@ class ShardStore:
         input_topics: tuple[str, str, str],
         health: dict[str, TopicHealth],
         group_id: str,
-        on_fatal: Callable[[str], None],
+        on_fatal: Callable[[EdcLatencyError], None],
         checkpoint_health: CheckpointHealth | None = None,
         signing_key: bytes | None = None,
         accepted_keys: tuple[bytes, ...] = (),
@@ -126,7 +127,9 @@ class ShardStore:
                 reason = f"{type(error).__name__}: {error}"[:200]
                 if attempt == RESTORE_ATTEMPTS:
                     self.on_fatal(
-                        f"shards {still_mine} not restored after {attempt} attempts ({reason})"
+                        ShardsNotRestored(
+                            f"shards {still_mine} not restored after {attempt} attempts ({reason})"
+                        )
                     )
                     return
                 log.warning(

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 
+from agents.errors import StopNotFinished
 from agents.settings import ConfigurationError, Settings, load_settings
 
 
@@ -74,12 +75,14 @@ def _exit_after(seconds: float) -> None:
     import threading
 
     def give_up() -> None:
-        logging.getLogger(__name__).error(
-            "stop not finished within %.0fs (broker unreachable?): exiting without a clean "
-            "leave; the group reassigns the shards after the session timeout",
-            seconds,
+        error = StopNotFinished(
+            f"not finished within {seconds:.0f}s (broker unreachable?): exiting without a "
+            "clean leave; the group reassigns the shards after the session timeout"
         )
-        os._exit(1)
+        logging.getLogger(__name__).error(
+            "stopping: %s (exit status %d)", error.line(), error.exit_status
+        )
+        os._exit(error.exit_status)
 
     timer = threading.Timer(seconds, give_up)
     timer.daemon = True

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from agents.errors import ConfigurationError
 from agents.sim.simulator import Simulation
 from schemas.timestamps import US_PER_DAY, parse_timestamp_us
 
@@ -31,8 +32,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         start = parse_timestamp_us(args.start)
     except ValueError as error:
-        print(f"edc-latency simulate: --start: {error}", file=sys.stderr)
-        return 2
+        raise ConfigurationError(f"--start: {error}") from None
     simulation = Simulation(
         seed=args.seed,
         start_us=start,

@@ -184,5 +184,6 @@ def test_the_worker_says_a_bad_session_timeout_in_one_line_without_a_traceback()
     assert done.returncode == 2
     assert "Traceback" not in done.stderr.decode()
     assert [line for line in done.stderr.decode().splitlines() if "session_timeout" in line] == [
-        "  session_timeout: at most 90s: Faust's request timeout, which a session may not exceed"
+        "edc-latency worker: configuration: invalid configuration: session_timeout: at most 90s: "
+        "Faust's request timeout, which a session may not exceed"
     ]

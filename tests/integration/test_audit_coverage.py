@@ -152,9 +152,9 @@ def test_removed_early_data_is_named_and_its_windows_marked(topics, tmp_path, mo
     marked_rows = {row[:10] for row in csv_rows if ",incomplete," in row}
     assert marked_rows == {"2026-01-01", "2026-01-02", "2026-01-03"}
 
-    # Unattended: the same replay with --require-complete says why and exits 3 ...
+    # Unattended: the same replay with --require-complete says why and exits 4 ...
     argv = ["replay", "--from-topics", "--out", str(tmp_path / "r"), "--require-complete"]
-    assert main([*argv, *COMMON]) == 3
+    assert main([*argv, *COMMON]) == 4
     # ... and 0 when the audited period starts after complete_since.
     since = ["--since", "2026-01-04T00:00:00Z"]
     assert main([*argv, *since, *COMMON]) == 0
@@ -196,16 +196,16 @@ def test_a_chain_of_three_exports_verifies_and_any_tampering_is_named(
     lines = original.splitlines(keepends=True)
     at = sum(len(line) for line in lines[:5]) + lines[5].index(b"vitals")
     middle.write_bytes(original[:at] + b"V" + original[at + 1 :])
-    assert main(["verify", *chain]) == 1
+    assert main(["verify", *chain]) == 6
     assert "audit-1.jsonl: lines 1–" in capsys.readouterr().err
     start = sum(len(line) for line in lines[:5])
     middle.write_bytes(original[:start] + b"x" + original[start + 1 :])  # no longer a record
-    assert main(["verify", *chain]) == 1
+    assert main(["verify", *chain]) == 6
     assert "audit-1.jsonl: line 6: changed" in capsys.readouterr().err
     middle.write_bytes(original)
 
     # One export dropped from the chain.
-    assert main(["verify", chain[0], chain[2]]) == 1
+    assert main(["verify", chain[0], chain[2]]) == 6
     err = capsys.readouterr().err
     assert "audit-2.manifest.json: its previous export is audit-1.manifest.json" in err
     assert "starts at 24, the previous export ended at 12: offsets 12–23 not covered" in err
@@ -214,9 +214,9 @@ def test_a_chain_of_three_exports_verifies_and_any_tampering_is_named(
     produce(bootstrap, names, days(6, 7))
     remove_before(bootstrap, names["entries"], 40, monkeypatch)
     fourth = tmp_path / "audit-3.jsonl"
-    assert main(["export", "--out", str(fourth), "--previous", chain[2]]) == 3
+    assert main(["export", "--out", str(fourth), "--previous", chain[2]]) == 4
     assert "offsets 36–39 were gone" in capsys.readouterr().err
-    assert main(["verify", *chain, str(tmp_path / "audit-3.manifest.json")]) == 1
+    assert main(["verify", *chain, str(tmp_path / "audit-3.manifest.json")]) == 6
     assert "offsets 36–39 missing" in capsys.readouterr().err
 
 

@@ -122,5 +122,5 @@ def test_a_batch_no_codec_decodes_stops_the_worker_and_the_export_with_one_line(
     )
     assert result.returncode == 3
     [only] = result.stderr.strip().splitlines()
-    assert only.startswith(f"edc-latency export: {line}: ")
+    assert only.startswith(f"edc-latency export: input not decodable: {line}: ")
     assert "Traceback" not in result.stderr

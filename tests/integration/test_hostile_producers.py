@@ -149,7 +149,7 @@ def test_a_tls_sasl_mismatch_fails_start_up_in_one_line(kafka_bootstrap):
         capture_output=True,
         timeout=60,  # generous: the bound under test is the 3 s setting
     )
-    assert result.returncode == 2
+    assert result.returncode == 5
     lines = result.stderr.decode().strip().splitlines()
     assert len(lines) == 1
     assert f"could not reach Kafka at {kafka_bootstrap}" in lines[0]

@@ -10,6 +10,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 import agents.live.shards as shards_module
+from agents.errors import EdcLatencyError, ShardsNotRestored
 from agents.harness.broker import EmbeddedBroker, free_port
 from agents.harness.processes import WorkerSubprocess, input_topics, scrape, total
 from agents.kafka.topics import ensure_topics, worker_topics
@@ -22,7 +23,7 @@ from tests.integration.workload import engine_figures, expected_engine, produce_
 pytestmark = pytest.mark.integration
 
 
-def _store(bootstrap: str, fatal: list[str]) -> ShardStore:
+def _store(bootstrap: str, fatal: list[EdcLatencyError]) -> ShardStore:
     settings = load_settings(bootstrap_servers=bootstrap, shard_partitions=2)
     return ShardStore(
         settings.engine_config(),
@@ -36,7 +37,7 @@ def _store(bootstrap: str, fatal: list[str]) -> ShardStore:
     )
 
 
-async def _wait(store: ShardStore, fatal: list[str], timeout_s: float) -> None:
+async def _wait(store: ShardStore, fatal: list[EdcLatencyError], timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while (store.unrestored() and not fatal) and time.monotonic() < deadline:
         await asyncio.sleep(0.1)
@@ -46,7 +47,7 @@ def test_a_restore_retries_through_a_broker_that_comes_back(monkeypatch):
     monkeypatch.setattr(shards_module, "RESTORE_FIRST_BACKOFF_S", 0.5)
     port = free_port()
     broker = EmbeddedBroker(port=port)
-    fatal: list[str] = []
+    fatal: list[EdcLatencyError] = []
     starter = threading.Timer(1.5, broker.start)  # the broker is down when the restore begins
     try:
 
@@ -67,7 +68,7 @@ def test_a_restore_retries_through_a_broker_that_comes_back(monkeypatch):
 
 def test_a_restore_that_keeps_failing_stops_the_worker_with_one_line(monkeypatch):
     monkeypatch.setattr(shards_module, "RESTORE_FIRST_BACKOFF_S", 0.05)
-    fatal: list[str] = []
+    fatal: list[EdcLatencyError] = []
 
     async def scenario() -> ShardStore:
         store = _store(f"127.0.0.1:{free_port()}", fatal)  # nothing listens there
@@ -76,8 +77,9 @@ def test_a_restore_that_keeps_failing_stops_the_worker_with_one_line(monkeypatch
         return store
 
     store = asyncio.run(scenario())
-    assert len(fatal) == 1 and "\n" not in fatal[0]
-    assert fatal[0].startswith("shards [0, 1] not restored after 5 attempts")
+    assert len(fatal) == 1 and isinstance(fatal[0], ShardsNotRestored)
+    assert "\n" not in str(fatal[0]) and fatal[0].exit_status == 7
+    assert str(fatal[0]).startswith("shards [0, 1] not restored after 5 attempts")
     assert store.shards == {}
 
 

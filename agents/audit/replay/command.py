@@ -3,7 +3,7 @@
 Writes DIR/report.json, entries.csv, queries.csv, scorecard.csv, windows.csv,
 report.html (byte-identical for the same input and options) and run.json (when,
 where, how long: the only file that differs between runs). Exit status 0 on
-success, 2 on bad arguments or unreadable input, 3 with --require-complete when the
+success, 2 on bad arguments or unreadable input, 4 with --require-complete when the
 input does not cover the audited period (the report is written all the same).
 Never joins the live consumer group, never commits offsets.
 """
@@ -57,6 +57,7 @@ from agents.audit.replay.sharded import (
 )
 from agents.audit.replay.tables import EntryRows, entries_csv, queries_csv
 from agents.audit.replay.window_table import windows_csv
+from agents.errors import NotCovered
 from agents.settings import ConfigurationError, Settings, load_settings, parse_duration_s
 from schemas import EntryEvent, Event, QueryEvent
 from schemas.limits import not_after
@@ -67,8 +68,8 @@ from streams.scorecards import NEEDED_BREAKDOWN, merge_scorecard_grains, scoreca
 from streams.windows import merge_windows
 
 
-class BadInput(Exception):
-    """One line for the operator; exit status 2."""
+class BadInput(ConfigurationError):
+    """Bad arguments or an input that cannot be read: one line for the operator."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--require-complete",
         action="store_true",
-        help="exit 3 when the input does not cover the whole audited period",
+        help="exit 4 when the input does not cover the whole audited period",
     )
     parser.add_argument("--sla", help="SLA for every study not configured (e.g. 24h)")
     parser.add_argument("--config", help="TOML settings file: per-study SLA and dashboards")
@@ -99,19 +100,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        with _cyclic_gc_paused():
-            return _run(args)
-    except BadInput as error:
-        print(f"edc-latency replay: {error}", file=sys.stderr)
-        return 2
-    except NotCovered as error:
-        print(f"edc-latency replay: {error}", file=sys.stderr)
-        return 3
-
-
-class NotCovered(Exception):
-    """--require-complete and the audited period is not covered; exit status 3."""
+    with _cyclic_gc_paused():
+        return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -29,6 +29,7 @@ import orjson
 from agents.audit.framing import EXPORT_HEADER, parse_record
 from agents.audit.replay.lines import BoundedLines, LongLine, first_limit, record_limit
 from agents.audit.replay.reader import CountingLines, InputSummary, read_events
+from agents.errors import EdcLatencyError
 from schemas import Event, Rejection, wire
 from schemas.limits import parse_bounded
 
@@ -50,7 +51,7 @@ def forking_is_safe() -> bool:
     return threading.active_count() == 1
 
 
-class ReaderFailed(Exception):
+class ReaderFailed(EdcLatencyError):
     """The reading process could not go on; ``unreadable`` for an OSError reading the input."""
 
     def __init__(self, message: str, unreadable: bool) -> None:
@@ -213,7 +214,7 @@ def children_peak_rss_mib() -> float:
     return round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
 
 
-class TablesFailed(Exception):
+class TablesFailed(EdcLatencyError):
     """The child writing the tables failed; the message carries its traceback."""
 
 

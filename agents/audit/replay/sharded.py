@@ -46,6 +46,7 @@ from agents.audit.replay.distributions import distributions_of, merge_distributi
 from agents.audit.replay.lines import BoundedLines, InvalidLines, LongLine, record_limit
 from agents.audit.replay.pipeline import _telling_the_main_process, rss_mib
 from agents.audit.replay.tables import EntryRows, query_rows, write_entry_rows
+from agents.errors import EdcLatencyError
 from agents.live.sharding import shard_of
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, wire
 from schemas.limits import parse_bounded
@@ -61,7 +62,7 @@ _PARSED, _GO, _DONE, _FAILED, _UNREADABLE = 0, 1, 2, 3, 4
 NO_BOUNDS: tuple[int, int | None] = (1 << 62, None)
 
 
-class WorkerFailed(Exception):
+class WorkerFailed(EdcLatencyError):
     """A worker could not go on: its traceback, or an OSError reading the input (``unreadable``)."""
 
     def __init__(self, message: str, unreadable: bool = False) -> None:

@@ -58,10 +58,10 @@ def test_since_starts_the_windows_and_too_many_windows_are_refused(tmp_path, cap
     assert "replay_max_windows" in capsys.readouterr().err
 
 
-def test_without_a_manifest_coverage_is_unknown_and_require_complete_exits_3(tmp_path, capsys):
+def test_without_a_manifest_coverage_is_unknown_and_require_complete_exits_4(tmp_path, capsys):
     out = tmp_path / "r"
     argv = ["replay", "--input", str(SAMPLE), "--as-of", AS_OF, "--out", str(out), "--quiet"]
-    assert main([*argv, "--require-complete"]) == 3
+    assert main([*argv, "--require-complete"]) == 4
     assert "coverage unknown" in capsys.readouterr().err
     assert json.loads((out / "report.json").read_text())["coverage"]["status"] == "unknown"
     assert "Coverage unknown" in (out / "report.html").read_text()

@@ -67,12 +67,12 @@ def test_a_path_in_the_file_field_is_one_line_not_a_traceback(tmp_path, capsys):
     first, second = _chain(tmp_path)
     for traversal in ("../../etc/passwd", "/etc/passwd", "..", "sub/dir.jsonl", "a\\b"):
         _edit(second, lambda m, value=traversal: m.update(file=value))
-        assert main(["verify", str(first), str(second)]) == 1
+        assert main(["verify", str(first), str(second)]) == 6
         err = capsys.readouterr().err.splitlines()
         assert err == [
             "b.manifest.json: not a manifest of edc-latency.export/2: .file not a file name "
             "beside the manifest",
-            "edc-latency verify: 1 problem(s)",
+            "edc-latency verify: verification failed: 1 problem(s)",
         ]
 
 
@@ -84,18 +84,18 @@ def test_a_forged_missing_field_cannot_hide_a_gap(tmp_path, capsys):
     _edit(second, lambda m: (m["partitions"]["t"]["0"].update(missing=[0, 0]), m.update(gaps=[])))
     digest = __import__("hashlib").sha256(first.read_bytes()).hexdigest()
     assert json.loads(second.read_bytes())["previous"]["sha256"] == digest
-    assert main(["verify", str(first), str(second)]) == 1
+    assert main(["verify", str(first), str(second)]) == 6
     assert "b.manifest.json: t[0]: offsets 20–29 missing" in capsys.readouterr().err
     # The same with `missing` and `gaps` removed altogether.
     _edit(second, lambda m: m["partitions"]["t"]["0"].pop("missing"))
-    assert main(["verify", str(first), str(second)]) == 1
+    assert main(["verify", str(first), str(second)]) == 6
     assert "offsets 20–29 missing" in capsys.readouterr().err
 
 
 def test_offsets_that_do_not_agree_are_named(tmp_path, capsys):
     first, second = _chain(tmp_path)
     _edit(second, lambda m: m["partitions"]["t"]["0"].update(count=99))
-    assert main(["verify", str(first), str(second)]) == 1
+    assert main(["verify", str(first), str(second)]) == 6
     assert "t[0]: offsets do not agree" in capsys.readouterr().err
 
 
@@ -145,5 +145,5 @@ def test_any_malformed_manifest_is_a_line_per_problem_never_a_traceback(data, ju
         if status == 0:  # the change was harmless (e.g. a field verify does not read)
             assert out.err == ""
         else:
-            assert status == 1 and out.err.endswith("problem(s)\n")
+            assert status == 6 and out.err.endswith("problem(s)\n")
             assert all(line and len(line) < 400 for line in out.err.splitlines())

@@ -57,7 +57,9 @@ def _server(
 
 
 async def test_healthz_answers_while_200_scrapes_run_and_they_share_collections():
-    server, cache = _server()
+    # Not a test of the timeout: 200 clients reading large answers on a loaded machine may
+    # take longer than the default test timeout to take theirs, and would be closed.
+    server, cache = _server(header_timeout_s=60)
     try:
         scrapes = [asyncio.ensure_future(_get(server.port, "/metrics")) for _ in range(200)]
         health = await asyncio.wait_for(
