@@ -1,7 +1,7 @@
 """The router's decisions, without Kafka: message values in, shard messages and dead letters out.
 
 For each input value, in order: the bounds of ``schemas/limits.py`` (size, event
-time), parsing, the cardinality caps (``agents/metrics/cardinality.py``), then the
+time against the message's Kafka timestamp, never later than the wall clock), parsing, the cardinality caps (``agents/metrics/cardinality.py``), then the
 shard items of ``agents/live/sharding.py``. Shard messages are cut by bytes as well as
 by count, so none exceeds ``max_message_bytes``; an input whose item alone would
 (only near the limit: an item re-encodes the validated event, which may come out
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from agents.live.sharding import routed_items
 from agents.metrics.cardinality import CardinalityGate
 from schemas import Event, PublishEvent, Rejection
-from schemas.limits import not_after, parse_bounded
+from schemas.limits import live_bound, parse_bounded, skew_us
 from streams.engine import group_key
 
 # "[" + items joined by "," + "]": a JSON array of encoded items (sharding.encode_batch).
@@ -67,25 +67,27 @@ class Router:
         shards: int,
         max_message_bytes: int,
         max_future_skew_s: float | None,
-        event_clock: bool,
         gate: CardinalityGate,
         breakdown: tuple[str, ...],
     ) -> None:
         self.shards = shards
         self.max_message_bytes = max_message_bytes
-        self.max_future_skew_s = max_future_skew_s
-        self.event_clock = event_clock
+        self.allowed_skew_us = skew_us(max_future_skew_s)
         self.gate = gate
         self.breakdown = breakdown
-        self.newest_accepted_us: int | None = None  # with clock = "event", a second clock
 
-    def route(self, values: Sequence[tuple[int, bytes | None]], wall_us: int) -> RoutedBatch:
-        """``values``: (input topic index, message value) in consumption order."""
+    def route(
+        self,
+        values: Sequence[tuple[int, bytes | None]],
+        wall_us: int,
+        timestamps_ms: Sequence[int | None] | None = None,
+    ) -> RoutedBatch:
+        """``values``: (input topic index, message value) in consumption order;
+        ``timestamps_ms``: each message's Kafka timestamp (None: judged by the wall clock)."""
         out = RoutedBatch()
         shards = self.shards
         budget = self.max_message_bytes
-        skew = self.max_future_skew_s
-        event_clock = self.event_clock
+        allowed = self.allowed_skew_us
         admits = self.gate.admits
         dead_letters = out.dead_letters
         buffers = [_ShardBuffer(budget) for _ in range(shards)]
@@ -93,13 +95,10 @@ class Router:
         # The router runs this once per input message: locals instead of attribute look-ups,
         # and an entry or query (one item) without the list and max() a split publish needs.
         for index, (topic_index, value) in enumerate(values):
-            now_us = wall_us
-            newest_us = self.newest_accepted_us
-            if event_clock and newest_us is not None and newest_us > wall_us:
-                # Input replayed or simulated ahead of today may lead the wall clock, by
-                # gaps of any size; what it cannot do is jump past both clocks at once.
-                now_us = newest_us
-            parsed = parse_bounded(value, budget, not_after(now_us, skew))
+            bound, against = live_bound(
+                None if timestamps_ms is None else timestamps_ms[index], wall_us, allowed
+            )
+            parsed = parse_bounded(value, budget, bound, against)
             if parsed.__class__ is Rejection:
                 dead_letters.append((index, parsed.reason))  # type: ignore[union-attr]
                 continue
@@ -125,8 +124,6 @@ class Router:
                 for shard, item in items:
                     buffers[shard].add(item, flushed[shard])
             out.valid += 1
-            if newest_us is None or event.time_us > newest_us:
-                self.newest_accepted_us = event.time_us
         for shard in range(shards):
             if buffers[shard].parts:
                 flushed[shard].append(buffers[shard].message())

@@ -26,10 +26,9 @@ from typing import BinaryIO
 
 import orjson
 
-from agents.audit.framing import EXPORT_HEADER, parse_record
+from agents.audit.framing import EXPORT_HEADER, parse_plain, parse_record
 from agents.audit.replay.reader import CountingLines, InputSummary, read_events
 from schemas import Event, Rejection, wire
-from schemas.limits import parse_bounded
 
 # Lines per message: big enough that orjson and the pipe cost little per line, small
 # enough that the main process starts early and the child holds little memory.
@@ -140,8 +139,8 @@ def _child(
     number = read = 0
     events: list[Event] = []
     invalid: list[tuple[int, str]] = []
-    max_bytes, not_after_us = bounds
-    parse = parse_bounded
+    max_bytes, allowed_us = bounds
+    parse = parse_plain
     with _telling_the_main_process(sender, "the reading process failed"):
         try:
             for number, line in enumerate(handle, 1):
@@ -150,7 +149,7 @@ def _child(
                 if number == 1 and line == EXPORT_HEADER:  # the framing, as read_events tells it
                     parse = parse_record
                 elif line and not line.isspace():  # blank lines are skipped, as read_events does
-                    event = parse(line, max_bytes, not_after_us)
+                    event = parse(line, max_bytes, allowed_us)
                     if event.__class__ is Rejection:
                         invalid.append((number, event.reason))  # type: ignore[union-attr]
                     else:

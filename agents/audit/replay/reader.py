@@ -10,9 +10,8 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from agents.audit.framing import EXPORT_HEADER, parse_record
+from agents.audit.framing import EXPORT_HEADER, parse_plain, parse_record
 from schemas import Event, Rejection
-from schemas.limits import parse_bounded
 
 
 @dataclass(slots=True)
@@ -37,13 +36,14 @@ def read_events(
 ) -> Iterator[Event]:
     """Valid events in input order; blank lines skipped; invalid lines noted with their number.
 
-    ``bounds``: (max_message_bytes, latest believable event time) of ``schemas/limits.py``.
+    ``bounds``: (max_message_bytes, max_future_skew in µs or None) of ``schemas/limits.py``;
+    the skew bounds only records of an export, which carry their message's timestamp.
     """
-    max_bytes, not_after_us = bounds
+    max_bytes, allowed_us = bounds
     update = summary.digest.update
     invalid = summary.invalid
     number = 0
-    parse = parse_bounded
+    parse = parse_plain
     for number, line in enumerate(lines, 1):
         update(line)
         if not line or line.isspace():  # blank; unlike strip(), copies nothing
@@ -51,7 +51,7 @@ def read_events(
         if number == 1 and line == EXPORT_HEADER:
             parse = parse_record
             continue
-        event = parse(line, max_bytes, not_after_us)
+        event = parse(line, max_bytes, allowed_us)
         if event.__class__ is Rejection:
             invalid.append((number, event.reason))  # type: ignore[union-attr]
             continue
