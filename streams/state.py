@@ -7,12 +7,14 @@ A change of this layout bumps the version and comes with a new golden file
 (``tests/streams/golden/``); a state of another version is refused and the
 shard rebuilt from its topic.
 
-Layout, version 1 (positional lists keep a million entries small and fast)::
+Layout, version 2 (positional lists keep a million entries small and fast)::
 
-    {"version": 1,
-     "config": {"retention_us", "breakdown", "latency_bounds_us", "query_bounds_us"},
+    {"version": 2,
+     "config": {"retention_us", "max_hold_us", "breakdown", "latency_bounds_us",
+                "query_bounds_us"},
      "counters": [accepted, duplicates, unknown_dashboard, late],
      "clock": [watermark_us, earliest_us, seq, pruned_at_us],
+     "inputs": null | [[topic_index, partition, newest_us | null, idle]…],
      "last_entry": null | [study_id, site_id, record_id, entered_us, country, vendor, seq],
      "event_ids": {"hours": [[hour, [event_id…]]…], "unfiled": [event_id…], "hour": hour|null},
      "studies": [[study_id, sla_us, first_seen_us, [dashboard…], queries]…]}
@@ -29,6 +31,10 @@ Layout, version 1 (positional lists keep a million entries small and fast)::
     queries:   [[[key part…], answer tally, close tally]…,                     # groups
                 [[query_id, group, last_us, state, opened_us, orphans,
                   [occurred_us, seq, status, …]]…]]
+
+Version 2 (issue 21) added ``inputs`` (the progress the router reported of each input
+topic-partition, ``streams/watermarks.py``; null for an engine not fed by inputs) and
+``config.max_hold_us``; everything else is as in version 1.
 
 Derived indexes (the record index of each dashboard) are rebuilt, not stored.
 """
@@ -51,7 +57,7 @@ from streams.latency import (
 from streams.queries import QueryLedger, TrackedQuery
 from streams.tally import Tally
 
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 class StateError(ValueError):
@@ -146,6 +152,9 @@ def engine_state(engine: Any) -> dict[str, Any]:
             counters.late,
         ],
         "clock": [engine.watermark_us, engine.earliest_us, engine._seq, engine._pruned_at_us],
+        "inputs": None
+        if engine.inputs is None
+        else [list(mark) for mark in engine.inputs.marks()],
         "last_entry": None
         if last is None
         else [
@@ -180,6 +189,7 @@ def _config(config: EngineConfig) -> dict[str, Any]:
 
     return {
         "retention_us": config.retention_us,
+        "max_hold_us": config.max_hold_us,
         "breakdown": list(config.breakdown),
         "latency_bounds_us": list(_bounds_us(config.latency_bounds_s)),
         "query_bounds_us": list(_bounds_us(config.query_bounds_s)),
@@ -278,11 +288,19 @@ def restore_engine(config: EngineConfig, state: dict[str, Any]) -> Any:
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
         raise StateError(f"not an engine state of version {STATE_VERSION}")
     if state.get("config") != _config(config):
-        raise StateError("written with another retention, breakdown or bucket bounds")
+        raise StateError("written with another retention, max_hold, breakdown or bucket bounds")
     try:
         engine = Engine(config)
         engine.counters = Counters(*state["counters"])
         engine.watermark_us, engine.earliest_us, engine._seq, engine._pruned_at_us = state["clock"]
+        inputs = state["inputs"]
+        if inputs is not None:
+            engine.track_inputs()
+            engine.inputs.note(
+                (int(t), int(p), None if n is None else int(n), bool(idle))
+                for t, p, n, idle in inputs
+            )
+            engine._low_us = engine.inputs.low()
         last = state["last_entry"]
         if last is not None:
             study_id, site_id, record_id, entered_us, country, vendor, seq = last
