@@ -40,7 +40,9 @@ class InputWatermarks:
         for topic_index, partition, newest_us, is_idle in marks:
             key = (topic_index, partition)
             known = newest.get(key)
-            if key not in newest or (newest_us is not None and (known is None or newest_us > known)):
+            if key not in newest or (
+                newest_us is not None and (known is None or newest_us > known)
+            ):
                 newest[key] = newest_us
             idle[key] = bool(is_idle)
 

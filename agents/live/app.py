@@ -49,6 +49,7 @@ ROUTER_WITHIN_S = 0.05  # a publish waits at most this long before it is forward
 FETCH_MAX_WAIT_MS = 100
 SEND_RETRY_MAX_S = 5.0  # a failed send is retried with backoff up to this pause
 FATAL_EXIT = 3  # distinct from a crash (1) and from bad configuration (2)
+PROGRESS_EVERY_S = 5.0  # every shard hears of every input at least this often (progress.py)
 
 
 def lower_fetch_wait() -> None:
@@ -100,6 +101,7 @@ class LiveApp:
             settings.max_future_skew,
             self.gate,
             settings.breakdown,
+            settings.input_idle_after,
         )
         self.app = faust.App(
             settings.app_id,
@@ -138,6 +140,7 @@ class LiveApp:
         self.app.on_partitions_revoked.connect(self._on_revoked)
         self.app.on_before_shutdown.connect(self._on_shutdown)
         self.app.timer(settings.checkpoint_interval)(self._checkpoint)
+        self.app.timer(min(PROGRESS_EVERY_S, settings.input_idle_after / 2))(self._send_progress)
         self.app.timer(min(5.0, settings.broker_unreachable_after / 3))(self._probe_broker)
         self.app.task(self._serve_metrics)
         self._producer: AIOKafkaProducer | None = None
@@ -179,6 +182,7 @@ class LiveApp:
             [(self._topic_index[m.topic], m.value) for m in messages],
             int(time.time() * 1e6),
             [_timestamp_ms(m) for m in messages],
+            [m.partition for m in messages],
         )
         rejected = [(messages[index], reason) for index, reason in routed.dead_letters]
         over = set(routed.over_cardinality)
@@ -275,7 +279,29 @@ class LiveApp:
         key = f"{message.topic}:{message.partition}:{message.offset}".encode()
         return lambda: self.deadletter.send(key=key, value=value, headers=headers)
 
+    async def _send_progress(self) -> None:
+        """The router's inputs' progress to every shard; inputs silent too long go idle."""
+        gone, messages = self.router.progress_round(int(time.time() * 1e6))
+        topics = self.settings.input_topics
+        for topic_index, partition, _newest, _idle in gone:
+            self.health[topics[topic_index]].idle_partitions += 1
+            log.warning(
+                "input %s[%d] idle (no message for %.0fs): it no longer holds the retention "
+                "horizon back",
+                topics[topic_index],
+                partition,
+                self.settings.input_idle_after,
+            )
+        if messages:
+            await self.deliver([self._shard_send(shard, payload) for shard, payload in messages])
+
     async def _on_assigned(self, sender: Any, assigned: set[TopicPartition], **_: Any) -> None:
+        inputs = {
+            (self._topic_index[tp.topic], tp.partition)
+            for tp in assigned
+            if tp.topic in self._topic_index
+        }
+        self.router.progress.assigned(inputs, int(time.time() * 1e6))
         mine = {tp.partition for tp in assigned if tp.topic == self.settings.shard_topic}
         # Faust's assigned set is the full new assignment: drop what is no longer ours.
         self.store.revoke(set(self.store.shards) - mine)
@@ -377,11 +403,15 @@ class LiveApp:
         return _json_response(body, ready)
 
     def clock_us(self) -> int:
+        wall_us = int(time.time() * 1_000_000)
         if self.settings.clock == "event":
             marks = [e.watermark_us for e in self.store.engines() if e.watermark_us is not None]
             if marks:
-                return max(marks)
-        return int(time.time() * 1_000_000)
+                # Every event was judged against the wall clock when it came (schemas/limits.py):
+                # this min only guards state restored from before that rule.
+                skew_us = round((self.settings.max_future_skew or 0.0) * 1_000_000)
+                return min(max(marks), wall_us + skew_us)
+        return wall_us
 
     def collector(self) -> EngineCollector:
         return EngineCollector(

@@ -1,12 +1,15 @@
 """The router's decisions, without Kafka: message values in, shard messages and dead letters out.
 
 For each input value, in order: the bounds of ``schemas/limits.py`` (size, event
-time against the message's Kafka timestamp, never later than the wall clock), parsing, the cardinality caps (``agents/metrics/cardinality.py``), then the
-shard items of ``agents/live/sharding.py``. Shard messages are cut by bytes as well as
-by count, so none exceeds ``max_message_bytes``; an input whose item alone would
+time against the message's Kafka timestamp, never later than the wall clock),
+parsing, the cardinality caps (``agents/metrics/cardinality.py``), then the shard
+items of ``agents/live/sharding.py``. Shard messages are cut by bytes as well as by
+count, so none exceeds ``max_message_bytes``; an input whose item alone would
 (only near the limit: an item re-encodes the validated event, which may come out
 longer than a compactly written input) is dead-lettered whole, never
-half-routed. ``tests/agents/live/test_routing.py`` drives this with hostile input.
+half-routed. Each shard message ends with the progress of the router's inputs
+(``agents/live/progress.py``). ``tests/agents/live/test_routing.py`` drives this
+with hostile input.
 """
 
 from __future__ import annotations
@@ -14,11 +17,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agents.live.sharding import routed_items
+from agents.live.progress import InputProgress
+from agents.live.sharding import encode_batch, encode_progress, routed_items
 from agents.metrics.cardinality import CardinalityGate
 from schemas import Event, PublishEvent, Rejection
 from schemas.limits import live_bound, parse_bounded, skew_us
 from streams.engine import group_key
+from streams.watermarks import InputMark
 
 # "[" + items joined by "," + "]": a JSON array of encoded items (sharding.encode_batch).
 _FRAMING = 2
@@ -69,21 +74,27 @@ class Router:
         max_future_skew_s: float | None,
         gate: CardinalityGate,
         breakdown: tuple[str, ...],
+        input_idle_after_s: float = 300.0,
     ) -> None:
         self.shards = shards
         self.max_message_bytes = max_message_bytes
         self.allowed_skew_us = skew_us(max_future_skew_s)
         self.gate = gate
         self.breakdown = breakdown
+        self.progress = InputProgress(round(input_idle_after_s * 1_000_000))
 
     def route(
         self,
         values: Sequence[tuple[int, bytes | None]],
         wall_us: int,
         timestamps_ms: Sequence[int | None] | None = None,
+        partitions: Sequence[int] | None = None,
     ) -> RoutedBatch:
         """``values``: (input topic index, message value) in consumption order;
-        ``timestamps_ms``: each message's Kafka timestamp (None: judged by the wall clock)."""
+        ``timestamps_ms``: each message's Kafka timestamp (None: judged by the wall clock);
+        ``partitions``: each message's input partition, for the progress the shards get
+        (None: no progress is tracked, as in tests of the routing alone)."""
+        saw = None if partitions is None else self.progress.saw
         out = RoutedBatch()
         shards = self.shards
         budget = self.max_message_bytes
@@ -101,8 +112,13 @@ class Router:
             parsed = parse_bounded(value, budget, bound, against)
             if parsed.__class__ is Rejection:
                 dead_letters.append((index, parsed.reason))  # type: ignore[union-attr]
+                if saw is not None:
+                    saw((topic_index, partitions[index]), None, wall_us)  # type: ignore[index]
                 continue
             event: Event = parsed  # type: ignore[assignment]
+            if saw is not None:
+                # Before the caps: a refused event still shows how far its input has got.
+                saw((topic_index, partitions[index]), event.time_us, wall_us)  # type: ignore[index]
             if not admits(event.study_id, self._group(event)):
                 self.gate.over += 1
                 out.over_cardinality.append(index)
@@ -124,11 +140,28 @@ class Router:
                 for shard, item in items:
                     buffers[shard].add(item, flushed[shard])
             out.valid += 1
+        progress = encode_progress(self.progress.marks()) if saw is not None else None
         for shard in range(shards):
             if buffers[shard].parts:
+                if progress is not None:  # the last item: after every event it covers
+                    buffers[shard].add(progress, flushed[shard])
                 flushed[shard].append(buffers[shard].message())
             out.shard_messages.extend((shard, payload) for payload in flushed[shard])
         return out
+
+    def progress_round(self, wall_us: int) -> tuple[list[InputMark], list[tuple[int, bytes]]]:
+        """(inputs gone idle now, a progress message for every shard): the router's timer.
+
+        Every shard hears of every input even when no event of it comes its way, and an
+        idle input stops holding the watermark back without waiting for new data.
+        """
+        idle = self.progress.newly_idle(wall_us)
+        marks = self.progress.marks()
+        if not marks:
+            return [], []
+        payload = encode_batch([encode_progress(marks)])
+        gone = [mark for mark in marks if (mark[0], mark[1]) in set(idle)]
+        return gone, [(shard, payload) for shard in range(self.shards)]
 
     def _group(self, event: Event) -> tuple[str, ...] | None:
         if not self.breakdown or event.__class__ is PublishEvent:

@@ -16,6 +16,13 @@ business in an internal topic). The leading 3 is the item kind: 0, 1 and 2 are t
 previous version's positional items, still read during a rolling upgrade
 (``agents/live/legacy_wire.py``); any other kind makes the whole message unreadable,
 said in one line (``WireError``), never half-applied or guessed at.
+
+Kind 4 (issue 21) is the router's report of its inputs' progress, ``[4, [[topic
+index, partition, newest event time in µs or null, idle]…]]``, the last item of a
+shard message: the shard engine's retention horizon follows the low watermark of
+these (``streams/watermarks.py``). A worker of the previous version skips a message
+holding one whole, as it would any kind it does not know: upgrade every worker of
+a deployment together (docs/design.md, "Upgrades").
 """
 
 from __future__ import annotations
@@ -47,12 +54,18 @@ class ShardItem(Struct, tag=3, frozen=True, array_like=True, gc=False):
     event: Event
 
 
+class ProgressItem(Struct, tag=4, frozen=True, array_like=True, gc=False):
+    """The router's inputs, each as (topic index, partition, newest event µs or None, idle)."""
+
+    marks: list[tuple[int, int, int | None, bool]]
+
+
 class WireError(ValueError):
     """A shard message this version cannot read; the text is one line and names no value."""
 
 
 _decode_items = wire.json_decoder(
-    list[ShardItem | LegacyEntryItem | LegacyPublishItem | LegacyQueryItem]
+    list[ShardItem | ProgressItem | LegacyEntryItem | LegacyPublishItem | LegacyQueryItem]
 ).decode
 _encode = wire.encode_json
 _WHERE = re.compile(r" - at `(.*)`\Z")
@@ -119,8 +132,20 @@ def encode_batch(items: list[bytes]) -> bytes:
     return b"[" + b",".join(items) + b"]"
 
 
+def encode_progress(marks: list[tuple[int, int, int | None, bool]]) -> bytes:
+    """The progress item of a shard message (its last item)."""
+    return _encode(ProgressItem(marks))
+
+
 def decode_batch(payload: bytes) -> list[tuple[int, bool, Event]]:
     """(topic index, counted, event) for every event of a shard message; WireError if unreadable."""
+    return decode_message(payload)[0]
+
+
+def decode_message(
+    payload: bytes,
+) -> tuple[list[tuple[int, bool, Event]], list[tuple[int, int, int | None, bool]] | None]:
+    """The events of a shard message, and the progress marks it ends with (None: none)."""
     try:
         items = _decode_items(payload)
     except msgspec.ValidationError as error:
@@ -128,12 +153,18 @@ def decode_batch(payload: bytes) -> list[tuple[int, bool, Event]]:
         where = _WHERE.search(str(error))
         at = where.group(1) if where else "$"
         raise WireError(
-            f"not a shard message of item kinds 0-3 at {at} (written by a newer version?)"
+            f"not a shard message of item kinds 0-4 at {at} (written by a newer version?)"
         ) from None
     except msgspec.DecodeError:
         raise WireError("not a JSON shard message") from None
-    return [
+    marks = None
+    if items and items[-1].__class__ is ProgressItem:
+        marks = items.pop().marks  # type: ignore[union-attr]
+    if any(item.__class__ is ProgressItem for item in items):
+        raise WireError("a progress item before the end of a shard message")
+    events = [
         (item.topic_index, item.counted, item.event) if item.__class__ is ShardItem
         else item.item()  # type: ignore[union-attr]
         for item in items
     ]  # fmt: skip
+    return events, marks

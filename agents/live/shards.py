@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from agents.kafka.topics import READER_FETCH_BYTES, read_to_end
 from agents.live.checkpoints import CheckpointReader, chunk_messages, dump_engine
-from agents.live.sharding import WireError, decode_batch
+from agents.live.sharding import WireError, decode_message
 from agents.metrics.health import CheckpointHealth, TopicHealth
 from streams import DUPLICATE, UNKNOWN_DASHBOARD, Engine, EngineConfig
 
@@ -134,7 +134,7 @@ class ShardStore:
                 if found is not None:
                     restored[p] = Shard(found.engine, found.next_offset, found.next_offset)
                 else:
-                    restored[p] = Shard(Engine(self.engine_config))
+                    restored[p] = Shard(self.new_engine())
             replayed = await self._replay_tail(restored)
             for p, shard in restored.items():
                 if p in self._ready:  # not revoked meanwhile
@@ -147,6 +147,12 @@ class ShardStore:
             replayed,
             time.monotonic() - started,
         )
+
+    def new_engine(self) -> Engine:
+        """A shard's engine: its horizon follows the low watermark the router reports."""
+        engine = Engine(self.engine_config)
+        engine.track_inputs()
+        return engine
 
     async def _committed(self, partitions: list[int]) -> dict[int, int]:
         """Where the group's shard agent will resume: what earlier workers already processed."""
@@ -215,7 +221,7 @@ class ShardStore:
             return 0  # redelivered: already in this engine's state
         shard.next_offset = offset + 1
         try:
-            items = decode_batch(payload or b"[]")
+            items, marks = decode_message(payload or b"[]")
         except Exception as error:
             # Not written by a router of this or the previous version (they write only what
             # they validated): skip it whole, so it neither stalls the shard nor half-applies.
@@ -244,6 +250,8 @@ class ShardStore:
                     health.count("valid")
                 if counters.late != late_before:
                     health.late += 1
+        if marks is not None:
+            engine.note_inputs(marks)  # after the events it covers, as the router wrote it
         return applied
 
     # -- checkpoints ----------------------------------------------------------------

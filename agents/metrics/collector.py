@@ -103,6 +103,9 @@ class EngineCollector(Collector):
         ]
         over_count = self._gate.over if self._gate is not None else 0
         owned_count = len(engines)
+        held = [engine.held_back() for engine in engines]
+        held_s = max((us for us, _ids in held), default=0) / US_PER_SECOND
+        held_ids = sum(ids for _us, ids in held)
 
         def build() -> list[Metric]:
             families = [family for part in parts for family in part()]
@@ -110,7 +113,11 @@ class EngineCollector(Collector):
             over.add_metric([], over_count)
             owned = _family(m.OWNED_PARTITIONS, ())
             owned.add_metric([], owned_count)
-            return [*families, over, owned]
+            held_back = _family(m.RETENTION_HELD_BACK, ())
+            held_back.add_metric([], held_s)
+            held_back_ids = _family(m.RETENTION_HELD_BACK_IDS, ())
+            held_back_ids.add_metric([], held_ids)
+            return [*families, over, owned, held_back, held_back_ids]
 
         return build
 
@@ -258,17 +265,19 @@ class EngineCollector(Collector):
         age = _family(m.NEWEST_EVENT_AGE, ())
         lag = _family(m.CONSUMER_LAG, ())
         delay = _family(m.PROCESSING_DELAY, ())
+        idle = _family(m.INPUT_PARTITIONS_IDLE, ())
         for topic in sorted(self._health):
             health = self._health[topic]
             for outcome in OUTCOMES:
                 messages.add_metric([topic, outcome], health.outcomes.get(outcome, 0))
             dead.add_metric([topic], health.dead_letters)
             late.add_metric([topic], health.late)
+            idle.add_metric([topic], health.idle_partitions)
             lag.add_metric([topic], health.lag)
             if health.newest_event_us is not None:
                 newest.add_metric([topic], health.newest_event_us / US_PER_SECOND)
                 age.add_metric([topic], max(0, now_us - health.newest_event_us) / US_PER_SECOND)
             if health.processing_delay_s is not None:
                 delay.add_metric([topic], health.processing_delay_s)
-        families: list[Metric] = [messages, dead, late, newest, age, lag, delay]
+        families: list[Metric] = [messages, dead, late, newest, age, lag, delay, idle]
         return lambda: families

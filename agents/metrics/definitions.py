@@ -176,13 +176,32 @@ SHARD_RECORDS_SKIPPED = MetricSpec(
     (),
 )  # fmt: skip
 
+INPUT_PARTITIONS_IDLE = MetricSpec(
+    "edc_input_partitions_idle", "counter",
+    "Times an input partition had no new message for input_idle_after and stopped holding "
+    "the shards' low watermark back, by topic.",
+    TOPIC_LABELS,
+)  # fmt: skip
+RETENTION_HELD_BACK = MetricSpec(
+    "edc_retention_held_back_seconds", "gauge",
+    "Event time by which the retention horizon trails the newest event time, because an "
+    "input lags the others (max over this worker's shards; bounded by retention_max_hold).",
+    (),
+)  # fmt: skip
+RETENTION_HELD_BACK_IDS = MetricSpec(
+    "edc_retention_held_back_event_ids", "gauge",
+    "Event ids kept only because an input lags the others (summed over this worker's "
+    "shards): the state a lagging input holds back.",
+    (),
+)  # fmt: skip
+
 ALL_METRICS: tuple[MetricSpec, ...] = (
     DATA_LATENCY, PUBLISHED_WITHIN_SLA, PUBLISHED_OVER_SLA, SLA,
     BACKLOG_PENDING, BACKLOG_OLDEST_AGE, BACKLOG_OVERDUE, PUBLISH_SILENCE,
     QUERIES_OPEN, QUERY_OLDEST_OPEN_AGE, QUERY_TIME_TO_ANSWER, QUERY_TIME_TO_CLOSE,
     MESSAGES, DEAD_LETTERS, LATE_EVENTS, NEWEST_EVENT_TIME, NEWEST_EVENT_AGE,
     CONSUMER_LAG, PROCESSING_DELAY, OVER_CARDINALITY, OWNED_PARTITIONS, CHECKPOINTS_REJECTED,
-    SHARD_RECORDS_SKIPPED,
+    SHARD_RECORDS_SKIPPED, INPUT_PARTITIONS_IDLE, RETENTION_HELD_BACK, RETENTION_HELD_BACK_IDS,
 )  # fmt: skip
 
 

@@ -27,6 +27,7 @@ class TopicHealth:
     newest_event_us: int | None = None
     processing_delay_s: float | None = None
     lag: int = 0
+    idle_partitions: int = 0  # times one of its partitions was declared idle (agents/live/progress.py)
 
     def count(self, outcome: str, n: int = 1) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n
