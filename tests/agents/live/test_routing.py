@@ -200,3 +200,45 @@ def test_a_replay_of_an_export_reports_the_2062_entry_invalid_with_the_live_reas
         if as_of == "2026-01-09T00:00:00Z":
             assert report["studies"] == plain["studies"]  # nothing else moved
     assert plain["input"]["event_time_bound"].startswith("not checked: a plain JSONL")
+
+
+@given(forged=st.booleans(), count=st.integers(1, 200))
+def test_publishes_an_hour_apart_cannot_walk_the_clock_past_today(forged, count):
+    """Issue 20's probe: publishes each dated 59 min after the previous, with an honest or a
+    forged CreateTime, move neither the event clock nor the horizon past the wall clock +
+    the skew, so an entry redelivered afterwards is still a duplicate."""
+    from agents.live.sharding import decode_message
+    from streams import DUPLICATE, Engine
+
+    wall_us = BASE_US + 30 * 24 * HOUR_US
+    router = Router(2, 1 << 20, 3600.0, CardinalityGate((), 10, 10), ())
+    router.progress.assigned({(0, 0), (2, 0)}, wall_us)
+    engines = [Engine(), Engine()]
+    for engine in engines:
+        engine.track_inputs()
+
+    def feed(values, stamps, partitions):
+        routed = router.route(values, wall_us, stamps, partitions)
+        for shard, payload in routed.shard_messages:
+            events, marks = decode_message(payload)
+            outcomes = [engines[shard].apply(event) for _t, _c, event in events]
+            if marks is not None:
+                engines[shard].note_inputs(marks)
+            yield from outcomes
+
+    entry = _entry(1, at_us=wall_us - 8 * 24 * HOUR_US)
+    list(feed([(0, entry)], [wall_us // 1000], [0]))
+    publishes = []
+    for k in range(1, count + 1):
+        at_us = wall_us + k * 59 * 60 * 1_000_000
+        publishes.append(orjson.dumps({
+            "schema": "dashboard.publish/1", "event_id": f"p{k}", "study_id": "ONC-1",
+            "published_at": format_timestamp(at_us), "record_ids": ["r1"],
+        }))  # fmt: skip
+    stamps = [
+        (wall_us + k * 59 * 60 * 1_000_000) // 1000 if forged else wall_us // 1000
+        for k in range(1, count + 1)
+    ]
+    list(feed([(2, p) for p in publishes], stamps, [0] * count))
+    assert max(e.watermark_us or 0 for e in engines) <= wall_us + HOUR_US
+    assert DUPLICATE in list(feed([(0, entry)], [wall_us // 1000], [0]))
