@@ -230,10 +230,11 @@ class Engine:
             self.inputs = InputWatermarks()
             self._low_us = self.inputs.low()
 
-    def note_inputs(self, marks: list[InputMark]) -> None:
-        """The router's report of its inputs' progress; may move the horizon and prune."""
+    def note_inputs(self, marks: list[InputMark], partitions: list[int] | None = None) -> None:
+        """The router's report of its inputs' progress (and of how many partitions each
+        input topic has); may move the horizon and prune."""
         self.track_inputs()
-        self.inputs.note(marks)  # type: ignore[union-attr]
+        self.inputs.note(marks, partitions or ())  # type: ignore[union-attr]
         self._low_us = self.inputs.low()  # type: ignore[union-attr]
         base = self.horizon_base_us()
         retention = self._retention_us

@@ -14,7 +14,8 @@ Layout, version 2 (positional lists keep a million entries small and fast)::
                 "query_bounds_us"},
      "counters": [accepted, duplicates, unknown_dashboard, late],
      "clock": [watermark_us, earliest_us, seq, pruned_at_us],
-     "inputs": null | [[topic_index, partition, newest_us | null, idle]…],
+     "inputs": null | {"partitions": [count per input topic…],
+                       "marks": [[topic_index, partition, newest_us | null, idle]…]},
      "last_entry": null | [study_id, site_id, record_id, entered_us, country, vendor, seq],
      "event_ids": {"hours": [[hour, [event_id…]]…], "unfiled": [event_id…], "hour": hour|null},
      "studies": [[study_id, sla_us, first_seen_us, [dashboard…], queries]…]}
@@ -154,7 +155,10 @@ def engine_state(engine: Any) -> dict[str, Any]:
         "clock": [engine.watermark_us, engine.earliest_us, engine._seq, engine._pruned_at_us],
         "inputs": None
         if engine.inputs is None
-        else [list(mark) for mark in engine.inputs.marks()],
+        else {
+            "partitions": list(engine.inputs.partitions),
+            "marks": [list(mark) for mark in engine.inputs.marks()],
+        },
         "last_entry": None
         if last is None
         else [
@@ -297,8 +301,11 @@ def restore_engine(config: EngineConfig, state: dict[str, Any]) -> Any:
         if inputs is not None:
             engine.track_inputs()
             engine.inputs.note(
-                (int(t), int(p), None if n is None else int(n), bool(idle))
-                for t, p, n, idle in inputs
+                [
+                    (int(t), int(p), None if n is None else int(n), bool(idle))
+                    for t, p, n, idle in inputs["marks"]
+                ],
+                [int(count) for count in inputs["partitions"]],
             )
             engine._low_us = engine.inputs.low()
         last = state["last_entry"]

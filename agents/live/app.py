@@ -91,6 +91,7 @@ class LiveApp:
             on_fatal=self.stop_fatally,
         )
         self.last_offsets: dict[tuple[str, int], int] = {}
+        self._routing = asyncio.Lock()
         self._topic_index = {topic: i for i, topic in enumerate(settings.input_topics)}
         self.gate = CardinalityGate(
             settings.studies, settings.max_studies, settings.max_groups_per_study
@@ -177,6 +178,12 @@ class LiveApp:
 
     async def route_batch(self, events: Sequence[faust.EventT]) -> None:
         """Route a batch and return once every send has succeeded (retrying failed ones)."""
+        # The progress timer waits for a batch's sends: its marks then never reach a shard
+        # before the events they cover (which could make those events late).
+        async with self._routing:
+            await self._route_batch(events)
+
+    async def _route_batch(self, events: Sequence[faust.EventT]) -> None:
         messages = [event.message for event in events]
         routed = self.router.route(
             [(self._topic_index[m.topic], m.value) for m in messages],
@@ -281,7 +288,10 @@ class LiveApp:
 
     async def _send_progress(self) -> None:
         """The router's inputs' progress to every shard; inputs silent too long go idle."""
-        gone, messages = self.router.progress_round(int(time.time() * 1e6))
+        async with self._routing:  # after the batch in flight: see route_batch
+            gone, messages = self.router.progress_round(int(time.time() * 1e6))
+            if messages:
+                await self.deliver([self._shard_send(s, payload) for s, payload in messages])
         topics = self.settings.input_topics
         for topic_index, partition, _newest, _idle in gone:
             self.health[topics[topic_index]].idle_partitions += 1
@@ -292,8 +302,6 @@ class LiveApp:
                 partition,
                 self.settings.input_idle_after,
             )
-        if messages:
-            await self.deliver([self._shard_send(shard, payload) for shard, payload in messages])
 
     async def _on_assigned(self, sender: Any, assigned: set[TopicPartition], **_: Any) -> None:
         inputs = {
@@ -301,11 +309,28 @@ class LiveApp:
             for tp in assigned
             if tp.topic in self._topic_index
         }
-        self.router.progress.assigned(inputs, int(time.time() * 1e6))
+        self.router.progress.assigned(
+            inputs, int(time.time() * 1e6), await self._input_partition_counts()
+        )
         mine = {tp.partition for tp in assigned if tp.topic == self.settings.shard_topic}
         # Faust's assigned set is the full new assignment: drop what is no longer ours.
         self.store.revoke(set(self.store.shards) - mine)
         self.store.assign(mine)
+
+    async def _input_partition_counts(self) -> list[int] | None:
+        """How many partitions each input topic has (for the shards' low watermark)."""
+        client = AIOKafkaClient(**self.client_options)
+        try:
+            await asyncio.wait_for(client.bootstrap(), self.settings.session_timeout / 2)
+            cluster = await asyncio.wait_for(
+                client.fetch_all_metadata(), self.settings.session_timeout / 2
+            )
+            return [len(cluster.partitions_for_topic(t) or ()) for t in self.settings.input_topics]
+        except Exception as error:  # the shards then know only the partitions reported
+            log.warning("input partition counts not read (%s)", type(error).__name__)
+            return None
+        finally:
+            await client.close()
 
     async def _on_revoked(self, sender: Any, revoked: set[TopicPartition], **_: Any) -> None:
         gone = {tp.partition for tp in revoked if tp.topic == self.settings.shard_topic}

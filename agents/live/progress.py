@@ -29,10 +29,19 @@ class InputProgress:
     def __init__(self, idle_after_us: int) -> None:
         self.idle_after_us = idle_after_us
         self.partitions: dict[InputKey, _Partition] = {}
+        self.known = False  # nothing is reported before the first assignment is known
+        self.partition_counts: list[int] = []  # of each input topic, when known
 
-    def assigned(self, keys: set[InputKey], wall_us: int) -> None:
+    def assigned(
+        self, keys: set[InputKey], wall_us: int, partition_counts: list[int] | None = None
+    ) -> None:
         """The router's new assignment: new partitions hold the watermark until they speak
-        or go idle; partitions no longer ours are reported by their new owner."""
+        or go idle; partitions no longer ours are reported by their new owner.
+        ``partition_counts``: how many partitions each input topic has, so that a shard
+        holds back for partitions another worker's router has not reported yet."""
+        self.known = True
+        if partition_counts:
+            self.partition_counts = list(partition_counts)
         for key in [k for k in self.partitions if k not in keys]:
             del self.partitions[key]
         for key in keys:
@@ -59,4 +68,6 @@ class InputProgress:
         return out
 
     def marks(self) -> list[InputMark]:
+        if not self.known:
+            return []
         return [(t, p, s.newest_us, s.idle) for (t, p), s in sorted(self.partitions.items())]

@@ -140,7 +140,8 @@ class Router:
                 for shard, item in items:
                     buffers[shard].add(item, flushed[shard])
             out.valid += 1
-        progress = encode_progress(self.progress.marks()) if saw is not None else None
+        marks = self.progress.marks() if saw is not None else []
+        progress = encode_progress(marks, self.progress.partition_counts) if marks else None
         for shard in range(shards):
             if buffers[shard].parts:
                 if progress is not None:  # the last item: after every event it covers
@@ -159,7 +160,7 @@ class Router:
         marks = self.progress.marks()
         if not marks:
             return [], []
-        payload = encode_batch([encode_progress(marks)])
+        payload = encode_batch([encode_progress(marks, self.progress.partition_counts)])
         gone = [mark for mark in marks if (mark[0], mark[1]) in set(idle)]
         return gone, [(shard, payload) for shard in range(self.shards)]
 

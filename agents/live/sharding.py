@@ -18,11 +18,11 @@ previous version's positional items, still read during a rolling upgrade
 said in one line (``WireError``), never half-applied or guessed at.
 
 Kind 4 (issue 21) is the router's report of its inputs' progress, ``[4, [[topic
-index, partition, newest event time in µs or null, idle]…]]``, the last item of a
-shard message: the shard engine's retention horizon follows the low watermark of
-these (``streams/watermarks.py``). A worker of the previous version skips a message
-holding one whole, as it would any kind it does not know: upgrade every worker of
-a deployment together (docs/design.md, "Upgrades").
+index, partition, newest event time in µs or null, idle]…], [partitions of each
+input topic…]]``, the last item of a shard message: the shard engine's retention
+horizon follows the low watermark of these (``streams/watermarks.py``). A worker of
+the previous version skips a message holding one whole, as it would any kind it does
+not know: upgrade every worker of a deployment together (docs/design.md, "Upgrades").
 """
 
 from __future__ import annotations
@@ -55,9 +55,11 @@ class ShardItem(Struct, tag=3, frozen=True, array_like=True, gc=False):
 
 
 class ProgressItem(Struct, tag=4, frozen=True, array_like=True, gc=False):
-    """The router's inputs, each as (topic index, partition, newest event µs or None, idle)."""
+    """The router's inputs, each as (topic index, partition, newest event µs or None, idle),
+    and how many partitions each input topic has (empty: not known to that router)."""
 
     marks: list[tuple[int, int, int | None, bool]]
+    partitions: list[int] = []
 
 
 class WireError(ValueError):
@@ -132,9 +134,11 @@ def encode_batch(items: list[bytes]) -> bytes:
     return b"[" + b",".join(items) + b"]"
 
 
-def encode_progress(marks: list[tuple[int, int, int | None, bool]]) -> bytes:
+def encode_progress(
+    marks: list[tuple[int, int, int | None, bool]], partitions: list[int] | None = None
+) -> bytes:
     """The progress item of a shard message (its last item)."""
-    return _encode(ProgressItem(marks))
+    return _encode(ProgressItem(marks, partitions or []))
 
 
 def decode_batch(payload: bytes) -> list[tuple[int, bool, Event]]:
@@ -142,10 +146,8 @@ def decode_batch(payload: bytes) -> list[tuple[int, bool, Event]]:
     return decode_message(payload)[0]
 
 
-def decode_message(
-    payload: bytes,
-) -> tuple[list[tuple[int, bool, Event]], list[tuple[int, int, int | None, bool]] | None]:
-    """The events of a shard message, and the progress marks it ends with (None: none)."""
+def decode_message(payload: bytes) -> tuple[list[tuple[int, bool, Event]], ProgressItem | None]:
+    """The events of a shard message, and the progress item it ends with (None: none)."""
     try:
         items = _decode_items(payload)
     except msgspec.ValidationError as error:
@@ -157,9 +159,9 @@ def decode_message(
         ) from None
     except msgspec.DecodeError:
         raise WireError("not a JSON shard message") from None
-    marks = None
+    progress = None
     if items and items[-1].__class__ is ProgressItem:
-        marks = items.pop().marks  # type: ignore[union-attr]
+        progress = items.pop()
     if any(item.__class__ is ProgressItem for item in items):
         raise WireError("a progress item before the end of a shard message")
     events = [
@@ -167,4 +169,4 @@ def decode_message(
         else item.item()  # type: ignore[union-attr]
         for item in items
     ]  # fmt: skip
-    return events, marks
+    return events, progress  # type: ignore[return-value]

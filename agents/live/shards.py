@@ -221,7 +221,7 @@ class ShardStore:
             return 0  # redelivered: already in this engine's state
         shard.next_offset = offset + 1
         try:
-            items, marks = decode_message(payload or b"[]")
+            items, progress = decode_message(payload or b"[]")
         except Exception as error:
             # Not written by a router of this or the previous version (they write only what
             # they validated): skip it whole, so it neither stalls the shard nor half-applies.
@@ -250,8 +250,8 @@ class ShardStore:
                     health.count("valid")
                 if counters.late != late_before:
                     health.late += 1
-        if marks is not None:
-            engine.note_inputs(marks)  # after the events it covers, as the router wrote it
+        if progress is not None:  # after the events it covers, as the router wrote it
+            engine.note_inputs(progress.marks, progress.partitions)
         return applied
 
     # -- checkpoints ----------------------------------------------------------------

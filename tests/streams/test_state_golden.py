@@ -30,7 +30,7 @@ def _engine() -> Engine:
         event = parse_event(value)
         if not isinstance(event, Rejection):
             engine.apply(event)
-    engine.note_inputs([(0, 0, engine.watermark_us, False), (2, 1, None, True)])
+    engine.note_inputs([(0, 0, engine.watermark_us, False), (2, 1, None, True)], [1, 0, 2])
     return engine
 
 

@@ -116,6 +116,9 @@ def exact_figures(engines: list[Engine], now_us: int) -> dict[str, object]:
     }
 
 
+COUNTS = [2, 1, 1]  # partitions of each input topic
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     seed=st.integers(0, 1000),
@@ -124,33 +127,53 @@ def exact_figures(engines: list[Engine], now_us: int) -> dict[str, object]:
     shifts=st.lists(st.integers(0, 2 * DAY_US), min_size=len(PARTITIONS), max_size=len(PARTITIONS)),
     shards=st.integers(1, 5),
     batch=st.integers(1, 300),
+    owners=st.lists(st.integers(0, 1), min_size=len(PARTITIONS), max_size=len(PARTITIONS)),
+    second_starts=st.integers(0, 40),
 )
 def test_shards_one_engine_and_no_retention_agree_in_any_interleaving(
-    seed, lagging, lag_days, shifts, shards, batch
+    seed, lagging, lag_days, shifts, shards, batch, owners, second_starts
 ):
+    """Two workers' routers split the input partitions; the second starts routing only
+    after ``second_starts`` batches of the first (its reads wait meanwhile)."""
     order = interleave(trial(seed, 45), lagging, lag_days * DAY_US, shifts)
-    router = Router(shards, 1 << 20, None, CardinalityGate((), 10, 10), ())
-    router.progress.assigned(set(PARTITIONS), 0)
+    routers = [Router(shards, 1 << 20, None, CardinalityGate((), 10, 10), ()) for _ in range(2)]
+    for r, router in enumerate(routers):
+        mine = {key for key, owner in zip(PARTITIONS, owners, strict=True) if owner == r}
+        router.progress.assigned(mine, 0, COUNTS)
     shard_engines = [Engine(CONFIG) for _ in range(shards)]
     one, unbounded = Engine(CONFIG), Engine(EngineConfig(retention_us=None))
     for engine in (*shard_engines, one):
         engine.track_inputs()
-    for start in range(0, len(order), batch):
-        chunk = order[start : start + batch]
+    owner_of = dict(zip(PARTITIONS, owners, strict=True))
+    waiting: list[tuple[tuple[int, int], bytes]] = []
+
+    def route(r: int, chunk: list[tuple[tuple[int, int], bytes]]) -> None:
+        if not chunk:
+            return
+        router = routers[r]
         routed = router.route(
             [(key[0], value) for key, value in chunk], 0, None, [key[1] for key, _v in chunk]
         )
         for shard, payload in routed.shard_messages:
-            events, marks = decode_message(payload)
+            events, progress = decode_message(payload)
             for _topic, _counted, event in events:
                 shard_engines[shard].apply(event)
-            if marks is not None:
-                shard_engines[shard].note_inputs(marks)
+            if progress is not None:
+                shard_engines[shard].note_inputs(progress.marks, progress.partitions)
         for _key, value in chunk:
             event = parse_event(value)
             one.apply(event)  # type: ignore[arg-type]
             unbounded.apply(event)  # type: ignore[arg-type]
-        one.note_inputs(router.progress.marks())
+        one.note_inputs(router.progress.marks(), COUNTS)
+
+    for n, start in enumerate(range(0, len(order), batch)):
+        chunk = order[start : start + batch]
+        route(0, [item for item in chunk if owner_of[item[0]] == 0])
+        waiting.extend(item for item in chunk if owner_of[item[0]] == 1)
+        if n >= second_starts:
+            route(1, waiting)
+            waiting = []
+    route(1, waiting)
     now = unbounded.watermark_us
     expected = exact_figures([unbounded], now)
     assert expected["late"] == 0
@@ -173,7 +196,7 @@ def test_without_the_low_watermark_a_lagging_partition_is_late():
     assert exact_figures([own], now)["backlog"] != exact_figures([unbounded], now)["backlog"]
 
 
-def test_an_input_that_never_reports_holds_nothing_only_until_it_goes_idle():
+def test_an_input_that_has_not_reported_holds_everything_until_it_goes_idle():
     engine = Engine(CONFIG)
     engine.track_inputs()
     old = {"schema": "edc.entry/1", "study_id": "S", "site_id": "s", "subject_id": "x",
@@ -183,9 +206,13 @@ def test_an_input_that_never_reports_holds_nothing_only_until_it_goes_idle():
                  "entered_at": format_timestamp(BASE_US + n * HOUR_US)}  # fmt: skip
         engine.apply(parse_event(orjson.dumps(value)))  # type: ignore[arg-type]
     newest = BASE_US + (30 * 24 - 1) * HOUR_US
-    # Entries 0 report their progress; queries 0 was assigned but has told nothing yet.
-    engine.note_inputs([(0, 0, newest, False), (1, 0, None, False)])
+    # Entries 0 reports its progress; entries 1 and publishes 0 nobody has reported yet.
+    engine.note_inputs([(0, 0, newest, False)], [2, 0, 1])
     assert engine.inputs is not None and engine.inputs.low() == HOLD_US
+    assert len(engine.event_ids) == 30 * 24  # everything held
+    # Reported now: entries 1 and publishes 0 idle; queries 0 assigned, told nothing yet.
+    engine.note_inputs([(0, 1, None, True), (2, 0, None, True), (1, 0, None, False)], [2, 1, 1])
+    assert engine.inputs.low() == HOLD_US
     assert len(engine.event_ids) == 30 * 24  # everything held
     held_us, held_ids = engine.held_back()
     assert held_us == CONFIG.max_hold_us and held_ids > 0

@@ -220,10 +220,10 @@ def test_publishes_an_hour_apart_cannot_walk_the_clock_past_today(forged, count)
     def feed(values, stamps, partitions):
         routed = router.route(values, wall_us, stamps, partitions)
         for shard, payload in routed.shard_messages:
-            events, marks = decode_message(payload)
+            events, progress = decode_message(payload)
             outcomes = [engines[shard].apply(event) for _t, _c, event in events]
-            if marks is not None:
-                engines[shard].note_inputs(marks)
+            if progress is not None:
+                engines[shard].note_inputs(progress.marks, progress.partitions)
             yield from outcomes
 
     entry = _entry(1, at_us=wall_us - 8 * 24 * HOUR_US)
