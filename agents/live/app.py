@@ -320,12 +320,15 @@ class LiveApp:
     async def _input_partition_counts(self) -> list[int] | None:
         """How many partitions each input topic has (for the shards' low watermark)."""
         client = AIOKafkaClient(**self.client_options)
-        try:
-            await asyncio.wait_for(client.bootstrap(), self.settings.session_timeout / 2)
-            cluster = await asyncio.wait_for(
-                client.fetch_all_metadata(), self.settings.session_timeout / 2
-            )
+
+        async def read() -> list[int]:
+            await client.bootstrap()
+            cluster = await client.fetch_all_metadata()
             return [len(cluster.partitions_for_topic(t) or ()) for t in self.settings.input_topics]
+
+        try:
+            # Within the rebalance: bounded well below the time the group allows it.
+            return await asyncio.wait_for(read(), self.settings.session_timeout / 4)
         except Exception as error:  # the shards then know only the partitions reported
             log.warning("input partition counts not read (%s)", type(error).__name__)
             return None
