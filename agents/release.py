@@ -36,13 +36,14 @@ def formats() -> dict[str, str]:
     """The versioned formats of this release, as CHANGELOG.md lists them."""
     from agents.audit.replay.report import FORMAT as REPORT_FORMAT
     from agents.live.checkpoints import FORMAT as CHECKPOINT_FORMAT
-    from agents.live.sharding import ShardItem
+    from agents.live.sharding import ProgressItem, ShardItem
     from streams.state import STATE_VERSION
 
     return {
         "engine state": str(STATE_VERSION),
         "checkpoint": CHECKPOINT_FORMAT.decode(),
-        "shard wire": str(ShardItem.__struct_config__.tag),
+        # The item kinds this version writes: events (3) and its inputs' progress (4).
+        "shard wire": f"{ShardItem.__struct_config__.tag}-{ProgressItem.__struct_config__.tag}",
         "report": REPORT_FORMAT,
     }
 

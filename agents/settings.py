@@ -239,6 +239,17 @@ class Settings(BaseSettings):
         'id of 20 characters, 225 of 128 (docs/design.md, "Duplicates"). The replay keeps '
         "every id.",
     )
+    retention_max_hold: Duration = Field(
+        default=90 * 86400.0,
+        description="How far an input that lags the others may hold the retention horizon "
+        "back (event time): the bound on the state it keeps (docs/design.md, 'Retention').",
+    )
+    input_idle_after: Duration = Field(
+        default=300.0,
+        description="An input partition with no new message for this long (wall clock) stops "
+        "holding the shards' low watermark back; logged and counted in "
+        "edc_input_partitions_idle_total.",
+    )
     clock: Literal["wall", "event"] = Field(
         default="wall",
         description="'wall': ages use the wall clock; 'event': the newest event time seen "
@@ -288,10 +299,11 @@ class Settings(BaseSettings):
     )
     max_future_skew: OptionalDuration = Field(
         default=3600.0,
-        description="Events dated further than this after the clock (the wall clock; with "
-        "clock = 'event' the later of the wall clock and the newest event time accepted so "
-        "far; the replay: --as-of) are dead-lettered and never move the watermark. 'off' "
-        "disables the check.",
+        description="Events dated further than this after the Kafka timestamp of their message "
+        "(LogAppendTime where the topic has it, else CreateTime; the worker also never "
+        "believes one later than its wall clock, whatever the clock setting) are "
+        "dead-lettered and never move the watermark; the replay judges the same against the "
+        "timestamps an export or the topics keep. 'off' disables the check.",
     )
 
     # --- bounded cardinality (docs/metrics.md, "Labels and series count") ----------
@@ -471,6 +483,7 @@ class Settings(BaseSettings):
             },
             retention_us=round(self.retention * US_PER_SECOND) if retention else None,
             max_event_ids=self.max_event_ids if retention else None,
+            max_hold_us=round(self.retention_max_hold * US_PER_SECOND),
             breakdown=self.breakdown,
             latency_bounds_s=LATENCY_BUCKETS_S,
             query_bounds_s=QUERY_BUCKETS_S,

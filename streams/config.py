@@ -49,6 +49,9 @@ class EngineConfig:
     default_study: StudyConfig = field(default_factory=StudyConfig)
     studies: dict[str, StudyConfig] = field(default_factory=dict)
     retention_us: int | None = 7 * US_PER_DAY
+    # How far the low watermark of the inputs may hold the horizon behind the newest
+    # event time seen (streams/watermarks.py): the bound on state a lagging input keeps.
+    max_hold_us: int = 90 * US_PER_DAY
     breakdown: tuple[str, ...] = ()
     latency_bounds_s: tuple[float, ...] = ()
     query_bounds_s: tuple[float, ...] = ()
@@ -64,6 +67,8 @@ class EngineConfig:
             )
         if self.retention_us is not None and self.retention_us <= 0:
             raise ValueError("retention must be positive (or None to keep everything)")
+        if self.max_hold_us < 0:
+            raise ValueError("max_hold must not be negative")
 
     def study(self, study_id: str) -> StudyConfig:
         return self.studies.get(study_id, self.default_study)

@@ -27,6 +27,7 @@ from streams.figures import (
 from streams.latency import DashboardLedger, GroupKey, TrackedEntry
 from streams.queries import QueryLedger
 from streams.tally import Tally
+from streams.watermarks import InputMark, InputWatermarks
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
@@ -67,6 +68,7 @@ class Engine:
         self.config = config or EngineConfig()
         self._retention_us = self.config.retention_us
         self._max_event_ids = self.config.max_event_ids
+        self._max_hold_us = self.config.max_hold_us
         self._breakdown = self.config.breakdown
         self._group_key = group_key_function(self._breakdown)
         self._latency_bounds = _bounds_us(self.config.latency_bounds_s)
@@ -75,6 +77,10 @@ class Engine:
         self.event_ids = EventIdMemory()
         self.counters = Counters()
         self.watermark_us: int | None = None  # newest event time seen
+        # Fed by the live router: its inputs' progress, and the low watermark over them
+        # (None: every input idle, or not fed by inputs; the own watermark leads then).
+        self.inputs: InputWatermarks | None = None
+        self._low_us: int | None = None
         self.earliest_us: int | None = None  # oldest event time seen
         self._seq = 0
         self._pruned_at_us: int | None = None
@@ -151,8 +157,14 @@ class Engine:
         earliest = self.earliest_us
         if earliest is None or time_us < earliest:
             self.earliest_us = time_us
-        if retention is not None and time_us < watermark - retention:
-            self.counters.late += 1
+        if retention is not None:
+            base = self._low_us
+            if base is None:
+                base = watermark
+            elif base < watermark - self._max_hold_us:
+                base = watermark - self._max_hold_us
+            if time_us < base - retention:
+                self.counters.late += 1
         study = self.studies.get(event.study_id) or self.study(event.study_id)
         first_seen = study.first_seen_us
         if first_seen is None or time_us < first_seen:
@@ -185,9 +197,9 @@ class Engine:
             )
         self.counters.accepted += 1
         if retention is not None and (
-            self._pruned_at_us is None or watermark - self._pruned_at_us >= PRUNE_EVERY_US
+            self._pruned_at_us is None or base - self._pruned_at_us >= PRUNE_EVERY_US
         ):
-            self._prune(watermark - retention)
+            self._prune(base, base - retention)
         return ACCEPTED
 
     @property
@@ -216,9 +228,58 @@ class Engine:
         for event in events:
             self.apply(event)
 
-    def _prune(self, horizon: int) -> None:
+    # -- the low watermark (streams/watermarks.py) -----------------------------------------
+
+    def track_inputs(self) -> None:
+        """From now on the horizon follows the inputs' low watermark, held until they report."""
+        if self.inputs is None:
+            self.inputs = InputWatermarks()
+            self._low_us = self.inputs.low()
+
+    def note_inputs(self, marks: list[InputMark], partitions: list[int] | None = None) -> None:
+        """The router's report of its inputs' progress (and of how many partitions each
+        input topic has); may move the horizon and prune."""
+        self.track_inputs()
+        self.inputs.note(marks, partitions or ())  # type: ignore[union-attr]
+        self._low_us = self.inputs.low()  # type: ignore[union-attr]
+        base = self.horizon_base_us()
+        retention = self._retention_us
+        if (
+            retention is not None
+            and base is not None
+            and (self._pruned_at_us is None or base - self._pruned_at_us >= PRUNE_EVERY_US)
+        ):
+            self._prune(base, base - retention)
+
+    def horizon_base_us(self) -> int | None:
+        """The event time the retention horizon trails by ``retention``: the low watermark
+        over the inputs, never more than ``max_hold`` behind the own watermark."""
+        watermark = self.watermark_us
+        base = self._low_us
+        if watermark is None:
+            return base if base is not None and self.inputs is not None else None
+        if base is None:
+            return watermark
+        return max(base, watermark - self._max_hold_us)
+
+    def held_back(self) -> tuple[int, int]:
+        """(µs the horizon trails the own watermark's, event ids kept only for that reason)."""
+        retention = self._retention_us
+        watermark = self.watermark_us
+        base = self.horizon_base_us()
+        if retention is None or watermark is None or base is None or base >= watermark:
+            return 0, 0
+        own_horizon = watermark - retention
+        ids = sum(
+            len(bucket)
+            for hour, bucket in list(self.event_ids.by_hour.items())
+            if (hour + 1) * US_PER_HOUR <= own_horizon
+        )
+        return watermark - base, ids
+
+    def _prune(self, base: int, horizon: int) -> None:
         """Forget what can no longer change an answer (docs/design.md, "Retention")."""
-        self._pruned_at_us = self.watermark_us
+        self._pruned_at_us = base
         self.event_ids.prune(horizon)
         for study in self.studies.values():
             for ledger in study.dashboards.values():

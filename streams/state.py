@@ -7,12 +7,15 @@ A change of this layout bumps the version and comes with a new golden file
 (``tests/streams/golden/``); a state of another version is refused and the
 shard rebuilt from its topic.
 
-Layout, version 2 (positional lists keep a million entries small and fast)::
+Layout, version 3 (positional lists keep a million entries small and fast)::
 
-    {"version": 2,
-     "config": {"retention_us", "breakdown", "latency_bounds_us", "query_bounds_us"},
+    {"version": 3,
+     "config": {"retention_us", "max_hold_us", "breakdown", "latency_bounds_us",
+                "query_bounds_us"},
      "counters": [accepted, duplicates, unknown_dashboard, late],
      "clock": [watermark_us, earliest_us, seq, pruned_at_us],
+     "inputs": null | {"partitions": [count per input topic…],
+                       "marks": [[topic_index, partition, newest_us | null, idle]…]},
      "last_entry": null | [study_id, site_id, record_id, entered_us, country, vendor, seq],
      "event_ids": {"hours": [[hour, [event_id…]]…], "unfiled": [event_id…], "hour": hour|null},
      "studies": [[study_id, sla_us, first_seen_us, [dashboard…], queries]…]}
@@ -30,6 +33,10 @@ Layout, version 2 (positional lists keep a million entries small and fast)::
     queries:   [[[key part…], answer tally, close tally]…,                     # groups
                 [[query_id, group, last_us, state, opened_us, orphans,
                   [occurred_us, seq, status, …]]…]]
+
+Version 2 added the tally's corrections (issue 26); version 3 added ``inputs`` (the
+progress the router reported of each input topic-partition, ``streams/watermarks.py``;
+null for an engine not fed by inputs) and ``config.max_hold_us``.
 
 Derived indexes (the record index of each dashboard) are rebuilt, not stored.
 """
@@ -55,7 +62,8 @@ from streams.latency import (
 from streams.queries import QueryLedger, TrackedQuery
 from streams.tally import Tally
 
-# 2: the tally's corrections (counters never decrease, issue 26); 1 is refused (rebuilt).
+# 2: the tally's corrections (issue 26); 3: the inputs' progress (issue 21). Others are
+# refused and the shard rebuilt.
 STATE_VERSION = schema.STATE_LAYOUT_VERSION  # written once, beside the typed layout
 
 
@@ -154,6 +162,12 @@ def engine_state(engine: Any) -> dict[str, Any]:
             counters.late,
         ],
         "clock": [engine.watermark_us, engine.earliest_us, engine._seq, engine._pruned_at_us],
+        "inputs": None
+        if engine.inputs is None
+        else {
+            "partitions": list(engine.inputs.partitions),
+            "marks": [list(mark) for mark in engine.inputs.marks()],
+        },
         "last_entry": None
         if last is None
         else [
@@ -188,6 +202,7 @@ def _config(config: EngineConfig) -> dict[str, Any]:
 
     return {
         "retention_us": config.retention_us,
+        "max_hold_us": config.max_hold_us,
         "breakdown": list(config.breakdown),
         "latency_bounds_us": list(_bounds_us(config.latency_bounds_s)),
         "query_bounds_us": list(_bounds_us(config.query_bounds_s)),
@@ -313,6 +328,14 @@ def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineSt
     )
     engine.watermark_us, engine.earliest_us = clock.watermark_us, clock.earliest_us
     engine._seq, engine._pruned_at_us = clock.seq, clock.pruned_at_us
+    inputs = state.inputs
+    if inputs is not None:
+        engine.track_inputs()
+        engine.inputs.note(
+            [(m.topic_index, m.partition, m.newest_us, m.idle) for m in inputs.marks],
+            list(inputs.partitions),
+        )
+        engine._low_us = engine.inputs.low()
     last = state.last_entry
     if last is not None:
         # Only what the engine reads of its last entry was saved; the rest stays empty.
@@ -361,7 +384,7 @@ def _checked(
     if state.version != STATE_VERSION:
         raise StateError(f"not an engine state of version {STATE_VERSION}")
     if msgspec.structs.asdict(state.config) != _config(config):
-        raise StateError("written with another retention, breakdown or bucket bounds")
+        raise StateError("written with another retention, max_hold, breakdown or bucket bounds")
     try:
         schema.check(
             state,

@@ -19,8 +19,9 @@ from streams.latency import GROUP_MASK, SEQ_MASK
 from streams.queries import AWAITING_DM, AWAITING_SITE
 
 OPEN_STATES = (AWAITING_SITE, AWAITING_DM)
-# The layout's version (streams/state.py STATE_VERSION); 2: the tally's corrections (issue 26).
-STATE_LAYOUT_VERSION = 2
+# The layout's version (streams/state.py STATE_VERSION); 2: the tally's corrections (issue 26),
+# 3: the inputs' progress and max_hold (issue 21).
+STATE_LAYOUT_VERSION = 3
 
 # Event times and hours in microseconds / hours since the epoch: any 64-bit value.
 Int64 = Annotated[int, Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
@@ -42,6 +43,7 @@ class _Positional(Struct, array_like=True, forbid_unknown_fields=True, frozen=Tr
 
 class ConfigState(Struct, forbid_unknown_fields=True, frozen=True):
     retention_us: Count | None
+    max_hold_us: Count
     breakdown: list[Text]
     latency_bounds_us: list[Count]
     query_bounds_us: list[Count]
@@ -59,6 +61,28 @@ class ClockState(_Positional):
     earliest_us: Int64 | None
     seq: Seq
     pruned_at_us: Int64 | None
+
+
+# An input topic's index among the worker's inputs, and a partition number (Kafka: int32).
+TopicIndex = Annotated[int, Meta(ge=0, le=(1 << 16) - 1)]
+PartitionNumber = Annotated[int, Meta(ge=0, le=(1 << 31) - 1)]
+
+
+class InputMarkState(_Positional):
+    topic_index: TopicIndex
+    partition: PartitionNumber
+    newest_us: Int64 | None
+    idle: bool
+
+
+# Partitions of one input topic: far beyond any real topic, and low enough that the low
+# watermark's walk over them (streams/watermarks.py) stays short.
+PartitionCount = Annotated[int, Meta(ge=0, le=100_000)]
+
+
+class InputsState(Struct, forbid_unknown_fields=True, frozen=True):
+    partitions: list[PartitionCount]
+    marks: list[InputMarkState]
 
 
 class LastEntryState(_Positional):
@@ -167,6 +191,7 @@ class EngineState(Struct, forbid_unknown_fields=True, frozen=True):
     config: ConfigState
     counters: CountersState
     clock: ClockState
+    inputs: InputsState | None
     last_entry: LastEntryState | None
     event_ids: EventIdsState
     studies: list[StudyLayout]

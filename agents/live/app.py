@@ -51,6 +51,7 @@ ROUTER_WITHIN_S = 0.05  # a publish waits at most this long before it is forward
 # publish from its metric, and the freshness target is 1 s at p99.
 FETCH_MAX_WAIT_MS = 100
 SEND_RETRY_MAX_S = 5.0  # a failed send is retried with backoff up to this pause
+PROGRESS_EVERY_S = 5.0  # every shard hears of every input at least this often (progress.py)
 
 
 def lower_fetch_wait() -> None:
@@ -97,6 +98,7 @@ class LiveApp:
             max_state_bytes=settings.checkpoint_max_state_bytes,
         )
         self.last_offsets: dict[tuple[str, int], int] = {}
+        self._routing = asyncio.Lock()
         self._topic_index = {topic: i for i, topic in enumerate(settings.input_topics)}
         self.gate = CardinalityGate(
             settings.studies,
@@ -108,9 +110,9 @@ class LiveApp:
             settings.shard_partitions,
             settings.max_message_bytes,
             settings.max_future_skew,
-            settings.clock == "event",
             self.gate,
             settings.breakdown,
+            settings.input_idle_after,
         )
         # Faust makes a data folder even with the memory store; a temporary one keeps the
         # working directory clean (it is removed with this object or at interpreter exit).
@@ -153,6 +155,7 @@ class LiveApp:
         self.app.on_partitions_revoked.connect(self._on_revoked)
         self.app.on_before_shutdown.connect(self._on_shutdown)
         self.app.timer(settings.checkpoint_interval)(self._checkpoint)
+        self.app.timer(min(PROGRESS_EVERY_S, settings.input_idle_after / 2))(self._send_progress)
         self.app.timer(min(5.0, settings.broker_unreachable_after / 3))(self._probe_broker)
         self.app.task(self._serve_metrics)
         self._producer: AIOKafkaProducer | None = None
@@ -192,9 +195,18 @@ class LiveApp:
 
     async def route_batch(self, events: Sequence[faust.EventT]) -> None:
         """Route a batch and return once every send has succeeded (retrying failed ones)."""
+        # The progress timer waits for a batch's sends: its marks then never reach a shard
+        # before the events they cover (which could make those events late).
+        async with self._routing:
+            await self._route_batch(events)
+
+    async def _route_batch(self, events: Sequence[faust.EventT]) -> None:
         messages = [event.message for event in events]
         routed = self.router.route(
-            [(self._topic_index[m.topic], m.value) for m in messages], int(time.time() * 1e6)
+            [(self._topic_index[m.topic], m.value) for m in messages],
+            int(time.time() * 1e6),
+            [_timestamp_ms(m) for m in messages],
+            [m.partition for m in messages],
         )
         rejected = [(messages[index], reason) for index, reason in routed.dead_letters]
         over = set(routed.over_cardinality)
@@ -291,11 +303,54 @@ class LiveApp:
         key = f"{message.topic}:{message.partition}:{message.offset}".encode()
         return lambda: self.deadletter.send(key=key, value=value, headers=headers)
 
+    async def _send_progress(self) -> None:
+        """The router's inputs' progress to every shard; inputs silent too long go idle."""
+        async with self._routing:  # after the batch in flight: see route_batch
+            gone, messages = self.router.progress_round(int(time.time() * 1e6))
+            if messages:
+                await self.deliver([self._shard_send(s, payload) for s, payload in messages])
+        topics = self.settings.input_topics
+        for topic_index, partition, _newest, _idle in gone:
+            self.health[topics[topic_index]].idle_partitions += 1
+            log.warning(
+                "input %s[%d] idle (no message for %.0fs): it no longer holds the retention "
+                "horizon back",
+                topics[topic_index],
+                partition,
+                self.settings.input_idle_after,
+            )
+
     async def _on_assigned(self, sender: Any, assigned: set[TopicPartition], **_: Any) -> None:
+        inputs = {
+            (self._topic_index[tp.topic], tp.partition)
+            for tp in assigned
+            if tp.topic in self._topic_index
+        }
+        self.router.progress.assigned(
+            inputs, int(time.time() * 1e6), await self._input_partition_counts()
+        )
         mine = {tp.partition for tp in assigned if tp.topic == self.settings.shard_topic}
         # Faust's assigned set is the full new assignment: drop what is no longer ours.
         self.store.revoke(set(self.store.shards) - mine)
         self.store.assign(mine)
+
+    async def _input_partition_counts(self) -> list[int] | None:
+        """How many partitions each input topic has (for the shards' low watermark)."""
+        client = AIOKafkaClient(**self.client_options)
+
+        async def read() -> list[int]:
+            await client.bootstrap()
+            cluster = await client.fetch_all_metadata()
+            return [len(cluster.partitions_for_topic(t) or ()) for t in self.settings.input_topics]
+
+        try:
+            # Within the rebalance: bounded well below the time the group allows it.
+            return await asyncio.wait_for(read(), self.settings.session_timeout / 4)
+        except Exception as error:  # the shards then know only the partitions reported
+            log.warning("input partition counts not read (%s)", type(error).__name__)
+            return None
+        finally:
+            await client.close()
 
     async def _on_revoked(self, sender: Any, revoked: set[TopicPartition], **_: Any) -> None:
         gone = {tp.partition for tp in revoked if tp.topic == self.settings.shard_topic}
@@ -402,11 +457,15 @@ class LiveApp:
     # -- metrics endpoint -----------------------------------------------------------
 
     def clock_us(self) -> int:
+        wall_us = int(time.time() * 1_000_000)
         if self.settings.clock == "event":
             marks = [e.watermark_us for e in self.store.engines() if e.watermark_us is not None]
             if marks:
-                return max(marks)
-        return int(time.time() * 1_000_000)
+                # Every event was judged against the wall clock when it came (schemas/limits.py):
+                # this min only guards state restored from before that rule.
+                skew_us = round((self.settings.max_future_skew or 0.0) * 1_000_000)
+                return min(max(marks), wall_us + skew_us)
+        return wall_us
 
     def collector(self) -> EngineCollector:
         return EngineCollector(
@@ -442,3 +501,12 @@ class LiveApp:
         )
         self.metrics_server.start()
         log.warning("metrics on http://%s:%d/metrics", settings.metrics_host, settings.metrics_port)
+
+
+def _timestamp_ms(message: Message) -> int | None:
+    """The Kafka timestamp the broker gave (LogAppendTime or CreateTime), back in ms.
+
+    Faust keeps it as float seconds; ms / 1000 round-trips exactly at today's magnitudes.
+    """
+    stamp = message.timestamp
+    return None if stamp is None else round(stamp * 1000)

@@ -1,12 +1,15 @@
 """The router's decisions, without Kafka: message values in, shard messages and dead letters out.
 
 For each input value, in order: the bounds of ``schemas/limits.py`` (size, event
-time), parsing, the cardinality caps (``agents/metrics/cardinality.py``), then the
-shard items of ``agents/live/sharding.py``. Shard messages are cut by bytes as well as
-by count, so none exceeds ``max_message_bytes``; an input whose item alone would
+time against the message's Kafka timestamp, never later than the wall clock),
+parsing, the cardinality caps (``agents/metrics/cardinality.py``), then the shard
+items of ``agents/live/sharding.py``. Shard messages are cut by bytes as well as by
+count, so none exceeds ``max_message_bytes``; an input whose item alone would
 (only near the limit: an item re-encodes the validated event, which may come out
 longer than a compactly written input) is dead-lettered whole, never
-half-routed. ``tests/agents/live/test_routing.py`` drives this with hostile input.
+half-routed. Each shard message ends with the progress of the router's inputs
+(``agents/live/progress.py``). ``tests/agents/live/test_routing.py`` drives this
+with hostile input.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agents.live.sharding import routed_items
+from agents.live.progress import InputProgress
+from agents.live.sharding import encode_batch, encode_progress, routed_items
 from agents.metrics.cardinality import CardinalityGate
 from schemas import Event, PublishEvent, Rejection
-from schemas.limits import not_after, parse_bounded
+from schemas.limits import live_bound, parse_bounded, skew_us
 from schemas.parse import unreadable
 from streams.engine import group_key
+from streams.watermarks import InputMark
 
 # "[" + items joined by "," + "]": a JSON array of encoded items (sharding.encode_batch).
 _FRAMING = 2
@@ -68,25 +73,33 @@ class Router:
         shards: int,
         max_message_bytes: int,
         max_future_skew_s: float | None,
-        event_clock: bool,
         gate: CardinalityGate,
         breakdown: tuple[str, ...],
+        input_idle_after_s: float = 300.0,
     ) -> None:
         self.shards = shards
         self.max_message_bytes = max_message_bytes
-        self.max_future_skew_s = max_future_skew_s
-        self.event_clock = event_clock
+        self.allowed_skew_us = skew_us(max_future_skew_s)
         self.gate = gate
         self.breakdown = breakdown
-        self.newest_accepted_us: int | None = None  # with clock = "event", a second clock
+        self.progress = InputProgress(round(input_idle_after_s * 1_000_000))
 
-    def route(self, values: Sequence[tuple[int, bytes | None]], wall_us: int) -> RoutedBatch:
-        """``values``: (input topic index, message value) in consumption order."""
+    def route(
+        self,
+        values: Sequence[tuple[int, bytes | None]],
+        wall_us: int,
+        timestamps_ms: Sequence[int | None] | None = None,
+        partitions: Sequence[int] | None = None,
+    ) -> RoutedBatch:
+        """``values``: (input topic index, message value) in consumption order;
+        ``timestamps_ms``: each message's Kafka timestamp (None: judged by the wall clock);
+        ``partitions``: each message's input partition, for the progress the shards get
+        (None: no progress is tracked, as in tests of the routing alone)."""
+        saw = None if partitions is None else self.progress.saw
         out = RoutedBatch()
         shards = self.shards
         budget = self.max_message_bytes
-        skew = self.max_future_skew_s
-        event_clock = self.event_clock
+        allowed = self.allowed_skew_us
         admits = self.gate.admits
         dead_letters = out.dead_letters
         buffers = [_ShardBuffer(budget) for _ in range(shards)]
@@ -94,18 +107,20 @@ class Router:
         # The router runs this once per input message: locals instead of attribute look-ups,
         # and an entry or query (one item) without the list and max() a split publish needs.
         for index, (topic_index, value) in enumerate(values):
-            now_us = wall_us
-            newest_us = self.newest_accepted_us
-            if event_clock and newest_us is not None and newest_us > wall_us:
-                # Input replayed or simulated ahead of today may lead the wall clock, by
-                # gaps of any size; what it cannot do is jump past both clocks at once.
-                now_us = newest_us
+            bound, against = live_bound(
+                None if timestamps_ms is None else timestamps_ms[index], wall_us, allowed
+            )
             try:
-                parsed = parse_bounded(value, budget, not_after(now_us, skew))
+                parsed = parse_bounded(value, budget, bound, against)
                 if parsed.__class__ is Rejection:
                     dead_letters.append((index, parsed.reason))  # type: ignore[union-attr]
+                    if saw is not None:
+                        saw((topic_index, partitions[index]), None, wall_us)  # type: ignore[index]
                     continue
                 event: Event = parsed  # type: ignore[assignment]
+                if saw is not None:
+                    # Before the caps: a refused event still shows how far its input has got.
+                    saw((topic_index, partitions[index]), event.time_us, wall_us)  # type: ignore[index]
                 if not admits(event.study_id, self._group(event)):
                     self.gate.over += 1
                     out.over_cardinality.append(index)
@@ -132,13 +147,29 @@ class Router:
                 for shard, item in items:
                     buffers[shard].add(item, flushed[shard])
             out.valid += 1
-            if newest_us is None or event.time_us > newest_us:
-                self.newest_accepted_us = event.time_us
+        marks = self.progress.marks() if saw is not None else []
+        progress = encode_progress(marks, self.progress.partition_counts) if marks else None
         for shard in range(shards):
             if buffers[shard].parts:
+                if progress is not None:  # the last item: after every event it covers
+                    buffers[shard].add(progress, flushed[shard])
                 flushed[shard].append(buffers[shard].message())
             out.shard_messages.extend((shard, payload) for payload in flushed[shard])
         return out
+
+    def progress_round(self, wall_us: int) -> tuple[list[InputMark], list[tuple[int, bytes]]]:
+        """(inputs gone idle now, a progress message for every shard): the router's timer.
+
+        Every shard hears of every input even when no event of it comes its way, and an
+        idle input stops holding the watermark back without waiting for new data.
+        """
+        idle = self.progress.newly_idle(wall_us)
+        marks = self.progress.marks()
+        if not marks:
+            return [], []
+        payload = encode_batch([encode_progress(marks, self.progress.partition_counts)])
+        gone = [mark for mark in marks if (mark[0], mark[1]) in set(idle)]
+        return gone, [(shard, payload) for shard in range(self.shards)]
 
     def _group(self, event: Event) -> tuple[str, ...] | None:
         if not self.breakdown or event.__class__ is PublishEvent:

@@ -16,6 +16,13 @@ business in an internal topic). The leading 3 is the item kind: 0, 1 and 2 are t
 previous version's positional items, still read during a rolling upgrade
 (``agents/live/legacy_wire.py``); any other kind makes the whole message unreadable,
 said in one line (``WireError``), never half-applied or guessed at.
+
+Kind 4 (issue 21) is the router's report of its inputs' progress, ``[4, [[topic
+index, partition, newest event time in µs or null, idle]…], [partitions of each
+input topic…]]``, the last item of a shard message: the shard engine's retention
+horizon follows the low watermark of these (``streams/watermarks.py``). A worker of
+the previous version skips a message holding one whole, as it would any kind it does
+not know: upgrade every worker of a deployment together (docs/design.md, "Upgrades").
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ from agents.errors import UndecodableInput
 from agents.live.legacy_wire import LegacyEntryItem, LegacyPublishItem, LegacyQueryItem
 from schemas import wire
 from schemas.events import EntryEvent, Event, PublishEvent, QueryEvent
+from streams.state_schema import PartitionCount, PartitionNumber, TopicIndex
 
 # Source topics, by index in a shard item, for the health metrics.
 TOPIC_KINDS = ("entries", "queries", "publishes")
@@ -48,6 +56,16 @@ class ShardItem(Struct, tag=3, frozen=True, array_like=True, gc=False):
     event: Event
 
 
+class ProgressItem(Struct, tag=4, frozen=True, array_like=True, gc=False):
+    """The router's inputs, each as (topic index, partition, newest event µs or None, idle),
+    and how many partitions each input topic has (empty: not known to that router)."""
+
+    # Bounded as in a checkpoint (streams/state_schema.py): a forged count cannot make the
+    # low watermark walk billions of partitions.
+    marks: list[tuple[TopicIndex, PartitionNumber, int | None, bool]]
+    partitions: list[PartitionCount] = []
+
+
 class WireError(UndecodableInput, ValueError):
     """A shard message this version cannot read; the text is one line and names no value.
 
@@ -57,7 +75,7 @@ class WireError(UndecodableInput, ValueError):
 
 
 _decode_items = wire.json_decoder(
-    list[ShardItem | LegacyEntryItem | LegacyPublishItem | LegacyQueryItem]
+    list[ShardItem | ProgressItem | LegacyEntryItem | LegacyPublishItem | LegacyQueryItem]
 ).decode
 _encode = wire.encode_json
 _WHERE = re.compile(r" - at `(.*)`\Z")
@@ -124,8 +142,20 @@ def encode_batch(items: list[bytes]) -> bytes:
     return b"[" + b",".join(items) + b"]"
 
 
+def encode_progress(
+    marks: list[tuple[int, int, int | None, bool]], partitions: list[int] | None = None
+) -> bytes:
+    """The progress item of a shard message (its last item)."""
+    return _encode(ProgressItem(marks, partitions or []))
+
+
 def decode_batch(payload: bytes) -> list[tuple[int, bool, Event]]:
     """(topic index, counted, event) for every event of a shard message; WireError if unreadable."""
+    return decode_message(payload)[0]
+
+
+def decode_message(payload: bytes) -> tuple[list[tuple[int, bool, Event]], ProgressItem | None]:
+    """The events of a shard message, and the progress item it ends with (None: none)."""
     try:
         items = _decode_items(payload)
     except msgspec.ValidationError as error:
@@ -133,14 +163,19 @@ def decode_batch(payload: bytes) -> list[tuple[int, bool, Event]]:
         where = _WHERE.search(str(error))
         at = where.group(1) if where else "$"
         raise WireError(
-            f"not a shard message of item kinds 0-3 at {at} (written by a newer version?)"
+            f"not a shard message of item kinds 0-4 at {at} (written by a newer version?)"
         ) from None
     except msgspec.DecodeError:
         raise WireError("not a JSON shard message") from None
     except Exception as error:  # deep nesting (RecursionError), memory: the kind only
         raise WireError(f"not a readable shard message ({type(error).__name__})") from None
+    progress = None
+    if items and items[-1].__class__ is ProgressItem:
+        progress = items.pop()
+    if any(item.__class__ is ProgressItem for item in items):
+        raise WireError("a progress item before the end of a shard message")
     try:
-        return [
+        events = [
             (item.topic_index, item.counted, item.event) if item.__class__ is ShardItem
             else item.item()  # type: ignore[union-attr]
             for item in items
@@ -149,3 +184,4 @@ def decode_batch(payload: bytes) -> list[tuple[int, bool, Event]]:
         raise WireError(
             f"a previous version's item that is not an event ({type(error).__name__})"
         ) from None
+    return events, progress  # type: ignore[return-value]

@@ -26,7 +26,7 @@ from agents.live.checkpoints import (
     chunk_messages,
     dump_engine,
 )
-from agents.live.sharding import WireError, decode_batch
+from agents.live.sharding import WireError, decode_message
 from agents.metrics.health import CheckpointHealth, TopicHealth
 from streams import DUPLICATE, UNKNOWN_DASHBOARD, Engine, EngineConfig
 
@@ -153,7 +153,7 @@ class ShardStore:
                 if found is not None:
                     restored[p] = Shard(found.engine, found.next_offset, found.next_offset)
                 else:
-                    restored[p] = Shard(Engine(self.engine_config))
+                    restored[p] = Shard(self.new_engine())
             replayed = await self._replay_tail(restored)
             for p, shard in restored.items():
                 if p in self._ready:  # not revoked meanwhile
@@ -166,6 +166,12 @@ class ShardStore:
             replayed,
             time.monotonic() - started,
         )
+
+    def new_engine(self) -> Engine:
+        """A shard's engine: its horizon follows the low watermark the router reports."""
+        engine = Engine(self.engine_config)
+        engine.track_inputs()
+        return engine
 
     async def _committed(self, partitions: list[int]) -> dict[int, int]:
         """Where the group's shard agent will resume: what earlier workers already processed."""
@@ -234,7 +240,7 @@ class ShardStore:
             return 0  # redelivered: already in this engine's state
         shard.next_offset = offset + 1
         try:
-            items = decode_batch(payload or b"[]")
+            items, progress = decode_message(payload or b"[]")
         except Exception as error:
             # Not written by a router of this or the previous version (they write only what
             # they validated): skip it whole, so it neither stalls the shard nor half-applies.
@@ -269,6 +275,8 @@ class ShardStore:
                     health.count("valid")
                 if counters.late != late_before:
                     health.late += 1
+        if progress is not None:  # after the events it covers, as the router wrote it
+            engine.note_inputs(progress.marks, progress.partitions)
         return applied
 
     # -- checkpoints ----------------------------------------------------------------

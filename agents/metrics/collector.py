@@ -117,6 +117,9 @@ class EngineCollector(Collector):
         owned_count = len(engines)
         ready = self._ready()
         evicted_count = sum(engine.counters.evicted_ids for engine in engines)
+        held = [engine.held_back() for engine in engines]
+        held_s = max((us for us, _ids in held), default=0) / US_PER_SECOND
+        held_ids = sum(ids for _us, ids in held)
 
         def build() -> list[Metric]:
             families = [family for part in parts for family in part()]
@@ -132,7 +135,14 @@ class EngineCollector(Collector):
             shards.add_metric([], self._shard_partitions)
             evicted = _family(m.EVENT_IDS_EVICTED, ())
             evicted.add_metric([], evicted_count)
-            return [*families, over, owned, build_info, ready_family, shards, evicted]
+            held_back = _family(m.RETENTION_HELD_BACK, ())
+            held_back.add_metric([], held_s)
+            held_back_ids = _family(m.RETENTION_HELD_BACK_IDS, ())
+            held_back_ids.add_metric([], held_ids)
+            return [
+                *families, over, owned, build_info, ready_family, shards, evicted, held_back,
+                held_back_ids,
+            ]  # fmt: skip
 
         return build
 
@@ -300,12 +310,14 @@ class EngineCollector(Collector):
         lag = _family(m.CONSUMER_LAG, ())
         delay = _family(m.PROCESSING_DELAY, ())
         stuck = _family(m.INPUT_PARTITIONS_STUCK, ())
+        idle = _family(m.INPUT_PARTITIONS_IDLE, ())
         for topic in sorted(self._health):
             health = self._health[topic]
             for outcome in OUTCOMES:
                 messages.add_metric([topic, outcome], health.outcomes.get(outcome, 0))
             dead.add_metric([topic], health.dead_letters)
             late.add_metric([topic], health.late)
+            idle.add_metric([topic], health.idle_partitions)
             lag.add_metric([topic], health.lag)
             stuck.add_metric([topic], health.stuck_partitions)
             if health.newest_event_us is not None:
@@ -313,5 +325,5 @@ class EngineCollector(Collector):
                 age.add_metric([topic], max(0, now_us - health.newest_event_us) / US_PER_SECOND)
             if health.processing_delay_s is not None:
                 delay.add_metric([topic], health.processing_delay_s)
-        families: list[Metric] = [messages, dead, late, newest, age, lag, delay, stuck]
+        families: list[Metric] = [messages, dead, late, newest, age, lag, delay, stuck, idle]
         return lambda: families

@@ -238,6 +238,24 @@ EVENT_IDS_EVICTED = MetricSpec(
     "to keep each shard under max_event_ids; a repeat of one counts again.",
     (),
 )  # fmt: skip
+INPUT_PARTITIONS_IDLE = MetricSpec(
+    "edc_input_partitions_idle", "counter",
+    "Times an input partition had no new message for input_idle_after and stopped holding "
+    "the shards' low watermark back, by topic.",
+    TOPIC_LABELS,
+)  # fmt: skip
+RETENTION_HELD_BACK = MetricSpec(
+    "edc_retention_held_back_seconds", "gauge",
+    "Event time by which the retention horizon trails the newest event time, because an "
+    "input lags the others (max over this worker's shards; bounded by retention_max_hold).",
+    (),
+)  # fmt: skip
+RETENTION_HELD_BACK_IDS = MetricSpec(
+    "edc_retention_held_back_event_ids", "gauge",
+    "Event ids kept only because an input lags the others (summed over this worker's "
+    "shards): the state a lagging input holds back.",
+    (),
+)  # fmt: skip
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
     DATA_LATENCY, LATENCY_CORRECTIONS, PUBLISHED_WITHIN_SLA, OVER_SLA, OVER_SLA_WITHDRAWN, SLA,
@@ -248,6 +266,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     CONSUMER_LAG, PROCESSING_DELAY, OVER_CARDINALITY, OWNED_PARTITIONS, CHECKPOINTS_REJECTED,
     SHARD_RECORDS_SKIPPED, INPUT_PARTITIONS_STUCK, BUILD_INFO, WORKER_READY, SHARD_PARTITIONS,
     SHARD_ITEMS_SKIPPED, EVENT_IDS_EVICTED,
+    INPUT_PARTITIONS_IDLE, RETENTION_HELD_BACK, RETENTION_HELD_BACK_IDS,
 )  # fmt: skip
 
 

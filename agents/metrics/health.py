@@ -28,6 +28,7 @@ class TopicHealth:
     processing_delay_s: float | None = None
     lag: int = 0
     stuck_partitions: int = 0  # assigned partitions of the topic stuck (agents/live/stalls.py)
+    idle_partitions: int = 0  # times one of its partitions was declared idle (agents/live/progress.py)
 
     def count(self, outcome: str, n: int = 1) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + n

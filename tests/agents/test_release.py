@@ -21,8 +21,8 @@ FORMAT_NAMES = ("engine state", "checkpoint", "shard wire", "report")
 RELEASES = {
     "0.1.0": {"engine state": "1", "checkpoint": "edc-latency.checkpoint/3",
               "shard wire": "0-2 (positional items)", "report": "edc-latency.report/1"},
-    "0.2.0": {"engine state": "2", "checkpoint": "edc-latency.checkpoint/3",
-              "shard wire": "3", "report": "edc-latency.report/1"},
+    "0.2.0": {"engine state": "3", "checkpoint": "edc-latency.checkpoint/3",
+              "shard wire": "3-4", "report": "edc-latency.report/1"},
 }  # fmt: skip
 
 

@@ -224,9 +224,11 @@ def test_pretty_printed_tombstone_and_invalid_bytes_count_the_same_live_topics_a
     topics, tmp_path
 ):
     bootstrap, names = topics
-    pretty = orjson.dumps(orjson.loads(entry(900, 3)[1]), option=orjson.OPT_INDENT_2)
+    _kind, compact, entered = entry(900, 3)
+    pretty = orjson.dumps(orjson.loads(compact), option=orjson.OPT_INDENT_2)
     assert pretty.count(b"\n") > 5
-    messages = [*days(0, 2), ("entries", pretty, BASE_US), ("entries", None, BASE_US),
+    # Stamped when it happened: an event far after its message's timestamp is refused.
+    messages = [*days(0, 2), ("entries", pretty, entered), ("entries", None, BASE_US),
                 ("entries", b"\xff\xfe{not utf-8", BASE_US)]  # fmt: skip
     produce(bootstrap, names, messages)
     live = asyncio.run(live_counts(bootstrap, list(names.values())))

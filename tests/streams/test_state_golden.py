@@ -25,10 +25,12 @@ CONFIG = EngineConfig(
 
 def _engine() -> Engine:
     engine = Engine(CONFIG)
+    engine.track_inputs()  # a shard's engine: its inputs' progress is part of the state
     for _kind, value in workload(seed=3, entries=60):
         event = parse_event(value)
         if not isinstance(event, Rejection):
             engine.apply(event)
+    engine.note_inputs([(0, 0, engine.watermark_us, False), (2, 1, None, True)], [1, 0, 2])
     return engine
 
 

@@ -60,7 +60,7 @@ from agents.audit.replay.window_table import windows_csv
 from agents.errors import NotCovered
 from agents.settings import ConfigurationError, Settings, load_settings, parse_duration_s
 from schemas import EntryEvent, Event, QueryEvent
-from schemas.limits import not_after
+from schemas.limits import skew_us
 from schemas.timestamps import US_PER_SECOND, format_timestamp, parse_timestamp_us
 from streams import ACCEPTED, Engine, tumbling_windows
 from streams.parts import merge_snapshots
@@ -133,8 +133,9 @@ def _run(args: argparse.Namespace) -> int:
     # Split by site, country and vendor whatever the live breakdown: the scorecards read
     # the groups, and every other figure merges them.
     engine = Engine(replace(settings.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN))
-    # The live router's bounds, with --as-of as the clock: the same events are refused.
-    bounds = (settings.max_message_bytes, not_after(as_of, settings.max_future_skew))
+    # The live router's bounds: size, and event time against each message's own
+    # timestamp (never --as-of), so the same events are refused whenever this runs.
+    bounds = (settings.max_message_bytes, skew_us(settings.max_future_skew))
     handle: BinaryIO | None = None  # a file: read and parsed by a second process
     reads: dict[str, dict[int, PartitionRead]] = {}
     if args.from_topics:
@@ -151,6 +152,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         lines: Iterator[bytes] = topic_lines(settings, reads=reads)
         total_bytes = 0
+        framed = True
     else:
         path = Path(args.input)
         try:
@@ -161,6 +163,8 @@ def _run(args: argparse.Namespace) -> int:
             source=path.name, invalid=InvalidLines(settings.replay_max_invalid_listed)
         )
         total_bytes = os.fstat(handle.fileno()).st_size
+        framed = handle.readline() == EXPORT_HEADER
+        handle.seek(0)
     progress = Progress(total_bytes, enabled=not args.quiet and sys.stderr.isatty())
     times = EventTimes(settings.input_topics, period[0], as_of)
     rows = EntryRows()
@@ -216,6 +220,7 @@ def _run(args: argparse.Namespace) -> int:
                 "lines": summary.lines,
                 "valid": summary.valid,
                 "invalid": len(summary.invalid),
+                "event_time_bound": event_time_bound(framed, settings),
             },
             summary.invalid,
         )
@@ -266,8 +271,8 @@ def _run_sharded(
     if not path.is_file():
         raise BadInput(f"--input {path}: No such file")
     config = replace(settings.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN)
-    # The live router's bounds, with --as-of as the clock, as on one engine.
-    bounds = (settings.max_message_bytes, not_after(as_of, settings.max_future_skew))
+    # The live router's bounds, as on one engine.
+    bounds = (settings.max_message_bytes, skew_us(settings.max_future_skew))
     # Every worker sees the audited period's floor, to count events against it as
     # EventTimes does on one engine; their counts are merged below.
     times = EventTimes(settings.input_topics, period[0], as_of)
@@ -324,6 +329,7 @@ def _run_sharded(
             "lines": sharded.lines,
             "valid": sharded.valid,
             "invalid": len(sharded.invalid),
+            "event_time_bound": event_time_bound(framed, settings),
         },
         sharded.invalid,
     )
@@ -359,6 +365,18 @@ def _run_sharded(
     if args.require_complete and uncovered:
         raise NotCovered(uncovered)
     return 0
+
+
+def event_time_bound(framed: bool, settings: Settings) -> str:
+    """What the report says of the future-skew bound (schemas/limits.py) for this input."""
+    if settings.max_future_skew is None:
+        return "not checked: max_future_skew is off"
+    if not framed:
+        return "not checked: a plain JSONL file has no message timestamps to judge event times by"
+    return (
+        f"event times more than max_future_skew ({settings.max_future_skew:g} s) after "
+        "their message's Kafka timestamp are invalid"
+    )
 
 
 def _add_coverage(

@@ -26,12 +26,11 @@ from typing import BinaryIO
 
 import orjson
 
-from agents.audit.framing import EXPORT_HEADER, parse_record
+from agents.audit.framing import EXPORT_HEADER, parse_plain, parse_record
 from agents.audit.replay.lines import BoundedLines, LongLine, first_limit, record_limit
 from agents.audit.replay.reader import CountingLines, InputSummary, read_events
 from agents.errors import EdcLatencyError
 from schemas import Event, Rejection, wire
-from schemas.limits import parse_bounded
 
 # Lines per message: big enough that orjson and the pipe cost little per line, small
 # enough that the main process starts early and the child holds little memory.
@@ -143,8 +142,8 @@ def _child(
     number = read = 0
     events: list[Event] = []
     invalid: list[tuple[int, str]] = []
-    max_bytes, not_after_us = bounds
-    parse = parse_bounded
+    max_bytes, allowed_us = bounds
+    parse = parse_plain
     lines = BoundedLines(handle, first_limit(max_bytes), update)  # long lines: hashed there
     with _telling_the_main_process(sender, "the reading process failed"):
         try:
@@ -161,7 +160,7 @@ def _child(
                     if number == 1 and line == EXPORT_HEADER:  # the framing, as read_events does
                         parse = parse_record
                     elif line and not line.isspace():  # type: ignore[union-attr]  # not blank
-                        event = parse(line, max_bytes, not_after_us)  # type: ignore[arg-type]
+                        event = parse(line, max_bytes, allowed_us)  # type: ignore[arg-type]
                         if event.__class__ is Rejection:
                             invalid.append((number, event.reason))  # type: ignore[union-attr]
                         else:

@@ -10,10 +10,9 @@ import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
-from agents.audit.framing import EXPORT_HEADER, parse_record
+from agents.audit.framing import EXPORT_HEADER, parse_plain, parse_record
 from agents.audit.replay.lines import BoundedLines, InvalidLines, LongLine, record_limit
 from schemas import Event, Rejection
-from schemas.limits import parse_bounded
 
 
 @dataclass(slots=True)
@@ -38,15 +37,16 @@ def read_events(
 ) -> Iterator[Event]:
     """Valid events in input order; blank lines skipped; invalid lines noted with their number.
 
-    ``bounds``: (max_message_bytes, latest believable event time) of ``schemas/limits.py``.
+    ``bounds``: (max_message_bytes, max_future_skew in µs or None) of ``schemas/limits.py``;
+    the skew bounds only records of an export, which carry their message's timestamp.
     ``lines`` may be ``BoundedLines`` (a file): its limit is set here once the framing is
     known, and a ``LongLine`` (hashed by it already) is refused by its size.
     """
-    max_bytes, not_after_us = bounds
+    max_bytes, allowed_us = bounds
     update = summary.digest.update
     invalid = summary.invalid
     number = 0
-    parse = parse_bounded
+    parse = parse_plain
     framed = False
     bounded = lines if lines.__class__ is BoundedLines else getattr(lines, "bounded", None)
     for number, line in enumerate(lines, 1):
@@ -61,7 +61,7 @@ def read_events(
         if number == 1 and line == EXPORT_HEADER:
             parse, framed = parse_record, True
             continue
-        event = parse(line, max_bytes, not_after_us)  # type: ignore[arg-type]
+        event = parse(line, max_bytes, allowed_us)  # type: ignore[arg-type]
         if event.__class__ is Rejection:
             invalid.add(number, event.reason)  # type: ignore[union-attr]
             continue

@@ -40,7 +40,7 @@ from typing import Any, BinaryIO
 import orjson
 from msgspec.structs import replace
 
-from agents.audit.framing import parse_record
+from agents.audit.framing import parse_plain, parse_record
 from agents.audit.replay.coverage import EventTimes
 from agents.audit.replay.distributions import distributions_of, merge_distributions
 from agents.audit.replay.lines import BoundedLines, InvalidLines, LongLine, record_limit
@@ -49,7 +49,6 @@ from agents.audit.replay.tables import EntryRows, query_rows, write_entry_rows
 from agents.errors import EdcLatencyError
 from agents.live.sharding import shard_of
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, wire
-from schemas.limits import parse_bounded
 from streams import ACCEPTED, UNKNOWN_DASHBOARD, Engine, EngineConfig
 from streams.parts import StudyPart
 from streams.scorecards import ScorecardGrains, scorecard_grains
@@ -168,12 +167,12 @@ def parse_range(
     """Step 1: (lines, valid lines, rejections with range-local line numbers: the first
     ``listed_max`` listed, the rest counted, as ``InvalidLines.as_message``).
 
-    ``bounds``: (max_message_bytes, latest believable event time), as ``read_events``.
+    ``bounds``: (max_message_bytes, max_future_skew in µs or None), as ``read_events``.
     ``times``: fed every valid event, as on one engine. ``framed``: the file is an export
     of format 2 (its first line, the header, is skipped; every other holds a record)."""
     start, end = span
-    max_bytes, not_after_us = bounds
-    parse = parse_record if framed else parse_bounded
+    max_bytes, allowed_us = bounds
+    parse = parse_record if framed else parse_plain
     add_time = times.add if times is not None else None
     outputs = [(workdir / f"events-{index}-{s}").open("wb") for s in range(shards)]
     chunks: list[list[tuple[int, bool, Event]]] = [[] for _ in range(shards)]
@@ -199,7 +198,7 @@ def parse_range(
                 continue  # blank lines are skipped, as read_events does
             if framed and start == 0 and lines == 1:
                 continue  # the export's header line, as read_events skips it
-            event = parse(line, max_bytes, not_after_us)  # type: ignore[arg-type]
+            event = parse(line, max_bytes, allowed_us)  # type: ignore[arg-type]
             if event.__class__ is Rejection:
                 invalid.add(lines, event.reason)  # type: ignore[union-attr]
                 continue

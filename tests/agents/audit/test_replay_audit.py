@@ -38,14 +38,48 @@ def test_a_far_past_entry_is_reported_outside_the_period_not_windowed(tmp_path):
     far = json.loads((replay(tmp_path, "far", source=source) / "report.json").read_text())
     assert [w["start"] for w in far["windows"]] == [w["start"] for w in sample["windows"]]
     period = far["coverage"]["period"]
-    # The 2062 entry is beyond max_future_skew of --as-of: invalid, as live says (schemas/limits.py).
-    assert period["events_before_period"] == 1 and period["events_after_as_of"] == 0
-    assert far["input"]["invalid"] == sample["input"]["invalid"] + 1
+    # The 2062 entry is after the audited period: valid and counted, never invalid (a plain
+    # JSONL line has no message timestamp to judge its time by: schemas/limits.py).
+    assert period["events_before_period"] == 1 and period["events_after_as_of"] == 1
+    assert far["input"]["invalid"] == sample["input"]["invalid"]
+    assert far["input"]["valid"] == sample["input"]["valid"] + 2
     assert period["since"] == sample["coverage"]["period"]["since"]
     assert far["coverage"]["event_time"]["edc.entries"]["earliest"] == "0000-01-01T00:00:00Z"
     assert len((tmp_path / "far" / "report.json").read_bytes()) < 2 * len(
         (tmp_path / "sample" / "report.json").read_bytes()
     )
+
+
+def test_the_sample_as_of_its_middle_counts_the_later_half_after_the_period(tmp_path):
+    """Issue 21: events after --as-of are valid, counted after the period, in no figure."""
+    from schemas.parse import parse_event
+
+    middle_us = 1_767_744_000_000_000  # 2026-01-07, the sample runs 2026-01-05 to 01-09
+    lines = SAMPLE.read_bytes().splitlines()
+    times = [getattr(parse_event(line), "time_us", None) for line in lines]
+    early = tmp_path / "early.jsonl"
+    early.write_bytes(b"".join(
+        line + b"\n" for line, t in zip(lines, times, strict=True) if t is None or t <= middle_us
+    ))  # fmt: skip
+    later = sum(1 for t in times if t is not None and t > middle_us)
+    as_of = ["--as-of", "2026-01-07T00:00:00Z"]
+    reports = {
+        name: json.loads((replay(tmp_path, name, *as_of, *jobs, source=src) / "report.json").read_text())
+        for name, src, jobs in (
+            ("whole", SAMPLE, ["--jobs", "1"]), ("whole2", SAMPLE, ["--jobs", "2"]),
+            ("early", early, ["--jobs", "1"]),
+        )
+    }  # fmt: skip
+    whole, early_only = reports["whole"], reports["early"]
+    assert later > 400
+    assert whole["coverage"]["period"]["events_after_as_of"] == later
+    assert whole["input"]["invalid"] == early_only["input"]["invalid"] == 4  # the sample's own
+    assert not any(item["reason"].startswith("event time") for item in whole["invalid"])
+    assert whole["input"]["valid"] == early_only["input"]["valid"] + later
+    assert whole["studies"] == early_only["studies"]
+    assert whole["windows"] == early_only["windows"]
+    for key in ("input", "studies", "windows", "invalid", "coverage"):
+        assert reports["whole2"][key] == whole[key], key
 
 
 def test_since_starts_the_windows_and_too_many_windows_are_refused(tmp_path, capsys):

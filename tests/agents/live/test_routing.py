@@ -18,7 +18,7 @@ from agents.live.routing import Router
 from agents.live.sharding import WireError, decode_batch
 from agents.metrics.cardinality import CardinalityGate
 from schemas import format_timestamp
-from schemas.limits import not_after, parse_bounded
+from schemas.limits import message_bound, parse_bounded, skew_us
 from tests.schemas.hostile import MARK, hostile_values, poison_message
 
 BASE_US = 1_767_225_600_000_000  # 2026-01-01
@@ -28,7 +28,7 @@ FUZZ_EXAMPLES = 20_000 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 2_
 
 def _router(max_bytes: int = 4096, skew: float | None = 3600.0, **caps: int) -> Router:
     gate = CardinalityGate(("ONC-1",), caps.get("studies", 3), caps.get("groups", 2))
-    return Router(4, max_bytes, skew, False, gate, ("site",))
+    return Router(4, max_bytes, skew, gate, ("site",))
 
 
 def _entry(i: int, study: str = "ONC-1", site: str = "s1", at_us: int = BASE_US) -> bytes:
@@ -65,19 +65,43 @@ def test_an_oversized_value_is_rejected_with_its_size_and_never_parsed():
     ]
 
 
-def test_a_far_future_event_is_refused_and_does_not_move_the_event_clock():
-    router = Router(4, 4096, 3600.0, True, CardinalityGate((), 10, 10), ())
+def test_an_event_ahead_of_its_message_time_is_refused_at_the_boundary():
+    """Believed up to exactly max_future_skew after the message's timestamp, not 1 µs more."""
+    router = Router(4, 4096, 3600.0, CardinalityGate((), 10, 10), ())
+    stamp_ms = BASE_US // 1000
+    at_bound = BASE_US + HOUR_US
     routed = router.route(
-        [(0, _entry(1, at_us=BASE_US)), (0, _entry(2, at_us=2_911_000_000_000_000))], BASE_US
+        [(0, _entry(1, at_us=at_bound)), (0, _entry(2, at_us=at_bound + 1))],
+        BASE_US + 10 * HOUR_US,  # the wall clock later still: the message's time decides
+        [stamp_ms, stamp_ms],
     )
     assert [i for i, _r in routed.dead_letters] == [1]
-    assert routed.dead_letters[0][1].startswith("event time: more than max_future_skew")
-    assert router.newest_accepted_us == BASE_US
+    assert routed.dead_letters[0][1].startswith(
+        "event time: more than max_future_skew ahead of its message's timestamp"
+    )
+
+
+@given(ahead_h=st.integers(2, 24 * 365 * 30), steps=st.integers(1, 40))
+def test_a_forged_create_time_cannot_carry_events_past_the_wall_clock(ahead_h, steps):
+    """Issue 20: a producer's CreateTime in the future does not move the event clock."""
+    router = Router(4, 4096, 3600.0, CardinalityGate((), 10, 10), ())
+    forged = [(BASE_US + k * ahead_h * HOUR_US) // 1000 for k in range(1, steps + 1)]
+    values = [(0, _entry(k, at_us=stamp * 1000)) for k, stamp in enumerate(forged)]
+    routed = router.route(values, BASE_US, forged)
+    assert routed.valid == 0
+    assert {r.split(" (")[0] for _i, r in routed.dead_letters} == {
+        "event time: more than max_future_skew ahead of the wall clock"
+    }
 
 
 def test_the_replay_refuses_the_same_event_with_the_same_words():
-    live = _router().route([(0, _entry(2, at_us=BASE_US + 5 * HOUR_US))], BASE_US)
-    replayed = parse_bounded(_entry(2, at_us=BASE_US + 5 * HOUR_US), 4096, not_after(BASE_US, 3600))
+    stamp_ms = BASE_US // 1000
+    live = _router().route(
+        [(0, _entry(2, at_us=BASE_US + 5 * HOUR_US))], BASE_US + 9 * HOUR_US, [stamp_ms]
+    )
+    replayed = parse_bounded(
+        _entry(2, at_us=BASE_US + 5 * HOUR_US), 4096, message_bound(stamp_ms, skew_us(3600))
+    )
     assert live.dead_letters[0][1] == replayed.reason  # type: ignore[union-attr]
 
 
@@ -185,28 +209,79 @@ def test_hostile_shard_records_are_refused_in_one_line(payload):
         assert "\n" not in str(error) and MARK not in str(error)
 
 
-def test_a_replay_reports_the_2062_entry_invalid_with_the_live_reason(tmp_path):
+def test_a_replay_of_an_export_reports_the_2062_entry_invalid_with_the_live_reason(tmp_path):
+    """Judged on the message's timestamp the export keeps: the same words whatever --as-of."""
     import json
     from pathlib import Path
 
+    from agents.audit.framing import EXPORT_HEADER, record_line
     from agents.cli import main
 
     sample = Path(__file__).parents[3] / "agents" / "data" / "sample-events.jsonl"
-    future = _entry(99, at_us=2_911_000_000_000_000)
-    lines = sample.read_bytes().rstrip(b"\n") + b"\n" + future + b"\n"
+    stamp_ms = 1_767_916_800_000  # 2026-01-09, when every message was appended
+    values = [*sample.read_bytes().splitlines(), _entry(99, at_us=2_911_000_000_000_000)]
     source = tmp_path / "with-2062.jsonl"
-    source.write_bytes(lines)
-    as_of = "2026-01-09T00:00:00Z"
-    for name, path in (("plain", sample), ("future", source)):
-        assert main(["replay", "--input", str(path), "--as-of", as_of, "--quiet",
-                     "--out", str(tmp_path / name)]) == 0  # fmt: skip
-    plain, with_future = (
-        json.loads((tmp_path / n / "report.json").read_bytes()) for n in ("plain", "future")
-    )
-    number = lines.count(b"\n")
-    live = _router().route([(0, future)], 1_767_916_800_000_000)  # the wall clock at --as-of
-    assert with_future["invalid"][-1] == {"line": number, "reason": live.dead_letters[0][1]}
-    assert with_future["studies"] == plain["studies"]  # nothing else moved
+    source.write_bytes(EXPORT_HEADER + b"".join(
+        record_line("edc.entries", 0, n, stamp_ms, value) for n, value in enumerate(values)
+    ))  # fmt: skip
+    plain_dir = tmp_path / "plain"
+    assert main(["replay", "--input", str(sample), "--as-of", "2026-01-09T00:00:00Z",
+                 "--quiet", "--out", str(plain_dir)]) == 0  # fmt: skip
+    plain = json.loads((plain_dir / "report.json").read_bytes())
+    live = _router().route([(0, values[-1])], stamp_ms * 1000 + 7 * HOUR_US, [stamp_ms])
+    for as_of in ("2026-01-09T00:00:00Z", "2099-01-01T00:00:00Z", "2026-01-07T00:00:00Z"):
+        out = tmp_path / as_of[:10]
+        assert main(["replay", "--input", str(source), "--as-of", as_of, "--quiet",
+                     "--out", str(out)]) == 0  # fmt: skip
+        report = json.loads((out / "report.json").read_bytes())
+        assert report["invalid"][-1] == {"line": len(values) + 1, "reason": live.dead_letters[0][1]}
+        assert report["input"]["invalid"] == plain["input"]["invalid"] + 1
+        assert report["input"]["event_time_bound"].startswith("event times more than")
+        if as_of == "2026-01-09T00:00:00Z":
+            assert report["studies"] == plain["studies"]  # nothing else moved
+    assert plain["input"]["event_time_bound"].startswith("not checked: a plain JSONL")
+
+
+@given(forged=st.booleans(), count=st.integers(1, 200))
+def test_publishes_an_hour_apart_cannot_walk_the_clock_past_today(forged, count):
+    """Issue 20's probe: publishes each dated 59 min after the previous, with an honest or a
+    forged CreateTime, move neither the event clock nor the horizon past the wall clock +
+    the skew, so an entry redelivered afterwards is still a duplicate."""
+    from agents.live.sharding import decode_message
+    from streams import DUPLICATE, Engine
+
+    wall_us = BASE_US + 30 * 24 * HOUR_US
+    router = Router(2, 1 << 20, 3600.0, CardinalityGate((), 10, 10), ())
+    router.progress.assigned({(0, 0), (2, 0)}, wall_us)
+    engines = [Engine(), Engine()]
+    for engine in engines:
+        engine.track_inputs()
+
+    def feed(values, stamps, partitions):
+        routed = router.route(values, wall_us, stamps, partitions)
+        for shard, payload in routed.shard_messages:
+            events, progress = decode_message(payload)
+            outcomes = [engines[shard].apply(event) for _t, _c, event in events]
+            if progress is not None:
+                engines[shard].note_inputs(progress.marks, progress.partitions)
+            yield from outcomes
+
+    entry = _entry(1, at_us=wall_us - 8 * 24 * HOUR_US)
+    list(feed([(0, entry)], [wall_us // 1000], [0]))
+    publishes = []
+    for k in range(1, count + 1):
+        at_us = wall_us + k * 59 * 60 * 1_000_000
+        publishes.append(orjson.dumps({
+            "schema": "dashboard.publish/1", "event_id": f"p{k}", "study_id": "ONC-1",
+            "published_at": format_timestamp(at_us), "record_ids": ["r1"],
+        }))  # fmt: skip
+    stamps = [
+        (wall_us + k * 59 * 60 * 1_000_000) // 1000 if forged else wall_us // 1000
+        for k in range(1, count + 1)
+    ]
+    list(feed([(2, p) for p in publishes], stamps, [0] * count))
+    assert max(e.watermark_us or 0 for e in engines) <= wall_us + HOUR_US
+    assert DUPLICATE in list(feed([(0, entry)], [wall_us // 1000], [0]))
 
 
 def test_with_only_configured_studies_junk_study_ids_are_refused_and_take_no_place():
@@ -219,7 +294,7 @@ def test_with_only_configured_studies_junk_study_ids_are_refused_and_take_no_pla
         settings.studies, settings.max_studies, settings.max_groups_per_study,
         settings.admit_only_configured_studies,
     )  # fmt: skip
-    router = Router(4, 4096, 3600.0, False, gate, ())
+    router = Router(4, 4096, 3600.0, gate, ())
     junk = [(0, _entry(i, study=f"junk-{i}")) for i in range(50)]
     routed = router.route([*junk, (0, _entry(99, study="ONC-1"))], BASE_US)
     assert routed.valid == 1 and routed.over_cardinality == list(range(50))
@@ -228,7 +303,7 @@ def test_with_only_configured_studies_junk_study_ids_are_refused_and_take_no_pla
     }
     # Off (the default): the same junk fills max_studies and locks out a real new study.
     open_gate = CardinalityGate(settings.studies, 2, 500)
-    routed = Router(4, 4096, 3600.0, False, open_gate, ()).route(
+    routed = Router(4, 4096, 3600.0, open_gate, ()).route(
         [*junk, (0, _entry(100, study="ONC-2"))], BASE_US
     )
     assert routed.over_cardinality[-1] == 50
