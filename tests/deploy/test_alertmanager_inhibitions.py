@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 from agents.harness.broker import free_port
+from tests.deploy import servers
 
 CONFIG = Path("deploy/alertmanager/alertmanager.yml")
 BURN = "EdcLatencyBudgetBurnFast"
@@ -57,15 +58,11 @@ class Alertmanager:
             stdout=subprocess.DEVNULL,
             stderr=(self.dir / "log").open("wb"),
         )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("alertmanager did not become ready")
+        try:
+            servers.until_ready(self.url, "alertmanager")
+        except RuntimeError:
+            self.stop()
+            raise
 
     def post(self, *alerts: dict[str, str]) -> None:
         now = datetime.now(UTC).isoformat()
@@ -95,13 +92,7 @@ class Alertmanager:
             time.sleep(0.2)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        servers.stop(self.process, self.dir)
 
 
 @pytest.fixture(scope="module")

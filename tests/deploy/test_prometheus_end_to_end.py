@@ -7,7 +7,6 @@ durations are set to zero (promtool's unit tests cover those durations).
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import tempfile
 import time
@@ -24,6 +23,7 @@ from agents.harness.processes import WorkerSubprocess
 from agents.sim.simulator import Simulation
 from grafana.generate import panel_queries
 from schemas.timestamps import US_PER_DAY, US_PER_HOUR, format_timestamp
+from tests.deploy import servers
 from tests.integration.workload import produce_sync
 
 pytestmark = pytest.mark.integration
@@ -62,15 +62,11 @@ class Prometheus:
             stderr=(self.dir / "log").open("wb"),
         )
         self.url = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise RuntimeError("prometheus did not become ready")
+        try:
+            servers.until_ready(self.url, "prometheus")
+        except RuntimeError:
+            self.stop()
+            raise
 
     def query(self, expr: str) -> list[dict]:
         url = self.url + "/api/v1/query?" + urllib.parse.urlencode({"query": expr})
@@ -89,14 +85,7 @@ class Prometheus:
         return {a["labels"]["alertname"] for a in self.alerts()}
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        servers.stop(self.process, self.dir)
 
 
 @pytest.fixture

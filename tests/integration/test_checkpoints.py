@@ -20,7 +20,7 @@ from agents.live.checkpoints import (
     dump_engine,
 )
 from agents.metrics.health import CheckpointHealth
-from agents.settings import load_settings
+from agents.settings import Settings, load_settings
 from schemas import Rejection, parse_event
 from streams import Engine
 from tests.integration.workload import workload
@@ -66,6 +66,16 @@ def _engine(settings, n: int) -> Engine:
     return engine
 
 
+
+async def _latest(settings: Settings, shards: list[int]) -> tuple:
+    """What a restoring worker would take from the checkpoint topic, and what it refused."""
+    health = CheckpointHealth()
+    reader = CheckpointReader(
+        settings.kafka_client_options(), settings.checkpoint_topic, settings.shard_topic,
+        settings.engine_config(), health,
+    )  # fmt: skip
+    return await reader.latest(shards), health
+
 def test_only_a_genuine_checkpoint_is_restored_and_a_pickle_never_runs(
     kafka_bootstrap, tmp_path, caplog
 ):
@@ -100,12 +110,7 @@ def test_only_a_genuine_checkpoint_is_restored_and_a_pickle_never_runs(
             await _write(producer, topic, 0, 4, dump_engine(good, 0, 4)[:-50])
         finally:
             await producer.stop()
-        health = CheckpointHealth()
-        reader = CheckpointReader(
-            settings.kafka_client_options(), topic, settings.shard_topic,
-            settings.engine_config(), health,
-        )  # fmt: skip
-        return await reader.latest([0, 1]), health, good
+        return *await _latest(settings, [0, 1]), good
 
     with caplog.at_level(logging.WARNING, logger="agents.live.checkpoints"):
         found, health, good = asyncio.run(scenario())
@@ -151,12 +156,7 @@ def test_forged_checkpoints_with_matching_digests_leave_the_older_genuine_one_in
                 await _write(producer, topic, 0, 4, forged)
         finally:
             await producer.stop()
-        health = CheckpointHealth()
-        reader = CheckpointReader(
-            settings.kafka_client_options(), topic, settings.shard_topic,
-            settings.engine_config(), health,
-        )  # fmt: skip
-        return await reader.latest([0]), health, good
+        return *await _latest(settings, [0]), good
 
     found, health, good = asyncio.run(scenario())
     assert found[0].next_offset == 3
