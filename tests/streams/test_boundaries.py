@@ -1,0 +1,309 @@
+"""Each rule docs/contract.md or docs/design.md states with ≤ or <, at its boundary and one
+microsecond past it, through every code path that applies it.
+
+The expected side of each case is asked of ``tests/streams/boundaries.py`` where the rule is
+stated once; the instants are chosen so that the two sides differ by one microsecond.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from streams import ACCEPTED, DUPLICATE, Engine, EngineConfig, StudyConfig, tumbling_windows
+from streams.scorecards import scorecards
+from tests.streams import boundaries
+from tests.streams.test_rules import DAY, US, H, entry, feed, query, records, snapshot, t
+
+T0 = "2026-01-05T00:00:00Z"
+SLA = 24 * H
+SCORECARD_BREAKDOWN = ("site", "country", "vendor")
+
+
+def engine(retention: int | None = None, sla: int = SLA) -> Engine:
+    return Engine(
+        EngineConfig(
+            default_study=StudyConfig(sla_us=sla),
+            retention_us=retention,
+            breakdown=SCORECARD_BREAKDOWN,
+        )
+    )
+
+
+def at(base: str, offset_us: int) -> str:
+    """The RFC 3339 text of base + offset (the contract's own format)."""
+    from schemas import format_timestamp
+
+    return format_timestamp(t(base) + offset_us)
+
+
+def within_everywhere(e: Engine, as_of: int) -> tuple[int, int, int, int]:
+    """within_sla as the snapshot, the live tally, the scorecards and the windows count it."""
+    snap = e.snapshot(as_of).studies["S"].dashboards["default"].latency.within_sla
+    tally = sum(tally.within_sla for _s, _d, _g, tally in e.latency_tallies())
+    cards = scorecards(e, as_of).all_studies.by_dimension["vendor"]["unassigned"].within_sla
+    window = sum(
+        w.studies["S"].dashboards["default"].latency.within_sla
+        for w in tumbling_windows(e, as_of, DAY)
+        if "S" in w.studies
+    )
+    return snap, tally, cards, window
+
+
+# -- SLA: within_sla counts latencies ≤ SLA -------------------------------------------
+
+# Entry "exact" waits exactly the SLA; "over" one microsecond more.
+EXACT, OVER = T0, at(T0, -US)
+DUE = at(T0, SLA)
+ENTRIES = (entry("exact", EXACT, "a"), entry("over", OVER, "b"))
+PATHS = {
+    "record publish of pending entries": (*ENTRIES, records("p", DUE, ["a", "b"])),
+    "snapshot of pending entries": (*ENTRIES, snapshot("p", DUE, EXACT)),
+    "entries after their record publish": (records("p", DUE, ["a", "b"]), *ENTRIES),
+    "entries after their snapshot": (snapshot("p", DUE, EXACT), *ENTRIES),
+    # A later publish first, then the one that lowers both latencies to these two.
+    "record publish lowered": (
+        *ENTRIES, records("late", at(DUE, H), ["a", "b"]), records("p", DUE, ["a", "b"])
+    ),
+    "snapshot lowered": (*ENTRIES, snapshot("late", at(DUE, H), EXACT), snapshot("p", DUE, EXACT)),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("messages", PATHS.values(), ids=PATHS.keys())
+def test_a_latency_of_exactly_the_sla_is_within_it_and_one_microsecond_more_is_not(messages):
+    assert boundaries.within_sla(SLA, SLA) and not boundaries.within_sla(SLA + US, SLA)
+    e = engine()
+    feed(e, *messages)
+    assert within_everywhere(e, t(DUE)) == (1, 1, 1, 1)
+    assert e.snapshot(t(DUE)).studies["S"].dashboards["default"].latency.count == 2
+
+
+@pytest.mark.parametrize("lowering", [records, snapshot], ids=["record", "snapshot"])
+def test_a_latency_lowered_from_exactly_the_sla_is_taken_back_as_within(lowering):
+    """The live tally takes back the old observation with the class it was added with."""
+    e = engine()
+    feed(e, *ENTRIES, records("p", DUE, ["a", "b"]))  # exact: SLA (within); over: SLA + 1 µs
+    assert within_everywhere(e, t(DUE)) == (1, 1, 1, 1)
+    earlier = at(DUE, -US)  # exact: SLA − 1 µs; over: exactly the SLA
+    if lowering is records:
+        feed(e, records("earlier", earlier, ["a", "b"]))
+    else:
+        feed(e, snapshot("earlier", earlier, EXACT))
+    assert within_everywhere(e, t(DUE)) == (2, 2, 2, 2)
+    tallies = [tally for _s, _d, _g, tally in e.latency_tallies()]
+    assert sum(tally.count for tally in tallies) == 2
+    assert sum(tally.sum_us for tally in tallies) == 2 * SLA - US
+
+
+# -- snapshot cutoff: an entry entered at or before the cutoff is covered ----------------
+
+
+def test_an_entry_arriving_after_a_snapshot_whose_cutoff_is_its_own_time_is_covered():
+    assert boundaries.snapshot_covers(t(T0), t(T0))
+    assert not boundaries.snapshot_covers(t(T0) + US, t(T0))
+    e = engine()
+    feed(e, snapshot("p", at(T0, H), T0))
+    feed(e, entry("at", T0, "a"), entry("after", at(T0, US), "b"))
+    f = e.snapshot(t(T0) + 2 * H).studies["S"].dashboards["default"]
+    assert (f.latency.count, f.latency.max_us, f.backlog.pending) == (1, H, 1)
+
+
+def test_an_entry_on_a_cutoff_of_the_frontier_takes_that_snapshots_time_not_the_next():
+    """Two snapshots: cutoff T0 published at T0 + 1 h, cutoff T0 + 2 h published at T0 + 3 h."""
+    e = engine()
+    feed(e, snapshot("p1", at(T0, H), T0), snapshot("p2", at(T0, 3 * H), at(T0, 2 * H)))
+    ledger = e.studies["S"].dashboards["default"]
+    assert ledger.earliest_cover("a", t(T0)) == t(T0) + H
+    assert ledger.earliest_cover("a", t(T0) + US) == t(T0) + 3 * H
+    assert ledger.earliest_cover("a", t(T0) + 2 * H) == t(T0) + 3 * H
+    assert ledger.earliest_cover("a", t(T0) + 2 * H + US) is None
+    feed(e, entry("on-first", T0, "a"), entry("on-second", at(T0, 2 * H), "b"))
+    feed(e, entry("past-both", at(T0, 2 * H + US), "c"))
+    f = e.snapshot(t(T0) + 4 * H).studies["S"].dashboards["default"]
+    assert (f.latency.count, f.latency.max_us, f.backlog.pending) == (2, H, 1)
+
+
+def test_a_record_publish_covers_its_records_entered_at_its_own_time_even_arriving_later():
+    assert boundaries.record_publish_covers(t(T0), t(T0))
+    e = engine()
+    feed(e, records("p", T0, ["a"]), records("p2", at(T0, H), ["a"]))
+    ledger = e.studies["S"].dashboards["default"]
+    assert ledger.earliest_cover("a", t(T0)) == t(T0)
+    assert ledger.earliest_cover("a", t(T0) + US) == t(T0) + H
+    assert ledger.earliest_cover("a", t(T0) + H + US) is None
+    assert ledger.earliest_cover("b", t(T0)) is None
+    feed(e, entry("at", T0, "a"), entry("after", at(T0, US), "a"))
+    feed(e, entry("after-both", at(T0, H + US), "a"))
+    f = e.snapshot(t(T0) + 2 * H).studies["S"].dashboards["default"]
+    assert (f.latency.count, f.latency.p50_us, f.latency.max_us) == (2, 0, H - US)
+    assert f.backlog.pending == 1
+
+
+# -- overdue: a pending entry older than the SLA (T − entered > SLA) ---------------------
+
+
+@pytest.mark.parametrize("entered", ["2026-01-05T00:00:00Z", "2026-01-05T00:59:59.999999Z"])
+def test_a_pending_entry_exactly_the_sla_old_is_not_overdue_one_microsecond_later_it_is(entered):
+    """At the start and at the last microsecond of its hour bucket (whole buckets are counted
+    at once when they lie wholly before T − SLA)."""
+    e = engine()
+    feed(e, entry("e", entered, "a"), entry("fresh", at(entered, SLA), "b"))
+    for age, expected in ((SLA, 0), (SLA + US, 1)):
+        as_of = t(entered) + age
+        assert boundaries.overdue(t(entered), as_of, SLA) == bool(expected)
+        backlog = e.snapshot(as_of).studies["S"].dashboards["default"].backlog
+        assert (backlog.pending, backlog.overdue) == (2, expected)
+        card = scorecards(e, as_of).all_studies.by_dimension["vendor"]["unassigned"]
+        assert (card.pending, card.overdue) == (2, expected)
+        last = tumbling_windows(e, as_of, 6 * H)[-1].studies["S"].dashboards["default"]
+        assert (last.backlog.pending, last.backlog.overdue) == (2, expected)
+
+
+def test_a_window_ending_exactly_the_sla_after_an_entry_does_not_count_it_overdue():
+    e = engine(sla=6 * H)
+    feed(e, entry("e", T0, "a"), entry("e2", at(T0, 6 * H + US), "b"))
+    first, second = tumbling_windows(e, t(T0) + 6 * H + US, 6 * H)
+    assert (first.end_us, first.studies["S"].dashboards["default"].backlog.overdue) == (
+        t(T0) + 6 * H,
+        0,
+    )
+    assert second.studies["S"].dashboards["default"].backlog.overdue == 1
+
+
+# -- windows: [start, end); complete once end ≤ T ---------------------------------------
+
+
+def test_a_publish_exactly_on_a_window_edge_counts_in_the_window_it_opens():
+    edge = at(T0, 6 * H)
+    e = engine()
+    feed(e, entry("e", T0, "a"), records("p", edge, ["a"]))
+    windows = tumbling_windows(e, t(edge), 6 * H)
+    assert boundaries.in_window(t(edge), t(edge), t(edge) + 6 * H)
+    assert [(w.start_us, w.complete) for w in windows] == [(t(T0), True), (t(edge), False)]
+    counts = [w.studies["S"].dashboards["default"].latency.count for w in windows]
+    assert counts == [0, 1]
+    # At the window's end the entry is published: it is no longer pending there.
+    backlogs = [w.studies["S"].dashboards["default"].backlog.pending for w in windows]
+    assert backlogs == [0, 0]
+    before = tumbling_windows(e, t(edge) - US, 6 * H)
+    assert [w.complete for w in before] == [False]
+    assert before[0].studies["S"].dashboards["default"].backlog.pending == 1
+
+
+def test_an_entry_exactly_at_a_window_start_is_pending_at_that_instant():
+    e = engine()
+    feed(e, entry("e", T0, "a"))
+    (window,) = tumbling_windows(e, t(T0), 6 * H)
+    backlog = window.studies["S"].dashboards["default"].backlog
+    assert (window.start_us, backlog.pending, backlog.oldest_age_us) == (t(T0), 1, 0)
+
+
+# -- query aging: ≤ 7, ≤ 14, ≤ 30 days, more; "over 30 days" -----------------------------
+
+
+@pytest.mark.parametrize("days", [7, 14, 30])
+def test_a_query_open_exactly_n_days_is_in_the_lower_bucket_and_one_microsecond_more_is_not(days):
+    e = engine()
+    feed(e, query("o", "Q", "opened", T0))
+    opened = t(T0)
+    for age in (days * DAY, days * DAY + US):
+        bucket = boundaries.aging_bucket(age)
+        expected = tuple(int(i == bucket) for i in range(4))
+        as_of = opened + age
+        assert e.snapshot(as_of).studies["S"].queries.aging == expected
+        # A window whose end is exactly this instant (and T one window later).
+        windows = tumbling_windows(e, as_of + US, age, origin_us=opened)
+        assert windows[0].end_us == as_of
+        assert windows[0].studies["S"].queries.aging == expected
+    assert boundaries.aging_bucket(days * DAY) + 1 == boundaries.aging_bucket(days * DAY + US)
+
+
+def test_a_query_open_exactly_30_days_is_not_over_30_days_one_microsecond_more_is():
+    e = engine()
+    feed(e, query("o", "Q", "opened", T0))
+    for age, expected in ((30 * DAY, 0), (30 * DAY + US, 1)):
+        assert boundaries.over_30_days(age) == bool(expected)
+        card = scorecards(e, t(T0) + age).all_studies.by_dimension["vendor"]["unassigned"]
+        assert (card.open_queries, card.queries_over_30d) == (1, expected)
+
+
+# -- late horizon: an event is late when its time is before W − retention ---------------
+
+
+def test_an_event_exactly_at_the_horizon_is_not_late_one_microsecond_before_it_is():
+    e = engine(retention=DAY)
+    watermark = t(T0) + 3 * DAY
+    feed(e, entry("newest", at(T0, 3 * DAY), "n"))
+    horizon = watermark - DAY
+    assert not boundaries.late(horizon, watermark, DAY) and boundaries.late(horizon - US, watermark, DAY)
+    feed(e, entry("on", at(T0, 2 * DAY), "a"))
+    assert e.counters.late == 0
+    feed(e, entry("before", at(T0, 2 * DAY - US), "b"), query("q", "Q", "opened", at(T0, 2 * DAY - US)))
+    assert e.counters.late == 2
+
+
+# -- retention: what is forgotten exactly at the horizon, and what is kept ----------------
+
+
+def _to_horizon(e: Engine, horizon: int, retention: int) -> None:
+    """Move the watermark so that the horizon is exactly ``horizon`` (and prune)."""
+    from schemas import format_timestamp
+
+    feed(e, entry("watermark", format_timestamp(horizon + retention), "w", study="W"))
+
+
+@pytest.mark.parametrize(("shift", "forgotten"), [(0, True), (-US, False)])
+def test_a_published_hour_is_forgotten_once_it_and_its_publishes_end_at_the_horizon(shift, forgotten):
+    e = engine(retention=DAY)
+    feed(e, entry("e", T0, "a"), records("p", at(T0, H), ["a"]))
+    _to_horizon(e, t(T0) + H + shift, DAY)
+    latency = e.snapshot(t(T0) + 2 * H).studies["S"].dashboards["default"].latency
+    assert latency.count == (0 if forgotten else 1)
+    assert e.snapshot(t(T0) + 2 * H).studies["S"].dashboards["default"].backlog.pending == 0
+
+
+@pytest.mark.parametrize(("shift", "kept"), [(0, True), (US, False)])
+def test_a_snapshot_whose_cutoff_is_the_horizon_still_covers_a_late_entry(shift, kept):
+    e = engine(retention=DAY)
+    feed(e, snapshot("p", at(T0, H), T0))
+    _to_horizon(e, t(T0) + shift, DAY)
+    feed(e, entry("late", T0, "a"))
+    f = e.snapshot(t(T0) + 2 * H).studies["S"].dashboards["default"]
+    assert (f.latency.count, f.backlog.pending) == ((1, 0) if kept else (0, 1))
+
+
+@pytest.mark.parametrize(("shift", "kept"), [(0, True), (US, False)])
+def test_a_record_publish_at_the_horizon_still_covers_a_late_entry(shift, kept):
+    e = engine(retention=DAY)
+    feed(e, records("p", T0, ["a"]), records("p2", at(T0, H), ["a"]))
+    _to_horizon(e, t(T0) + shift, DAY)
+    feed(e, entry("late", T0, "a"))
+    f = e.snapshot(t(T0) + 2 * H).studies["S"].dashboards["default"]
+    # Forgotten, the publish at T0 leaves the one an hour later to cover the entry.
+    assert (f.latency.count, f.latency.max_us) == (1, 0 if kept else H)
+
+
+@pytest.mark.parametrize(("shift", "forgotten"), [(0, True), (-US, False)])
+def test_an_event_id_is_forgotten_once_its_hour_ends_at_the_horizon(shift, forgotten):
+    e = engine(retention=DAY)
+    feed(e, entry("e", at(T0, 30 * 60_000_000), "a"))
+    _to_horizon(e, t(T0) + H + shift, DAY)
+    again = e.apply(parse(entry("e", at(T0, 30 * 60_000_000), "a")))
+    assert again == (ACCEPTED if forgotten else DUPLICATE)
+
+
+@pytest.mark.parametrize(("shift", "forgotten"), [(US, True), (0, False)])
+def test_a_closed_query_quiet_since_before_the_horizon_is_forgotten_at_the_horizon_kept(
+    shift, forgotten
+):
+    e = engine(retention=DAY)
+    feed(e, query("o", "Q", "opened", at(T0, -H)), query("c", "Q", "closed", T0))
+    _to_horizon(e, t(T0) + shift, DAY)
+    feed(e, query("a", "Q", "answered", at(T0, US)))
+    # Forgotten, the query starts afresh and the answer is an orphan; kept, it is ignored.
+    assert e.snapshot(t(T0) + H).orphan_query_events == (1 if forgotten else 0)
+
+
+def parse(message: bytes):  # type: ignore[no-untyped-def]
+    from schemas import parse_event
+
+    return parse_event(message)
