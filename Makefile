@@ -54,7 +54,7 @@ bench: $(STAMP)
 # goes to out/mutation/. `make mutation BASE=main` mutates only functions changed since main.
 mutation: $(STAMP)
 	$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/pip install --quiet -e '.[test,mutation]'
-	nice -n 19 $(BIN)/python -m mutation $(if $(BASE),--base $(BASE))
+	nice -n 19 $(BIN)/python -m mutation $(if $(BASE),--base $(BASE)) $(MUTATION_ARGS)
 
 # 10 minutes at 1,000 events/s on the embedded broker: worker RSS at minutes 2 and 10, and
 # final figures against the engine (bench/soak.py). Not part of `make test`.

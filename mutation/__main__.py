@@ -1,6 +1,8 @@
 """``make mutation``: mutmut over ``streams/`` and ``schemas/``, the fast tests only, and a report.
 
     python -m mutation [--base REF] [--jobs N] [--recheck-equivalents]
+    python -m mutation --survivors      # the last run's survivors again, with today's tests
+    python -m mutation --report-only    # the report from the verdicts so far
 
 Everything is written under ``out/mutation/`` (ignored by git): a copy of the sources and
 tests that mutmut works in (its ``mutants/`` folder is inside that copy), the log, and
@@ -137,6 +139,15 @@ def copy_sources() -> None:
             shutil.copy2(source, COPY / name)
 
 
+def refresh_tests() -> None:
+    """The checkout's tests into the last run's copy (and mutmut's), for ``--survivors``."""
+    if not (COPY / "mutants").is_dir():
+        raise SystemExit("no earlier run to take the survivors of: run without --survivors")
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    for target in (COPY, COPY / "mutants"):
+        shutil.copytree(ROOT / "tests", target / "tests", ignore=ignore, dirs_exist_ok=True)
+
+
 def functions_changed_since(base: str) -> set[tuple[str, str]]:
     """(path, function) of every function in streams/ and schemas/ with a line changed."""
     diff = subprocess.run(
@@ -200,6 +211,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--recheck-equivalents", action="store_true")
     parser.add_argument(
+        "--survivors",
+        action="store_true",
+        help="run again only the last run's survivors, against the tests as they are now",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="rebuild the report from the verdicts so far (a run still going, or stopped)",
@@ -208,7 +224,9 @@ def main(argv: list[str]) -> int:
 
     started = time.monotonic()
     log = OUT / "mutmut.log"
-    if not options.report_only:
+    if options.survivors:
+        refresh_tests()
+    elif not options.report_only:
         copy_sources()
         print(f"generating mutants in {COPY.relative_to(ROOT)} (log: {log.relative_to(ROOT)})")
         _in_copy(_GENERATE, str(options.jobs), str(OUT / "diffs.json"), log=log)
@@ -223,6 +241,9 @@ def main(argv: list[str]) -> int:
     equivalents = load_equivalents()
     equivalent = {m.name for m in selected if m.key in equivalents}
     to_run = [m for m in selected if options.recheck_equivalents or m.name not in equivalent]
+    if options.survivors:
+        last = json.loads((OUT / "verdicts.json").read_text())
+        to_run = [m for m in to_run if last.get(m.name, ["not run"])[0] in UNDETECTED]
     print(f"{len(mutants)} mutants; {len(selected)} selected, {len(equivalent)} listed as "
           f"equivalent, {len(to_run)} to run on {options.jobs} processes")  # fmt: skip
     verdicts: dict[str, list] = {}
