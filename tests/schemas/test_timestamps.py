@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -97,3 +98,23 @@ def test_cached_formatter_writes_what_format_timestamp_writes(values):
     formatter = TimestampFormatter()
     for us in values + values:  # the second pass answers from the caches
         assert formatter(us) == format_timestamp(us)
+
+
+@pytest.mark.parametrize(
+    ("us", "seconds"),
+    [
+        (0, 0.0),
+        (499, 0.0),  # below half a millisecond: down
+        (500, 0.001),  # exactly half: away from zero
+        (1_499, 0.001),
+        (1_500, 0.002),
+        (86_400_000_000, 86_400.0),
+        (-499, 0.0),
+        (-500, -0.001),  # half away from zero on the negative side too
+        (-1_500, -0.002),
+    ],
+)
+def test_seconds_ms_rounds_half_a_millisecond_away_from_zero(us, seconds):
+    from schemas.timestamps import seconds_ms
+
+    assert seconds_ms(us) == seconds
