@@ -116,9 +116,13 @@ def test_an_entry_on_a_cutoff_of_the_frontier_takes_that_snapshots_time_not_the_
     assert ledger.earliest_cover("a", t(T0) + US) == t(T0) + 3 * H
     assert ledger.earliest_cover("a", t(T0) + 2 * H) == t(T0) + 3 * H
     assert ledger.earliest_cover("a", t(T0) + 2 * H + US) is None
+    # A third point: the newest cutoff is the last one, whichever index the second has.
+    feed(e, snapshot("p3", at(T0, 5 * H), at(T0, 4 * H)))
+    assert ledger.earliest_cover("a", t(T0) + 2 * H + US) == t(T0) + 5 * H
+    assert ledger.earliest_cover("a", t(T0) + 4 * H + US) is None
     feed(e, entry("on-first", T0, "a"), entry("on-second", at(T0, 2 * H), "b"))
-    feed(e, entry("past-both", at(T0, 2 * H + US), "c"))
-    f = e.snapshot(t(T0) + 4 * H).studies["S"].dashboards["default"]
+    feed(e, entry("past-all", at(T0, 4 * H + US), "c"))
+    f = e.snapshot(t(T0) + 6 * H).studies["S"].dashboards["default"]
     assert (f.latency.count, f.latency.max_us, f.backlog.pending) == (2, H, 1)
 
 
@@ -131,11 +135,28 @@ def test_a_record_publish_covers_its_records_entered_at_its_own_time_even_arrivi
     assert ledger.earliest_cover("a", t(T0) + US) == t(T0) + H
     assert ledger.earliest_cover("a", t(T0) + H + US) is None
     assert ledger.earliest_cover("b", t(T0)) is None
+    feed(e, records("p3", at(T0, 2 * H), ["a"]))  # a third time: the newest is the last
+    assert ledger.earliest_cover("a", t(T0) + H + US) == t(T0) + 2 * H
+    assert ledger.earliest_cover("a", t(T0) + 2 * H + US) is None
     feed(e, entry("at", T0, "a"), entry("after", at(T0, US), "a"))
-    feed(e, entry("after-both", at(T0, H + US), "a"))
-    f = e.snapshot(t(T0) + 2 * H).studies["S"].dashboards["default"]
+    feed(e, entry("after-all", at(T0, 2 * H + US), "a"))
+    f = e.snapshot(t(T0) + 3 * H).studies["S"].dashboards["default"]
     assert (f.latency.count, f.latency.p50_us, f.latency.max_us) == (2, 0, H - US)
     assert f.backlog.pending == 1
+
+
+def test_the_earliest_cover_is_the_earlier_of_a_snapshot_and_a_record_publish():
+    e = engine()
+    feed(e, snapshot("s", at(T0, 4 * H), at(T0, 3 * H)), records("r", at(T0, 2 * H), ["a"]))
+    ledger = e.studies["S"].dashboards["default"]
+    assert ledger.earliest_cover("a", t(T0)) == t(T0) + 2 * H  # both cover: the record's
+    assert ledger.earliest_cover("b", t(T0)) == t(T0) + 4 * H  # the snapshot only
+    # Entered after the record publish, before the cutoff: the snapshot only.
+    assert ledger.earliest_cover("a", t(T0) + 2 * H + US) == t(T0) + 4 * H
+    feed(e, records("r0", T0, ["a"]))  # an earlier record publish: two times for "a"
+    assert ledger.earliest_cover("a", t(T0)) == t(T0)
+    assert ledger.earliest_cover("a", t(T0) + US) == t(T0) + 2 * H
+    assert ledger.earliest_cover("a", t(T0) + 2 * H + US) == t(T0) + 4 * H
 
 
 # -- overdue: a pending entry older than the SLA (T − entered > SLA) ---------------------
@@ -187,6 +208,32 @@ def test_a_publish_exactly_on_a_window_edge_counts_in_the_window_it_opens():
     before = tumbling_windows(e, t(edge) - US, 6 * H)
     assert [w.complete for w in before] == [False]
     assert before[0].studies["S"].dashboards["default"].backlog.pending == 1
+
+
+def test_a_publish_exactly_at_the_first_windows_start_counts_in_it():
+    e = engine()
+    feed(e, entry("e", T0, "a"), records("p", T0, ["a"]))  # latency 0, on the window's edge
+    (window,) = tumbling_windows(e, t(T0) + H, DAY)
+    assert (window.start_us, window.studies["S"].dashboards["default"].latency.count) == (t(T0), 1)
+    since = tumbling_windows(e, t(T0) + H, 6 * H, since_us=t(T0))
+    assert since[0].studies["S"].dashboards["default"].latency.count == 1
+
+
+def test_a_query_closed_within_one_window_and_reopened_later_is_open_in_the_later_windows():
+    e = engine()
+    feed(
+        e,
+        query("o", "Q", "opened", at(T0, H)),
+        query("c", "Q", "closed", at(T0, 2 * H)),  # open and closed between two window ends
+        query("r", "Q", "opened", at(T0, 7 * H)),
+        query("x", "Q", "closed", at(T0, 13 * H)),
+        query("o2", "Q", "opened", at(T0, 19 * H)),
+    )
+    windows = tumbling_windows(e, t(T0) + DAY, 6 * H)
+    opened = [w.studies["S"].queries.awaiting_site for w in windows]
+    assert opened == [0, 1, 0, 1, 1]
+    ages = [w.studies["S"].queries.oldest_open_age_us for w in windows]
+    assert ages == [None, 5 * H, None, 5 * H, 5 * H]
 
 
 def test_an_entry_exactly_at_a_window_start_is_pending_at_that_instant():
