@@ -354,3 +354,67 @@ def parse(message: bytes):  # type: ignore[no-untyped-def]
     from schemas import parse_event
 
     return parse_event(message)
+
+
+# -- scorecards: entered by T, published by T, waiting at T ---------------------------------
+
+
+def test_a_scorecard_counts_entries_entered_by_t_and_published_ones_only_once_published():
+    e = engine()
+    feed(
+        e,
+        entry("on-t", at(T0, 2 * H), "a"),  # entered exactly at T
+        entry("after-t", at(T0, 2 * H + US), "b"),  # one microsecond later: not yet
+        entry("published-at-t", T0, "c"),
+        records("p", at(T0, 2 * H), ["c"]),  # published exactly at T: published, not waiting
+        entry("published-later", at(T0, H), "d"),
+        records("p2", at(T0, 3 * H), ["d"]),  # published after T: waiting at T
+        entry("never", at(T0, -2 * DAY), "e"),  # in an older bucket, never published: overdue
+    )
+    card = scorecards(e, t(T0) + 2 * H).all_studies.by_dimension["vendor"]["unassigned"]
+    assert (card.entries, card.published, card.pending, card.overdue) == (4, 1, 3, 1)
+    assert (card.p50_us, card.within_sla) == (2 * H, 1)
+    breaches = scorecards(e, t(T0) + 2 * H).sites_behind_breaches["S"]
+    assert [(b.site, b.over_sla, b.entries) for b in breaches] == [("DE-101", 1, 4)]
+
+
+def test_the_vendor_spread_is_the_population_deviation_of_the_shares_within_sla():
+    from fractions import Fraction
+
+    from streams.scorecards import Scorecard, vendor_spread
+
+    cards = {
+        "V1": Scorecard(published=2, within_sla=1),  # 1/2
+        "V2": Scorecard(published=4, within_sla=4),  # 1
+        "V3": Scorecard(published=4, within_sla=1),  # 1/4
+        "unassigned": Scorecard(published=5, within_sla=0),  # no vendor: not in the spread
+        "V4": Scorecard(),  # nothing published: no share
+    }
+    spread = vendor_spread(cards)
+    assert (spread.vendors, spread.min_share, spread.max_share) == (
+        3,
+        Fraction(1, 4),
+        Fraction(1),
+    )
+    # Mean 7/12; squared deviations 1/144, 25/144, 16/144: variance 42/432 = 7/72.
+    assert spread.stdev_share == pytest.approx((7 / 72) ** 0.5, rel=1e-15)
+    assert vendor_spread({"unassigned": Scorecard(published=1, within_sla=1)}).vendors == 0
+
+
+def test_windows_age_queries_awaiting_data_management_in_each_bucket():
+    e = engine()
+    as_of = t(T0) + 40 * DAY
+    ages = (7 * DAY, 7 * DAY + US, 30 * DAY, 30 * DAY + US)  # one per bucket's edge
+    for i, age in enumerate(ages):
+        feed(
+            e,
+            query(f"o{i}", f"Q{i}", "opened", at(T0, 40 * DAY - age)),
+            query(f"a{i}", f"Q{i}", "answered", at(T0, 40 * DAY - age + US)),
+        )
+    feed(e, query("site", "QS", "opened", at(T0, 40 * DAY - 14 * DAY - US)))  # awaiting site
+    window = tumbling_windows(e, as_of, DAY)[-1]
+    queries = window.studies["S"].queries
+    assert (queries.awaiting_site, queries.awaiting_dm) == (1, 4)
+    assert queries.aging_by_state == ((0, 0, 1, 0), (1, 1, 1, 1))
+    assert queries.aging == (1, 1, 2, 1)
+    assert queries == e.snapshot(as_of).studies["S"].queries
