@@ -365,15 +365,17 @@ def test_a_scorecard_counts_entries_entered_by_t_and_published_ones_only_once_pu
         e,
         entry("on-t", at(T0, 2 * H), "a"),  # entered exactly at T
         entry("after-t", at(T0, 2 * H + US), "b"),  # one microsecond later: not yet
-        entry("published-at-t", T0, "c"),
-        records("p", at(T0, 2 * H), ["c"]),  # published exactly at T: published, not waiting
+        # Two entries of one hour bucket, one published exactly at T (published, not
+        # waiting), one after T (waiting): the bucket is read entry by entry.
+        entry("published-at-t", at(T0, H), "c"),
+        records("p", at(T0, 2 * H), ["c"]),
         entry("published-later", at(T0, H), "d"),
         records("p2", at(T0, 3 * H), ["d"]),  # published after T: waiting at T
         entry("never", at(T0, -2 * DAY), "e"),  # in an older bucket, never published: overdue
     )
     card = scorecards(e, t(T0) + 2 * H).all_studies.by_dimension["vendor"]["unassigned"]
     assert (card.entries, card.published, card.pending, card.overdue) == (4, 1, 3, 1)
-    assert (card.p50_us, card.within_sla) == (2 * H, 1)
+    assert (card.p50_us, card.within_sla) == (H, 1)
     breaches = scorecards(e, t(T0) + 2 * H).sites_behind_breaches["S"]
     assert [(b.site, b.over_sla, b.entries) for b in breaches] == [("DE-101", 1, 4)]
 
@@ -404,7 +406,8 @@ def test_the_vendor_spread_is_the_population_deviation_of_the_shares_within_sla(
 def test_windows_age_queries_awaiting_data_management_in_each_bucket():
     e = engine()
     as_of = t(T0) + 40 * DAY
-    ages = (7 * DAY, 7 * DAY + US, 30 * DAY, 30 * DAY + US)  # one per bucket's edge
+    # At each bucket's edges, a different number per bucket.
+    ages = (7 * DAY, 7 * DAY + US, 14 * DAY, 14 * DAY + US, 20 * DAY, 30 * DAY, 30 * DAY + US)
     for i, age in enumerate(ages):
         feed(
             e,
@@ -414,7 +417,7 @@ def test_windows_age_queries_awaiting_data_management_in_each_bucket():
     feed(e, query("site", "QS", "opened", at(T0, 40 * DAY - 14 * DAY - US)))  # awaiting site
     window = tumbling_windows(e, as_of, DAY)[-1]
     queries = window.studies["S"].queries
-    assert (queries.awaiting_site, queries.awaiting_dm) == (1, 4)
-    assert queries.aging_by_state == ((0, 0, 1, 0), (1, 1, 1, 1))
-    assert queries.aging == (1, 1, 2, 1)
+    assert (queries.awaiting_site, queries.awaiting_dm) == (1, 7)
+    assert queries.aging_by_state == ((0, 0, 1, 0), (1, 2, 3, 1))
+    assert queries.aging == (1, 2, 4, 1)
     assert queries == e.snapshot(as_of).studies["S"].queries
