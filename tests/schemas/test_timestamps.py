@@ -118,3 +118,11 @@ def test_seconds_ms_rounds_half_a_millisecond_away_from_zero(us, seconds):
     from schemas.timestamps import seconds_ms
 
     assert seconds_ms(us) == seconds
+
+
+def test_seconds_ms_of_zero_is_a_plain_zero():
+    """Not -0.0, which JSON would write as "-0.0"."""
+    from schemas.timestamps import seconds_ms
+
+    assert repr(seconds_ms(0)) == "0.0"
+    assert repr(seconds_ms(1)) == "0.0"
