@@ -2,6 +2,8 @@
 
     python -m mutation [--base REF] [--jobs N] [--recheck-equivalents]
     python -m mutation --survivors      # the last run's survivors again, with today's tests
+    python -m mutation --continue       # a stopped run: its survivors and unchecked mutants
+    python -m mutation --paths streams/latency.py   # only these files' mutants
     python -m mutation --report-only    # the report from the verdicts so far
 
 Everything is written under ``out/mutation/`` (ignored by git): a copy of the sources and
@@ -216,6 +218,19 @@ def main(argv: list[str]) -> int:
         help="run again only the last run's survivors, against the tests as they are now",
     )
     parser.add_argument(
+        "--continue",
+        dest="resume",
+        action="store_true",
+        help="go on with a run that was stopped: its survivors and unchecked mutants, "
+        "against the tests as they are now (a killed mutant stays killed: tests only grow)",
+    )
+    parser.add_argument(
+        "--paths",
+        nargs="+",
+        metavar="FILE",
+        help="only mutants of these files (e.g. streams/latency.py schemas/timestamps.py)",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="rebuild the report from the verdicts so far (a run still going, or stopped)",
@@ -224,7 +239,7 @@ def main(argv: list[str]) -> int:
 
     started = time.monotonic()
     log = OUT / "mutmut.log"
-    if options.survivors:
+    if options.survivors or options.resume:
         refresh_tests()
     elif not options.report_only:
         copy_sources()
@@ -238,12 +253,16 @@ def main(argv: list[str]) -> int:
     if options.base:
         changed = functions_changed_since(options.base)
         selected = [m for m in mutants if (m.path, m.function) in changed]
+    if options.paths:
+        selected = [m for m in selected if m.path in options.paths]
     equivalents = load_equivalents()
     equivalent = {m.name for m in selected if m.key in equivalents}
     to_run = [m for m in selected if options.recheck_equivalents or m.name not in equivalent]
-    if options.survivors:
+    if options.survivors or options.resume:
+        _in_copy(_VERDICTS, str(OUT / "verdicts.json"), log=log)
         last = json.loads((OUT / "verdicts.json").read_text())
-        to_run = [m for m in to_run if last.get(m.name, ["not run"])[0] in UNDETECTED]
+        again = UNDETECTED | ({"not checked", "not run"} if options.resume else set())
+        to_run = [m for m in to_run if last.get(m.name, ["not run"])[0] in again]
     print(f"{len(mutants)} mutants; {len(selected)} selected, {len(equivalent)} listed as "
           f"equivalent, {len(to_run)} to run on {options.jobs} processes")  # fmt: skip
     verdicts: dict[str, list] = {}
@@ -277,32 +296,28 @@ def build_report(
     options: argparse.Namespace,
 ) -> dict:
     packages: dict[str, Counter[str]] = {p: Counter() for p in MUTATED}
+    files: dict[str, Counter[str]] = {}
     survivors, stale = [], []
     for mutant in selected:
-        package = mutant.path.split("/")[0]
+        counts = (packages[mutant.path.split("/")[0]], files.setdefault(mutant.path, Counter()))
         status = verdicts.get(mutant.name, ["not run"])[0]
         if mutant.name in equivalent:
             if status in DETECTED:
                 stale.append(_describe(mutant, status))  # listed, yet a test tells it apart
-            packages[package]["equivalent"] += 1
-            continue
-        if status in DETECTED:
-            packages[package]["killed"] += 1
+            verdict = "equivalent"
+        elif status in DETECTED:
+            verdict = "killed"
         elif status in UNDETECTED:
-            packages[package]["survived"] += 1
+            verdict = "survived"
             survivors.append(_describe(mutant, status))
         else:
-            packages[package][status] += 1
-    scores = {}
-    for package, counts in packages.items():
-        judged = counts["killed"] + counts["survived"]
-        scores[package] = {
-            **counts,
-            "score": None if not judged else round(100 * counts["killed"] / judged, 1),
-        }
+            verdict = status
+        for counter in counts:
+            counter[verdict] += 1
     return {
         "base": options.base,
-        "packages": scores,
+        "packages": {package: _scored(counts) for package, counts in packages.items()},
+        "files": {path: _scored(counts) for path, counts in sorted(files.items())},
         "survivors": survivors,
         "equivalent": [
             {**_describe(m, "equivalent"), "reason": equivalents[m.key]}
@@ -311,6 +326,11 @@ def build_report(
         ],
         "listed_equivalent_but_killed": stale,
     }
+
+
+def _scored(counts: Counter[str]) -> dict[str, float | int | None]:
+    judged = counts["killed"] + counts["survived"]
+    return {**counts, "score": None if not judged else round(100 * counts["killed"] / judged, 1)}
 
 
 def _describe(mutant: Mutant, status: str) -> dict[str, str]:
@@ -335,7 +355,13 @@ def render_summary(report: dict) -> str:
 
 
 def render(report: dict) -> str:
-    out = ["# Mutation report", "", render_summary(report), ""]
+    out = ["# Mutation report", "", render_summary(report), "", "| file | killed | survived "
+           "| equivalent | other | score |", "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    for path, c in report["files"].items():
+        other = sum(n for status, n in c.items() if status not in KNOWN)
+        out.append(f"| {path} | {c.get('killed', 0)} | {c.get('survived', 0)} | "
+                   f"{c.get('equivalent', 0)} | {other} | {c['score']} |")  # fmt: skip
+    out.append("")
     for title, items in (
         ("Survivors (no test tells them apart)", report["survivors"]),
         ("Listed as equivalent but killed", report["listed_equivalent_but_killed"]),
