@@ -141,13 +141,23 @@ def copy_sources() -> None:
             shutil.copy2(source, COPY / name)
 
 
-def refresh_tests() -> None:
-    """The checkout's tests into the last run's copy (and mutmut's), for ``--survivors``."""
+def refresh_copy() -> None:
+    """The checkout as it is now into the last run's copy, for ``--survivors``/``--continue``.
+
+    Sources keep their times (copy2): mutmut regenerates the mutants of a file changed
+    since, and keeps the verdicts of its functions that did not change. Tests go into
+    mutmut's copy as well (it runs them from there).
+    """
     if not (COPY / "mutants").is_dir():
-        raise SystemExit("no earlier run to take the survivors of: run without --survivors")
+        raise SystemExit("no earlier run to go on with: run without --survivors/--continue")
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
-    for target in (COPY, COPY / "mutants"):
-        shutil.copytree(ROOT / "tests", target / "tests", ignore=ignore, dirs_exist_ok=True)
+    for name in COPIED:
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, COPY / name, ignore=ignore, dirs_exist_ok=True)
+        else:
+            shutil.copy2(source, COPY / name)
+    shutil.copytree(ROOT / "tests", COPY / "mutants" / "tests", ignore=ignore, dirs_exist_ok=True)
 
 
 def functions_changed_since(base: str) -> set[tuple[str, str]]:
@@ -239,10 +249,11 @@ def main(argv: list[str]) -> int:
 
     started = time.monotonic()
     log = OUT / "mutmut.log"
-    if options.survivors or options.resume:
-        refresh_tests()
-    elif not options.report_only:
-        copy_sources()
+    if not options.report_only:
+        if options.survivors or options.resume:
+            refresh_copy()
+        else:
+            copy_sources()
         print(f"generating mutants in {COPY.relative_to(ROOT)} (log: {log.relative_to(ROOT)})")
         _in_copy(_GENERATE, str(options.jobs), str(OUT / "diffs.json"), log=log)
     mutants = []
