@@ -126,3 +126,19 @@ def test_seconds_ms_of_zero_is_a_plain_zero():
 
     assert repr(seconds_ms(0)) == "0.0"
     assert repr(seconds_ms(1)) == "0.0"
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [("2024-02-29", True), ("2023-02-29", False), ("2000-02-29", True), ("1900-02-29", False),
+     ("2026-04-30", True), ("2026-04-31", False), ("2026-12-31", True), ("2026-13-01", False)],
+)  # fmt: skip
+def test_a_calendar_date_is_checked_against_its_own_year_and_month(text, valid):
+    from schemas.timestamps import check_calendar_date, is_calendar_date
+
+    assert is_calendar_date(text) == valid
+    if valid:
+        assert check_calendar_date(text) == text
+    else:
+        with pytest.raises(ValueError, match="impossible date"):
+            check_calendar_date(text)

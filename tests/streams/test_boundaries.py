@@ -421,3 +421,100 @@ def test_windows_age_queries_awaiting_data_management_in_each_bucket():
     assert queries.aging_by_state == ((0, 0, 1, 0), (1, 2, 3, 1))
     assert queries.aging == (1, 2, 4, 1)
     assert queries == e.snapshot(as_of).studies["S"].queries
+
+
+# -- the record index and its pruning ---------------------------------------------------------
+
+
+def test_pruning_an_hour_keeps_the_records_other_entries_reachable_by_a_later_publish():
+    """A record with entries in an hour forgotten and in a later one: a publish of the record
+    after the pruning still reaches the retained entries (the record's index keeps them)."""
+    e = engine(retention=DAY)
+    feed(
+        e,
+        entry("old", T0, "r"),
+        records("p-old", at(T0, 10 * 60_000_000), ["r"]),  # the old hour, all published
+        entry("kept-1", at(T0, 5 * H), "r"),
+        entry("kept-2", at(T0, 5 * H + US), "r"),
+        entry("lone-old", T0, "s"),
+        records("p-s", at(T0, 10 * 60_000_000), ["s"]),
+        entry("lone-new", at(T0, 5 * H), "s2"),
+    )
+    _to_horizon(e, t(T0) + 2 * H, DAY)  # the hour of T0 ends before the horizon: forgotten
+    ledger = e.studies["S"].dashboards["default"]
+    assert "s" not in ledger.by_record or ledger.by_record["s"] == ()
+    feed(e, records("p-new", at(T0, 6 * H), ["r", "s2"]))
+    f = e.snapshot(t(T0) + 6 * H).studies["S"].dashboards["default"]
+    assert (f.latency.count, f.backlog.pending) == (3, 0)
+
+
+def test_a_bucket_is_kept_until_it_ends_even_when_all_its_entries_were_published():
+    e = engine(retention=DAY)
+    feed(e, entry("e", T0, "a"), records("p", at(T0, 10 * 60_000_000), ["a"]))
+    _to_horizon(e, t(T0) + H - US, DAY)  # every publish is before the horizon, the hour is not
+    latency = e.snapshot(t(T0) + H).studies["S"].dashboards["default"].latency
+    assert latency.count == 1
+
+
+def test_record_publish_times_before_the_horizon_are_forgotten_for_every_record():
+    e = engine(retention=DAY)
+    # In this order: each kind of record is looked at, whatever comes before it.
+    feed(
+        e,
+        records("c1", T0, ["c"]), records("c2", at(T0, H), ["c"]), records("c3", at(T0, 3 * H), ["c"]),
+        records("d1", T0, ["d"]), records("d2", at(T0, 3 * H), ["d"]), records("d3", at(T0, 4 * H), ["d"]),
+        records("kept", at(T0, 3 * H), ["a"]),  # a lone time after the horizon: kept
+        records("gone", T0, ["b"]),  # a lone time before the horizon: forgotten
+    )  # fmt: skip
+    _to_horizon(e, t(T0) + 2 * H, DAY)
+    ledger = e.studies["S"].dashboards["default"]
+    assert ledger.record_publishes == {
+        "c": t(T0) + 3 * H,  # one time left: stored bare
+        "d": [t(T0) + 3 * H, t(T0) + 4 * H],
+        "a": t(T0) + 3 * H,
+    }
+    # Late entries: "b" finds no publish; "c" entered at T0 finds only the one kept.
+    feed(e, entry("late-b", T0, "b"), entry("late-c", T0, "c"))
+    f = e.snapshot(t(T0) + 4 * H).studies["S"].dashboards["default"]
+    assert (f.latency.count, f.latency.max_us, f.backlog.pending) == (1, 3 * H, 1)
+
+
+def test_a_lone_record_publish_at_the_horizon_is_kept_one_microsecond_before_it_is_not():
+    for shift, expected in ((0, {"a": t(T0)}), (US, {})):
+        e = engine(retention=DAY)
+        feed(e, records("p", T0, ["a"]))
+        _to_horizon(e, t(T0) + shift, DAY)
+        assert e.studies["S"].dashboards["default"].record_publishes == expected
+
+
+def test_a_record_publish_covers_an_entry_at_its_own_time_when_it_is_the_only_one():
+    e = engine()
+    feed(e, records("p", T0, ["a"]))
+    ledger = e.studies["S"].dashboards["default"]
+    assert ledger.earliest_cover("a", t(T0)) == t(T0)
+    assert ledger.earliest_cover("a", t(T0) + US) is None
+    feed(e, records("p2", at(T0, H), ["a"]))
+    assert ledger.earliest_cover("a", t(T0) + H) == t(T0) + H  # on the last of several
+
+
+def test_a_forgotten_entry_is_no_longer_retained():
+    e = engine(retention=DAY)
+    feed(e, entry("e", T0, "a"), records("p", at(T0, 10 * 60_000_000), ["a"]))
+    (view,) = e.last_tracked
+    assert (view.record_id, view.entered_us, view.published_us) == ("a", t(T0), t(T0) + 10 * 60_000_000)
+    _to_horizon(e, t(T0) + 2 * H, DAY)
+    with pytest.raises(LookupError, match="no longer retained"):
+        _ = view.published_us
+
+
+def test_entries_are_listed_with_their_record_and_time_in_arrival_order_within_an_hour():
+    e = engine()
+    times = (at(T0, 30 * 60_000_000), at(T0, 10 * 60_000_000), at(T0, 20 * 60_000_000))
+    feed(e, *(entry(f"e{i}", at_, "r") for i, at_ in enumerate(times)))
+    feed(e, entry("p-pending", at(T0, 50 * 60_000_000), "other"))
+    feed(e, records("p", at(T0, H), ["r"]))  # publishes the three, filed in arrival order
+    listed = [(v.record_id, v.entered_us, v.published_us) for v in e.entries("S", "default")]
+    assert listed == [
+        ("other", t(T0) + 50 * 60_000_000, None),
+        *((("r", t(at_), t(T0) + H)) for at_ in times),
+    ]
