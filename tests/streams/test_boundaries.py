@@ -513,8 +513,44 @@ def test_entries_are_listed_with_their_record_and_time_in_arrival_order_within_a
     feed(e, *(entry(f"e{i}", at_, "r") for i, at_ in enumerate(times)))
     feed(e, entry("p-pending", at(T0, 50 * 60_000_000), "other"))
     feed(e, records("p", at(T0, H), ["r"]))  # publishes the three, filed in arrival order
+    feed(e, entry("after", at(T0, 40 * 60_000_000), "r"))  # arrives published, same hour
     listed = [(v.record_id, v.entered_us, v.published_us) for v in e.entries("S", "default")]
     assert listed == [
         ("other", t(T0) + 50 * 60_000_000, None),
         *((("r", t(at_), t(T0) + H)) for at_ in times),
+        ("r", t(T0) + 40 * 60_000_000, t(T0) + H),
     ]
+
+
+# -- the frontier of snapshots ----------------------------------------------------------------
+
+
+def test_an_earlier_snapshot_with_a_lower_cutoff_keeps_the_later_one_for_entries_above_it():
+    e = engine()
+    feed(e, snapshot("a", at(T0, 12 * H), at(T0, 10 * H)), snapshot("b", at(T0, 11 * H), at(T0, 8 * H)))
+    feed(e, entry("late", at(T0, 9 * H), "x"), entry("low", at(T0, 7 * H), "y"))
+    ledger = e.studies["S"].dashboards["default"]
+    assert (ledger.snapshot_cutoffs, ledger.snapshot_times) == (
+        [t(T0) + 8 * H, t(T0) + 10 * H],
+        [t(T0) + 11 * H, t(T0) + 12 * H],
+    )
+    f = e.snapshot(t(T0) + 13 * H).studies["S"].dashboards["default"].latency
+    assert (f.count, f.p50_us, f.max_us) == (2, 3 * H, 4 * H)
+
+
+def test_a_snapshot_with_a_later_cutoff_and_an_earlier_time_replaces_the_ones_it_dominates():
+    e = engine()
+    feed(e, snapshot("a", at(T0, 12 * H), at(T0, 8 * H)), snapshot("b", at(T0, 13 * H), at(T0, 9 * H)))
+    feed(e, snapshot("c", at(T0, 11 * H), at(T0, 10 * H)))  # dominates both
+    ledger = e.studies["S"].dashboards["default"]
+    assert (ledger.snapshot_cutoffs, ledger.snapshot_times) == ([t(T0) + 10 * H], [t(T0) + 11 * H])
+    feed(e, entry("late", at(T0, 7 * H), "x"))
+    assert e.snapshot(t(T0) + 14 * H).studies["S"].dashboards["default"].latency.max_us == 4 * H
+
+
+def test_a_snapshot_covers_earlier_hours_whatever_order_their_entries_arrived_in():
+    e = engine()
+    feed(e, entry("later-hour", at(T0, 5 * H + 30 * 60_000_000), "a"), entry("earlier", at(T0, 3 * H), "b"))
+    feed(e, snapshot("s", at(T0, 6 * H), at(T0, 5 * H + 10 * 60_000_000)))
+    f = e.snapshot(t(T0) + 6 * H).studies["S"].dashboards["default"]
+    assert (f.latency.count, f.latency.max_us, f.backlog.pending) == (1, 3 * H, 1)
