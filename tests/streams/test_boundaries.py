@@ -503,7 +503,7 @@ def test_a_forgotten_entry_is_no_longer_retained():
     (view,) = e.last_tracked
     assert (view.record_id, view.entered_us, view.published_us) == ("a", t(T0), t(T0) + 10 * 60_000_000)
     _to_horizon(e, t(T0) + 2 * H, DAY)
-    with pytest.raises(LookupError, match="no longer retained"):
+    with pytest.raises(LookupError, match=r"^entry no longer retained \(pruned by the retention\)$"):
         _ = view.published_us
 
 
@@ -554,3 +554,63 @@ def test_a_snapshot_covers_earlier_hours_whatever_order_their_entries_arrived_in
     feed(e, snapshot("s", at(T0, 6 * H), at(T0, 5 * H + 10 * 60_000_000)))
     f = e.snapshot(t(T0) + 6 * H).studies["S"].dashboards["default"]
     assert (f.latency.count, f.latency.max_us, f.backlog.pending) == (1, 3 * H, 1)
+
+
+def test_a_snapshot_dominating_three_frontier_points_replaces_all_three():
+    e = engine()
+    for i in range(3):  # cutoffs 8, 9, 10 h published at 12, 13, 14 h
+        feed(e, snapshot(f"s{i}", at(T0, (12 + i) * H), at(T0, (8 + i) * H)))
+    feed(e, snapshot("dom", at(T0, 11 * H), at(T0, 11 * H)))
+    ledger = e.studies["S"].dashboards["default"]
+    assert (ledger.snapshot_cutoffs, ledger.snapshot_times) == ([t(T0) + 11 * H], [t(T0) + 11 * H])
+
+
+# -- record publishes: a record published again and again, in any order ---------------------
+
+
+def test_a_record_published_several_times_in_any_order_covers_each_entry_by_its_earliest():
+    """Times of one record in the order 5 h, 1 h, 3 h, 3 h again, 7 h: each entry takes the
+    earliest publish at or after its own time, whether it was pending or arrived later."""
+    e = engine()
+    feed(e, entry("before-all", T0, "r"))
+    feed(e, records("p5", at(T0, 5 * H), ["r"]), records("p1", at(T0, H), ["r"]))
+    feed(e, entry("after-1h", at(T0, H + US), "r"))  # pending: nothing at or after it but 5 h
+    feed(e, records("p3", at(T0, 3 * H), ["r"]), records("p3-again", at(T0, 3 * H), ["r"]))
+    feed(e, entry("after-5h", at(T0, 5 * H + US), "r"))  # pending until 7 h
+    feed(e, records("p7", at(T0, 7 * H), ["r"]))
+    feed(e, entry("late-2h", at(T0, 2 * H), "r"))  # arrives last: takes 3 h
+    ledger = e.studies["S"].dashboards["default"]
+    assert ledger.record_publishes["r"] == [t(T0) + k * H for k in (1, 3, 5, 7)]
+    rows = sorted((v.entered_us - t(T0), v.published_us - t(T0)) for v in e.entries("S", "default"))
+    assert rows == [(0, H), (H + US, 3 * H), (2 * H, 3 * H), (5 * H + US, 7 * H)]
+
+
+def test_a_record_named_twice_or_already_published_at_that_time_does_not_stop_the_others():
+    e = engine()
+    feed(e, *(entry(r, T0, r) for r in ("a", "b", "c", "d")))
+    feed(e, records("p1", at(T0, H), ["a"]), records("p2", at(T0, 2 * H), ["c"]))
+    feed(e, records("p2-again", at(T0, 3 * H), ["c"]))  # "c" now has two times
+    # "a" again at the time it has (and named twice), then "b": "b" is reached.
+    feed(e, records("p3", at(T0, H), ["a", "a", "b"]))
+    # "c" at one of the times it has, then "d": "d" is reached.
+    feed(e, records("p4", at(T0, 2 * H), ["c", "d"]))
+    f = e.snapshot(t(T0) + 4 * H).studies["S"].dashboards["default"]
+    assert (f.latency.count, f.latency.p50_us, f.latency.max_us, f.backlog.pending) == (4, H, 2 * H, 0)
+
+
+def test_an_entry_one_microsecond_after_its_records_only_publish_waits_for_the_next():
+    e = engine()
+    feed(e, records("p1", at(T0, H), ["q"]), entry("after", at(T0, H + US), "q"))
+    feed(e, records("p2", at(T0, 2 * H), ["q"]))
+    f = e.snapshot(t(T0) + 3 * H).studies["S"].dashboards["default"]
+    assert (f.latency.count, f.latency.max_us, f.backlog.pending) == (1, H - US, 0)
+
+
+def test_more_breakdown_groups_than_an_entry_key_can_hold_are_refused(monkeypatch):
+    import streams.latency
+
+    monkeypatch.setattr(streams.latency, "GROUP_MASK", 1)  # 2**32 − 1 groups in real keys
+    ledger = streams.latency.DashboardLedger(SLA, ())
+    assert [ledger.group((name,)).index for name in ("a", "b", "a")] == [0, 1, 0]
+    with pytest.raises(ValueError, match=r"^too many breakdown groups for one study and dashboard$"):
+        ledger.group(("c",))
