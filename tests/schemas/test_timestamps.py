@@ -143,3 +143,26 @@ def test_a_calendar_date_is_checked_against_its_own_year_and_month(text, valid):
     else:
         with pytest.raises(ValueError, match="impossible date"):
             check_calendar_date(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("2026-01-01T00:00:60Z", "impossible time of day"),
+        ("2026-01-01T00:00:60+01:00", "impossible time of day"),
+        ("2026-01-01T00:60:00+01:00", "impossible time of day"),
+        ("2026-01-01T00:00:00+24:00", "impossible UTC offset"),
+        ("2026-01-01T00:00:00+00:60", "impossible UTC offset"),
+    ],
+)
+def test_the_clock_and_the_offset_stop_at_their_last_value(text, reason):
+    with pytest.raises(ValueError, match=reason):
+        parse_timestamp_us(text)
+
+
+def test_the_last_clock_and_offset_values_are_exact_integers():
+    assert parse_timestamp_us("2026-01-01T23:59:59+23:59") == parse_timestamp_us(
+        "2026-01-01T00:00:59Z"
+    )
+    west = parse_timestamp_us("2026-01-01T00:00:00-01:30")
+    assert (type(west), west) == (int, parse_timestamp_us("2026-01-01T01:30:00Z"))

@@ -162,12 +162,17 @@ def test_the_earliest_cover_is_the_earlier_of_a_snapshot_and_a_record_publish():
 # -- overdue: a pending entry older than the SLA (T − entered > SLA) ---------------------
 
 
+@pytest.mark.parametrize("published_later", [False, True], ids=["never-published", "published-later"])
 @pytest.mark.parametrize("entered", ["2026-01-05T00:00:00Z", "2026-01-05T00:59:59.999999Z"])
-def test_a_pending_entry_exactly_the_sla_old_is_not_overdue_one_microsecond_later_it_is(entered):
+def test_a_pending_entry_exactly_the_sla_old_is_not_overdue_one_microsecond_later_it_is(
+    entered, published_later
+):
     """At the start and at the last microsecond of its hour bucket (whole buckets are counted
-    at once when they lie wholly before T − SLA)."""
+    at once when they lie wholly before T − SLA); never published, or published after T."""
     e = engine()
     feed(e, entry("e", entered, "a"), entry("fresh", at(entered, SLA), "b"))
+    if published_later:
+        feed(e, records("p", at(entered, 2 * SLA), ["a"]))
     for age, expected in ((SLA, 0), (SLA + US, 1)):
         as_of = t(entered) + age
         assert boundaries.overdue(t(entered), as_of, SLA) == bool(expected)
@@ -578,11 +583,18 @@ def test_a_record_published_several_times_in_any_order_covers_each_entry_by_its_
     feed(e, records("p3", at(T0, 3 * H), ["r"]), records("p3-again", at(T0, 3 * H), ["r"]))
     feed(e, entry("after-5h", at(T0, 5 * H + US), "r"))  # pending until 7 h
     feed(e, records("p7", at(T0, 7 * H), ["r"]))
-    feed(e, entry("late-2h", at(T0, 2 * H), "r"))  # arrives last: takes 3 h
+    feed(e, records("p6", at(T0, 6 * H), ["r"]))  # between the last two: inserted, not appended
+    # Entries arriving last take the earliest publish at or after their own time, up to
+    # exactly the last one.
+    late = {"late-2h": 2 * H, "late-4h": 4 * H, "late-6h": 6 * H + US, "late-7h": 7 * H}
+    feed(e, *(entry(name, at(T0, when), "r") for name, when in late.items()))
     ledger = e.studies["S"].dashboards["default"]
-    assert ledger.record_publishes["r"] == [t(T0) + k * H for k in (1, 3, 5, 7)]
+    assert ledger.record_publishes["r"] == [t(T0) + k * H for k in (1, 3, 5, 6, 7)]
     rows = sorted((v.entered_us - t(T0), v.published_us - t(T0)) for v in e.entries("S", "default"))
-    assert rows == [(0, H), (H + US, 3 * H), (2 * H, 3 * H), (5 * H + US, 7 * H)]
+    assert rows == [
+        (0, H), (H + US, 3 * H), (2 * H, 3 * H), (4 * H, 5 * H),
+        (5 * H + US, 6 * H), (6 * H + US, 7 * H), (7 * H, 7 * H),
+    ]  # fmt: skip
 
 
 def test_a_record_named_twice_or_already_published_at_that_time_does_not_stop_the_others():
