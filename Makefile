@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench soak schemas clean tools fuzz image manifests
+.PHONY: demo test lint bench soak schemas clean tools fuzz image manifests mutation
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,6 +58,13 @@ schemas: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -c "import duckdb" 2>/dev/null || $(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python -m bench
+
+# Mutation testing of streams/ and schemas/ with the fast tests (mutation/, TESTING.md); not part
+# of `make test`. mutmut (the `mutation` extra) is installed on first use. Everything it writes
+# goes to out/mutation/. `make mutation BASE=main` mutates only functions changed since main.
+mutation: $(STAMP)
+	$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/pip install --quiet -e '.[test,mutation]'
+	nice -n 19 $(BIN)/python -m mutation $(if $(BASE),--base $(BASE)) $(MUTATION_ARGS)
 
 # 10 minutes at 1,000 events/s on the embedded broker: worker RSS at minutes 2 and 10, and
 # final figures against the engine (bench/soak.py). Not part of `make test`.

@@ -79,7 +79,10 @@ def window_parts(
     if engine.earliest_us is None or engine.earliest_us > as_of_us:
         return {}
     start_us = engine.earliest_us if since_us is None else min(since_us, as_of_us)
-    bounds = window_bounds(start_us, as_of_us, size_us, origin_us)
+    # From the window *ending* at start_us when start_us is on an edge: backlog and queries
+    # are as at a window's end, so what this engine holds at start_us belongs to that
+    # window too (merge_windows lays out windows from the earliest time of all engines).
+    bounds = window_bounds(start_us - 1, as_of_us, size_us, origin_us)
     instants = [min(end, as_of_us) for _start, end in bounds]
     per_window: list[dict[str, StudyPart]] = [{} for _ in bounds]
     for study_id, study in engine.studies.items():

@@ -141,3 +141,18 @@ def test_every_example_in_the_contract_document_is_a_valid_event():
         assert not isinstance(event, Rejection), (example["event_id"], event)
         # And each example uses only fields the schema file lists.
         assert set(example) <= set(committed(example["schema"])["properties"])
+
+
+def test_the_export_command_writes_the_committed_files_into_the_folder_it_is_given(
+    tmp_path, capsys
+):
+    from schemas.export import main
+
+    assert main([str(tmp_path / "out")]) == 0
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == sorted(file_name(schema) for schema in MODELS)
+    for name in written:
+        assert (tmp_path / "out" / name).read_bytes() == (SCHEMA_DIR / name).read_bytes()
+    assert capsys.readouterr().out.splitlines() == [
+        str(tmp_path / "out" / file_name(schema)) for schema in MODELS
+    ]

@@ -151,7 +151,10 @@ def test_hostile_documents_what_the_schema_file_refuses_is_refused_in_one_line(
         named = reason.removeprefix(f"{schema}: ").split(":")[0].split("[")[0]
         assert named in MODELS[schema].__struct_fields__ or "data_cutoff" in reason, reason
     for value in producer_values(mutated):
-        # The contract's own words (a reason may list the allowed values) are not echoes,
-        # nor is random text short enough to occur in them ("str" in "string").
+        # The contract's own words (a reason may list the allowed values, and names fields)
+        # are not echoes, nor is random text short enough to occur in them ("str" in
+        # "string", "data_cut" in "data_cutoff").
+        if any(value in name for name in FIELDS):
+            continue
         if value not in VOCABULARY and (len(value) >= 8 or (len(value) >= 3 and value in TRICKY)):
             assert value not in reason.removeprefix(str(schema)), (value, reason)

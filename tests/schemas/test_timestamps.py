@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -97,3 +98,71 @@ def test_cached_formatter_writes_what_format_timestamp_writes(values):
     formatter = TimestampFormatter()
     for us in values + values:  # the second pass answers from the caches
         assert formatter(us) == format_timestamp(us)
+
+
+@pytest.mark.parametrize(
+    ("us", "seconds"),
+    [
+        (0, 0.0),
+        (499, 0.0),  # below half a millisecond: down
+        (500, 0.001),  # exactly half: away from zero
+        (1_499, 0.001),
+        (1_500, 0.002),
+        (86_400_000_000, 86_400.0),
+        (-499, 0.0),
+        (-500, -0.001),  # half away from zero on the negative side too
+        (-1_500, -0.002),
+    ],
+)
+def test_seconds_ms_rounds_half_a_millisecond_away_from_zero(us, seconds):
+    from schemas.timestamps import seconds_ms
+
+    assert seconds_ms(us) == seconds
+
+
+def test_seconds_ms_of_zero_is_a_plain_zero():
+    """Not -0.0, which JSON would write as "-0.0"."""
+    from schemas.timestamps import seconds_ms
+
+    assert repr(seconds_ms(0)) == "0.0"
+    assert repr(seconds_ms(1)) == "0.0"
+
+
+@pytest.mark.parametrize(
+    ("text", "valid"),
+    [("2024-02-29", True), ("2023-02-29", False), ("2000-02-29", True), ("1900-02-29", False),
+     ("2026-04-30", True), ("2026-04-31", False), ("2026-12-31", True), ("2026-13-01", False),
+     ("2399-12-31", True)],  # a date nothing parsed before: not in the cache
+)  # fmt: skip
+def test_a_calendar_date_is_checked_against_its_own_year_and_month(text, valid):
+    from schemas.timestamps import check_calendar_date, is_calendar_date
+
+    assert is_calendar_date(text) == valid
+    if valid:
+        assert check_calendar_date(text) == text
+    else:
+        with pytest.raises(ValueError, match="impossible date"):
+            check_calendar_date(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("2026-01-01T00:00:60Z", "impossible time of day"),
+        ("2026-01-01T00:00:60+01:00", "impossible time of day"),
+        ("2026-01-01T00:60:00+01:00", "impossible time of day"),
+        ("2026-01-01T00:00:00+24:00", "impossible UTC offset"),
+        ("2026-01-01T00:00:00+00:60", "impossible UTC offset"),
+    ],
+)
+def test_the_clock_and_the_offset_stop_at_their_last_value(text, reason):
+    with pytest.raises(ValueError, match=reason):
+        parse_timestamp_us(text)
+
+
+def test_the_last_clock_and_offset_values_are_exact_integers():
+    assert parse_timestamp_us("2026-01-01T23:59:59+23:59") == parse_timestamp_us(
+        "2026-01-01T00:00:59Z"
+    )
+    west = parse_timestamp_us("2026-01-01T00:00:00-01:30")
+    assert (type(west), west) == (int, parse_timestamp_us("2026-01-01T01:30:00Z"))

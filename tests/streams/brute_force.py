@@ -11,6 +11,17 @@ from fractions import Fraction
 from typing import Any
 
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent
+from tests.streams.boundaries import (
+    aging_bucket,
+    exists_as_of,
+    in_window,
+    over_30_days,
+    overdue,
+    record_publish_covers,
+    snapshot_covers,
+    window_complete,
+    within_sla,
+)
 
 DAY = 86_400_000_000
 
@@ -43,12 +54,16 @@ def _time(event: Event) -> int:
 def first_publish(entry: EntryEvent, publishes: list[PublishEvent], dashboard: str, t: int):
     times = []
     for p in publishes:
-        if p.study_id != entry.study_id or p.dashboard != dashboard or p.published_at > t:
+        if p.study_id != entry.study_id or p.dashboard != dashboard:
+            continue
+        if not exists_as_of(p.published_at, t):
             continue
         if p.data_cutoff is not None:
-            if entry.entered_at <= p.data_cutoff:
+            if snapshot_covers(entry.entered_at, p.data_cutoff):
                 times.append(p.published_at)
-        elif entry.record_id in p.record_ids and entry.entered_at <= p.published_at:
+        elif entry.record_id in p.record_ids and record_publish_covers(
+            entry.entered_at, p.published_at
+        ):
             times.append(p.published_at)
     return min(times) if times else None
 
@@ -62,7 +77,9 @@ def query_states(events: list[QueryEvent], t: int) -> tuple[dict[str, tuple[str,
     orphans = 0
     for key, evs in by_query.items():
         state, opened = "never", 0
-        for q in sorted((e for e in evs if e.occurred_at <= t), key=lambda e: e.occurred_at):
+        for q in sorted(
+            (e for e in evs if exists_as_of(e.occurred_at, t)), key=lambda e: e.occurred_at
+        ):
             if q.status == "opened":
                 state, opened = "site", q.occurred_at
             elif state == "never":
@@ -87,7 +104,9 @@ def study_figures(
     latency_window: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     entries = [
-        e for e in events if isinstance(e, EntryEvent) and e.study_id == study and e.entered_at <= t
+        e
+        for e in events
+        if isinstance(e, EntryEvent) and e.study_id == study and exists_as_of(e.entered_at, t)
     ]
     publishes = [p for p in events if isinstance(p, PublishEvent) and p.study_id == study]
     out: dict[str, Any] = {"dashboards": {}}
@@ -98,7 +117,7 @@ def study_figures(
             first = first_publish(entry, publishes, dashboard, t)
             if first is None:
                 pending_entered.append(entry.entered_at)
-            elif latency_window is None or latency_window[0] <= first < latency_window[1]:
+            elif latency_window is None or in_window(first, *latency_window):
                 latencies.append(first - entry.entered_at)
             # Over SLA: the deadline passed (t is after it) with no covering publish by it;
             # in a window, when the first instant after the deadline lies inside it.
@@ -114,13 +133,13 @@ def study_figures(
                 "p95": _rank_value(latencies, 95),
                 "p99": _rank_value(latencies, 99),
                 "max": max(latencies) if latencies else None,
-                "within_sla": sum(1 for x in latencies if x <= sla),
+                "within_sla": sum(1 for x in latencies if within_sla(x, sla)),
                 "over_sla": over_sla,
             },
             "backlog": {
                 "pending": len(pending_entered),
                 "oldest_age": t - min(pending_entered) if pending_entered else None,
-                "overdue": sum(1 for x in pending_entered if t - x > sla),
+                "overdue": sum(1 for x in pending_entered if overdue(x, t, sla)),
             },
         }
     queries = [q for q in events if isinstance(q, QueryEvent) and q.study_id == study]
@@ -130,12 +149,7 @@ def study_figures(
         "awaiting_site": sum(1 for s, _ in states.values() if s == "site"),
         "awaiting_dm": sum(1 for s, _ in states.values() if s == "dm"),
         "oldest": max(ages) if ages else None,
-        "aging": [
-            sum(1 for a in ages if a <= 7 * DAY),
-            sum(1 for a in ages if 7 * DAY < a <= 14 * DAY),
-            sum(1 for a in ages if 14 * DAY < a <= 30 * DAY),
-            sum(1 for a in ages if a > 30 * DAY),
-        ],
+        "aging": [sum(1 for a in ages if aging_bucket(a) == bucket) for bucket in range(4)],
     }
     return out
 
@@ -144,7 +158,7 @@ def snapshot(
     arrivals: list[Event], config: dict[str, tuple[tuple[str, ...], int]], default, t: int
 ) -> dict[str, Any]:
     events = dedupe(arrivals)
-    studies = sorted({e.study_id for e in events if _time(e) <= t})
+    studies = sorted({e.study_id for e in events if exists_as_of(_time(e), t)})
     result = {}
     for study in studies:
         dashboards, sla = config.get(study, default)
@@ -156,16 +170,16 @@ def snapshot(
 
 def windows(arrivals: list[Event], config, default, t: int, size: int) -> list[dict[str, Any]]:
     events = dedupe(arrivals)
-    times = [_time(e) for e in events if _time(e) <= t]
+    times = [_time(e) for e in events if exists_as_of(_time(e), t)]
     if not times:
         return []
     out = []
     k = min(times) // size
-    while k * size <= t:
+    while exists_as_of(k * size, t):  # up to the window holding T
         start, end = k * size, (k + 1) * size
         instant = min(end, t)
         studies = {}
-        for study in sorted({e.study_id for e in events if _time(e) <= instant}):
+        for study in sorted({e.study_id for e in events if exists_as_of(_time(e), instant)}):
             dashboards, sla = config.get(study, default)
             figures = study_figures(events, study, tuple(sorted(dashboards)), sla, instant)
             # Latency figures of entries whose first publish (as of T) falls in the window.
@@ -173,7 +187,9 @@ def windows(arrivals: list[Event], config, default, t: int, size: int) -> list[d
             for name in figures["dashboards"]:
                 figures["dashboards"][name]["latency"] = latency["dashboards"][name]["latency"]
             studies[study] = figures
-        out.append({"start": start, "end": end, "complete": end <= t, "studies": studies})
+        out.append(
+            {"start": start, "end": end, "complete": window_complete(end, t), "studies": studies}
+        )
         k += 1
     return out
 
@@ -190,7 +206,9 @@ def query_durations(
     state, opened = "never", None
     answers: list[int] = []
     closes: list[int] = []
-    for q in sorted((e for e in events if e.occurred_at <= t), key=lambda e: e.occurred_at):
+    for q in sorted(
+        (e for e in events if exists_as_of(e.occurred_at, t)), key=lambda e: e.occurred_at
+    ):
         if q.status == "opened":
             state, opened = "site", q.occurred_at
         elif state in ("never", "closed"):
@@ -218,7 +236,7 @@ def _card(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "p50": _rank_value(latencies, 50),
         "p95": _rank_value(latencies, 95),
         "within_sla": sum(
-            1 for r in rows if r.get("latency") is not None and r["latency"] <= r["sla"]
+            1 for r in rows if r.get("latency") is not None and within_sla(r["latency"], r["sla"])
         ),
         "pending": len(waiting),
         "overdue": sum(1 for r in waiting if r["overdue"]),
@@ -230,7 +248,7 @@ def _card(rows: list[dict[str, Any]]) -> dict[str, Any]:
             or (r["latency"] is not None and r["latency"] > r["sla"])
         ),
         "open_queries": len(open_queries),
-        "queries_over_30d": sum(1 for r in open_queries if r["age"] > 30 * DAY),
+        "queries_over_30d": sum(1 for r in open_queries if over_30_days(r["age"])),
         "answers": len(answers),
         "median_answer": _rank_value(answers, 50),
         "closes": len(closes),
@@ -265,7 +283,9 @@ def scorecards(arrivals: list[Event], config, default, t: int) -> dict[str, Any]
     """Per vendor and country, all studies and per study; each entry counted once per dashboard."""
     events = dedupe(arrivals)
     rows: list[dict[str, Any]] = []
-    for entry in (e for e in events if isinstance(e, EntryEvent) and e.entered_at <= t):
+    for entry in (
+        e for e in events if isinstance(e, EntryEvent) and exists_as_of(e.entered_at, t)
+    ):
         dashboards, sla = config.get(entry.study_id, default)
         publishes = [p for p in events if isinstance(p, PublishEvent)]
         for dashboard in dashboards:
@@ -274,7 +294,7 @@ def scorecards(arrivals: list[Event], config, default, t: int) -> dict[str, Any]
                 "kind": "entry", "study": entry.study_id, "site": entry.site_id,
                 "vendor": entry.vendor or UNASSIGNED, "country": entry.country or UNASSIGNED,
                 "latency": None if first is None else first - entry.entered_at,
-                "sla": sla, "overdue": t - entry.entered_at > sla,
+                "sla": sla, "overdue": overdue(entry.entered_at, t, sla),
             })  # fmt: skip
     by_query: dict[tuple[str, str], list[QueryEvent]] = {}
     for q in events:

@@ -29,8 +29,15 @@ def engine_config(**options: object) -> EngineConfig:
     )
 
 
-# Instants on a coarse grid (ties are the interesting cases) over ~40 days (query aging > 30 d).
-instants = (
+MINUTE = 60_000_000
+
+# Instants where equality is common, and where it is not. The coarse grid (whole hours,
+# days and quarter days, whole minutes) makes entry times, cutoffs, publish times, query
+# times and T coincide, and lands on exact multiples of the SLAs (6 h, 24 h), of the window
+# sizes and of the aging limits (7, 14, 30 d); one microsecond either side of an hour is
+# either side of an hour bucket, a window edge or an SLA; the fine grid (any microsecond
+# over ~41 days) is where nothing coincides. Over ~40 days: query aging > 30 d.
+coarse_instants = (
     st.sampled_from([BASE + h * HOUR for h in (0, 1, 6, 7, 24, 30, 48, 200, 400, 800, 1000)])
     | st.builds(
         lambda day, quarter: BASE + day * DAY + quarter * 6 * HOUR,
@@ -38,7 +45,13 @@ instants = (
         st.integers(0, 3),
     )
     | st.builds(lambda h: BASE + h * HOUR, st.integers(0, 72))
+    | st.builds(lambda m: BASE + m * MINUTE, st.integers(0, 72 * 60))
 )
+edge_instants = st.builds(
+    lambda h, side: BASE + h * HOUR + side, st.integers(0, 72), st.sampled_from([-1, 1])
+)
+fine_instants = st.integers(BASE, BASE + 41 * DAY)
+instants = coarse_instants | edge_instants | fine_instants
 studies = st.sampled_from(["S1", "S2"])
 records = st.sampled_from(["r1", "r2", "r3", "r4"])
 vendors = st.sampled_from(["V1", "V2", None])
@@ -84,7 +97,9 @@ def publishes(draw: st.DrawFn) -> PublishEvent:
         "dashboard": draw(st.sampled_from(["default", "default", "ops", "elsewhere"])),
     }
     if draw(st.booleans()):
-        doc["data_cutoff"] = _ts(published - draw(st.sampled_from([0, HOUR, 6 * HOUR, 2 * DAY])))
+        # Back from the publish by nothing, a bucket, an SLA, or one microsecond less.
+        back = draw(st.sampled_from([0, 1, HOUR, 6 * HOUR, 6 * HOUR - 1, DAY, 2 * DAY]))
+        doc["data_cutoff"] = _ts(published - back)
     else:
         doc["record_ids"] = draw(st.lists(records, min_size=1, max_size=3))
     return _valid(PublishEvent, doc)

@@ -151,3 +151,83 @@ def test_a_reopened_query_folds_the_same_in_order_and_out_of_order():
     engine = engine_for()
     engine.apply_all(late_first)
     assert engine.studies["S"].queries.queries["Q"].as_of(BASE + 20 * HOUR).state == 3
+
+
+# Every path by which an entry gets or lowers its publish, in one scenario: record publishes
+# of pending entries (new hour and hour with published entries), snapshots covering pending
+# entries into hours that already hold published ones, several within the SLA at once, a late
+# earlier snapshot and a late earlier record publish lowering latencies, snapshots dominated
+# by or dominating the frontier, late entries matched against it, and a record publish that
+# must not reach an entry one microsecond after it. Study S1: SLA 6 h, dashboards default, ops.
+M = 60_000_000
+SCENARIO = [
+    ("entry", "e1", 0, "r1"), ("entry", "e2", 10 * M, "r2"), ("entry", "e3", 20 * M, "r3"),
+    ("entry", "e4", HOUR - 1, "r4"), ("entry", "e5", HOUR, "r1"), ("entry", "e6", 90 * M, "r5"),
+    ("entry", "e6b", 90 * M, "r6"), ("entry", "e6c", 95 * M, "r7"),
+    ("records", "p1", 30 * M, ["r1"]),
+    ("records", "p2", 40 * M, ["r2", "r1"]),
+    ("snapshot", "s1", 2 * HOUR, 20 * M),
+    ("snapshot", "s2", 9 * HOUR, 100 * M),  # e4, e5, e6, e6b, e6c; e6* later than the SLA
+    ("snapshot", "s0", 105 * M, HOUR),  # late and earlier: lowers e4 and e5
+    ("records", "p3", 100 * M, ["r5", "r6"]),  # late and earlier: lowers e6 and e6b
+    ("snapshot", "s-dominated", 10 * HOUR, 50 * M),  # later than s1 for less: changes nothing
+    ("snapshot", "s-eq", 9 * HOUR, 100 * M),  # the same point again
+    ("snapshot", "s-dom", 3 * HOUR, 110 * M),  # dominates s2 (later cutoff, earlier time)
+    ("entry", "late-a", 5 * M, "r2"),  # late entries, matched against what arrived
+    ("entry", "late-b", 100 * M, "r8"),
+    ("entry", "late-c", 110 * M, "r9"),
+    ("entry", "late-d", 110 * M + 1, "r1"),  # after every cutoff
+    ("records", "p4", 110 * M, ["r1", "r9"]),  # not late-d: entered 1 µs after the publish
+    ("entry", "e10", 4 * HOUR, "r10"), ("entry", "e11", 4 * HOUR + 5 * M, "r11"),
+    ("snapshot", "s4", 9 * HOUR, 5 * HOUR),  # one hour, two entries within the SLA at once
+    ("entry", "e12", 6 * HOUR, "r12"), ("entry", "e13", 6 * HOUR + M, "r13"),
+    ("records", "p5", 6 * HOUR + 10 * M, ["r12", "r13"]),  # two within the SLA at once
+    ("records", "p6", 30 * M, ["r14"]),  # before its entry arrives, into an hour with others
+    ("entry", "e14", 25 * M, "r14"),
+]  # fmt: skip
+
+
+def _scenario_events() -> list:  # type: ignore[type-arg]
+    from tests.streams.strategies import _valid, format_timestamp
+
+    events = []
+    for kind, eid, at_us, what in SCENARIO:
+        base = {"event_id": eid, "study_id": "S1"}
+        if kind == "entry":
+            doc = {**base, "schema": "edc.entry/1", "site_id": "s", "subject_id": "x",
+                   "form_id": "f", "record_id": what,
+                   "entered_at": format_timestamp(BASE + at_us)}  # fmt: skip
+            events.append(_valid(EntryEvent, doc))
+        else:
+            doc = {**base, "schema": "dashboard.publish/1",
+                   "published_at": format_timestamp(BASE + at_us)}  # fmt: skip
+            if kind == "records":
+                doc["record_ids"] = what
+            else:
+                doc["data_cutoff"] = format_timestamp(BASE + what)
+            events.append(_valid(PublishEvent, doc))
+    return events
+
+
+def test_every_coverage_path_in_one_scenario_equals_the_brute_force():
+    from tests.streams.shapes import snapshot_dict
+
+    events = _scenario_events()
+    engine = engine_for()
+    engine.apply_all(events)
+    publishes = [e for e in events if isinstance(e, PublishEvent)]
+    dashboards, sla = STUDY_CONFIG["S1"]
+    tallies = {d: t for _s, d, _k, t in engine.latency_tallies()}
+    for dashboard in dashboards:
+        latencies = []
+        for entry in (e for e in events if isinstance(e, EntryEvent)):
+            first = brute_force.first_publish(entry, publishes, dashboard, FAR_FUTURE)
+            if first is not None:
+                latencies.append((first - entry.entered_at, first - entry.entered_at <= sla))
+        assert shape(tallies[dashboard]) == expected_shape(latencies)
+    _buckets, count, _sum, within = shape(tallies["default"])
+    assert (count, within) == (17, 16)  # every entry is published in the end, one too late
+    for minutes in range(0, 12 * 60, 5):
+        for as_of in (BASE + minutes * M, BASE + minutes * M - 1):
+            expected = brute_force.snapshot(events, STUDY_CONFIG, DEFAULT_CONFIG, as_of)
+            assert snapshot_dict(engine.snapshot(as_of)) == expected, minutes

@@ -1,0 +1,68 @@
+"""The two input bounds (schemas/limits.py) at their edges: a message of exactly
+``max_message_bytes`` and an event dated exactly ``max_future_skew`` after the clock pass;
+one byte, one microsecond more do not."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from schemas import EntryEvent, Rejection, format_timestamp
+from schemas.limits import not_after, parse_bounded, too_far_ahead, too_large
+
+NOW = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
+SKEW_S = 3600.0
+
+
+def message(entered_us: int, padding: int = 0) -> bytes:
+    return orjson.dumps({
+        "schema": "edc.entry/1", "event_id": "e" + "x" * padding, "study_id": "S",
+        "site_id": "site", "subject_id": "subj", "form_id": "VS", "record_id": "r",
+        "entered_at": format_timestamp(entered_us),
+    })  # fmt: skip
+
+
+def test_a_message_of_exactly_the_limit_is_read_and_one_byte_more_is_refused():
+    payload = message(NOW)
+    size = len(payload)
+    assert isinstance(parse_bounded(payload, size, None), EntryEvent)
+    refused = parse_bounded(payload, size - 1, None)
+    assert refused == Rejection(
+        f"message too large: {size} bytes (max_message_bytes is {size - 1})"
+    )
+    assert too_large(size, size) is None
+    assert too_large(size + 1, size) is not None
+
+
+@pytest.mark.parametrize("end", [b"\n", b"\r\n"])
+def test_a_file_lines_end_does_not_count_against_the_limit(end):
+    payload = message(NOW)
+    assert isinstance(parse_bounded(payload + end, len(payload), None), EntryEvent)
+    assert isinstance(parse_bounded(payload + end, len(payload) - 1, None), Rejection)
+
+
+def test_an_event_exactly_the_allowed_skew_ahead_is_taken_one_microsecond_more_is_refused():
+    bound = not_after(NOW, SKEW_S)
+    assert bound == NOW + 3_600_000_000
+    assert not_after(NOW, 0.0000015) == NOW + 2  # rounded to the microsecond
+    assert isinstance(parse_bounded(message(bound), 4096, bound), EntryEvent)
+    refused = parse_bounded(message(bound + 1), 4096, bound)
+    assert refused == Rejection(
+        "event time: more than max_future_skew ahead of its message's timestamp "
+        "(latest accepted 2026-01-01T01:00:00Z)"
+    )
+    assert too_far_ahead(bound, bound) is None
+    assert too_far_ahead(bound + 1, bound) == refused
+
+
+def test_without_a_clock_or_a_skew_nothing_is_too_far_ahead():
+    assert not_after(None, SKEW_S) is None
+    assert not_after(NOW, None) is None
+    assert too_far_ahead(NOW + 10**15, None) is None
+    assert isinstance(parse_bounded(message(NOW + 10**15), 4096, None), EntryEvent)
+
+
+def test_a_tombstone_and_a_bad_message_are_refused_by_their_own_reason():
+    assert parse_bounded(None, 4096, NOW) == Rejection("empty message: null value (tombstone)")
+    refused = parse_bounded(b"[]", 4096, NOW)
+    assert refused == Rejection("not a JSON object: got list")

@@ -1,0 +1,64 @@
+"""Every boundary of the contract, stated once, the way docs/contract.md and docs/design.md say it.
+
+The brute force (``brute_force.py``) and the boundary tests (``test_boundaries.py``) ask
+these and nothing else: a rule written with ≤ or < is one line here, so it cannot be
+written one way in the oracle and another way in a test.
+"""
+
+from __future__ import annotations
+
+DAY = 86_400_000_000
+AGING_LIMITS = (7 * DAY, 14 * DAY, 30 * DAY)  # `0-7d`, `8-14d`, `15-30d`, then `>30d`
+
+
+def exists_as_of(time_us: int, as_of_us: int) -> bool:
+    """An event exists as of T when its own time is ≤ T ("as of" includes T)."""
+    return time_us <= as_of_us
+
+
+def snapshot_covers(entered_us: int, cutoff_us: int) -> bool:
+    """A snapshot covers the entries entered at or before its cutoff."""
+    return entered_us <= cutoff_us
+
+
+def record_publish_covers(entered_us: int, published_us: int) -> bool:
+    """A record-level publish covers its records' entries entered at or before its time."""
+    return entered_us <= published_us
+
+
+def within_sla(latency_us: int, sla_us: int) -> bool:
+    """``within_sla`` counts latencies ≤ SLA."""
+    return latency_us <= sla_us
+
+
+def overdue(entered_us: int, as_of_us: int, sla_us: int) -> bool:
+    """A pending entry is overdue when it is older than the SLA: T − entered > SLA."""
+    return as_of_us - entered_us > sla_us
+
+
+def aging_bucket(age_us: int) -> int:
+    """Index of an open query's aging bucket: ≤ 7, ≤ 14, ≤ 30 days, more."""
+    for index, limit in enumerate(AGING_LIMITS):
+        if age_us <= limit:
+            return index
+    return len(AGING_LIMITS)
+
+
+def over_30_days(age_us: int) -> bool:
+    """A scorecard's ``queries_over_30d``: open for more than 30 days."""
+    return age_us > 30 * DAY
+
+
+def in_window(time_us: int, start_us: int, end_us: int) -> bool:
+    """A tumbling window holds [start, end): an instant on an edge opens the next window."""
+    return start_us <= time_us < end_us
+
+
+def window_complete(end_us: int, as_of_us: int) -> bool:
+    """A window is complete once its end is ≤ T."""
+    return end_us <= as_of_us
+
+
+def late(time_us: int, watermark_us: int, retention_us: int) -> bool:
+    """An event is late when its time is before the horizon H = W − retention."""
+    return time_us < watermark_us - retention_us
