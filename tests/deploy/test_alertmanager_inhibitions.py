@@ -70,8 +70,8 @@ class Alertmanager:
         request = urllib.request.Request(
             self.url + "/api/v2/alerts", body, {"Content-Type": "application/json"}
         )
-        with urllib.request.urlopen(request, timeout=10):
-            pass
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200  # Alertmanager took the alerts
 
     def inhibited(self) -> dict[tuple[tuple[str, str], ...], bool]:
         """Every alert (by its labels) and whether Alertmanager holds it inhibited."""
