@@ -81,6 +81,9 @@ class Engine:
         # (None: every input idle, or not fed by inputs; the own watermark leads then).
         self.inputs: InputWatermarks | None = None
         self._low_us: int | None = None
+        # The newest event time any input reported: with it, a shard that receives nothing
+        # still sees deadlines pass as one engine fed every input would (``deadline_clock``).
+        self._inputs_high_us: int | None = None
         self.earliest_us: int | None = None  # oldest event time seen
         self._seq = 0
         self._pruned_at_us: int | None = None
@@ -183,10 +186,14 @@ class Engine:
                 self.counters.unknown_dashboard += 1
                 return UNKNOWN_DASHBOARD
             ledger.note_publish(time_us)
+            # Whether an entry was already counted over SLA is judged by the clock the
+            # count used (over_sla_by_group): the same clock, so the counter never drops.
+            high = self._inputs_high_us
+            clock = watermark if high is None or high < watermark else high
             if event.data_cutoff is not None:  # type: ignore[union-attr]
-                ledger.apply_snapshot(event.data_cutoff, time_us, watermark)  # type: ignore[union-attr]
+                ledger.apply_snapshot(event.data_cutoff, time_us, clock)  # type: ignore[union-attr]
             else:
-                ledger.apply_records(event.record_ids, time_us, watermark)  # type: ignore[union-attr,arg-type]
+                ledger.apply_records(event.record_ids, time_us, clock)  # type: ignore[union-attr,arg-type]
         else:
             study.queries.apply(
                 event.query_id,  # type: ignore[union-attr]
@@ -241,7 +248,7 @@ class Engine:
         input topic has); may move the horizon and prune."""
         self.track_inputs()
         self.inputs.note(marks, partitions or ())  # type: ignore[union-attr]
-        self._low_us = self.inputs.low()  # type: ignore[union-attr]
+        self.inputs_changed()
         base = self.horizon_base_us()
         retention = self._retention_us
         if (
@@ -299,14 +306,29 @@ class Engine:
         for study_id, dashboard, key, ledger in self.iter_groups():
             yield study_id, dashboard, key, ledger.groups[key].tally
 
+    def inputs_changed(self) -> None:
+        """Derive what follows from the inputs' progress (after a report, or a restore)."""
+        self._low_us = self.inputs.low()  # type: ignore[union-attr]
+        self._inputs_high_us = self.inputs.high()  # type: ignore[union-attr]
+
+    def deadline_clock(self) -> int | None:
+        """The event time deadlines have passed by: the newest event time this engine saw
+        or any of its inputs reported. A shard fed by the router hears every input's
+        progress, so shards agree with one engine fed every event even when a shard's own
+        events stop (a vendor that stops publishing still burns its budget)."""
+        watermark, high = self.watermark_us, self._inputs_high_us
+        if high is None or (watermark is not None and watermark >= high):
+            return watermark
+        return high
+
     def over_sla_by_group(self) -> Iterator[tuple[str, str, GroupKey, int]]:
         """Entries counted over SLA per study, dashboard and group (the live counter).
 
-        Deadlines pass by the engine's clock, its watermark (the newest event time),
-        never the wall clock: the replay as of the watermark, of the same events, counts
-        the same less ``Tally.breaches_withdrawn`` (streams/latency.py, "Breaches").
+        Deadlines pass by the engine's clock (``deadline_clock``: event time, never the
+        wall clock): the replay as of that instant, of the same events, counts the same
+        less ``Tally.breaches_withdrawn`` (streams/latency.py, "Breaches").
         """
-        clock = self.watermark_us
+        clock = self.deadline_clock()
         for study_id, dashboard, key, ledger in self.iter_groups():
             group = ledger.groups[key]
             yield study_id, dashboard, key, 0 if clock is None else group.over_sla(clock)

@@ -335,7 +335,7 @@ def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineSt
             [(m.topic_index, m.partition, m.newest_us, m.idle) for m in inputs.marks],
             list(inputs.partitions),
         )
-        engine._low_us = engine.inputs.low()
+        engine.inputs_changed()
     last = state.last_entry
     if last is not None:
         # Only what the engine reads of its last entry was saved; the rest stays empty.

@@ -79,6 +79,12 @@ class InputWatermarks:
                 low = newest_us
         return low
 
+    def high(self) -> int | None:
+        """The newest event time any input has reported (None: none yet): how far the
+        inputs together have got, which one engine fed by all of them would call its
+        watermark."""
+        return max((n for n in self.newest.values() if n is not None), default=None)
+
     def marks(self) -> list[InputMark]:
         """Every input's mark, sorted (what a checkpoint stores)."""
         return [(t, p, self.newest[(t, p)], self.idle[(t, p)]) for t, p in sorted(self.newest)]

@@ -121,3 +121,32 @@ def test_a_late_publish_in_time_withdraws_and_a_later_publish_counts_once():
     engine.apply(_snapshot_publish("after-the-deadline", BASE + SLA + 4 * HOUR))  # covers b
     tally = engine.studies["S2"].dashboards["default"].groups[()].tally
     assert (_over(engine), tally.breaches_withdrawn) == (2, 1)  # b once; a withdrawn
+
+
+def test_a_shard_that_hears_nothing_of_its_own_still_sees_deadlines_pass():
+    """A shard whose study falls silent (no entry, no publish) hears of the other inputs'
+    progress from the router: its entry is a breach when one engine fed everything says so,
+    and a late, earlier publish then withdraws it without the counter going back."""
+    quiet, busy, one = (Engine(engine_config()) for _ in range(3))
+    for engine in (quiet, busy, one):
+        engine.track_inputs()
+    entry = _entry("a", BASE)
+    quiet.apply(entry)
+    one.apply(entry)
+    elsewhere = _valid(EntryEvent, {
+        "schema": "edc.entry/1", "event_id": "b", "study_id": "S1", "site_id": "site-1",
+        "subject_id": "subj", "form_id": "form", "record_id": "b",
+        "entered_at": format_timestamp(BASE + SLA + 1), "action": "create",
+    })  # fmt: skip
+    busy.apply(elsewhere)
+    one.apply(elsewhere)
+    assert (_over(quiet), _over(one)) == (0, 1)  # the quiet shard's own clock stopped at BASE
+    # The router's timer: input 0 partition 0 got to the other study's entry.
+    for engine in (quiet, busy, one):
+        engine.note_inputs([(0, 0, BASE + SLA + 1, False)], [1])
+    assert (_over(quiet), _over(one)) == (1, 1)
+    exported_before = _over(quiet)
+    quiet.apply(_snapshot_publish("late-but-in-time", BASE + HOUR))
+    tally = quiet.studies["S2"].dashboards["default"].groups[()].tally
+    assert tally.breaches_withdrawn == 1  # shown in time: withdrawn, not uncounted
+    assert _over(quiet) + tally.breaches_withdrawn >= exported_before
