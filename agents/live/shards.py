@@ -250,6 +250,7 @@ class ShardStore:
             return 0
         engine = shard.engine
         counters = engine.counters
+        evicted_before = counters.evicted_ids
         healths = self._health_by_index
         applied = 0
         topics = len(healths)
@@ -277,6 +278,7 @@ class ShardStore:
                     health.late += 1
         if progress is not None:  # after the events it covers, as the router wrote it
             engine.note_inputs(progress.marks, progress.partitions)
+        self.checkpoint_health.evicted_event_ids += counters.evicted_ids - evicted_before
         return applied
 
     # -- checkpoints ----------------------------------------------------------------

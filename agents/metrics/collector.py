@@ -116,7 +116,7 @@ class EngineCollector(Collector):
         over_count = self._gate.over if self._gate is not None else 0
         owned_count = len(engines)
         ready = self._ready()
-        evicted_count = sum(engine.counters.evicted_ids for engine in engines)
+        evicted_count = self._checkpoint_health.evicted_event_ids
         held = [engine.held_back() for engine in engines]
         held_s = max((us for us, _ids in held), default=0) / US_PER_SECOND
         held_ids = sum(ids for _us, ids in held)

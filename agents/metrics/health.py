@@ -46,6 +46,9 @@ class CheckpointHealth:
     rejected: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REJECT_REASONS, 0))
     skipped_shard_records: int = 0
     skipped_shard_items: int = 0
+    # Event ids the engines of this process forgot early (max_event_ids): kept here, not
+    # summed over the engines owned now, so the counter does not drop when a shard moves.
+    evicted_event_ids: int = 0
 
     def reject(self, reason: str, where: str, why: str) -> None:
         self.rejected[reason] += 1
