@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.harness.broker import pid_alive
+from agents.harness.broker import free_port, pid_alive
 from agents.harness.processes import WorkerSubprocess, input_topics, scrape, total
 from agents.settings import load_settings
 from tests.agents.live.test_group_leave import group_members
@@ -64,6 +64,8 @@ def start_demo(log: Path) -> tuple[subprocess.Popen[bytes], set[int]]:
     """The demo running a simulation, and the pids of the broker and worker it started."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "EDC_LATENCY_"))}
     env["PYTHONUNBUFFERED"] = "1"
+    # Its own metrics port: demos of parallel test processes would race for the default one.
+    env["EDC_LATENCY_METRICS_PORT"] = str(free_port())
     demo = subprocess.Popen(
         [sys.executable, "-m", "agents.cli", "demo", "--every", "1"],
         stdout=log.open("wb"),
