@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -106,67 +107,70 @@ def check_link(
             f"{path.name}: its previous export is {link['manifest']} with another SHA-256 "
             f"than {before_path.name} (an export dropped or replaced in between?)"
         )
-    for topic, parts in sorted(before["partitions"].items()):
-        for partition, read in sorted(parts.items(), key=lambda item: int(item[0])):
-            now = manifest["partitions"].get(topic, {}).get(partition)
-            if now is None:
-                problems.append(f"{path.name}: {topic}[{partition}] not read")
-            elif now["start"] > read["end"] and now["start"] == now["log_start"]:
-                # Gone before this export could read them (retention, deletion): whatever
-                # its ``missing`` field says, the offsets in between are not in the chain.
-                problems.append(
-                    f"{path.name}: {topic}[{partition}]: offsets {read['end']}–"
-                    f"{now['start'] - 1} missing"
-                )
-            elif now["start"] != read["end"]:
-                low, high = sorted((read["end"], now["start"]))
-                problems.append(
-                    f"{path.name}: {topic}[{partition}]: starts at {now['start']}, the previous "
-                    f"export ended at {read['end']}: offsets {low}–{high - 1} not covered"
-                )
+    for topic, partition, read in _partitions(before):
+        now = manifest["partitions"].get(topic, {}).get(partition)
+        if now is None:
+            problems.append(f"{path.name}: {topic}[{partition}] not read")
+        elif now["start"] > read["end"] and now["start"] == now["log_start"]:
+            # Gone before this export could read them (retention, deletion): whatever
+            # its ``missing`` field says, the offsets in between are not in the chain.
+            problems.append(
+                f"{path.name}: {topic}[{partition}]: offsets {read['end']}–"
+                f"{now['start'] - 1} missing"
+            )
+        elif now["start"] != read["end"]:
+            low, high = sorted((read["end"], now["start"]))
+            problems.append(
+                f"{path.name}: {topic}[{partition}]: starts at {now['start']}, the previous "
+                f"export ended at {read['end']}: offsets {low}–{high - 1} not covered"
+            )
     return problems
 
 
 def check_offsets(path: Path, manifest: dict[str, Any]) -> list[str]:
     """Each partition's offsets agree with each other (read_manifest checked their types)."""
     problems = []
-    for topic, parts in sorted(manifest["partitions"].items()):
-        for partition, read in sorted(parts.items(), key=lambda item: int(item[0])):
-            first, last = read.get("first"), read.get("last")
-            read_span = read["end"] - read["start"]
-            written = [o for o in (first, last) if o is not None]
-            if (
-                read["start"] < read["log_start"]
-                or read_span < 0
-                or read["count"] > read_span
-                or any(not read["start"] <= o < read["end"] for o in written)
-                or (first is None) != (read["count"] == 0)
-            ):
-                problems.append(
-                    f"{path.name}: {topic}[{partition}]: offsets do not agree (log_start "
-                    f"{read['log_start']}, start {read['start']}, end {read['end']}, "
-                    f"count {read['count']})"
-                )
+    for topic, partition, read in _partitions(manifest):
+        first, last = read.get("first"), read.get("last")
+        read_span = read["end"] - read["start"]
+        written = [o for o in (first, last) if o is not None]
+        if (
+            read["start"] < read["log_start"]
+            or read_span < 0
+            or read["count"] > read_span
+            or any(not read["start"] <= o < read["end"] for o in written)
+            or (first is None) != (read["count"] == 0)
+        ):
+            problems.append(
+                f"{path.name}: {topic}[{partition}]: offsets do not agree (log_start "
+                f"{read['log_start']}, start {read['start']}, end {read['end']}, "
+                f"count {read['count']})"
+            )
     return problems
 
 
 def declared_gaps(path: Path, manifest: dict[str, Any]) -> list[str]:
     """The gaps a manifest declares, for the first of a chain (its previous is not given)."""
     problems = []
+    for topic, partition, read in _partitions(manifest):
+        missing = read.get("missing")
+        if missing:
+            low, high = missing[0], missing[-1]
+            problems.append(f"{path.name}: {topic}[{partition}]: offsets {low}–{high} missing")
+    return problems
+
+
+def _partitions(manifest: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(topic, partition, what was read of it) of a manifest, topics sorted, partitions by number."""
     for topic, parts in sorted(manifest["partitions"].items()):
         for partition, read in sorted(parts.items(), key=lambda item: int(item[0])):
-            missing = read.get("missing")
-            if missing:
-                low, high = missing[0], missing[-1]
-                problems.append(f"{path.name}: {topic}[{partition}]: offsets {low}–{high} missing")
-    return problems
+            yield topic, partition, read
 
 
 def first_link_notes(path: Path, manifest: dict[str, Any]) -> list[str]:
     return [
         f"note: {path.name}: {topic}[{partition}] begins at offset {read['start']}: "
         "what came before is not in this chain"
-        for topic, parts in sorted(manifest["partitions"].items())
-        for partition, read in sorted(parts.items(), key=lambda item: int(item[0]))
+        for topic, partition, read in _partitions(manifest)
         if read["start"] > 0
     ]
