@@ -36,7 +36,7 @@ def time_left_bucket_names(edges_us: Sequence[int]) -> tuple[str, ...]:
 
 
 def _duration_name(us: int) -> str:
-    for unit, size in (("d", 24 * US_PER_HOUR), ("h", US_PER_HOUR), ("m", 60_000_000)):
+    for unit, size in (("h", US_PER_HOUR), ("m", 60_000_000)):  # 24h, not 1d: as it is set
         if us % size == 0:
             return f"{us // size}{unit}"
     return f"{us // 1_000_000}s" if us % 1_000_000 == 0 else f"{us}us"
