@@ -16,8 +16,11 @@ import os
 import re
 import tomllib
 from contextvars import ContextVar
+from datetime import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AliasChoices,
@@ -41,8 +44,9 @@ from pydantic_settings import (
 )
 
 from agents.errors import ConfigurationError
-from schemas.timestamps import US_PER_SECOND
+from schemas.timestamps import US_PER_SECOND, parse_timestamp_us
 from streams.config import BREAKDOWN_DIMENSIONS, EngineConfig, StudyConfig
+from streams.schedules import WEEKDAYS, IntervalSchedule, WeeklySchedule
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, None: 1}
@@ -82,6 +86,64 @@ def _duration_or_off(value: object) -> float | None:
 OptionalDuration = Annotated[float | None, BeforeValidator(_duration_or_off)]
 
 
+_CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class ScheduleSettings(BaseModel):
+    """A dashboard's publish schedule (streams/schedules.py): ``every`` (an interval, from
+    ``anchor``), or ``at`` local times in ``zone`` on ``weekdays``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    every: Duration | None = Field(default=None, description="A publish every this long.")
+    anchor: str | None = Field(
+        default=None,
+        description="RFC 3339 instant one publish of an interval falls on (default: the Unix "
+        "epoch: every 6h is at 00:00, 06:00, 12:00, 18:00 UTC).",
+    )
+    at: tuple[str, ...] = Field(default=(), description="Local times, HH:MM (24 h).")
+    zone: str | None = Field(default=None, description="IANA time zone of `at`.")
+    weekdays: tuple[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"], ...] = Field(
+        default=WEEKDAYS, min_length=1, description="Days of `at` (default: every day)."
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> ScheduleSettings:
+        if (self.every is None) == (not self.at):
+            raise ValueError("a schedule is either `every` or `at` (with `zone`), not both")
+        if self.at:
+            bad = [value for value in self.at if not _CLOCK_TIME.match(value)]
+            if bad:
+                raise ValueError("`at` takes local times as HH:MM, 00:00 to 23:59")
+            if self.zone is None:
+                raise ValueError("`at` needs a `zone` (an IANA time zone, e.g. Europe/Berlin)")
+            try:
+                ZoneInfo(self.zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError("`zone` is not a known IANA time zone") from None
+        elif self.zone is not None or (self.anchor is not None and not _is_timestamp(self.anchor)):
+            raise ValueError("`zone` goes with `at`; `anchor` is an RFC 3339 instant")
+        return self
+
+    def schedule(self) -> IntervalSchedule | WeeklySchedule:
+        if self.every is not None:
+            anchor = 0 if self.anchor is None else parse_timestamp_us(self.anchor)
+            return IntervalSchedule(round(self.every * US_PER_SECOND), anchor)
+        return WeeklySchedule(
+            tuple(time(int(value[:2]), int(value[3:])) for value in sorted(set(self.at))),
+            self.zone,  # type: ignore[arg-type]
+            tuple(sorted({WEEKDAYS.index(day) for day in self.weekdays})),
+        )
+
+
+def _is_timestamp(value: str) -> bool:
+    try:
+        parse_timestamp_us(value)
+    except ValueError:
+        return False
+    return True
+
+
 class StudySettings(BaseModel):
     """Per-study overrides: the latency SLA and the dashboards its data must reach."""
 
@@ -96,12 +158,27 @@ class StudySettings(BaseModel):
         "nightly publish: a little over a day). Dashboards not named here use "
         "default_publish_stall_after.",
     )
+    schedules: dict[str, ScheduleSettings] = Field(
+        default_factory=dict,
+        description="Per dashboard of the study: when it publishes (docs/design.md, 'What will "
+        "breach next'). A dashboard not named here has its cadence learned from its own "
+        "publishes.",
+    )
+    certain_breach_page_min: int | None = Field(
+        default=None,
+        ge=1,
+        description="This study's minimum of certain breaches before EdcPublishNow pages "
+        "(default: certain_breach_page_min).",
+    )
 
     @model_validator(mode="after")
     def _stall_thresholds_name_dashboards(self) -> StudySettings:
         unknown = sorted(set(self.publish_stall_after) - set(self.dashboards))
         if unknown:
             raise ValueError(f"publish_stall_after names dashboards the study lacks: {unknown}")
+        unknown = sorted(set(self.schedules) - set(self.dashboards))
+        if unknown:
+            raise ValueError(f"schedules name dashboards the study lacks: {unknown}")
         if any(value <= 0 for value in self.publish_stall_after.values()):
             raise ValueError("publish_stall_after must be positive")
         return self
@@ -238,6 +315,31 @@ class Settings(BaseSettings):
         "edc_event_ids_evicted_total), and a repeat of one counts again. About 120 bytes an "
         'id of 20 characters, 225 of 128 (docs/design.md, "Duplicates"). The replay keeps '
         "every id.",
+    )
+    time_left_edges: Annotated[tuple[Duration, ...], NoDecode] = Field(
+        default=(3600.0, 4 * 3600.0, 86400.0),
+        min_length=1,
+        description="Edges of the time-left buckets of pending entries (comma-separated "
+        "durations, ascending): breached, under each edge, later (edc_pending_by_time_left_"
+        "entries; report.json at_risk).",
+    )
+    schedule_grace: Duration = Field(
+        default=1800.0,
+        description="How late a scheduled (or learned) publish may come before it counts as "
+        "missed (edc_publish_schedule_missed, EdcPublishScheduleMissed).",
+    )
+    cadence_min_gap: Duration = Field(
+        default=300.0,
+        description="Publishes of a dashboard closer together than this are one publish to its "
+        "learned cadence (a publish split in parts).",
+    )
+    certain_breach_page_min: int = Field(
+        default=5,
+        ge=1,
+        description="EdcPublishNow pages only when at least this many entries of a study's "
+        "dashboard will certainly breach before its next publish (one entry in a small study "
+        "does not page at night; per study: studies.<id>.certain_breach_page_min). Exported "
+        "as edc_certain_breach_page_min.",
     )
     retention_max_hold: Duration = Field(
         default=90 * 86400.0,
@@ -398,11 +500,24 @@ class Settings(BaseSettings):
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("breakdown", "default_dashboards", "checkpoint_verify_keys", mode="before")
+    @field_validator(
+        "breakdown",
+        "default_dashboards",
+        "checkpoint_verify_keys",
+        "time_left_edges",
+        mode="before",
+    )
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+    @field_validator("time_left_edges")
+    @classmethod
+    def _ascending_edges(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        if any(b <= a for a, b in pairwise(value)):
+            raise ValueError("time_left_edges must be strictly ascending")
         return value
 
     @field_validator("breakdown")
@@ -468,6 +583,12 @@ class Settings(BaseSettings):
             return study.publish_stall_after[dashboard]
         return self.default_publish_stall_after
 
+    def certain_breach_page_min_of(self, study_id: str) -> int:
+        study = self.studies.get(study_id)
+        if study is not None and study.certain_breach_page_min is not None:
+            return study.certain_breach_page_min
+        return self.certain_breach_page_min
+
     def engine_config(self, *, retention: bool = True) -> EngineConfig:
         from agents.metrics.definitions import LATENCY_BUCKETS_S, QUERY_BUCKETS_S
 
@@ -477,7 +598,9 @@ class Settings(BaseSettings):
             ),
             studies={
                 study_id: StudyConfig(
-                    sla_us=round(study.sla * US_PER_SECOND), dashboards=study.dashboards
+                    sla_us=round(study.sla * US_PER_SECOND),
+                    dashboards=study.dashboards,
+                    schedules={name: s.schedule() for name, s in study.schedules.items()},
                 )
                 for study_id, study in self.studies.items()
             },
@@ -487,6 +610,9 @@ class Settings(BaseSettings):
             breakdown=self.breakdown,
             latency_bounds_s=LATENCY_BUCKETS_S,
             query_bounds_s=QUERY_BUCKETS_S,
+            time_left_edges_us=tuple(round(edge * US_PER_SECOND) for edge in self.time_left_edges),
+            schedule_grace_us=round(self.schedule_grace * US_PER_SECOND),
+            cadence_min_gap_us=round(self.cadence_min_gap * US_PER_SECOND),
         )
 
     def kafka_client_options(self) -> dict[str, Any]:

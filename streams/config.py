@@ -7,8 +7,10 @@ options) builds one of these; ``streams/`` never reads the environment.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import pairwise
 
-from schemas.timestamps import US_PER_DAY, US_PER_HOUR
+from schemas.timestamps import US_PER_DAY, US_PER_HOUR, US_PER_MINUTE
+from streams.schedules import IntervalSchedule, WeeklySchedule
 
 DEFAULT_SLA_US = 24 * US_PER_HOUR
 DEFAULT_DASHBOARDS = ("default",)
@@ -21,12 +23,17 @@ class StudyConfig:
 
     sla_us: int = DEFAULT_SLA_US
     dashboards: tuple[str, ...] = DEFAULT_DASHBOARDS
+    # Per dashboard, its publish schedule (streams/schedules.py); a dashboard not named
+    # here has its cadence learned from its own publishes.
+    schedules: dict[str, IntervalSchedule | WeeklySchedule] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.sla_us <= 0:
             raise ValueError("sla must be positive")
         if not self.dashboards:
             raise ValueError("a study needs at least one dashboard")
+        if set(self.schedules) - set(self.dashboards):
+            raise ValueError("schedules name dashboards the study lacks")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,12 @@ class EngineConfig:
     latency_bounds_s: tuple[float, ...] = ()
     query_bounds_s: tuple[float, ...] = ()
     max_event_ids: int | None = None
+    # Time to breach (streams/deadlines.py): the edges of the time-left buckets, ascending.
+    time_left_edges_us: tuple[int, ...] = (US_PER_HOUR, 4 * US_PER_HOUR, US_PER_DAY)
+    # How late a scheduled publish may come before it counts as missed (streams/schedules.py).
+    schedule_grace_us: int = 30 * US_PER_MINUTE
+    # Publishes closer together than this are one publish to the learned cadence.
+    cadence_min_gap_us: int = 5 * US_PER_MINUTE
 
     def __post_init__(self) -> None:
         if self.max_event_ids is not None and (self.max_event_ids < 1 or self.retention_us is None):
@@ -69,6 +82,11 @@ class EngineConfig:
             raise ValueError("retention must be positive (or None to keep everything)")
         if self.max_hold_us < 0:
             raise ValueError("max_hold must not be negative")
+        edges = self.time_left_edges_us
+        if not edges or edges[0] <= 0 or any(b <= a for a, b in pairwise(edges)):
+            raise ValueError("time-left edges must be positive and strictly ascending")
+        if self.schedule_grace_us < 0 or self.cadence_min_gap_us < 0:
+            raise ValueError("schedule grace and cadence gap must not be negative")
 
     def study(self, study_id: str) -> StudyConfig:
         return self.studies.get(study_id, self.default_study)

@@ -26,6 +26,7 @@ from streams.figures import (
 )
 from streams.latency import DashboardLedger, GroupKey, TrackedEntry
 from streams.queries import QueryLedger
+from streams.schedules import CADENCE_HISTORY
 from streams.tally import Tally
 from streams.watermarks import InputMark, InputWatermarks
 
@@ -116,8 +117,10 @@ class Engine:
         state = self.studies.get(study_id)
         if state is None:
             study = self.config.study(study_id)
+            # Bounded in live use; the replay (no retention) keeps every publish instant.
+            cap = None if self._retention_us is None else CADENCE_HISTORY
             dashboards = {
-                name: DashboardLedger(study.sla_us, self._latency_bounds)
+                name: DashboardLedger(study.sla_us, self._latency_bounds, cap)
                 for name in study.dashboards
             }
             state = StudyState(study.sla_us, dashboards, QueryLedger(self._query_bounds))

@@ -43,6 +43,7 @@ from collections.abc import Iterator
 
 from schemas.timestamps import US_PER_HOUR
 from streams.figures import BacklogFigures
+from streams.publish_times import note_publish_time
 from streams.tally import Tally
 
 BUCKET_US = US_PER_HOUR
@@ -422,13 +423,17 @@ class DashboardLedger:
         "group_list",
         "groups",
         "last_published_us",
+        "publish_history_cap",
+        "publish_times",
         "record_publishes",
         "sla_us",
         "snapshot_cutoffs",
         "snapshot_times",
     )
 
-    def __init__(self, sla_us: int, bounds_us: tuple[int, ...]) -> None:
+    def __init__(
+        self, sla_us: int, bounds_us: tuple[int, ...], publish_history_cap: int | None = None
+    ) -> None:
         self.sla_us = sla_us
         self.bounds_us = bounds_us
         self.groups: dict[GroupKey, GroupLedger] = {}
@@ -447,10 +452,22 @@ class DashboardLedger:
         # For "publishing stalled": the newest publish and the oldest entry ever seen.
         self.last_published_us: int | None = None
         self.first_entered_us: int | None = None
+        # Distinct publish instants, ascending, for the schedule's questions as of T and the
+        # learned cadence (streams/schedules.py): the newest ``publish_history_cap`` of them
+        # (None: all, as the audit replay keeps everything).
+        self.publish_times: list[int] = []
+        self.publish_history_cap = publish_history_cap
 
     def note_publish(self, published_us: int) -> None:
         if self.last_published_us is None or published_us > self.last_published_us:
             self.last_published_us = published_us
+            times = self.publish_times
+            times.append(published_us)  # newer than all: the common case, O(1)
+            cap = self.publish_history_cap
+            if cap is not None and len(times) > cap:
+                del times[0]
+        else:
+            note_publish_time(self.publish_times, published_us, self.publish_history_cap)
 
     def group(self, key: GroupKey) -> GroupLedger:
         ledger = self.groups.get(key)

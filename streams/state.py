@@ -7,7 +7,7 @@ A change of this layout bumps the version and comes with a new golden file
 (``tests/streams/golden/``); a state of another version is refused and the
 shard rebuilt from its topic.
 
-Layout, version 3 (positional lists keep a million entries small and fast)::
+Layout, version 4 (positional lists keep a million entries small and fast)::
 
     {"version": 3,
      "config": {"retention_us", "max_hold_us", "breakdown", "latency_bounds_us",
@@ -23,7 +23,8 @@ Layout, version 3 (positional lists keep a million entries small and fast)::
     dashboard: [name, sla_us, last_published_us, first_entered_us,
                 snapshot_cutoffs, snapshot_times,
                 [[record_id, published_us | [published_us…]]…],   # record publishes
-                [group…]]                                          # in index order
+                [group…],                                          # in index order
+                [published_us…]]            # distinct publish instants, ascending: v4
     group:     [[key part…], latest_published, tally,
                 [[hour, [entered_us…], [seq…], [record_id…]]…],                # pending
                 [[hour, max_published, [entered_us…], [seq…], [published_us…],
@@ -36,7 +37,9 @@ Layout, version 3 (positional lists keep a million entries small and fast)::
 
 Version 2 added the tally's corrections (issue 26); version 3 added ``inputs`` (the
 progress the router reported of each input topic-partition, ``streams/watermarks.py``;
-null for an engine not fed by inputs) and ``config.max_hold_us``.
+null for an engine not fed by inputs) and ``config.max_hold_us``; version 4 added each
+dashboard's newest publish instants (issue 22: the schedule as of T and the learned
+cadence, ``streams/schedules.py``).
 
 Derived indexes (the record index of each dashboard) are rebuilt, not stored.
 """
@@ -60,9 +63,11 @@ from streams.latency import (
     GroupLedger,
 )
 from streams.queries import QueryLedger, TrackedQuery
+from streams.schedules import CADENCE_HISTORY
 from streams.tally import Tally
 
-# 2: the tally's corrections (issue 26); 3: the inputs' progress (issue 21). Others are
+# 2: the tally's corrections (issue 26); 3: the inputs' progress (issue 21); 4: the
+# dashboards' publish instants (issue 22). Others are
 # refused and the shard rebuilt.
 STATE_VERSION = schema.STATE_LAYOUT_VERSION  # written once, beside the typed layout
 
@@ -120,6 +125,7 @@ def _dashboard(name: str, ledger: DashboardLedger) -> list[Any]:
         list(ledger.snapshot_times),
         publishes,
         [_group(group) for group in ledger.group_list],
+        list(ledger.publish_times),
     ]
 
 
@@ -248,9 +254,12 @@ def _restore_group(state: schema.GroupState, ledger: DashboardLedger) -> None:
 
 
 def _restore_dashboard(
-    state: schema.DashboardState, bounds: tuple[int, ...]
+    state: schema.DashboardState, bounds: tuple[int, ...], history_cap: int | None
 ) -> tuple[str, DashboardLedger]:
-    ledger = DashboardLedger(state.sla_us, bounds)
+    ledger = DashboardLedger(state.sla_us, bounds, history_cap)
+    # The newest ``history_cap``: a state written without a cap (a replay's) may hold more.
+    times = sorted(set(state.publish_times))
+    ledger.publish_times = times if history_cap is None else times[-history_cap:]
     ledger.last_published_us, ledger.first_entered_us = (
         state.last_published_us, state.first_entered_us,
     )  # fmt: skip
@@ -367,7 +376,8 @@ def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineSt
         ids.hour, ids.hour_ids = hour, ids.by_hour[hour]
     latency_bounds, query_bounds = engine._latency_bounds, engine._query_bounds
     for study in state.studies:
-        ledgers = dict(_restore_dashboard(d, latency_bounds) for d in study.dashboards)
+        cap = None if config.retention_us is None else CADENCE_HISTORY
+        ledgers = dict(_restore_dashboard(d, latency_bounds, cap) for d in study.dashboards)
         restored = StudyState(study.sla_us, ledgers, _restore_queries(study.queries, query_bounds))
         restored.first_seen_us = study.first_seen_us
         engine.studies[study.study_id] = restored

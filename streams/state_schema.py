@@ -20,8 +20,8 @@ from streams.queries import AWAITING_DM, AWAITING_SITE
 
 OPEN_STATES = (AWAITING_SITE, AWAITING_DM)
 # The layout's version (streams/state.py STATE_VERSION); 2: the tally's corrections (issue 26),
-# 3: the inputs' progress and max_hold (issue 21).
-STATE_LAYOUT_VERSION = 3
+# 3: the inputs' progress and max_hold (issue 21), 4: the dashboards' publish instants (issue 22).
+STATE_LAYOUT_VERSION = 4
 
 # Event times and hours in microseconds / hours since the epoch: any 64-bit value.
 Int64 = Annotated[int, Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
@@ -155,6 +155,7 @@ class DashboardState(_Positional):
     snapshot_times: list[Int64]
     publishes: list[RecordPublishes]
     groups: list[GroupState]
+    publish_times: list[Int64]
 
 
 class QueryGroupState(_Positional):

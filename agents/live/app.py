@@ -478,6 +478,7 @@ class LiveApp:
             self.settings.publish_stall_after_s,
             lambda: self.readiness.ready(self.store.unrestored())[0],
             self.settings.shard_partitions,
+            self.settings.certain_breach_page_min_of,
         )
 
     async def _serve_metrics(self) -> None:

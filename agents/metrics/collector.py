@@ -24,7 +24,10 @@ from agents.metrics.health import OUTCOMES, CheckpointHealth, TopicHealth
 from agents.release import build_labels
 from schemas.timestamps import US_PER_SECOND
 from streams import AGING_BUCKETS, Engine
+from streams.at_risk import outlooks, publish_histories, time_to_breach_by_group
+from streams.deadlines import time_left_bucket_names
 from streams.queries import AWAITING_DM, AWAITING_SITE, STATE_NAMES
+from streams.schedules import Outlook
 from streams.tally import Tally
 
 BUILD_LABELS = build_labels()  # fixed for the life of the process
@@ -76,7 +79,9 @@ class EngineCollector(Collector):
         stall_after_s: Callable[[str, str], float] = lambda _study, _dashboard: 6 * 3600.0,
         ready: Callable[[], bool] = lambda: True,
         shard_partitions: int = 1,
+        certain_breach_page_min: Callable[[str], int] = lambda _study: 5,
     ) -> None:
+        self._certain_breach_page_min = certain_breach_page_min  # per study (agents/settings.py)
         self._shard_partitions = shard_partitions
         self._stall_after_s = stall_after_s  # per study and dashboard (agents/settings.py)
         self._ready = ready
@@ -109,6 +114,7 @@ class EngineCollector(Collector):
         parts = [
             self._latency(engines),
             self._backlog(engines, now_us),
+            self._at_risk(engines),
             self._queries(engines, now_us),
             self._health_metrics(now_us),
             self._state_metrics(self._checkpoint_health),
@@ -247,6 +253,72 @@ class EngineCollector(Collector):
                     silence.add_metric(list(key), max(0, now_us - since) / US_PER_SECOND)
                     stall_after.add_metric(list(key), stall_after_s(*key))
             return [pending, oldest, overdue, silence, stall_after]
+
+        return build
+
+    def _at_risk(self, engines: list[Engine]) -> Callable[[], list[Metric]]:
+        """What will breach next, as of the engines' event-time clock (``deadline_clock``, as
+        over SLA): the schedule decided once from the publishes of every owned shard, each
+        shard's groups counted against it (streams/at_risk.py). The replay's report as of the
+        same instant has the same figures."""
+        dims = self._dimensions
+        clocks = [c for c in (engine.deadline_clock() for engine in engines) if c is not None]
+        rows: dict[tuple[str, ...], list[int]] = {}
+        earliest: dict[tuple[str, ...], int] = {}
+        certain: dict[tuple[str, ...], int] = {}
+        schedules: dict[tuple[str, str], Outlook] = {}
+        names: tuple[str, ...] = ()
+        if clocks:
+            as_of = max(clocks)
+            histories = {
+                key: history
+                for key, history in publish_histories(engines).items()
+                if self._exports(key[0])
+            }
+            expected = outlooks(engines[0].config, histories, as_of)
+            names = time_left_bucket_names(engines[0].config.time_left_edges_us)
+            for key, seen in expected.items():
+                if seen is not None:
+                    schedules[key] = seen
+            for engine in engines:
+                for study_id, dashboard, group, figures in time_to_breach_by_group(
+                    engine, as_of, expected
+                ):
+                    if not self._exports(study_id, group):
+                        continue
+                    key = (study_id, dashboard, *group)
+                    row = rows.setdefault(key, [0] * len(names))
+                    for i, count in enumerate(figures.by_time_left):
+                        row[i] += count
+                    deadline = figures.earliest_deadline_us
+                    if deadline is not None and (key not in earliest or deadline < earliest[key]):
+                        earliest[key] = deadline
+                    if figures.certain_breaches is not None:
+                        certain[key] = certain.get(key, 0) + figures.certain_breaches
+        page_min = {key[0]: self._certain_breach_page_min(key[0]) for key in schedules}
+
+        def build() -> list[Metric]:
+            by_time_left = _family(m.PENDING_BY_TIME_LEFT, dims)
+            earliest_family = _family(m.EARLIEST_DEADLINE, dims)
+            certain_family = _family(m.CERTAIN_BREACHES, dims)
+            for key in sorted(rows):
+                for name, count in zip(names, rows[key], strict=True):
+                    by_time_left.add_metric([*key, name], count)
+                if key in earliest:
+                    earliest_family.add_metric(list(key), earliest[key] / US_PER_SECOND)
+                if key in certain:
+                    certain_family.add_metric(list(key), certain[key])
+            next_publish = _family(m.NEXT_PUBLISH, dims)
+            missed = _family(m.SCHEDULE_MISSED, dims)
+            minimum = _family(m.CERTAIN_BREACH_PAGE_MIN, dims)
+            for (study_id, dashboard), seen in sorted(schedules.items()):
+                source = "learned" if seen.learned else "configured"
+                next_publish.add_metric(
+                    [study_id, dashboard, source], seen.next_publish_us / US_PER_SECOND
+                )
+                missed.add_metric([study_id, dashboard], 1 if seen.missed else 0)
+                minimum.add_metric([study_id, dashboard], page_min[study_id])
+            return [by_time_left, earliest_family, certain_family, next_publish, missed, minimum]
 
         return build
 

@@ -113,6 +113,46 @@ PUBLISH_STALL_AFTER = MetricSpec(
     KPI_BASE_LABELS, breakdown=False,
 )  # fmt: skip
 
+# --- what will breach next (streams/at_risk.py; docs/design.md, "What will breach next") --
+PENDING_BY_TIME_LEFT = MetricSpec(
+    "edc_pending_by_time_left_entries", "gauge",
+    "Entries waiting for the dashboard by the time left before their SLA deadline (entered + "
+    "SLA), in event time: breached (deadline before now), then under each time_left_edges "
+    "edge (lt_1h, lt_4h, lt_24h by default), later.",
+    KPI_BASE_LABELS, ("time_left",),
+)  # fmt: skip
+EARLIEST_DEADLINE = MetricSpec(
+    "edc_pending_earliest_deadline_timestamp_seconds", "gauge",
+    "The earliest SLA deadline not yet passed among the waiting entries (Unix seconds; absent "
+    "when none waits).",
+    KPI_BASE_LABELS,
+)  # fmt: skip
+CERTAIN_BREACHES = MetricSpec(
+    "edc_certain_breaches_entries", "gauge",
+    "Waiting entries whose deadline is not passed yet but falls before the dashboard's next "
+    "expected publish: only an off-cycle publish saves them (absent without a schedule or a "
+    "learned cadence).",
+    KPI_BASE_LABELS,
+)  # fmt: skip
+NEXT_PUBLISH = MetricSpec(
+    "edc_publish_next_expected_timestamp_seconds", "gauge",
+    "When the dashboard's next publish is expected (Unix seconds): its configured schedule "
+    "(source=configured) or the cadence learned from its publishes (source=learned).",
+    KPI_BASE_LABELS, ("source",), breakdown=False,
+)  # fmt: skip
+SCHEDULE_MISSED = MetricSpec(
+    "edc_publish_schedule_missed", "gauge",
+    "1 when the publish due after the dashboard's last one did not come within schedule_grace, "
+    "else 0.",
+    KPI_BASE_LABELS, breakdown=False,
+)  # fmt: skip
+CERTAIN_BREACH_PAGE_MIN = MetricSpec(
+    "edc_certain_breach_page_min", "gauge",
+    "Certain breaches a study's dashboard needs before EdcPublishNow pages (its "
+    "certain_breach_page_min).",
+    KPI_BASE_LABELS, breakdown=False,
+)  # fmt: skip
+
 # --- queries ------------------------------------------------------------------------
 QUERIES_OPEN = MetricSpec(
     "edc_queries_open", "gauge",
@@ -260,6 +300,8 @@ RETENTION_HELD_BACK_IDS = MetricSpec(
 ALL_METRICS: tuple[MetricSpec, ...] = (
     DATA_LATENCY, LATENCY_CORRECTIONS, PUBLISHED_WITHIN_SLA, OVER_SLA, OVER_SLA_WITHDRAWN, SLA,
     BACKLOG_PENDING, BACKLOG_OLDEST_AGE, BACKLOG_OVERDUE, PUBLISH_SILENCE, PUBLISH_STALL_AFTER,
+    PENDING_BY_TIME_LEFT, EARLIEST_DEADLINE, CERTAIN_BREACHES, NEXT_PUBLISH, SCHEDULE_MISSED,
+    CERTAIN_BREACH_PAGE_MIN,
     QUERIES_OPEN, QUERY_OLDEST_OPEN_AGE, QUERY_TIME_TO_ANSWER, QUERY_TIME_TO_CLOSE,
     QUERY_DURATIONS_WITHDRAWN,
     MESSAGES, DEAD_LETTERS, LATE_EVENTS, NEWEST_EVENT_TIME, NEWEST_EVENT_AGE,

@@ -86,6 +86,7 @@ def names_in(expr: str) -> set[str]:
     cleaned = re.sub(r'"[^"]*"', '""', expr)  # drop label values
     cleaned = re.sub(r"\{[^}]*\}", "", cleaned)  # drop matchers
     cleaned = re.sub(r"\[[^\]]*\]", "", cleaned)  # drop ranges
+    cleaned = re.sub(r"\boffset\s+\d+[smhdwy]", "", cleaned)  # drop offsets
     words = set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", cleaned))
     functions_and_keywords = {
         "sum", "max", "min", "by", "on", "rate", "increase", "histogram_quantile", "and", "or",

@@ -62,3 +62,44 @@ def window_complete(end_us: int, as_of_us: int) -> bool:
 def late(time_us: int, watermark_us: int, retention_us: int) -> bool:
     """An event is late when its time is before the horizon H = W − retention."""
     return time_us < watermark_us - retention_us
+
+
+# -- time to breach and publish schedules (issue 22) -------------------------------------
+
+
+def breached(entered_us: int, as_of_us: int, sla_us: int) -> bool:
+    """Breached as of T: the deadline (entered + SLA) lies before T. A deadline equal to T
+    is not breached: a publish at T gives latency = SLA, within it (``within_sla``)."""
+    return entered_us + sla_us < as_of_us
+
+
+def time_left_bucket(entered_us: int, as_of_us: int, sla_us: int, edges_us: tuple[int, ...]) -> int:
+    """0: breached; i: e₍ᵢ₋₁₎ ≤ time left < eᵢ (e₀ = 0); last: time left ≥ the last edge."""
+    if breached(entered_us, as_of_us, sla_us):
+        return 0
+    left = entered_us + sla_us - as_of_us
+    for index, edge in enumerate(edges_us):
+        if left < edge:
+            return index + 1
+    return len(edges_us) + 1
+
+
+def certain_breach(entered_us: int, as_of_us: int, sla_us: int, next_publish_us: int) -> bool:
+    """Not breached yet, and a publish at the next expected one would be over the SLA."""
+    return not breached(entered_us, as_of_us, sla_us) and entered_us + sla_us < next_publish_us
+
+
+def slot_missed(due_us: int, as_of_us: int, grace_us: int) -> bool:
+    """A slot is missed once its grace is over: due + grace < T (at = T it is not, yet)."""
+    return due_us + grace_us < as_of_us
+
+
+def slot_expected(slot_us: int, last_publish_us: int, as_of_us: int, grace_us: int) -> bool:
+    """A slot still expected as of T: after the last publish, and not past its grace."""
+    return slot_us > last_publish_us and not slot_missed(slot_us, as_of_us, grace_us)
+
+
+def run_start(instant_us: int, previous_us: int | None, min_gap_us: int) -> bool:
+    """A publish starts a new run (for the learned cadence) when more than min_gap after the
+    publish before it."""
+    return previous_us is None or instant_us - previous_us > min_gap_us

@@ -27,6 +27,7 @@ import orjson
 
 from agents.audit.framing import EXPORT_HEADER
 from agents.audit.manifest import PartitionRead, manifest_path, read_manifest
+from agents.audit.replay.at_risk_report import at_risk_section
 from agents.audit.replay.coverage import (
     COMPLETE,
     EventTimes,
@@ -63,6 +64,7 @@ from schemas import EntryEvent, Event, QueryEvent
 from schemas.limits import skew_us
 from schemas.timestamps import US_PER_SECOND, format_timestamp, parse_timestamp_us
 from streams import ACCEPTED, Engine, tumbling_windows
+from streams.at_risk import at_risk_from_parts, at_risk_parts
 from streams.parts import merge_snapshots
 from streams.scorecards import NEEDED_BREAKDOWN, merge_scorecard_grains, scorecards
 from streams.windows import merge_windows
@@ -225,6 +227,12 @@ def _run(args: argparse.Namespace) -> int:
             summary.invalid,
         )
         report.update(report_sections(scorecards(engine, as_of)))
+        report.update(
+            at_risk_section(
+                engine.config,
+                at_risk_from_parts(engine.config, [at_risk_parts(engine, as_of)], as_of),
+            )
+        )
         if args.from_topics:
             partitions, since_filter = partition_facts(reads), None
         else:
@@ -335,6 +343,9 @@ def _run_sharded(
     )
     report.update(
         report_sections(merge_scorecard_grains([answer.scorecard_grains for answer in answers]))
+    )
+    report.update(
+        at_risk_section(config, at_risk_from_parts(config, [a.at_risk for a in answers], as_of))
     )
     partitions, since_filter = _manifest_coverage(path, digest)
     period = period_dict(since_us, since_from, as_of, times, len(windows))

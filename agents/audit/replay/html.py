@@ -140,6 +140,7 @@ _ENVIRONMENT.filters.update(
     f1=lambda number: f"{number:.1f}",
     g=lambda number: f"{number:g}",
     dash=lambda value: "—" if value is None else str(value),
+    time_left=lambda name: "< " + name[3:] if name.startswith("lt_") else name,
 )
 
 

@@ -50,6 +50,7 @@ from agents.errors import EdcLatencyError
 from agents.live.sharding import shard_of
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, wire
 from streams import ACCEPTED, UNKNOWN_DASHBOARD, Engine, EngineConfig
+from streams.at_risk import AtRiskPart, at_risk_parts
 from streams.parts import StudyPart
 from streams.scorecards import ScorecardGrains, scorecard_grains
 from streams.windows import WindowParts
@@ -85,6 +86,7 @@ class ShardAnswer:
     entry_ends: array[int]  # offset in this shard's entries.csv body after each one's rows
     queries: list[tuple[tuple[str, str], list[str]]]
     scorecard_grains: ScorecardGrains
+    at_risk: dict[tuple[str, str], AtRiskPart] = field(default_factory=dict)
     peak_rss_mib: float | None = None
 
 
@@ -302,6 +304,7 @@ def apply_shard(
         entry_ends=_entry_ends(body_path, rows_per_entry),
         queries=query_rows(engine, sites, as_of_us),
         scorecard_grains=scorecard_grains(engine, as_of_us),
+        at_risk=at_risk_parts(engine, as_of_us),
     )
 
 
