@@ -8,6 +8,7 @@ STAMP := $(VENV)/.installed
 
 # setup.py compiles the hot modules (Cython, from their .py) when a C compiler is present.
 $(STAMP): pyproject.toml setup.py
+	-@./deploy/install-compiler.sh $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
