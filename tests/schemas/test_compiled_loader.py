@@ -110,3 +110,43 @@ def test_the_version_says_which_one_runs():
         assert forced.endswith(f"compiled core: false; interpreted: {INTERPRETED_ENV} is set)")
     else:
         assert printed.endswith("compiled core: false; interpreted: no module was compiled at install)")
+
+
+def _build(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """setup.py's build step on a one-line package, in place, as the editable install runs it."""
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "mod.py").write_text("def twice(n):\n    return 2 * n\n")
+    repository = Path(__file__).resolve().parents[2]
+    script = (
+        f"import sys; sys.path.insert(0, {str(repository)!r}); "
+        "from setup import OptionalCythonBuild; from setuptools import Extension, setup; "
+        "setup(name='pkg', packages=['pkg'], ext_modules=[Extension('pkg.mod', ['pkg/mod.py'])], "
+        "cmdclass={'build_ext': OptionalCythonBuild}, script_args=['-q', 'build_ext', '--inplace'])"
+    )
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, **env}, timeout=300,
+    )  # fmt: skip
+
+
+def test_without_a_c_compiler_the_build_succeeds_interpreted_and_says_so_once(tmp_path):
+    built = _build(tmp_path, CC="false", LDSHARED="false")
+    assert built.returncode == 0, built.stderr
+    said = [line for line in built.stderr.splitlines() if line.startswith("edc-latency:")]
+    assert len(said) == 1 and "the package runs interpreted" in said[0], built.stderr
+    assert not list((tmp_path / "pkg").glob("mod.*.so"))
+    assert not (tmp_path / "pkg" / MANIFEST).exists()
+    assert choose("pkg.mod", tmp_path / "pkg")[1:] == (False, "")
+
+
+def test_a_build_records_the_hash_of_the_source_it_compiled(tmp_path, monkeypatch):
+    monkeypatch.delenv(INTERPRETED_ENV, raising=False)
+    built = _build(tmp_path)
+    assert built.returncode == 0, built.stderr
+    manifest = json.loads((tmp_path / "pkg" / MANIFEST).read_text())
+    assert manifest["modules"] == {"mod": _sha(tmp_path / "pkg")}
+    assert choose("pkg.mod", tmp_path / "pkg")[1:] == (True, "compiled")
