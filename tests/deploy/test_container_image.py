@@ -114,7 +114,7 @@ def listens_on_all_interfaces(name: str, port: int) -> bool:
 
 def test_the_image_runs_the_compiled_engine(image):
     """The build stage compiled the hot modules (setup.py); the image loads them."""
-    printed = podman("run", "--rm", image, "--version")
+    printed = podman("run", "--rm", *ulimit_flags(), image, "--version")
     assert printed.returncode == 0, printed.stderr
     text = " ".join(printed.stdout.split())
     assert "compiled core: true; compiled (" in text, text
