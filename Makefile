@@ -6,7 +6,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench soak schemas clean tools fuzz image manifests mutation
 
-$(STAMP): pyproject.toml
+# setup.py compiles the hot modules (Cython, from their .py) when a C compiler is present.
+$(STAMP): pyproject.toml setup.py
+	-@./deploy/install-compiler.sh $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

@@ -12,7 +12,9 @@ from __future__ import annotations
 import platform
 from importlib.metadata import PackageNotFoundError, version
 
-import streams.latency
+import schemas.parse
+import streams.scorecards
+from schemas.compiled import STATUS, summary
 
 
 def _installed_version() -> str:
@@ -26,10 +28,13 @@ VERSION = _installed_version()
 PYTHON = platform.python_version()
 
 
+# Imported for what they load: the engine and the validator, compiled or not (schemas/compiled.py).
+_LOADED = (schemas.parse, streams.scorecards)
+
+
 def core_compiled() -> bool:
-    """Whether the engine's hot module is a compiled extension (e.g. mypyc) rather than source."""
-    path = streams.latency.__file__ or ""
-    return not path.endswith(".py")
+    """Whether the engine's hot module runs compiled (setup.py, schemas/compiled.py)."""
+    return STATUS.get("streams.engine") == "compiled"
 
 
 def formats() -> dict[str, str]:
@@ -61,5 +66,5 @@ def version_text() -> str:
     labels = build_labels()
     return (
         f"edc-latency {labels['version']} (Python {labels['python']}, "
-        f"compiled core: {labels['compiled']})"
+        f"compiled core: {labels['compiled']}; {summary()})"
     )

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import gc
+import itertools
+import json
+import os
+import subprocess
+import sys
 import time
 import tracemalloc
 from typing import Any
 
-from schemas import EntryEvent, PublishEvent
+from schemas import EntryEvent, PublishEvent, Rejection, parse_event
+from schemas.compiled import INTERPRETED_ENV
 from streams import Engine, EngineConfig
 
 BASE_US = 1_767_225_600_000_000
@@ -124,3 +130,25 @@ def snapshot_publish_cost(pending: int = 100_000, covered: int = 1_000) -> dict[
         "publish_covering_100k_ms": round(whole * 1000, 3),
         "us_per_covered_entry": round(whole / pending * 1e6, 3),
     }
+
+
+def simulated_events(n: int) -> list[Any]:
+    """The first ``n`` valid events of the simulator's mix (seed 1), parsed."""
+    from agents.sim.simulator import Simulation
+
+    parsed = (parse_event(value) for _kind, value in Simulation(seed=1).events(3650 * 86_400_000_000))
+    return list(itertools.islice((e for e in parsed if not isinstance(e, Rejection)), n))
+
+
+def interpreted_events_per_second(n: int) -> dict[str, float]:
+    """``events_per_second`` in a process that runs the engine from its source
+    (``EDC_LATENCY_INTERPRETED=1``): the compiled modules' gain, in the same run."""
+    code = (
+        "import json; from bench.engine import events_per_second, simulated_events; "
+        f"print(json.dumps(events_per_second(simulated_events({n}))))"
+    )
+    printed = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, INTERPRETED_ENV: "1"},
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    return json.loads(printed.splitlines()[-1])  # type: ignore[no-any-return]

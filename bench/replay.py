@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,7 @@ from agents.sim.simulator import Simulation
 from bench.peer import check_agreement, run_peer
 from bench.realistic_mix import AS_OF as REALISTIC_AS_OF
 from bench.realistic_mix import write_realistic_mix
+from schemas.compiled import INTERPRETED_ENV
 from schemas.timestamps import parse_timestamp_us
 
 STUDIES = "deploy/simulated-studies.toml"
@@ -49,11 +51,13 @@ def floor_seconds(path: Path) -> float:
 
 
 def _best_replay(
-    source: Path, out: Path, as_of: str, rounds: int = 2, jobs: int | None = None
+    source: Path, out: Path, as_of: str, rounds: int = 2, jobs: int | None = None,
+    env: dict[str, str] | None = None,
 ) -> tuple[float, dict]:
     """Best wall time of ``rounds`` replays (noise only ever slows a run), and its run.json.
 
-    ``jobs``: None for the command's default (the number of cores)."""
+    ``jobs``: None for the command's default (the number of cores). ``env``: the
+    replay's environment (e.g. the engine from source: EDC_LATENCY_INTERPRETED=1)."""
     elapsed = float("inf")
     run: dict = {}
     for _ in range(rounds):
@@ -62,7 +66,7 @@ def _best_replay(
             [sys.executable, "-m", "agents.cli", "replay", "--input", str(source), "--quiet",
              "--as-of", as_of, "--config", STUDIES, "--out", str(out),
              *(["--jobs", str(jobs)] if jobs is not None else [])],
-            check=True,
+            check=True, env=env,
         )  # fmt: skip
         seconds = time.perf_counter() - started
         if seconds < elapsed:
@@ -100,6 +104,11 @@ def replay_realistic(lines_wanted: int) -> dict[str, object]:
         elapsed, run = _best_replay(source, out, REALISTIC_AS_OF)
         # One engine, for what the split over processes brings (one round: indicative).
         one_engine, one_run = _best_replay(source, Path(tmp) / "one", REALISTIC_AS_OF, 1, jobs=1)
+        # The same replay with every module from its source (one round: indicative).
+        interpreted, _ = _best_replay(
+            source, Path(tmp) / "interpreted", REALISTIC_AS_OF, 1,
+            env={**os.environ, INTERPRETED_ENV: "1"},
+        )  # fmt: skip
         settings = load_settings(STUDIES)
         as_of_us = parse_timestamp_us(REALISTIC_AS_OF)
         peer_seconds = float("inf")
@@ -116,6 +125,8 @@ def replay_realistic(lines_wanted: int) -> dict[str, object]:
         "replay_seconds": round(elapsed, 2),
         "replay_jobs_1_seconds": round(one_engine, 2),
         "peak_rss_mib_jobs_1": one_run["peak_rss_mib"],
+        "replay_interpreted_seconds": round(interpreted, 2),
+        "ratio_interpreted_speed_to_peer": round(peer_seconds / interpreted, 3),
         "peer_seconds": round(peer_seconds, 2),
         "ratio_replay_speed_to_peer": round(peer_seconds / elapsed, 3),
         "replay_lines_per_s": round(lines / elapsed),

@@ -1,10 +1,13 @@
 #!/usr/bin/env sh
-# Installs Debian's prometheus, promtool, amtool and Alertmanager when missing. The tests run them as
+# Installs Debian's prometheus, promtool, amtool and Alertmanager when missing, and the C
+# compiler of the compiled modules (install-compiler.sh). The tests run them as
 # throwaway processes on loopback; the packages' own daemons are not wanted, so
 # policy-rc.d forbids service starts during the install. Then podman and what the
 # image test needs (deploy/container/install-podman.sh).
 set -eu
 here=$(dirname "$0")
+# The C compiler for the compiled modules (setup.py); optional, so its failure is not ours.
+"$here/install-compiler.sh" || true
 have() { command -v "$1" >/dev/null 2>&1; }
 # tests/deploy/test_alertmanager_inhibitions.py runs a real Alertmanager.
 if have promtool && have amtool && have prometheus && { have prometheus-alertmanager || have alertmanager; }; then

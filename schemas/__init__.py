@@ -1,5 +1,7 @@
 """The event contract, version 1: one msgspec definition per event, strict timestamps, parsing."""
 
+# First: the loader that runs a compiled module only while it matches its source.
+import schemas.compiled  # noqa: F401
 from schemas.events import (
     ENTRY_SCHEMA,
     PUBLISH_SCHEMA,

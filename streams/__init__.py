@@ -3,6 +3,8 @@
 No Kafka, no clock, no I/O: every instant is passed in. See docs/design.md.
 """
 
+# First: the loader that runs a compiled module only while it matches its source.
+import schemas.compiled  # noqa: F401
 from streams.config import EngineConfig, StudyConfig
 from streams.engine import ACCEPTED, DUPLICATE, UNKNOWN_DASHBOARD, Engine
 from streams.figures import AGING_BUCKETS, Snapshot

@@ -39,12 +39,17 @@ def serve(settings: Settings) -> None:
     from agents.kafka.startup import check_brokers
     from agents.kafka.topics import ensure_topics, worker_topics
     from agents.live.app import LiveApp
+    from agents.release import core_compiled
+    from schemas.compiled import summary
 
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     asyncio.run(check_brokers(settings))  # fails within startup_timeout, in one line
     asyncio.run(ensure_topics(settings.kafka_client_options(), worker_topics(settings)))
+    if not core_compiled():
+        # Once per process: the figures are the same, the throughput is not (BENCHMARKS.md).
+        logging.getLogger(__name__).warning("the engine runs interpreted: %s", summary())
     live = LiveApp(settings)
     deadline_s = 0.8 * settings.session_timeout
 

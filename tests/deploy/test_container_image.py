@@ -112,6 +112,15 @@ def listens_on_all_interfaces(name: str, port: int) -> bool:
     return False
 
 
+def test_the_image_runs_the_compiled_engine(image):
+    """The build stage compiled the hot modules (setup.py); the image loads them."""
+    printed = podman("run", "--rm", *ulimit_flags(), image, "--version")
+    assert printed.returncode == 0, printed.stderr
+    text = " ".join(printed.stdout.split())
+    assert "compiled core: true; compiled (" in text, text
+    assert "RuntimeWarning" not in printed.stderr, printed.stderr  # no stale module
+
+
 def test_the_image_serves_the_engines_figures_as_non_root_and_stops_cleanly(container):
     name, base, env = container
     wait_ready(name, base)
