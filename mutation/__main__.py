@@ -29,6 +29,7 @@ import ast
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -248,6 +249,7 @@ def main(argv: list[str]) -> int:
     options = parser.parse_args(argv)
 
     started = time.monotonic()
+    load_before = os.getloadavg()
     log = OUT / "mutmut.log"
     if not options.report_only:
         if options.survivors or options.resume:
@@ -286,6 +288,7 @@ def main(argv: list[str]) -> int:
         verdicts = json.loads((OUT / "verdicts.json").read_text())
     report = build_report(selected, equivalent, equivalents, verdicts, options)
     report["seconds"] = round(time.monotonic() - started)
+    report["machine"] = machine(load_before, options.jobs)
     (OUT / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     (OUT / "report.md").write_text(render(report))
     print(render_summary(report))
@@ -296,7 +299,7 @@ def main(argv: list[str]) -> int:
 # mutmut's verdicts, as this report counts them: a timeout or a crash is a test that noticed.
 DETECTED = {"killed", "timeout", "segfault", "suspicious", "caught by type check"}
 UNDETECTED = {"survived", "no tests"}
-KNOWN = {"killed", "survived", "equivalent", "score"}
+KNOWN = {"killed", "survived", "equivalent", "score", "timeouts"}
 
 
 def build_report(
@@ -318,6 +321,8 @@ def build_report(
             verdict = "equivalent"
         elif status in DETECTED:
             verdict = "killed"
+            for counter in counts:
+                counter["timeouts"] += status == "timeout"
         elif status in UNDETECTED:
             verdict = "survived"
             survivors.append(_describe(mutant, status))
@@ -339,6 +344,24 @@ def build_report(
     }
 
 
+def machine(load_before: tuple[float, float, float], jobs: int) -> dict:
+    """What the run cost: the CPU time of mutmut's processes, whatever the load was.
+
+    On a shared machine the wall time says more about the neighbours than about the run;
+    CPU seconds / cores is what the run would take with those cores to itself.
+    """
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = children.ru_utime + children.ru_stime
+    return {
+        "cpu_seconds": round(cpu),
+        "jobs": jobs,
+        "cores": os.cpu_count(),
+        "alone_on_cores_minutes": round(cpu / min(jobs, os.cpu_count() or jobs) / 60, 1),
+        "load_before": [round(x, 1) for x in load_before],
+        "load_after": [round(x, 1) for x in os.getloadavg()],
+    }
+
+
 def _scored(counts: Counter[str]) -> dict[str, float | int | None]:
     judged = counts["killed"] + counts["survived"]
     return {**counts, "score": None if not judged else round(100 * counts["killed"] / judged, 1)}
@@ -350,12 +373,17 @@ def _describe(mutant: Mutant, status: str) -> dict[str, str]:
 
 
 def render_summary(report: dict) -> str:
+    cost = report.get("machine") or {}
     lines = [f"mutation score{' since ' + report['base'] if report['base'] else ''} "
-             f"({report['seconds']} s):"]  # fmt: skip
+             f"({report['seconds']} s; {cost.get('cpu_seconds')} s of CPU on "
+             f"{cost.get('jobs')} processes, ~{cost.get('alone_on_cores_minutes')} min "
+             f"with the cores to itself; load {cost.get('load_before')} before, "
+             f"{cost.get('load_after')} after):"]  # fmt: skip
     for package, c in report["packages"].items():
         lines.append(
             f"  {package}/: {c['score']}% killed of non-equivalent ({c.get('killed', 0)} killed, "
-            f"{c.get('survived', 0)} survived, {c.get('equivalent', 0)} equivalent"
+            f"{c.get('survived', 0)} survived, {c.get('equivalent', 0)} equivalent; "
+            f"{c.get('timeouts', 0)} of the killed by timeout"
             + "".join(f", {n} {status}" for status, n in c.items() if status not in KNOWN)
             + ")"
         )
