@@ -627,3 +627,39 @@ def test_more_breakdown_groups_than_an_entry_key_can_hold_are_refused(monkeypatc
     assert [ledger.group((name,)).index for name in ("a", "b", "a")] == [0, 1, 0]
     with pytest.raises(ValueError, match=r"^too many breakdown groups for one study and dashboard$"):
         ledger.group(("c",))
+
+
+# -- retention held back by a lagging input (docs/design.md, "Retention") ----------------
+
+
+@pytest.mark.parametrize(("shift", "counted"), [(0, 1), (-US, 0)])
+def test_event_ids_held_back_count_those_whose_hour_ends_at_the_own_horizon(shift, counted):
+    """``edc_retention_held_back_event_ids``: ids the own horizon (W − retention) would have
+    forgotten (their hour ends at or before it) that a lagging input keeps."""
+    e = engine(retention=DAY)
+    e.track_inputs()
+    watermark = t(T0) + DAY + H + shift  # the own horizon: T0 + 1 h (+ shift)
+    feed(e, entry("in-first-hour", T0, "a"), entry("in-second-hour", at(T0, H), "b"))
+    feed(e, entry("newest", at(T0, DAY + H + shift), "n"))
+    lagging = t(T0) - DAY  # an input a day behind: nothing is pruned
+    e.note_inputs([(0, 0, watermark, False), (0, 1, lagging, False)], [2])
+    assert e.held_back() == (watermark - lagging, counted)
+    # The input catches up to one microsecond behind, then to the watermark: nothing held.
+    e.note_inputs([(0, 1, watermark - US, False)])
+    assert e.held_back()[0] == US
+    e.note_inputs([(0, 1, watermark, False)])
+    assert e.held_back() == (0, 0)
+
+
+def test_nothing_is_held_back_without_retention_or_without_inputs_to_wait_for():
+    kept = engine()
+    kept.track_inputs()
+    feed(kept, entry("e", T0, "a"))
+    kept.note_inputs([(0, 0, t(T0), False), (0, 1, t(T0) - DAY, False)], [2])
+    assert kept.held_back() == (0, 0)
+    alone = engine(retention=DAY)  # not fed by a router: its own watermark leads
+    feed(alone, entry("e", T0, "a"), entry("n", at(T0, 3 * DAY), "n"))
+    assert alone.held_back() == (0, 0)
+    fresh = engine(retention=DAY)
+    fresh.track_inputs()
+    assert fresh.held_back() == (0, 0)  # no event yet: no watermark
