@@ -93,6 +93,9 @@ def test_a_latency_lowered_from_exactly_the_sla_is_taken_back_as_within(lowering
     assert sum(tally.count for tally in tallies) == 2
     # The sum as exported keeps what was first observed; corrections hold what was taken off.
     assert sum(tally.sum_us - tally.corrected_us for tally in tallies) == 2 * SLA - US
+    # "over" was counted over SLA when the publish at DUE passed its deadline; lowered to
+    # exactly the SLA it was in time after all, and that breach is withdrawn.
+    assert sum(tally.breaches_withdrawn for tally in tallies) == 1
 
 
 # -- snapshot cutoff: an entry entered at or before the cutoff is covered ----------------
