@@ -289,6 +289,9 @@ def main(argv: list[str]) -> int:
     report = build_report(selected, equivalent, equivalents, verdicts, options)
     report["seconds"] = round(time.monotonic() - started)
     report["machine"] = machine(load_before, options.jobs)
+    if options.report_only and (OUT / "report.json").exists():
+        # What the run cost, as that run measured it: this process ran no mutant.
+        report["machine"] = json.loads((OUT / "report.json").read_text()).get("machine")
     (OUT / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     (OUT / "report.md").write_text(render(report))
     print(render_summary(report))
@@ -299,7 +302,7 @@ def main(argv: list[str]) -> int:
 # mutmut's verdicts, as this report counts them: a timeout or a crash is a test that noticed.
 DETECTED = {"killed", "timeout", "segfault", "suspicious", "caught by type check"}
 UNDETECTED = {"survived", "no tests"}
-KNOWN = {"killed", "survived", "equivalent", "score", "timeouts"}
+KNOWN = {"killed", "survived", "equivalent", "score", "timeouts", "seconds"}
 
 
 def build_report(
@@ -311,10 +314,12 @@ def build_report(
 ) -> dict:
     packages: dict[str, Counter[str]] = {p: Counter() for p in MUTATED}
     files: dict[str, Counter[str]] = {}
+    seconds: Counter[str] = Counter()  # per file: the wall time of its mutants' test runs
     survivors, stale = [], []
     for mutant in selected:
         counts = (packages[mutant.path.split("/")[0]], files.setdefault(mutant.path, Counter()))
-        status = verdicts.get(mutant.name, ["not run"])[0]
+        status, duration = (verdicts.get(mutant.name) or ["not run", None])[:2]
+        seconds[mutant.path] += duration or 0
         if mutant.name in equivalent:
             if status in DETECTED:
                 stale.append(_describe(mutant, status))  # listed, yet a test tells it apart
@@ -333,7 +338,10 @@ def build_report(
     return {
         "base": options.base,
         "packages": {package: _scored(counts) for package, counts in packages.items()},
-        "files": {path: _scored(counts) for path, counts in sorted(files.items())},
+        "files": {
+            path: {**_scored(counts), "seconds": round(seconds[path])}
+            for path, counts in sorted(files.items())
+        },
         "survivors": survivors,
         "equivalent": [
             {**_describe(m, "equivalent"), "reason": equivalents[m.key]}
@@ -394,12 +402,15 @@ def render_summary(report: dict) -> str:
 
 
 def render(report: dict) -> str:
-    out = ["# Mutation report", "", render_summary(report), "", "| file | killed | survived "
-           "| equivalent | other | score |", "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    out = ["# Mutation report", "", render_summary(report), "",
+           "Seconds: the wall time of each file's mutants' test runs, summed over the "
+           "processes (a share of the run's CPU time, at the load of the day).", "",
+           "| file | killed | survived | equivalent | other | score | seconds |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for path, c in report["files"].items():
         other = sum(n for status, n in c.items() if status not in KNOWN)
         out.append(f"| {path} | {c.get('killed', 0)} | {c.get('survived', 0)} | "
-                   f"{c.get('equivalent', 0)} | {other} | {c['score']} |")  # fmt: skip
+                   f"{c.get('equivalent', 0)} | {other} | {c['score']} | {c['seconds']} |")  # fmt: skip
     out.append("")
     for title, items in (
         ("Survivors (no test tells them apart)", report["survivors"]),
