@@ -218,6 +218,30 @@ def _in_copy(script: str, *args: str, log: Path | None = None) -> None:
         raise SystemExit(f"mutmut failed (exit {done.returncode}); see {log or 'its output'}")
 
 
+def current_verdicts(log: Path, mutants: list[Mutant]) -> dict[str, list]:
+    """mutmut's verdicts, over those of the earlier passes of this run (``--continue``).
+
+    mutmut forgets every verdict when the test selection changes (``[tool.mutmut]``);
+    a verdict it has not given again stands as the last pass gave it (tests only grow),
+    if the mutant of that name is still the same change (mutmut renumbers the mutants
+    of a function that was edited).
+    """
+    _in_copy(_VERDICTS, str(OUT / "verdicts.json"), log=log)
+    fresh = json.loads((OUT / "verdicts.json").read_text())
+    kept_file = OUT / "verdicts-kept.json"
+    kept = json.loads(kept_file.read_text()) if kept_file.exists() else {}
+    merged: dict[str, list] = {}
+    for mutant in mutants:
+        verdict = fresh.get(mutant.name, ["not checked", None])
+        change = [mutant.removed, mutant.added]
+        earlier = kept.get(mutant.name)
+        if verdict[0] == "not checked" and earlier and earlier[2:] == change:
+            verdict = earlier[:2]
+        merged[mutant.name] = [*verdict[:2], *change]
+    kept_file.write_text(json.dumps(merged))
+    return merged
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m mutation", description=__doc__.split("\n")[0])
     parser.add_argument("--base", help="mutate only functions changed since this git ref")
@@ -272,8 +296,7 @@ def main(argv: list[str]) -> int:
     equivalent = {m.name for m in selected if m.key in equivalents}
     to_run = [m for m in selected if options.recheck_equivalents or m.name not in equivalent]
     if options.survivors or options.resume:
-        _in_copy(_VERDICTS, str(OUT / "verdicts.json"), log=log)
-        last = json.loads((OUT / "verdicts.json").read_text())
+        last = current_verdicts(log, mutants)
         again = UNDETECTED | ({"not checked", "not run"} if options.resume else set())
         to_run = [m for m in to_run if last.get(m.name, ["not run"])[0] in again]
     print(f"{len(mutants)} mutants; {len(selected)} selected, {len(equivalent)} listed as "
@@ -284,8 +307,7 @@ def main(argv: list[str]) -> int:
             names = OUT / "names.txt"
             names.write_text("\n".join(m.name for m in to_run))
             _in_copy(_RUN, str(names), str(options.jobs), log=log)
-        _in_copy(_VERDICTS, str(OUT / "verdicts.json"), log=log)
-        verdicts = json.loads((OUT / "verdicts.json").read_text())
+        verdicts = current_verdicts(log, mutants)
     report = build_report(selected, equivalent, equivalents, verdicts, options)
     report["seconds"] = round(time.monotonic() - started)
     report["machine"] = machine(load_before, options.jobs)
