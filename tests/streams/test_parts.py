@@ -69,6 +69,7 @@ def test_shards_sharing_a_study_a_site_and_orphans_merge_to_one_engines_answers(
         [
             entry("e3", day, "c"), records("p3", "2026-01-05T01:00:00Z", ["c"]),
             query("x1", "Q3", "answered", day), query("x2", "Q4", "closed", day, study="T"),
+            entry("e4", day, "d"), records("p4", day, ["d"]),  # on an hour's start, latency 0
         ],
     ]  # fmt: skip
     whole = Engine(engine_config(retention_us=None, breakdown=BREAKDOWN))
@@ -76,10 +77,12 @@ def test_shards_sharing_a_study_a_site_and_orphans_merge_to_one_engines_answers(
     for shard, messages in zip(shards, shards_messages, strict=True):
         feed(shard, *messages)
         feed(whole, *messages)
-    as_of = whole.watermark_us + 3 * 24 * H  # type: ignore[operator]
-    merged = merge_snapshots(as_of, [snapshot_parts(s, as_of) for s in shards])
-    assert snapshot_dict(merged) == snapshot_dict(whole.snapshot(as_of))
-    assert (merged.as_of_us, merged.orphan_query_events) == (as_of, 2)
-    assert merged.studies["S"].dashboards["default"].latency.within_sla == 1
-    cards = merge_scorecard_grains(scorecard_grains(s, as_of) for s in shards)
-    assert scorecards_dict(cards) == scorecards_dict(scorecards(whole, as_of))
+    start = whole.earliest_us
+    # The instant of the first publishes (an hour's start), of the third, and days later.
+    for as_of, within in ((start, 1), (start + H, 2), (whole.watermark_us + 3 * 24 * H, 2)):  # type: ignore[operator]
+        merged = merge_snapshots(as_of, [snapshot_parts(s, as_of) for s in shards])
+        assert snapshot_dict(merged) == snapshot_dict(whole.snapshot(as_of))
+        assert (merged.as_of_us, merged.orphan_query_events) == (as_of, 2)
+        assert merged.studies["S"].dashboards["default"].latency.within_sla == within
+        cards = merge_scorecard_grains(scorecard_grains(s, as_of) for s in shards)
+        assert scorecards_dict(cards) == scorecards_dict(scorecards(whole, as_of))
