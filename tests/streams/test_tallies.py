@@ -234,3 +234,22 @@ def test_every_coverage_path_in_one_scenario_equals_the_brute_force():
         for as_of in (BASE + minutes * M, BASE + minutes * M - 1):
             expected = brute_force.snapshot(events, STUDY_CONFIG, DEFAULT_CONFIG, as_of)
             assert snapshot_dict(engine.snapshot(as_of)) == expected, minutes
+
+
+def test_a_close_that_no_longer_holds_is_withdrawn_with_its_duration_each_time():
+    """A late close inside a query's history: the close it replaces stays in the exported
+    series (counters never drop) and is counted withdrawn, its duration corrected."""
+
+    def q(event_id: str, status: str, hours: int) -> QueryEvent:
+        return QueryEvent(
+            event_id=event_id, query_id="Q", study_id="S",
+            site_id="s", status=status, occurred_at=BASE + hours * HOUR,
+        )  # fmt: skip
+
+    engine = engine_for()
+    engine.apply_all([q("o", "opened", 0), q("c8", "closed", 8), q("c4", "closed", 4)])
+    closes = engine.studies["S"].queries.close_tallies[()]
+    assert (closes.count, closes.withdrawn, closes.corrected_us) == (2, 1, 8 * HOUR)
+    engine.apply(q("c2", "closed", 2))
+    assert (closes.count, closes.withdrawn, closes.corrected_us) == (3, 2, 12 * HOUR)
+    assert closes.sum_us - closes.corrected_us == 2 * HOUR  # what holds: the close at 2 h
