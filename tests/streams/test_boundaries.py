@@ -226,6 +226,46 @@ def test_a_publish_exactly_at_the_first_windows_start_counts_in_it():
     assert (window.start_us, window.studies["S"].dashboards["default"].latency.count) == (t(T0), 1)
     since = tumbling_windows(e, t(T0) + H, 6 * H, since_us=t(T0))
     assert since[0].studies["S"].dashboards["default"].latency.count == 1
+    # Windows start at the window holding --since: a publish on that window's start counts
+    # even when the period starts one microsecond after it (docs/replay.md).
+    (inside,) = tumbling_windows(e, t(T0) + H, 6 * H, since_us=t(T0) + US)
+    assert (inside.start_us, inside.studies["S"].dashboards["default"].latency.count) == (t(T0), 1)
+
+
+def test_a_breach_counts_in_the_window_holding_the_first_instant_after_its_deadline():
+    """Over SLA from the instant after the deadline, when no publish came by it: a publish
+    exactly at the deadline is in time, one a microsecond later is not."""
+    e = engine()
+    feed(
+        e,
+        *(entry(name, T0, name) for name in ("a", "b", "late", "due")),
+        records("p-late", at(T0, SLA + US), ["late"]),
+        records("p-due", at(T0, SLA), ["due"]),
+    )
+    passed = t(T0) + SLA + US
+
+    def over_sla(as_of: int) -> list[tuple[int, int]]:
+        return [
+            (w.start_us - t(T0), w.studies["S"].dashboards["default"].latency.over_sla)
+            for w in tumbling_windows(e, as_of, 6 * H)
+        ]
+
+    assert over_sla(passed)[-2:] == [(SLA - 6 * H, 0), (SLA, 3)]
+    assert over_sla(passed - US)[-2:] == [(SLA - 6 * H, 0), (SLA, 0)]
+    # Overdue at the window's instant (T): the two never published, from the same instant.
+    last = tumbling_windows(e, passed, 6 * H)[-1].studies["S"].dashboards["default"].backlog
+    assert (last.pending, last.overdue) == (2, 2)
+
+
+def test_a_breach_on_the_first_windows_start_counts_in_it_before_since():
+    """An entry of before the period whose deadline passed exactly at the start of the
+    window holding --since: that window holds the breach."""
+    e = engine()
+    feed(e, entry("early", at(T0, -SLA - US), "a"), entry("n", at(T0, 2 * H), "n"))
+    windows = tumbling_windows(e, t(T0) + 2 * H, 6 * H, since_us=t(T0) + H)
+    assert [(w.start_us, w.studies["S"].dashboards["default"].latency.over_sla) for w in windows] == [
+        (t(T0), 1)
+    ]
 
 
 def test_a_query_closed_within_one_window_and_reopened_later_is_open_in_the_later_windows():
