@@ -64,7 +64,10 @@ def test_shards_sharing_a_study_a_site_and_orphans_merge_to_one_engines_answers(
     day = "2026-01-05T00:00:00Z"
     late = "2026-01-06T02:00:00Z"  # 26 h after the entries: over the 24 h SLA
     shards_messages = [
-        [entry("e1", day, "a"), records("p1", late, ["a"]), query("o1", "Q1", "opened", day)],
+        [
+            entry("e1", day, "a"), records("p1", late, ["a"]), query("o1", "Q1", "opened", day),
+            query("o0", "Q0", "opened", "2026-01-04T23:00:00Z"),  # the others start on an edge
+        ],
         [entry("e2", day, "b"), records("p2", late, ["b"]), query("o2", "Q2", "opened", day)],
         [
             entry("e3", day, "c"), records("p3", "2026-01-05T01:00:00Z", ["c"]),
@@ -77,7 +80,7 @@ def test_shards_sharing_a_study_a_site_and_orphans_merge_to_one_engines_answers(
     for shard, messages in zip(shards, shards_messages, strict=True):
         feed(shard, *messages)
         feed(whole, *messages)
-    start = whole.earliest_us
+    start = whole.earliest_us + H  # type: ignore[operator]
     # The instant of the first publishes (an hour's start), of the third, and days later.
     for as_of, within in ((start, 1), (start + H, 2), (whole.watermark_us + 3 * 24 * H, 2)):  # type: ignore[operator]
         merged = merge_snapshots(as_of, [snapshot_parts(s, as_of) for s in shards])
@@ -86,3 +89,6 @@ def test_shards_sharing_a_study_a_site_and_orphans_merge_to_one_engines_answers(
         assert merged.studies["S"].dashboards["default"].latency.within_sla == within
         cards = merge_scorecard_grains(scorecard_grains(s, as_of) for s in shards)
         assert scorecards_dict(cards) == scorecards_dict(scorecards(whole, as_of))
+        parts = [window_parts(s, as_of, 6 * H) for s in shards]
+        windows = merge_windows(parts, whole.earliest_us, as_of, 6 * H)
+        assert windows_list(windows) == windows_list(tumbling_windows(whole, as_of, 6 * H))
