@@ -40,7 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "out" / "mutation"
+# MUTATION_OUT (a folder under the checkout): a second run beside one still going.
+OUT = ROOT / os.environ.get("MUTATION_OUT", "out/mutation")
 COPY = OUT / "copy"
 EQUIVALENTS = Path(__file__).with_name("equivalents.toml")
 MUTATED = ("streams", "schemas")
