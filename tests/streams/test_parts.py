@@ -92,3 +92,10 @@ def test_shards_sharing_a_study_a_site_and_orphans_merge_to_one_engines_answers(
         parts = [window_parts(s, as_of, 6 * H) for s in shards]
         windows = merge_windows(parts, whole.earliest_us, as_of, 6 * H)
         assert windows_list(windows) == windows_list(tumbling_windows(whole, as_of, 6 * H))
+    # Two shards (a study's latencies in exactly two parts), against an engine fed both.
+    pair = Engine(engine_config(retention_us=None, breakdown=BREAKDOWN))
+    feed(pair, *shards_messages[0], *shards_messages[1])
+    as_of = pair.watermark_us
+    merged = merge_snapshots(as_of, [snapshot_parts(s, as_of) for s in shards[:2]])  # type: ignore[arg-type]
+    assert snapshot_dict(merged) == snapshot_dict(pair.snapshot(as_of))  # type: ignore[arg-type]
+    assert merged.studies["S"].dashboards["default"].latency.count == 2
