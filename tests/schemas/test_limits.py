@@ -111,3 +111,12 @@ def test_the_workers_bound_is_the_message_timestamp_up_to_the_wall_clock_and_no_
     assert live_bound(None, NOW, allowed) == (NOW + allowed, WALL_CLOCK)
     assert live_bound(ms, NOW, None) == (None, MESSAGE_TIME)
     assert live_bound(None, NOW, None) == (None, MESSAGE_TIME)
+
+
+def test_a_refusal_names_the_clock_the_event_was_judged_against():
+    bound = not_after(NOW, SKEW_S)
+    refused = parse_bounded(message(bound + 1), 4096, bound, WALL_CLOCK)
+    assert refused == Rejection(
+        "event time: more than max_future_skew ahead of the wall clock "
+        "(latest accepted 2026-01-01T01:00:00Z)"
+    )

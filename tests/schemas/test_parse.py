@@ -293,3 +293,11 @@ def test_a_field_check_is_counted_beside_a_wrong_type_in_another_field():
     assert text == "edc.entry/1: site_id: String should have at least 1 character (+1 more)"
     text = rejected(with_(ENTRY, site_id="", visit_date="2024-02-30"))
     assert text == "edc.entry/1: site_id: String should have at least 1 character (+1 more)"
+
+
+def test_an_unforeseen_failure_is_named_by_its_kind_never_by_its_text():
+    from schemas.parse import unreadable
+
+    assert unreadable(KeyError("SUBJ-0042")) == Rejection(
+        "not a document this monitor reads (KeyError)"
+    )
