@@ -301,3 +301,8 @@ def test_an_unforeseen_failure_is_named_by_its_kind_never_by_its_text():
     assert unreadable(KeyError("SUBJ-0042")) == Rejection(
         "not a document this monitor reads (KeyError)"
     )
+
+
+def test_a_schema_field_that_is_missing_or_not_text_is_named_as_such():
+    for payload in (with_(ENTRY, schema=...), with_(ENTRY, schema=1)):
+        assert rejected(payload) == "schema: missing or not a string"
