@@ -64,9 +64,14 @@ bench: $(STAMP)
 # Mutation testing of streams/ and schemas/ with the fast tests (mutation/, TESTING.md); not part
 # of `make test`. mutmut (the `mutation` extra) is installed on first use. Everything it writes
 # goes to out/mutation/. `make mutation BASE=main` mutates only functions changed since main.
+# MUTATION_EXAMPLES caps every property test's examples under mutation (mutation/pytest_plugin.py).
+# The report counts CPU seconds, so MUTATION_NICE (19: yield to everyone) does not change it.
+MUTATION_EXAMPLES ?= 25
+MUTATION_NICE ?= 19
 mutation: $(STAMP)
 	$(BIN)/python -c "import mutmut" 2>/dev/null || $(BIN)/pip install --quiet -e '.[test,mutation]'
-	nice -n 19 $(BIN)/python -m mutation $(if $(BASE),--base $(BASE)) $(MUTATION_ARGS)
+	MUTATION_EXAMPLES=$(MUTATION_EXAMPLES) nice -n $(MUTATION_NICE) $(BIN)/python -m mutation \
+		$(if $(BASE),--base $(BASE)) $(MUTATION_ARGS)
 
 # 10 minutes at 1,000 events/s on the embedded broker: worker RSS at minutes 2 and 10, and
 # final figures against the engine (bench/soak.py). Not part of `make test`.

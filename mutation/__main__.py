@@ -29,6 +29,7 @@ import ast
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -39,7 +40,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-OUT = ROOT / "out" / "mutation"
+# MUTATION_OUT (a folder under the checkout): a second run beside one still going.
+OUT = ROOT / os.environ.get("MUTATION_OUT", "out/mutation")
 COPY = OUT / "copy"
 EQUIVALENTS = Path(__file__).with_name("equivalents.toml")
 MUTATED = ("streams", "schemas")
@@ -217,6 +219,30 @@ def _in_copy(script: str, *args: str, log: Path | None = None) -> None:
         raise SystemExit(f"mutmut failed (exit {done.returncode}); see {log or 'its output'}")
 
 
+def current_verdicts(log: Path, mutants: list[Mutant]) -> dict[str, list]:
+    """mutmut's verdicts, over those of the earlier passes of this run (``--continue``).
+
+    mutmut forgets every verdict when the test selection changes (``[tool.mutmut]``);
+    a verdict it has not given again stands as the last pass gave it (tests only grow),
+    if the mutant of that name is still the same change (mutmut renumbers the mutants
+    of a function that was edited).
+    """
+    _in_copy(_VERDICTS, str(OUT / "verdicts.json"), log=log)
+    fresh = json.loads((OUT / "verdicts.json").read_text())
+    kept_file = OUT / "verdicts-kept.json"
+    kept = json.loads(kept_file.read_text()) if kept_file.exists() else {}
+    merged: dict[str, list] = {}
+    for mutant in mutants:
+        verdict = fresh.get(mutant.name, ["not checked", None])
+        change = [mutant.removed, mutant.added]
+        earlier = kept.get(mutant.name)
+        if verdict[0] == "not checked" and earlier and earlier[2:] == change:
+            verdict = earlier[:2]
+        merged[mutant.name] = [*verdict[:2], *change]
+    kept_file.write_text(json.dumps(merged))
+    return merged
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m mutation", description=__doc__.split("\n")[0])
     parser.add_argument("--base", help="mutate only functions changed since this git ref")
@@ -248,6 +274,7 @@ def main(argv: list[str]) -> int:
     options = parser.parse_args(argv)
 
     started = time.monotonic()
+    load_before = os.getloadavg()
     log = OUT / "mutmut.log"
     if not options.report_only:
         if options.survivors or options.resume:
@@ -270,8 +297,7 @@ def main(argv: list[str]) -> int:
     equivalent = {m.name for m in selected if m.key in equivalents}
     to_run = [m for m in selected if options.recheck_equivalents or m.name not in equivalent]
     if options.survivors or options.resume:
-        _in_copy(_VERDICTS, str(OUT / "verdicts.json"), log=log)
-        last = json.loads((OUT / "verdicts.json").read_text())
+        last = current_verdicts(log, mutants)
         again = UNDETECTED | ({"not checked", "not run"} if options.resume else set())
         to_run = [m for m in to_run if last.get(m.name, ["not run"])[0] in again]
     print(f"{len(mutants)} mutants; {len(selected)} selected, {len(equivalent)} listed as "
@@ -282,10 +308,13 @@ def main(argv: list[str]) -> int:
             names = OUT / "names.txt"
             names.write_text("\n".join(m.name for m in to_run))
             _in_copy(_RUN, str(names), str(options.jobs), log=log)
-        _in_copy(_VERDICTS, str(OUT / "verdicts.json"), log=log)
-        verdicts = json.loads((OUT / "verdicts.json").read_text())
+        verdicts = current_verdicts(log, mutants)
     report = build_report(selected, equivalent, equivalents, verdicts, options)
     report["seconds"] = round(time.monotonic() - started)
+    report["machine"] = machine(load_before, options.jobs)
+    if options.report_only and (OUT / "report.json").exists():
+        # What the run cost, as that run measured it: this process ran no mutant.
+        report["machine"] = json.loads((OUT / "report.json").read_text()).get("machine")
     (OUT / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     (OUT / "report.md").write_text(render(report))
     print(render_summary(report))
@@ -296,7 +325,7 @@ def main(argv: list[str]) -> int:
 # mutmut's verdicts, as this report counts them: a timeout or a crash is a test that noticed.
 DETECTED = {"killed", "timeout", "segfault", "suspicious", "caught by type check"}
 UNDETECTED = {"survived", "no tests"}
-KNOWN = {"killed", "survived", "equivalent", "score"}
+KNOWN = {"killed", "survived", "equivalent", "score", "timeouts", "seconds"}
 
 
 def build_report(
@@ -308,16 +337,20 @@ def build_report(
 ) -> dict:
     packages: dict[str, Counter[str]] = {p: Counter() for p in MUTATED}
     files: dict[str, Counter[str]] = {}
+    seconds: Counter[str] = Counter()  # per file: the wall time of its mutants' test runs
     survivors, stale = [], []
     for mutant in selected:
         counts = (packages[mutant.path.split("/")[0]], files.setdefault(mutant.path, Counter()))
-        status = verdicts.get(mutant.name, ["not run"])[0]
+        status, duration = (verdicts.get(mutant.name) or ["not run", None])[:2]
+        seconds[mutant.path] += duration or 0
         if mutant.name in equivalent:
             if status in DETECTED:
                 stale.append(_describe(mutant, status))  # listed, yet a test tells it apart
             verdict = "equivalent"
         elif status in DETECTED:
             verdict = "killed"
+            for counter in counts:
+                counter["timeouts"] += status == "timeout"
         elif status in UNDETECTED:
             verdict = "survived"
             survivors.append(_describe(mutant, status))
@@ -328,7 +361,10 @@ def build_report(
     return {
         "base": options.base,
         "packages": {package: _scored(counts) for package, counts in packages.items()},
-        "files": {path: _scored(counts) for path, counts in sorted(files.items())},
+        "files": {
+            path: {**_scored(counts), "seconds": round(seconds[path])}
+            for path, counts in sorted(files.items())
+        },
         "survivors": survivors,
         "equivalent": [
             {**_describe(m, "equivalent"), "reason": equivalents[m.key]}
@@ -336,6 +372,24 @@ def build_report(
             if m.name in equivalent
         ],
         "listed_equivalent_but_killed": stale,
+    }
+
+
+def machine(load_before: tuple[float, float, float], jobs: int) -> dict:
+    """What the run cost: the CPU time of mutmut's processes, whatever the load was.
+
+    On a shared machine the wall time says more about the neighbours than about the run;
+    CPU seconds / cores is what the run would take with those cores to itself.
+    """
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = children.ru_utime + children.ru_stime
+    return {
+        "cpu_seconds": round(cpu),
+        "jobs": jobs,
+        "cores": os.cpu_count(),
+        "alone_on_cores_minutes": round(cpu / min(jobs, os.cpu_count() or jobs) / 60, 1),
+        "load_before": [round(x, 1) for x in load_before],
+        "load_after": [round(x, 1) for x in os.getloadavg()],
     }
 
 
@@ -350,12 +404,17 @@ def _describe(mutant: Mutant, status: str) -> dict[str, str]:
 
 
 def render_summary(report: dict) -> str:
+    cost = report.get("machine") or {}
     lines = [f"mutation score{' since ' + report['base'] if report['base'] else ''} "
-             f"({report['seconds']} s):"]  # fmt: skip
+             f"({report['seconds']} s; {cost.get('cpu_seconds')} s of CPU on "
+             f"{cost.get('jobs')} processes, ~{cost.get('alone_on_cores_minutes')} min "
+             f"with the cores to itself; load {cost.get('load_before')} before, "
+             f"{cost.get('load_after')} after):"]  # fmt: skip
     for package, c in report["packages"].items():
         lines.append(
             f"  {package}/: {c['score']}% killed of non-equivalent ({c.get('killed', 0)} killed, "
-            f"{c.get('survived', 0)} survived, {c.get('equivalent', 0)} equivalent"
+            f"{c.get('survived', 0)} survived, {c.get('equivalent', 0)} equivalent; "
+            f"{c.get('timeouts', 0)} of the killed by timeout"
             + "".join(f", {n} {status}" for status, n in c.items() if status not in KNOWN)
             + ")"
         )
@@ -366,12 +425,15 @@ def render_summary(report: dict) -> str:
 
 
 def render(report: dict) -> str:
-    out = ["# Mutation report", "", render_summary(report), "", "| file | killed | survived "
-           "| equivalent | other | score |", "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+    out = ["# Mutation report", "", render_summary(report), "",
+           "Seconds: the wall time of each file's mutants' test runs, summed over the "
+           "processes (a share of the run's CPU time, at the load of the day).", "",
+           "| file | killed | survived | equivalent | other | score | seconds |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for path, c in report["files"].items():
         other = sum(n for status, n in c.items() if status not in KNOWN)
         out.append(f"| {path} | {c.get('killed', 0)} | {c.get('survived', 0)} | "
-                   f"{c.get('equivalent', 0)} | {other} | {c['score']} |")  # fmt: skip
+                   f"{c.get('equivalent', 0)} | {other} | {c['score']} | {c['seconds']} |")  # fmt: skip
     out.append("")
     for title, items in (
         ("Survivors (no test tells them apart)", report["survivors"]),

@@ -149,10 +149,14 @@ def test_the_export_command_writes_the_committed_files_into_the_folder_it_is_giv
     from schemas.export import main
 
     assert main([str(tmp_path / "out")]) == 0
+    assert main([str(tmp_path / "out")]) == 0  # again, into the folder it made
+    assert main([str(tmp_path / "a" / "b")]) == 0  # a folder whose parent is missing too
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert written == sorted(file_name(schema) for schema in MODELS)
     for name in written:
         assert (tmp_path / "out" / name).read_bytes() == (SCHEMA_DIR / name).read_bytes()
     assert capsys.readouterr().out.splitlines() == [
-        str(tmp_path / "out" / file_name(schema)) for schema in MODELS
+        str(folder / file_name(schema))
+        for folder in (tmp_path / "out", tmp_path / "out", tmp_path / "a" / "b")
+        for schema in MODELS
     ]

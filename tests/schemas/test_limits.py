@@ -8,7 +8,17 @@ import orjson
 import pytest
 
 from schemas import EntryEvent, Rejection, format_timestamp
-from schemas.limits import not_after, parse_bounded, too_far_ahead, too_large
+from schemas.limits import (
+    MESSAGE_TIME,
+    WALL_CLOCK,
+    live_bound,
+    message_bound,
+    not_after,
+    parse_bounded,
+    skew_us,
+    too_far_ahead,
+    too_large,
+)
 
 NOW = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
 SKEW_S = 3600.0
@@ -66,3 +76,47 @@ def test_a_tombstone_and_a_bad_message_are_refused_by_their_own_reason():
     assert parse_bounded(None, 4096, NOW) == Rejection("empty message: null value (tombstone)")
     refused = parse_bounded(b"[]", 4096, NOW)
     assert refused == Rejection("not a JSON object: got list")
+
+
+def test_the_allowed_skew_in_microseconds_is_rounded_and_none_turns_the_check_off():
+    assert skew_us(SKEW_S) == 3_600_000_000
+    assert skew_us(0.0000015) == 2
+    assert skew_us(0.0) == 0
+    assert skew_us(None) is None
+
+
+def test_a_messages_bound_is_its_timestamp_plus_the_skew_even_at_timestamp_zero():
+    """The replay's bound (the message's own Kafka timestamp): none without a skew or a
+    timestamp (-1: written without one); 0 is a timestamp like any other."""
+    allowed = skew_us(SKEW_S)
+    ms = NOW // 1000
+    assert message_bound(ms, allowed) == NOW + allowed
+    assert message_bound(0, allowed) == allowed
+    assert message_bound(0, 0) == 0
+    assert message_bound(-1, allowed) is None
+    assert message_bound(None, allowed) is None
+    assert message_bound(ms, None) is None
+
+
+def test_the_workers_bound_is_the_message_timestamp_up_to_the_wall_clock_and_no_later():
+    """A timestamp equal to the wall clock is still the message's; one millisecond later
+    the wall clock judges (a CreateTime in the future cannot carry an event past it)."""
+    allowed = skew_us(SKEW_S)
+    ms = NOW // 1000
+    assert live_bound(ms, NOW, allowed) == (NOW + allowed, MESSAGE_TIME)
+    assert live_bound(ms - 1, NOW, allowed) == (NOW - 1000 + allowed, MESSAGE_TIME)
+    assert live_bound(ms + 1, NOW, allowed) == (NOW + allowed, WALL_CLOCK)
+    assert live_bound(0, 0, allowed) == (allowed, MESSAGE_TIME)
+    assert live_bound(-1, NOW, allowed) == (NOW + allowed, WALL_CLOCK)
+    assert live_bound(None, NOW, allowed) == (NOW + allowed, WALL_CLOCK)
+    assert live_bound(ms, NOW, None) == (None, MESSAGE_TIME)
+    assert live_bound(None, NOW, None) == (None, MESSAGE_TIME)
+
+
+def test_a_refusal_names_the_clock_the_event_was_judged_against():
+    bound = not_after(NOW, SKEW_S)
+    refused = parse_bounded(message(bound + 1), 4096, bound, WALL_CLOCK)
+    assert refused == Rejection(
+        "event time: more than max_future_skew ahead of the wall clock "
+        "(latest accepted 2026-01-01T01:00:00Z)"
+    )

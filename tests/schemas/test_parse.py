@@ -277,3 +277,32 @@ def test_fractional_seconds_are_kept_to_the_microsecond_and_finer_digits_truncat
 def test_text_and_bytes_parse_alike():
     assert parse_event(with_(QUERY).decode()) == parse_event(with_(QUERY))
     assert parse_event(bytearray(with_(QUERY))) == parse_event(with_(QUERY))
+
+
+def test_every_bad_item_of_a_list_is_a_problem_of_its_own_named_by_its_index():
+    text = rejected(with_(PUBLISH, record_ids=["", "r" * 129]))
+    assert text == (
+        "dashboard.publish/1: record_ids[0]: String should have at least 1 character (+1 more)"
+    )
+
+
+def test_a_field_check_is_counted_beside_a_wrong_type_in_another_field():
+    """Each field is checked alone (its own validator too): a wrong type in one field does
+    not hide a country or a date that its check refuses."""
+    text = rejected(with_(ENTRY, site_id="", country="Germany"))
+    assert text == "edc.entry/1: site_id: String should have at least 1 character (+1 more)"
+    text = rejected(with_(ENTRY, site_id="", visit_date="2024-02-30"))
+    assert text == "edc.entry/1: site_id: String should have at least 1 character (+1 more)"
+
+
+def test_an_unforeseen_failure_is_named_by_its_kind_never_by_its_text():
+    from schemas.parse import unreadable
+
+    assert unreadable(KeyError("SUBJ-0042")) == Rejection(
+        "not a document this monitor reads (KeyError)"
+    )
+
+
+def test_a_schema_field_that_is_missing_or_not_text_is_named_as_such():
+    for payload in (with_(ENTRY, schema=...), with_(ENTRY, schema=1)):
+        assert rejected(payload) == "schema: missing or not a string"

@@ -158,3 +158,12 @@ def test_hostile_documents_what_the_schema_file_refuses_is_refused_in_one_line(
             continue
         if value not in VOCABULARY and (len(value) >= 8 or (len(value) >= 3 and value in TRICKY)):
             assert value not in reason.removeprefix(str(schema)), (value, reason)
+
+
+@ROUND_TRIPS
+@given(st.lists(documents(), min_size=1, max_size=3))
+def test_events_through_the_json_wire_decode_to_the_same_events(batch: list[dict[str, Any]]) -> None:
+    """The shard topic's JSON (``wire.json_decoder``, built once when agents/live/sharding.py
+    is imported, so it is asked here directly)."""
+    events = [parsed(document) for document in batch]
+    assert wire.json_decoder(list[Event]).decode(wire.encode_json(events)) == events

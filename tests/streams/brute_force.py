@@ -121,10 +121,11 @@ def study_figures(
                 latencies.append(first - entry.entered_at)
             # Over SLA: the deadline passed (t is after it) with no covering publish by it;
             # in a window, when the first instant after the deadline lies inside it.
-            deadline = entry.entered_at + sla
-            breached = deadline < t and (first is None or first > deadline)
+            breached = overdue(entry.entered_at, t, sla) and (
+                first is None or not within_sla(first - entry.entered_at, sla)
+            )
             if latency_window is not None:
-                breached = breached and latency_window[0] <= deadline + 1 < latency_window[1]
+                breached = breached and in_window(entry.entered_at + sla + 1, *latency_window)
             over_sla += breached
         out["dashboards"][dashboard] = {
             "latency": {
@@ -245,7 +246,7 @@ def _card(rows: list[dict[str, Any]]) -> dict[str, Any]:
             1
             for r in entries
             if (r["latency"] is None and r["overdue"])
-            or (r["latency"] is not None and r["latency"] > r["sla"])
+            or (r["latency"] is not None and not within_sla(r["latency"], r["sla"]))
         ),
         "open_queries": len(open_queries),
         "queries_over_30d": sum(1 for r in open_queries if over_30_days(r["age"])),
@@ -316,7 +317,7 @@ def scorecards(arrivals: list[Event], config, default, t: int) -> dict[str, Any]
     for study in studies:
         entries = [r for r in rows if r["kind"] == "entry" and r["study"] == study]
         over = [r for r in entries if (r["latency"] is None and r["overdue"])
-                or (r["latency"] is not None and r["latency"] > r["sla"])]  # fmt: skip
+                or (r["latency"] is not None and not within_sla(r["latency"], r["sla"]))]  # fmt: skip
         sites = sorted(
             {r["site"] for r in over}, key=lambda s: (-sum(r["site"] == s for r in over), s)
         )
@@ -359,14 +360,13 @@ def breaches_as_counted(
         publishes = [p for p in seen if isinstance(p, PublishEvent)]
         for entry in (e for e in seen if isinstance(e, EntryEvent)):
             dashboards, sla = config.get(entry.study_id, default)
-            deadline = entry.entered_at + sla
             for dashboard in dashboards:
                 first = first_publish(entry, publishes, dashboard, 1 << 62)
-                in_time = first is not None and first <= deadline
+                in_time = first is not None and within_sla(first - entry.entered_at, sla)
                 key = (entry.event_id, entry.study_id, dashboard)
                 if key in counted:
                     counted[key] = counted[key] or in_time
-                elif deadline < clock and not in_time:
+                elif overdue(entry.entered_at, clock, sla) and not in_time:
                     counted[key] = False
     out: dict[tuple[str, str], tuple[int, int]] = {}
     for (_event_id, study, dashboard), withdrawn in counted.items():

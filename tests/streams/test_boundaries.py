@@ -93,6 +93,9 @@ def test_a_latency_lowered_from_exactly_the_sla_is_taken_back_as_within(lowering
     assert sum(tally.count for tally in tallies) == 2
     # The sum as exported keeps what was first observed; corrections hold what was taken off.
     assert sum(tally.sum_us - tally.corrected_us for tally in tallies) == 2 * SLA - US
+    # "over" was counted over SLA when the publish at DUE passed its deadline; lowered to
+    # exactly the SLA it was in time after all, and that breach is withdrawn.
+    assert sum(tally.breaches_withdrawn for tally in tallies) == 1
 
 
 # -- snapshot cutoff: an entry entered at or before the cutoff is covered ----------------
@@ -223,6 +226,46 @@ def test_a_publish_exactly_at_the_first_windows_start_counts_in_it():
     assert (window.start_us, window.studies["S"].dashboards["default"].latency.count) == (t(T0), 1)
     since = tumbling_windows(e, t(T0) + H, 6 * H, since_us=t(T0))
     assert since[0].studies["S"].dashboards["default"].latency.count == 1
+    # Windows start at the window holding --since: a publish on that window's start counts
+    # even when the period starts one microsecond after it (docs/replay.md).
+    (inside,) = tumbling_windows(e, t(T0) + H, 6 * H, since_us=t(T0) + US)
+    assert (inside.start_us, inside.studies["S"].dashboards["default"].latency.count) == (t(T0), 1)
+
+
+def test_a_breach_counts_in_the_window_holding_the_first_instant_after_its_deadline():
+    """Over SLA from the instant after the deadline, when no publish came by it: a publish
+    exactly at the deadline is in time, one a microsecond later is not."""
+    e = engine()
+    feed(
+        e,
+        *(entry(name, T0, name) for name in ("a", "b", "late", "due")),
+        records("p-late", at(T0, SLA + US), ["late"]),
+        records("p-due", at(T0, SLA), ["due"]),
+    )
+    passed = t(T0) + SLA + US
+
+    def over_sla(as_of: int) -> list[tuple[int, int]]:
+        return [
+            (w.start_us - t(T0), w.studies["S"].dashboards["default"].latency.over_sla)
+            for w in tumbling_windows(e, as_of, 6 * H)
+        ]
+
+    assert over_sla(passed)[-2:] == [(SLA - 6 * H, 0), (SLA, 3)]
+    assert over_sla(passed - US)[-2:] == [(SLA - 6 * H, 0), (SLA, 0)]
+    # Overdue at the window's instant (T): the two never published, from the same instant.
+    last = tumbling_windows(e, passed, 6 * H)[-1].studies["S"].dashboards["default"].backlog
+    assert (last.pending, last.overdue) == (2, 2)
+
+
+def test_a_breach_on_the_first_windows_start_counts_in_it_before_since():
+    """An entry of before the period whose deadline passed exactly at the start of the
+    window holding --since: that window holds the breach."""
+    e = engine()
+    feed(e, entry("early", at(T0, -SLA - US), "a"), entry("n", at(T0, 2 * H), "n"))
+    windows = tumbling_windows(e, t(T0) + 2 * H, 6 * H, since_us=t(T0) + H)
+    assert [(w.start_us, w.studies["S"].dashboards["default"].latency.over_sla) for w in windows] == [
+        (t(T0), 1)
+    ]
 
 
 def test_a_query_closed_within_one_window_and_reopened_later_is_open_in_the_later_windows():
@@ -265,7 +308,7 @@ def test_a_query_open_exactly_n_days_is_in_the_lower_bucket_and_one_microsecond_
         assert e.snapshot(as_of).studies["S"].queries.aging == expected
         # A window whose end is exactly this instant (and T one window later).
         windows = tumbling_windows(e, as_of + US, age, origin_us=opened)
-        assert windows[0].end_us == as_of
+        assert [(w.start_us, w.end_us) for w in windows] == [(opened, as_of), (as_of, as_of + age)]
         assert windows[0].studies["S"].queries.aging == expected
     assert boundaries.aging_bucket(days * DAY) + 1 == boundaries.aging_bucket(days * DAY + US)
 
@@ -627,3 +670,39 @@ def test_more_breakdown_groups_than_an_entry_key_can_hold_are_refused(monkeypatc
     assert [ledger.group((name,)).index for name in ("a", "b", "a")] == [0, 1, 0]
     with pytest.raises(ValueError, match=r"^too many breakdown groups for one study and dashboard$"):
         ledger.group(("c",))
+
+
+# -- retention held back by a lagging input (docs/design.md, "Retention") ----------------
+
+
+@pytest.mark.parametrize(("shift", "counted"), [(0, 1), (-US, 0)])
+def test_event_ids_held_back_count_those_whose_hour_ends_at_the_own_horizon(shift, counted):
+    """``edc_retention_held_back_event_ids``: ids the own horizon (W − retention) would have
+    forgotten (their hour ends at or before it) that a lagging input keeps."""
+    e = engine(retention=DAY)
+    e.track_inputs()
+    watermark = t(T0) + DAY + H + shift  # the own horizon: T0 + 1 h (+ shift)
+    feed(e, entry("in-first-hour", T0, "a"), entry("in-second-hour", at(T0, H), "b"))
+    feed(e, entry("newest", at(T0, DAY + H + shift), "n"))
+    lagging = t(T0) - DAY  # an input a day behind: nothing is pruned
+    e.note_inputs([(0, 0, watermark, False), (0, 1, lagging, False)], [2])
+    assert e.held_back() == (watermark - lagging, counted)
+    # The input catches up to one microsecond behind, then to the watermark: nothing held.
+    e.note_inputs([(0, 1, watermark - US, False)])
+    assert e.held_back()[0] == US
+    e.note_inputs([(0, 1, watermark, False)])
+    assert e.held_back() == (0, 0)
+
+
+def test_nothing_is_held_back_without_retention_or_without_inputs_to_wait_for():
+    kept = engine()
+    kept.track_inputs()
+    feed(kept, entry("e", T0, "a"))
+    kept.note_inputs([(0, 0, t(T0), False), (0, 1, t(T0) - DAY, False)], [2])
+    assert kept.held_back() == (0, 0)
+    alone = engine(retention=DAY)  # not fed by a router: its own watermark leads
+    feed(alone, entry("e", T0, "a"), entry("n", at(T0, 3 * DAY), "n"))
+    assert alone.held_back() == (0, 0)
+    fresh = engine(retention=DAY)
+    fresh.track_inputs()
+    assert fresh.held_back() == (0, 0)  # no event yet: no watermark

@@ -108,3 +108,33 @@ def test_the_memory_evicts_nothing_under_its_keep():
     memory = EventIdMemory()
     memory.remember("a", BASE_US)
     assert memory.evict(1) == 0 and memory.evict(0) == 1 and not memory.seen and not memory.by_hour
+
+
+def test_ids_of_the_hour_filed_last_are_forgotten_with_it_and_filed_again_after():
+    memory = EventIdMemory()
+    for event_id in ("a", "b"):  # the second takes the same-hour path
+        assert memory.first_time(event_id, 5 * US_PER_HOUR)
+    memory.prune(6 * US_PER_HOUR)  # the hour ends at the horizon
+    assert len(memory) == 0 and memory.by_hour == {}
+    assert memory.first_time("c", 5 * US_PER_HOUR + 1)  # that hour again, after its pruning
+    memory.prune(6 * US_PER_HOUR)
+    assert memory.first_time("c", 5 * US_PER_HOUR)  # it was filed, so it was forgotten
+
+
+def test_eviction_takes_exactly_the_excess_from_the_oldest_hours():
+    memory = EventIdMemory()
+    for hour in range(3):
+        for n in range(2):
+            memory.remember(f"{hour}-{n}", hour * US_PER_HOUR)
+    assert memory.evict(keep=3) == 3
+    assert sorted(memory.seen) == ["1-1", "2-0", "2-1"]
+    assert memory.evict(keep=2) == 1  # the last hour filed is emptied next time round
+    assert memory.evict(keep=0) == 2
+    assert memory.first_time("2-0", 2 * US_PER_HOUR)  # filed again under the same hour
+    assert memory.evict(keep=0) == 1
+    assert (len(memory), memory.by_hour) == (0, {})
+    alone = EventIdMemory()  # the hour filed last is the only one: evicted whole, then again
+    alone.remember("x", 7 * US_PER_HOUR)
+    assert alone.evict(keep=0) == 1
+    assert alone.first_time("x", 7 * US_PER_HOUR)
+    assert alone.evict(keep=0) == 1

@@ -249,6 +249,12 @@ def test_within_sla_counts_latencies_up_to_and_including_the_sla():
 # -- percentiles --------------------------------------------------------------------
 
 
+def test_nearest_rank_is_exact_integer_arithmetic_beyond_a_thousand_values():
+    # p99 of 1,099 values: rank ⌈0.99 · 1099⌉ = ⌈1088.01⌉ = 1089, the value 1088 here.
+    assert nearest_rank(list(range(1099)), 99) == 1088
+    assert nearest_rank(list(range(20)), 95) == 18  # rank 19 exactly, not 20
+
+
 def test_dashboard_percentiles_are_nearest_rank():
     # Twenty entries published 1, 2, ..., 20 minutes after entry.
     messages = [entry(f"e{k}", "2026-01-01T00:00:00Z", f"r{k}") for k in range(1, 21)]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pickle
 
+import msgspec
 import orjson
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -105,3 +107,60 @@ def test_an_engine_restored_from_its_plain_state_carries_on_like_the_original(
     for as_of in {e.time_us for e in first + then}:
         assert snapshot_dict(copy.snapshot(as_of)) == snapshot_dict(engine.snapshot(as_of))
     assert copy.to_state() == engine.to_state()
+
+
+# -- a state read back from a checkpoint's bytes (agents/live/checkpoints.py) -------------
+
+
+def _state_of(config: EngineConfig) -> dict:
+    from tests.streams.test_rules import entry, feed, query, records
+
+    engine = Engine(config)
+    feed(
+        engine,
+        entry("e1", "2026-01-05T00:00:00Z", "a"),
+        entry("e2", "2026-01-05T01:00:00Z", "b"),
+        records("p", "2026-01-05T02:00:00Z", ["a"]),
+        query("q", "Q", "opened", "2026-01-05T03:00:00Z"),
+    )
+    return orjson.loads(orjson.dumps(engine.to_state()))
+
+
+def test_a_state_decoded_from_its_json_bytes_restores_an_engine_that_answers_alike():
+    from streams.state import check_state, decode_state
+
+    config = EngineConfig(retention_us=DAY, breakdown=("site",))
+    state = _state_of(config)
+    raw = orjson.dumps(state)
+    for typed in (decode_state(raw, config), check_state(decode_state(raw, config), config)):
+        assert Engine.from_state(config, typed).to_state() == state  # type: ignore[arg-type]
+
+
+def test_a_state_that_is_not_this_engines_is_refused_in_one_line_naming_why():
+    from streams.state import STATE_VERSION, StateError, check_state, decode_state
+
+    config = EngineConfig(retention_us=DAY, breakdown=("site",))
+    state = _state_of(config)
+    refusals = {
+        b"not json": "malformed engine state: not JSON of the engine state layout",
+        orjson.dumps({**state, "version": STATE_VERSION - 1}): (
+            f"malformed engine state: Expected `int` >= {STATE_VERSION} - at `$.version`"
+        ),
+        orjson.dumps({**state, "clock": "x"}): (
+            "malformed engine state: Expected `array`, got `str` - at `$.clock`"
+        ),
+    }
+    for raw, reason in refusals.items():
+        with pytest.raises(StateError) as refused:
+            decode_state(raw, config)
+        assert str(refused.value) == reason
+    typed = decode_state(orjson.dumps(state), config)
+    older = msgspec.structs.replace(typed, version=STATE_VERSION - 1)  # built, not decoded
+    with pytest.raises(StateError, match=f"^not an engine state of version {STATE_VERSION}$"):
+        check_state(older, config)
+    other = EngineConfig(retention_us=2 * DAY, breakdown=("site",))
+    another = "written with another retention, max_hold, breakdown or bucket bounds"
+    with pytest.raises(StateError, match=f"^{another}$"):
+        decode_state(orjson.dumps(state), other)
+    with pytest.raises(StateError, match=f"^{another}$"):
+        check_state(decode_state(orjson.dumps(state), config), other)
