@@ -62,3 +62,19 @@ def window_complete(end_us: int, as_of_us: int) -> bool:
 def late(time_us: int, watermark_us: int, retention_us: int) -> bool:
     """An event is late when its time is before the horizon H = W − retention."""
     return time_us < watermark_us - retention_us
+
+
+def minute_judged_at(minute: int, minute_us: int) -> int:
+    """A minute of uptime [m·60 s, (m+1)·60 s) is judged as of its last microsecond."""
+    return (minute + 1) * minute_us - 1
+
+
+def fresh(freshness_us: int, threshold_us: int) -> bool:
+    """A freshness signal is within its threshold when freshness ≤ threshold (equal is good)."""
+    return freshness_us <= threshold_us
+
+
+def input_reached(judged_at_us: int, clock_us: int | None) -> bool:
+    """A minute has input when the input clock (newest event time) is at or after the
+    instant it is judged at; otherwise it is unknown."""
+    return clock_us is not None and judged_at_us <= clock_us
