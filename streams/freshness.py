@@ -166,7 +166,9 @@ def freshness(
     microsecond is after min(T, clock) are unknown.
     """
     last_published, shown = newest_at(history, as_of_us)
-    first = first_entered_us if first_entered_us is not None and first_entered_us <= as_of_us else None
+    first = (
+        first_entered_us if first_entered_us is not None and first_entered_us <= as_of_us else None
+    )
     publish_base = last_published if last_published is not None else first
     data_base = shown if shown is not None else first
     good, bad, unknown = verdicts(
@@ -245,7 +247,11 @@ def verdicts(
         end = starts[i + 1] - 1 if i + 1 < len(starts) else top
         published = _max(published, publishes.get(start))
         shown = _max(shown, shows.get(start))
-        if first is None and first_entered_us is not None and first_entered_us // MINUTE_US <= start:
+        if (
+            first is None
+            and first_entered_us is not None
+            and first_entered_us // MINUTE_US <= start
+        ):
             first = first_entered_us
         publish_base = published if published is not None else first
         data_base = shown if shown is not None else first

@@ -124,7 +124,9 @@ def test_shards_merged_are_one_engine(events, shards, publish_after, data_after)
             continue
         ledgers = [e.studies[study].dashboards[dashboard] for e in engines if study in e.studies]
         merged = merge_histories(ledger.freshness for ledger in ledgers)
-        first = min((x.first_entered_us for x in ledgers if x.first_entered_us is not None), default=None)
+        first = min(
+            (x.first_entered_us for x in ledgers if x.first_entered_us is not None), default=None
+        )
         one = whole.studies[study].dashboards[dashboard]
         assert first == one.first_entered_us
         assert verdicts(merged, first, clock, clock, publish_after, data_after, DAY) == verdicts(
@@ -158,7 +160,9 @@ def _publish(event_id: str, at: int, cutoff: int | None = None, records=None) ->
 def _minutes(events, t, publish_after, data_after, window=HOUR):
     engine = Engine(engine_config(retention_us=None))
     engine.apply_all(events)
-    f = engine.freshness(t, lambda _s, _d: (publish_after, data_after), None, window)[("S2", "default")]
+    f = engine.freshness(t, lambda _s, _d: (publish_after, data_after), None, window)[
+        ("S2", "default")
+    ]
     return f
 
 
@@ -169,12 +173,18 @@ def test_a_freshness_equal_to_its_threshold_is_good_and_one_microsecond_more_is_
     for data_after, verdict in ((end - (BASE - HOUR), "good"), (end - (BASE - HOUR) - 1, "bad")):
         f = _minutes(
             [_publish("p", BASE, cutoff=BASE - HOUR), _entry("late", BASE + MINUTE)],
-            BASE + MINUTE, publish_after, data_after, window=MINUTE,
+            BASE + MINUTE,
+            publish_after,
+            data_after,
+            window=MINUTE,
         )
         assert (f.good, f.bad) == ((1, 0) if verdict == "good" else (0, 1))
     f = _minutes(
         [_publish("p", BASE, cutoff=BASE), _entry("late", BASE + MINUTE)],
-        BASE + MINUTE, publish_after - 1, DAY, window=MINUTE,
+        BASE + MINUTE,
+        publish_after - 1,
+        DAY,
+        window=MINUTE,
     )
     assert (f.good, f.bad) == (0, 1)
 
@@ -189,9 +199,13 @@ def test_a_minute_is_judged_at_its_last_microsecond_and_input_reaches_it_at_equa
     # A publish at the minute's last microsecond counts for it; one at the next minute's
     # first does not.
     stale = [_entry("e0", BASE - DAY), _entry("e", BASE + 2 * MINUTE)]
-    at_end = _minutes([*stale, _publish("p", end, cutoff=end)], end + MINUTE, HOUR, HOUR, MINUTE * 2)
+    at_end = _minutes(
+        [*stale, _publish("p", end, cutoff=end)], end + MINUTE, HOUR, HOUR, MINUTE * 2
+    )
     assert (at_end.good, at_end.bad) == (2, 0)
-    after = _minutes([*stale, _publish("p", end + 1, cutoff=end + 1)], end + MINUTE, HOUR, HOUR, MINUTE * 2)
+    after = _minutes(
+        [*stale, _publish("p", end + 1, cutoff=end + 1)], end + MINUTE, HOUR, HOUR, MINUTE * 2
+    )
     assert (after.good, after.bad) == (1, 1)
 
 
@@ -213,7 +227,9 @@ def test_an_old_entry_shown_after_a_newer_one_does_not_take_the_newest_back():
     f = _minutes(events, BASE + 2 * HOUR, DAY, DAY)
     assert f.newest_shown_us == BASE
     # A late, earlier snapshot (a correction) only makes the data shown newer.
-    f = _minutes([*events, _publish("s", BASE + HOUR, cutoff=BASE + HOUR)], BASE + 2 * HOUR, DAY, DAY)
+    f = _minutes(
+        [*events, _publish("s", BASE + HOUR, cutoff=BASE + HOUR)], BASE + 2 * HOUR, DAY, DAY
+    )
     assert f.newest_shown_us == BASE + HOUR
 
 
