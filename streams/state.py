@@ -7,9 +7,9 @@ A change of this layout bumps the version and comes with a new golden file
 (``tests/streams/golden/``); a state of another version is refused and the
 shard rebuilt from its topic.
 
-Layout, version 3 (positional lists keep a million entries small and fast)::
+Layout, version 4 (positional lists keep a million entries small and fast)::
 
-    {"version": 3,
+    {"version": 4,
      "config": {"retention_us", "max_hold_us", "breakdown", "latency_bounds_us",
                 "query_bounds_us"},
      "counters": [accepted, duplicates, unknown_dashboard, late],
@@ -23,7 +23,10 @@ Layout, version 3 (positional lists keep a million entries small and fast)::
     dashboard: [name, sla_us, last_published_us, first_entered_us,
                 snapshot_cutoffs, snapshot_times,
                 [[record_id, published_us | [published_us…]]…],   # record publishes
-                [group…]]                                          # in index order
+                [group…],                                          # in index order
+                freshness]                                         # v4
+    freshness: [[published_us…], [[instant_us, shown_us]…], published_before | null,
+                shown_before | null]          # streams/freshness.py, FreshnessHistory
     group:     [[key part…], latest_published, tally,
                 [[hour, [entered_us…], [seq…], [record_id…]]…],                # pending
                 [[hour, max_published, [entered_us…], [seq…], [published_us…],
@@ -36,7 +39,9 @@ Layout, version 3 (positional lists keep a million entries small and fast)::
 
 Version 2 added the tally's corrections (issue 26); version 3 added ``inputs`` (the
 progress the router reported of each input topic-partition, ``streams/watermarks.py``;
-null for an engine not fed by inputs) and ``config.max_hold_us``.
+null for an engine not fed by inputs) and ``config.max_hold_us``; version 4 the freshness
+history of each dashboard (issue 22: publish times and the newest data each showed, for
+data freshness and the uptime minutes).
 
 Derived indexes (the record index of each dashboard) are rebuilt, not stored.
 """
@@ -52,6 +57,7 @@ from schemas.events import EntryEvent
 from streams import state_schema as schema
 from streams.config import EngineConfig
 from streams.dedupe import EventIdMemory
+from streams.freshness import FreshnessHistory
 from streams.latency import (
     ENTERED_SHIFT,
     SEQ_MASK,
@@ -62,8 +68,8 @@ from streams.latency import (
 from streams.queries import QueryLedger, TrackedQuery
 from streams.tally import Tally
 
-# 2: the tally's corrections (issue 26); 3: the inputs' progress (issue 21). Others are
-# refused and the shard rebuilt.
+# 2: the tally's corrections (issue 26); 3: the inputs' progress (issue 21); 4: the
+# dashboards' freshness histories (issue 22). Others are refused and the shard rebuilt.
 STATE_VERSION = schema.STATE_LAYOUT_VERSION  # written once, beside the typed layout
 
 
@@ -120,6 +126,16 @@ def _dashboard(name: str, ledger: DashboardLedger) -> list[Any]:
         list(ledger.snapshot_times),
         publishes,
         [_group(group) for group in ledger.group_list],
+        _freshness(ledger.freshness),
+    ]
+
+
+def _freshness(history: FreshnessHistory) -> list[Any]:
+    return [
+        sorted(history.published),
+        [[instant, shown] for instant, shown in sorted(history.shown.items())],
+        history.published_before,
+        history.shown_before,
     ]
 
 
@@ -259,6 +275,11 @@ def _restore_dashboard(
     )  # fmt: skip
     for group in state.groups:
         _restore_group(group, ledger)
+    history = ledger.freshness
+    history.published = set(state.freshness.published_us)
+    history.shown = {point.instant_us: point.shown_us for point in state.freshness.shown}
+    history.published_before = state.freshness.published_before
+    history.shown_before = state.freshness.shown_before
     # The record index: a record's keys ascending, a lone key bare, and ()
     # for a record known by its publish times only (DashboardLedger.by_record).
     by_record = ledger.by_record

@@ -20,8 +20,8 @@ from streams.queries import AWAITING_DM, AWAITING_SITE
 
 OPEN_STATES = (AWAITING_SITE, AWAITING_DM)
 # The layout's version (streams/state.py STATE_VERSION); 2: the tally's corrections (issue 26),
-# 3: the inputs' progress and max_hold (issue 21).
-STATE_LAYOUT_VERSION = 3
+# 3: the inputs' progress and max_hold (issue 21), 4: the dashboards' freshness histories (issue 22).
+STATE_LAYOUT_VERSION = 4
 
 # Event times and hours in microseconds / hours since the epoch: any 64-bit value.
 Int64 = Annotated[int, Meta(ge=-(1 << 63), le=(1 << 63) - 1)]
@@ -146,6 +146,18 @@ class RecordPublishes(_Positional):
     published_us: Int64 | list[Int64]
 
 
+class ShownPoint(_Positional):
+    instant_us: Int64
+    shown_us: Int64
+
+
+class FreshnessState(_Positional):
+    published_us: list[Int64]
+    shown: list[ShownPoint]
+    published_before: Int64 | None
+    shown_before: Int64 | None
+
+
 class DashboardState(_Positional):
     name: Text
     sla_us: Count
@@ -155,6 +167,7 @@ class DashboardState(_Positional):
     snapshot_times: list[Int64]
     publishes: list[RecordPublishes]
     groups: list[GroupState]
+    freshness: FreshnessState  # v4
 
 
 class QueryGroupState(_Positional):
