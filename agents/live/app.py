@@ -478,6 +478,7 @@ class LiveApp:
             self.settings.publish_stall_after_s,
             lambda: self.readiness.ready(self.store.unrestored())[0],
             self.settings.shard_partitions,
+            stale_after_s=self.settings.data_stale_after_s,
         )
 
     async def _serve_metrics(self) -> None:

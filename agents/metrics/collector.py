@@ -24,6 +24,7 @@ from agents.metrics.health import OUTCOMES, CheckpointHealth, TopicHealth
 from agents.release import build_labels
 from schemas.timestamps import US_PER_SECOND
 from streams import AGING_BUCKETS, Engine
+from streams.freshness import FreshnessHistory, merge_histories, newest_at, verdicts
 from streams.queries import AWAITING_DM, AWAITING_SITE, STATE_NAMES
 from streams.tally import Tally
 
@@ -76,9 +77,11 @@ class EngineCollector(Collector):
         stall_after_s: Callable[[str, str], float] = lambda _study, _dashboard: 6 * 3600.0,
         ready: Callable[[], bool] = lambda: True,
         shard_partitions: int = 1,
+        stale_after_s: Callable[[str, str], float] = lambda _study, _dashboard: 24 * 3600.0,
     ) -> None:
         self._shard_partitions = shard_partitions
         self._stall_after_s = stall_after_s  # per study and dashboard (agents/settings.py)
+        self._stale_after_s = stale_after_s
         self._ready = ready
         self._checkpoint_health = checkpoint_health or CheckpointHealth()
         self._engines = engines
@@ -109,6 +112,7 @@ class EngineCollector(Collector):
         parts = [
             self._latency(engines),
             self._backlog(engines, now_us),
+            self._freshness(engines, now_us),
             self._queries(engines, now_us),
             self._health_metrics(now_us),
             self._state_metrics(self._checkpoint_health),
@@ -247,6 +251,49 @@ class EngineCollector(Collector):
                     silence.add_metric(list(key), max(0, now_us - since) / US_PER_SECOND)
                     stall_after.add_metric(list(key), stall_after_s(*key))
             return [pending, oldest, overdue, silence, stall_after]
+
+        return build
+
+    def _freshness(self, engines: list[Engine], now_us: int) -> Callable[[], list[Metric]]:
+        """Data freshness as of the worker's clock (as publish silence), and the uptime
+        minutes as of the engines' clock (event time, as the over-SLA counters): the
+        histories of this worker's shards merged (streams/freshness.py)."""
+        histories: dict[tuple[str, str], list[FreshnessHistory]] = {}
+        first_entry: dict[tuple[str, str], int] = {}
+        clocks = [clock for e in engines if (clock := e.deadline_clock()) is not None]
+        clock = max(clocks, default=None)
+        for engine in engines:
+            for study_id, dashboard, history, first in engine.freshness_histories():
+                if not self._exports(study_id):
+                    continue
+                key = (study_id, dashboard)
+                histories.setdefault(key, []).append(history.copy())  # built on another thread
+                if first is not None and (key not in first_entry or first < first_entry[key]):
+                    first_entry[key] = first
+        stall_after_s, stale_after_s = self._stall_after_s, self._stale_after_s
+
+        def build() -> list[Metric]:
+            freshness = _family(m.DATA_FRESHNESS, ())
+            stale_after = _family(m.DATA_STALE_AFTER, ())
+            minutes = _family(m.INTEGRATION_MINUTES, ())
+            for key in sorted(histories):
+                history = merge_histories(histories[key])
+                first = first_entry.get(key)
+                _published, shown = newest_at(history, now_us)
+                since = shown if shown is not None else first
+                if since is not None and since <= now_us:
+                    freshness.add_metric(list(key), (now_us - since) / US_PER_SECOND)
+                stale_s = stale_after_s(*key)
+                stale_after.add_metric(list(key), stale_s)
+                if clock is None:
+                    continue
+                good, bad, unknown = verdicts(
+                    history, first, clock, clock,
+                    round(stall_after_s(*key) * US_PER_SECOND), round(stale_s * US_PER_SECOND),
+                )  # fmt: skip
+                for verdict, count in (("good", good), ("bad", bad), ("unknown", unknown)):
+                    minutes.add_metric([*key, verdict], count)
+            return [freshness, stale_after, minutes]
 
         return build
 

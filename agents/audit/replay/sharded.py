@@ -46,6 +46,7 @@ from agents.audit.replay.distributions import distributions_of, merge_distributi
 from agents.audit.replay.lines import BoundedLines, InvalidLines, LongLine, record_limit
 from agents.audit.replay.pipeline import _telling_the_main_process, rss_mib
 from agents.audit.replay.tables import EntryRows, query_rows, write_entry_rows
+from agents.audit.replay.uptime_report import FreshnessParts, freshness_parts
 from agents.errors import EdcLatencyError
 from agents.live.sharding import shard_of
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, wire
@@ -85,6 +86,7 @@ class ShardAnswer:
     entry_ends: array[int]  # offset in this shard's entries.csv body after each one's rows
     queries: list[tuple[tuple[str, str], list[str]]]
     scorecard_grains: ScorecardGrains
+    freshness: FreshnessParts = ({}, None)
     peak_rss_mib: float | None = None
 
 
@@ -302,6 +304,7 @@ def apply_shard(
         entry_ends=_entry_ends(body_path, rows_per_entry),
         queries=query_rows(engine, sites, as_of_us),
         scorecard_grains=scorecard_grains(engine, as_of_us),
+        freshness=freshness_parts(engine),
     )
 
 

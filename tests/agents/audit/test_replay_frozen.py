@@ -14,7 +14,11 @@ SLA of the entries decided (CHANGELOG.md lists what changed); entries.csv and qu
 are unchanged. Then, merged with
 issue 21: report.json and report.html only, deliberately: ``input.event_time_bound``
 added (a plain JSONL has no message timestamps, so no future-skew bound), and the page
-says so beside the input counts and words the after-the-period count anew.
+says so beside the input counts and words the after-the-period count anew. Then issue 22
+(release 0.3.0): report.json and report.html only, deliberately: report.json gains the
+top-level section ``uptime`` (every other byte the same once it is removed) and report.html
+the table "Freshness and data-integration uptime (30 days)" before "Latency distribution"
+(every other byte the same); the CSV files are unchanged.
 """
 
 from __future__ import annotations
@@ -39,21 +43,21 @@ OUTPUTS = (
 
 FROZEN = {
     "sample": {
-        "report.json": "9cd7a0251e911467df7f3ea408610d1842283ceb52b70242d1b67b7044b10cbd",
+        "report.json": "7237369159c39bc06d527820f4a9a9c6b57a1e03d2383a90bbce1f10286af454",
         "entries.csv": "9ab9420e5e37f8859cd1866036f54d9882e835d04cba8a7d65414aa96711e373",
         "queries.csv": "601c6ccbf43c9f81dffcf29ef876557729c78f0929b71d05b927aaf6f1d105d7",
         "scorecard.csv": "2f9212955a344122d867210212b82b6176c55194040fca053f6fd31dc63d873a",
         "windows.csv": "79e784c21436294c81b653e4d6e1768f5d09f734e4d740f9f16681757994e929",
-        "report.html": "0c310c0aa5b9abc46adc378d37ca47beb98da28068adb15f1868f08a23ea6a45",
+        "report.html": "690147eefc3a8401d90033d1d25441d94b28ca497e8ec683ef7431f19825cf00",
     },
     # write_realistic_mix(path, 150_000) (169,690 lines), as of its AS_OF.
     "realistic mix": {
-        "report.json": "3c338c25366788aa982ccea8d06e4ff8b0c3fbbc74feb6b0e9c7fe806bb24e8a",
+        "report.json": "51d58e5a54f764a1b4fb0e014dffa502cca65b003a6513a756366f0d83757610",
         "entries.csv": "f14cf62411904106e14863280576df839cf13b1b85b5fd1de25b00c925cfd0b8",
         "queries.csv": "d8713e65811f5c79c5e2ab87f8a9cccaec452629494772c3cebb58644d31a41f",
         "scorecard.csv": "8b25e852fb17855c402a5288e1ad4d130efbe15dc47fae27351b34d5c7dbf609",
         "windows.csv": "4f19e39c1c7a892986cbc0460b868dc9a1330b7249c86a83926f610d762268db",
-        "report.html": "a8fb1f1fad695eda0c88baa5460942d12b0b8069558ea5f1132ddc066ab7eaad",
+        "report.html": "a49ad15f6fb1153e7c01b2587e9caa48d25887575cb2ae1137e77eea5c57f875",
     },
 }
 

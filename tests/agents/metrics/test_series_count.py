@@ -49,7 +49,9 @@ def test_each_study_and_group_exports_the_documented_number_of_series():
     # Latency: histogram, corrections, within / over / withdrawn, backlog ×3; queries: open by
     # state × bucket, oldest age, two histograms, withdrawn durations ×2.
     per_group = (B + 3 + 1 + 3 + 3) + (8 + 1 + 2 * (Q + 3) + 2)  # D = 1
-    per_study = 1 + 1 + 1  # SLA, publish silence, publish stall threshold
+    # SLA, publish silence, publish stall threshold; data freshness, its threshold, and the
+    # uptime minutes by verdict (good, bad, unknown)
+    per_study = 1 + 1 + 1 + 1 + 1 + 3
     assert per_group == 66  # the figure docs/metrics.md multiplies out
     base = exported_series(1, 1, ()) - (per_group + per_study)
     assert exported_series(3, 1, ()) == base + 3 * (per_group + per_study)
