@@ -67,6 +67,8 @@ def report_fields(tmp_path: Path) -> dict[str, str]:
         "windows": report["windows"][0],
         "invalid": report["invalid"][0],
         "sites_behind_breaches": next(s for s in report["sites_behind_breaches"].values() if s)[0],
+        "uptime": report["uptime"],
+        "freshness": next(iter(next(iter(report["uptime"]["studies"].values())).values())),
     }
     fields = {f"{section}.{key}": "report.json" for section, keys in sections.items() for key in keys}
     fields.update({key: "report.json (top level)" for key in report})

@@ -30,6 +30,12 @@ def test_promtool_unit_tests_pass():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_promtool_unit_tests_of_the_uptime_rule_pass():
+    """Good / (good + bad), unknown minutes in neither, and no series when none was judged."""
+    result = run("promtool", "test", "rules", str(PROM / "tests" / "uptime.test.yml"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_amtool_accepts_the_alertmanager_config():
     result = run("amtool", "check-config", "deploy/alertmanager/alertmanager.yml")
     assert result.returncode == 0, result.stdout + result.stderr

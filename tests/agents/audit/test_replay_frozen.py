@@ -18,7 +18,8 @@ says so beside the input counts and words the after-the-period count anew. Then 
 (release 0.3.0): report.json and report.html only, deliberately: report.json gains the
 top-level section ``uptime`` (every other byte the same once it is removed) and report.html
 the table "Freshness and data-integration uptime (30 days)" before "Latency distribution"
-(every other byte the same); the CSV files are unchanged.
+(every other byte the same, but for the release its provenance names: 0.3.0); the CSV
+files are unchanged.
 """
 
 from __future__ import annotations
