@@ -98,6 +98,7 @@ def names_in(expr: str) -> set[str]:
         "group_left", "scalar", "vector", "absent", "le", "study", "dashboard", "vendor", "topic",
         "state", "site", "country", "age_bucket", "outcome", "label_values", "count", "job",
         "stddev", "round", "last_over_time", "ALERTS", "instance", "reason",
+        "verdict", "ignoring",
     }  # fmt: skip
     return {w for w in words if w not in functions_and_keywords and not w.startswith("$")}
 
