@@ -43,19 +43,28 @@ UPTIME_WINDOW_MINUTES = UPTIME_WINDOW_US // MINUTE_US
 
 
 class FreshnessHistory:
-    """Every publish time of a dashboard, and the newest data shown by the publishes of each
-    instant; ``compact`` keeps one point per minute for minutes the clock has passed, and
-    one carried maximum for those before the window."""
+    """A dashboard's publish times and, per publish instant, the newest data shown: exact
+    points, and (live, after ``compact``) one maximum per minute the clock has passed."""
 
-    __slots__ = ("published", "published_before", "shown", "shown_before")
+    __slots__ = (
+        "fold_at",
+        "published",
+        "published_before",
+        "published_minutes",
+        "shown",
+        "shown_before",
+        "shown_minutes",
+    )
 
     def __init__(self) -> None:
-        self.published: set[int] = set()  # publish times (compacted: a minute's newest)
-        # instant -> newest data shown by the publishes at it (compacted: keyed by the
-        # minute's last microsecond, the maximum over the minute)
-        self.shown: dict[int, int] = {}
+        self.published: set[int] = set()  # publish times not compacted yet
+        self.shown: dict[int, int] = {}  # publish instant -> newest data shown, not compacted
+        # minute -> the newest publish in it / the newest data its publishes showed
+        self.published_minutes: dict[int, int] = {}
+        self.shown_minutes: dict[int, int] = {}
         self.published_before: int | None = None  # over the minutes folded away
         self.shown_before: int | None = None
+        self.fold_at: int | None = None  # the window's first minute at the next fold
 
     def note_shown(self, published_us: int, shown_us: int) -> None:
         """A publish at ``published_us`` shows data as new as ``shown_us``."""
@@ -63,41 +72,49 @@ class FreshnessHistory:
             self.shown[published_us] = shown_us
 
     def compact(self, clock_us: int, window_us: int = UPTIME_WINDOW_US) -> None:
-        """Live only (answers as of T ≥ the clock stay exact): minutes wholly at or before
-        the clock keep one point each; minutes before the window ending at the clock are
-        folded into the carried maxima."""
+        """Live only (answers as of T ≥ the clock stay exact, every minute being judged at
+        its end): exact points of minutes wholly at or before the clock become their
+        minute's maximum; once a day of clock, minutes before the window ending at the
+        clock are folded into the carried maxima. Costs the points since the last call,
+        and the window's minutes once a day."""
         done = (clock_us + 1) // MINUTE_US  # minutes before this one end at or before the clock
-        first, _last = window_minutes(clock_us, window_us)
-        newest: dict[int, int] = {}
+        minutes = self.published_minutes
         for published in [p for p in self.published if p // MINUTE_US < done]:
-            minute = published // MINUTE_US
             self.published.discard(published)
-            if minute < first:
-                self.published_before = _max(self.published_before, published)
-            elif newest.get(minute, published - 1) < published:
-                newest[minute] = published
-        self.published.update(newest.values())
-        shown: dict[int, int] = {}
+            minute = published // MINUTE_US
+            if minutes.get(minute, published - 1) < published:
+                minutes[minute] = published
+        minutes = self.shown_minutes
         for instant in [i for i in self.shown if i // MINUTE_US < done]:
-            minute = instant // MINUTE_US
             value = self.shown.pop(instant)
-            if minute < first:
-                self.shown_before = _max(self.shown_before, value)
-            else:
-                end = (minute + 1) * MINUTE_US - 1
-                if shown.get(end, value - 1) < value:
-                    shown[end] = value
-        for end, value in shown.items():
-            if self.shown.get(end, value - 1) < value:
-                self.shown[end] = value
+            minute = instant // MINUTE_US
+            if minutes.get(minute, value - 1) < value:
+                minutes[minute] = value
+        first, _last = window_minutes(clock_us, window_us)
+        if self.fold_at is not None and first < self.fold_at:
+            return
+        self.fold_at = first + US_PER_DAY // MINUTE_US
+        for minute in [m for m in self.published_minutes if m < first]:
+            self.published_before = _max(self.published_before, self.published_minutes.pop(minute))
+        for minute in [m for m in self.shown_minutes if m < first]:
+            self.shown_before = _max(self.shown_before, self.shown_minutes.pop(minute))
 
     def copy(self) -> FreshnessHistory:
         other = FreshnessHistory()
         other.published = set(self.published)
         other.shown = dict(self.shown)
+        other.published_minutes = dict(self.published_minutes)
+        other.shown_minutes = dict(self.shown_minutes)
         other.published_before = self.published_before
         other.shown_before = self.shown_before
+        other.fold_at = self.fold_at
         return other
+
+
+def _merge_max(target: dict[int, int], source: dict[int, int]) -> None:
+    for key, value in source.items():
+        if target.get(key, value - 1) < value:
+            target[key] = value
 
 
 def merge_histories(histories: Iterable[FreshnessHistory]) -> FreshnessHistory:
@@ -105,10 +122,9 @@ def merge_histories(histories: Iterable[FreshnessHistory]) -> FreshnessHistory:
     merged = FreshnessHistory()
     for history in histories:
         merged.published |= history.published
-        target = merged.shown
-        for instant, value in history.shown.items():
-            if target.get(instant, value - 1) < value:
-                target[instant] = value
+        _merge_max(merged.shown, history.shown)
+        _merge_max(merged.published_minutes, history.published_minutes)
+        _merge_max(merged.shown_minutes, history.shown_minutes)
         merged.published_before = _max(merged.published_before, history.published_before)
         merged.shown_before = _max(merged.shown_before, history.shown_before)
     return merged
@@ -140,13 +156,20 @@ class Freshness:
 
 
 def newest_at(history: FreshnessHistory, as_of_us: int) -> tuple[int | None, int | None]:
-    """(newest publish, newest data shown) at or before T."""
+    """(newest publish, newest data shown) at or before T (a compacted minute counts once it
+    has ended by T: exact for T at or after the clock that compacted it)."""
     published, shown = history.published_before, history.shown_before
     for value in history.published:
         if value <= as_of_us and (published is None or value > published):
             published = value
+    for value in history.published_minutes.values():
+        if value <= as_of_us and (published is None or value > published):
+            published = value
     for instant, value in history.shown.items():
         if instant <= as_of_us and (shown is None or value > shown):
+            shown = value
+    for minute, value in history.shown_minutes.items():
+        if (minute + 1) * MINUTE_US - 1 <= as_of_us and (shown is None or value > shown):
             shown = value
     return published, shown
 
@@ -218,14 +241,14 @@ def verdicts(
     # The newest publish and the newest data shown per minute of the window.
     publishes: dict[int, int] = {}
     shows: dict[int, int] = {}
-    for value in history.published:
-        minute = value // MINUTE_US
+    points = [(value // MINUTE_US, value) for value in history.published]
+    for minute, value in [*points, *history.published_minutes.items()]:
         if minute < first_minute:
             published = _max(published, value)
         elif minute <= top and publishes.get(minute, value - 1) < value:
             publishes[minute] = value
-    for instant, value in history.shown.items():
-        minute = instant // MINUTE_US
+    points = [(instant // MINUTE_US, value) for instant, value in history.shown.items()]
+    for minute, value in [*points, *history.shown_minutes.items()]:
         if minute < first_minute:
             shown = _max(shown, value)
         elif minute <= top and shows.get(minute, value - 1) < value:

@@ -25,8 +25,10 @@ Layout, version 4 (positional lists keep a million entries small and fast)::
                 [[record_id, published_us | [published_us…]]…],   # record publishes
                 [group…],                                          # in index order
                 freshness]                                         # v4
-    freshness: [[published_us…], [[instant_us, shown_us]…], published_before | null,
-                shown_before | null]          # streams/freshness.py, FreshnessHistory
+    freshness: [[published_us…], [[instant_us, shown_us]…],            # exact points
+                [[minute, published_us]…], [[minute, shown_us]…],        # per minute
+                published_before | null, shown_before | null, fold_at | null]
+                                              # streams/freshness.py, FreshnessHistory
     group:     [[key part…], latest_published, tally,
                 [[hour, [entered_us…], [seq…], [record_id…]]…],                # pending
                 [[hour, max_published, [entered_us…], [seq…], [published_us…],
@@ -134,8 +136,11 @@ def _freshness(history: FreshnessHistory) -> list[Any]:
     return [
         sorted(history.published),
         [[instant, shown] for instant, shown in sorted(history.shown.items())],
+        [[minute, value] for minute, value in sorted(history.published_minutes.items())],
+        [[minute, value] for minute, value in sorted(history.shown_minutes.items())],
         history.published_before,
         history.shown_before,
+        history.fold_at,
     ]
 
 
@@ -278,8 +283,13 @@ def _restore_dashboard(
     history = ledger.freshness
     history.published = set(state.freshness.published_us)
     history.shown = {point.instant_us: point.shown_us for point in state.freshness.shown}
+    history.published_minutes = {
+        p.instant_us: p.shown_us for p in state.freshness.published_minutes
+    }
+    history.shown_minutes = {p.instant_us: p.shown_us for p in state.freshness.shown_minutes}
     history.published_before = state.freshness.published_before
     history.shown_before = state.freshness.shown_before
+    history.fold_at = state.freshness.fold_at
     # The record index: a record's keys ascending, a lone key bare, and ()
     # for a record known by its publish times only (DashboardLedger.by_record).
     by_record = ledger.by_record
@@ -395,9 +405,7 @@ def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineSt
     return engine
 
 
-def _checked(
-    decode: Callable[[], schema.EngineState], config: EngineConfig
-) -> schema.EngineState:
+def _checked(decode: Callable[[], schema.EngineState], config: EngineConfig) -> schema.EngineState:
     try:
         state = decode()
     except schema.SchemaError as error:

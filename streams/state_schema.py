@@ -147,6 +147,8 @@ class RecordPublishes(_Positional):
 
 
 class ShownPoint(_Positional):
+    """(instant or minute, value): an exact point, or a minute's maximum."""
+
     instant_us: Int64
     shown_us: Int64
 
@@ -154,8 +156,11 @@ class ShownPoint(_Positional):
 class FreshnessState(_Positional):
     published_us: list[Int64]
     shown: list[ShownPoint]
+    published_minutes: list[ShownPoint]
+    shown_minutes: list[ShownPoint]
     published_before: Int64 | None
     shown_before: Int64 | None
+    fold_at: Int64 | None
 
 
 class DashboardState(_Positional):
