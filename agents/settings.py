@@ -170,6 +170,14 @@ class StudySettings(BaseModel):
         description="This study's minimum of certain breaches before EdcPublishNow pages "
         "(default: certain_breach_page_min).",
     )
+    data_stale_after: dict[str, Duration] = Field(
+        default_factory=dict,
+        description="Per dashboard of the study: how old the newest data it shows may be (data "
+        "freshness: the clock minus its newest snapshot cutoff, or the newest entry record "
+        "publishes made visible) for a minute to count as good in the data-integration uptime "
+        "(docs/kpis.md, \"Freshness and uptime\"). Dashboards not named here use "
+        "default_data_stale_after.",
+    )
 
     @model_validator(mode="after")
     def _stall_thresholds_name_dashboards(self) -> StudySettings:
@@ -179,6 +187,9 @@ class StudySettings(BaseModel):
         unknown = sorted(set(self.schedules) - set(self.dashboards))
         if unknown:
             raise ValueError(f"schedules name dashboards the study lacks: {unknown}")
+        unknown = sorted(set(self.data_stale_after) - set(self.dashboards))
+        if unknown:
+            raise ValueError(f"data_stale_after names dashboards the study lacks: {unknown}")
         if any(value <= 0 for value in self.publish_stall_after.values()):
             raise ValueError("publish_stall_after must be positive")
         return self
@@ -296,6 +307,13 @@ class Settings(BaseSettings):
         description="How long a dashboard may go without a publish while entries wait before "
         "EdcPublishingStalled pages (exported as edc_publish_stall_after_seconds); per "
         "dashboard: studies.<id>.publish_stall_after.",
+    )
+    default_data_stale_after: Duration = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="How old the newest data a dashboard shows may be for a minute to count as "
+        "good in the data-integration uptime (exported as edc_data_stale_after_seconds); per "
+        "dashboard: studies.<id>.data_stale_after.",
     )
     studies: dict[str, StudySettings] = Field(default_factory=dict)
     breakdown: Annotated[tuple[str, ...], NoDecode] = Field(
@@ -588,6 +606,21 @@ class Settings(BaseSettings):
         if study is not None and study.certain_breach_page_min is not None:
             return study.certain_breach_page_min
         return self.certain_breach_page_min
+
+    def data_stale_after_s(self, study_id: str, dashboard: str) -> float:
+        """The data-freshness threshold of one study's dashboard (its configuration, or the
+        default)."""
+        study = self.studies.get(study_id)
+        if study is not None and dashboard in study.data_stale_after:
+            return study.data_stale_after[dashboard]
+        return self.default_data_stale_after
+
+    def freshness_thresholds_us(self, study_id: str, dashboard: str) -> tuple[int, int]:
+        """(publish, data) freshness thresholds of a dashboard in µs, for the uptime minutes."""
+        return (
+            round(self.publish_stall_after_s(study_id, dashboard) * 1_000_000),
+            round(self.data_stale_after_s(study_id, dashboard) * 1_000_000),
+        )
 
     def engine_config(self, *, retention: bool = True) -> EngineConfig:
         from agents.metrics.definitions import LATENCY_BUCKETS_S, QUERY_BUCKETS_S

@@ -119,6 +119,17 @@ def dashboards() -> dict[str, dict[str, Any]]:
         _panel("Age of the newest event", [("max by (topic) (edc_newest_event_age_seconds)", "{{topic}}")], "s"),
         _panel("Workers up", [('sum(up{job="edc-latency"})', "up"), ("sum(edc_worker_partitions)", "shards owned")], "short", kind="stat"),
         _panel("Processing delay", [("max by (topic) (edc_processing_delay_seconds)", "{{topic}}")], "s"),
+        _panel("Publish and data freshness", [
+            ("min by (study, dashboard) (edc_publish_silence_seconds)", "publish {{study}} {{dashboard}}"),
+            ("min by (study, dashboard) (edc_data_freshness_seconds)", "data {{study}} {{dashboard}}"),
+            ("max by (study, dashboard) (edc_data_stale_after_seconds)", "data threshold {{study}} {{dashboard}}"),
+        ], "s", description="Time since the last publish, and age of the newest data the dashboard shows (its newest snapshot cutoff, or the newest entry record publishes made visible). A dashboard republished with a stuck cutoff is fresh by the first and stale by the second."),
+        _panel("Data-integration uptime (30 d)", [
+            ("study_dashboard:edc_integration_uptime:ratio_30d", "{{study}} {{dashboard}}"),
+        ], "percentunit", description="Share of the judged minutes of the last 30 days of event time in which both freshness signals were within their thresholds; unknown minutes (no input yet) count in neither."),
+        _panel("Uptime minutes by verdict (30 d)", [
+            ("max by (study, dashboard, verdict) (edc_integration_minutes)", "{{study}} {{dashboard}} {{verdict}}"),
+        ], "short", kind="table", description="Good, bad and unknown minutes of the 30-day window: unknown is the coverage the uptime lacks."),
     ], [])  # fmt: skip
     return {
         "data-latency.json": latency,

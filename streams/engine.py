@@ -24,6 +24,7 @@ from streams.figures import (
     Snapshot,
     StudyFigures,
 )
+from streams.freshness import UPTIME_WINDOW_US, Freshness, FreshnessHistory, freshness
 from streams.latency import DashboardLedger, GroupKey, TrackedEntry
 from streams.queries import QueryLedger
 from streams.schedules import CADENCE_HISTORY
@@ -291,9 +292,12 @@ class Engine:
         """Forget what can no longer change an answer (docs/design.md, "Retention")."""
         self._pruned_at_us = base
         self.event_ids.prune(horizon)
+        clock = self.deadline_clock()
         for study in self.studies.values():
             for ledger in study.dashboards.values():
                 ledger.prune(horizon)
+                if clock is not None:
+                    ledger.freshness.compact(clock)
             study.queries.prune(horizon)
 
     # -- answering -----------------------------------------------------------------
@@ -347,6 +351,41 @@ class Engine:
             figures, _orphans = study.queries.figures(as_of_us)
             for key, value in figures.items():
                 yield study_id, key, value
+
+    def freshness_histories(self) -> Iterator[tuple[str, str, FreshnessHistory, int | None]]:
+        """(study, dashboard, its freshness history, its first entry) of every dashboard."""
+        for study_id, study in self.studies.items():
+            for dashboard, ledger in study.dashboards.items():
+                yield study_id, dashboard, ledger.freshness, ledger.first_entered_us
+
+    def freshness(
+        self,
+        as_of_us: int,
+        thresholds_us: Callable[[str, str], tuple[int, int]],
+        clock_us: int | None = None,
+        window_us: int = UPTIME_WINDOW_US,
+    ) -> dict[tuple[str, str], Freshness]:
+        """Publish and data freshness as of T, and the uptime minutes of the 30 days before
+        T (streams/freshness.py), of every dashboard of every study seen by T.
+
+        ``thresholds_us``: (publish, data) threshold of a study's dashboard. ``clock_us``:
+        the input clock (default ``deadline_clock``); minutes after it are unknown. Exact as
+        of any T without retention; with it, as of T at or after the clock.
+        """
+        clock = self.deadline_clock() if clock_us is None else clock_us
+        figures: dict[tuple[str, str], Freshness] = {}
+        for study_id in sorted(self.studies):
+            study = self.studies[study_id]
+            if study.first_seen_us is None or study.first_seen_us > as_of_us:
+                continue
+            for dashboard in sorted(study.dashboards):
+                ledger = study.dashboards[dashboard]
+                publish_after, data_after = thresholds_us(study_id, dashboard)
+                figures[(study_id, dashboard)] = freshness(
+                    ledger.freshness, ledger.first_entered_us, as_of_us, clock,
+                    publish_after, data_after, window_us,
+                )  # fmt: skip
+        return figures
 
     def entries(self, study_id: str, dashboard: str) -> Iterator[TrackedEntry]:
         """Retained entries of a study on a dashboard (all of them when retention is None)."""

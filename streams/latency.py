@@ -43,6 +43,7 @@ from collections.abc import Iterator
 
 from schemas.timestamps import US_PER_HOUR
 from streams.figures import BacklogFigures
+from streams.freshness import FreshnessHistory
 from streams.publish_times import note_publish_time
 from streams.tally import Tally
 
@@ -420,6 +421,7 @@ class DashboardLedger:
         "bounds_us",
         "by_record",
         "first_entered_us",
+        "freshness",
         "group_list",
         "groups",
         "last_published_us",
@@ -457,6 +459,8 @@ class DashboardLedger:
         # (None: all, as the audit replay keeps everything).
         self.publish_times: list[int] = []
         self.publish_history_cap = publish_history_cap
+        # Every publish time and the newest data each showed (streams/freshness.py).
+        self.freshness = FreshnessHistory()
 
     def note_publish(self, published_us: int) -> None:
         if self.last_published_us is None or published_us > self.last_published_us:
@@ -468,6 +472,7 @@ class DashboardLedger:
                 del times[0]
         else:
             note_publish_time(self.publish_times, published_us, self.publish_history_cap)
+        self.freshness.published.add(published_us)
 
     def group(self, key: GroupKey) -> GroupLedger:
         ledger = self.groups.get(key)
@@ -542,6 +547,10 @@ class DashboardLedger:
                 pending[key] = record_id
         else:
             group._record_published(key, record_id, best)
+            # Shown from its earliest cover on (a record publish that came before it).
+            shown = self.freshness.shown
+            if shown.get(best, entered_us - 1) < entered_us:
+                shown[best] = entered_us
         return key
 
     def view(self, record_id: str, entered_us: int, seq: int, group_key: GroupKey) -> TrackedEntry:
@@ -550,6 +559,7 @@ class DashboardLedger:
 
     def apply_snapshot(self, cutoff_us: int, published_us: int, clock_us: int) -> None:
         """``clock_us``: the engine's watermark, which judges whose deadline has passed."""
+        self.freshness.note_shown(published_us, cutoff_us)
         cutoffs, times = self.snapshot_cutoffs, self.snapshot_times
         i = bisect_left(cutoffs, cutoff_us)
         if i < len(cutoffs) and times[i] <= published_us:
@@ -618,6 +628,9 @@ class DashboardLedger:
                 keys += sorted(known[first:stop], key=arrival)  # type: ignore[index]
         if not keys:
             return
+        # The newest entry this publish shows (keys order by entry time first); those the
+        # floor left out were shown no later by an earlier publish of their record.
+        self.freshness.note_shown(published_us, max(keys) >> ENTERED_SHIFT)
         groups = self.group_list
         due_before = clock_us - self.sla_us
         if len(groups) == 1:

@@ -9,7 +9,7 @@ shard rebuilt from its topic.
 
 Layout, version 4 (positional lists keep a million entries small and fast)::
 
-    {"version": 3,
+    {"version": 4,
      "config": {"retention_us", "max_hold_us", "breakdown", "latency_bounds_us",
                 "query_bounds_us"},
      "counters": [accepted, duplicates, unknown_dashboard, late],
@@ -24,7 +24,12 @@ Layout, version 4 (positional lists keep a million entries small and fast)::
                 snapshot_cutoffs, snapshot_times,
                 [[record_id, published_us | [published_us…]]…],   # record publishes
                 [group…],                                          # in index order
-                [published_us…]]            # distinct publish instants, ascending: v4
+                [published_us…],            # distinct publish instants, ascending: v4
+                freshness]                                         # v4
+    freshness: [[published_us…], [[instant_us, shown_us]…],            # exact points
+                [[minute, published_us]…], [[minute, shown_us]…],        # per minute
+                published_before | null, shown_before | null, fold_at | null]
+                                              # streams/freshness.py, FreshnessHistory
     group:     [[key part…], latest_published, tally,
                 [[hour, [entered_us…], [seq…], [record_id…]]…],                # pending
                 [[hour, max_published, [entered_us…], [seq…], [published_us…],
@@ -39,7 +44,8 @@ Version 2 added the tally's corrections (issue 26); version 3 added ``inputs`` (
 progress the router reported of each input topic-partition, ``streams/watermarks.py``;
 null for an engine not fed by inputs) and ``config.max_hold_us``; version 4 added each
 dashboard's newest publish instants (issue 22: the schedule as of T and the learned
-cadence, ``streams/schedules.py``).
+cadence, ``streams/schedules.py``) and its freshness history (issue 22: publish times and
+the newest data each showed, for data freshness and the uptime minutes).
 
 Derived indexes (the record index of each dashboard) are rebuilt, not stored.
 """
@@ -55,6 +61,7 @@ from schemas.events import EntryEvent
 from streams import state_schema as schema
 from streams.config import EngineConfig
 from streams.dedupe import EventIdMemory
+from streams.freshness import FreshnessHistory
 from streams.latency import (
     ENTERED_SHIFT,
     SEQ_MASK,
@@ -67,8 +74,8 @@ from streams.schedules import CADENCE_HISTORY
 from streams.tally import Tally
 
 # 2: the tally's corrections (issue 26); 3: the inputs' progress (issue 21); 4: the
-# dashboards' publish instants (issue 22). Others are
-# refused and the shard rebuilt.
+# dashboards' publish instants and freshness histories (issue 22). Others are refused and
+# the shard rebuilt.
 STATE_VERSION = schema.STATE_LAYOUT_VERSION  # written once, beside the typed layout
 
 
@@ -126,6 +133,19 @@ def _dashboard(name: str, ledger: DashboardLedger) -> list[Any]:
         publishes,
         [_group(group) for group in ledger.group_list],
         list(ledger.publish_times),
+        _freshness(ledger.freshness),
+    ]
+
+
+def _freshness(history: FreshnessHistory) -> list[Any]:
+    return [
+        sorted(history.published),
+        [[instant, shown] for instant, shown in sorted(history.shown.items())],
+        [[minute, value] for minute, value in sorted(history.published_minutes.items())],
+        [[minute, value] for minute, value in sorted(history.shown_minutes.items())],
+        history.published_before,
+        history.shown_before,
+        history.fold_at,
     ]
 
 
@@ -268,6 +288,16 @@ def _restore_dashboard(
     )  # fmt: skip
     for group in state.groups:
         _restore_group(group, ledger)
+    history = ledger.freshness
+    history.published = set(state.freshness.published_us)
+    history.shown = {point.instant_us: point.shown_us for point in state.freshness.shown}
+    history.published_minutes = {
+        p.instant_us: p.shown_us for p in state.freshness.published_minutes
+    }
+    history.shown_minutes = {p.instant_us: p.shown_us for p in state.freshness.shown_minutes}
+    history.published_before = state.freshness.published_before
+    history.shown_before = state.freshness.shown_before
+    history.fold_at = state.freshness.fold_at
     # The record index: a record's keys ascending, a lone key bare, and ()
     # for a record known by its publish times only (DashboardLedger.by_record).
     by_record = ledger.by_record
@@ -384,9 +414,7 @@ def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineSt
     return engine
 
 
-def _checked(
-    decode: Callable[[], schema.EngineState], config: EngineConfig
-) -> schema.EngineState:
+def _checked(decode: Callable[[], schema.EngineState], config: EngineConfig) -> schema.EngineState:
     try:
         state = decode()
     except schema.SchemaError as error:

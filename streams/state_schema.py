@@ -20,7 +20,8 @@ from streams.queries import AWAITING_DM, AWAITING_SITE
 
 OPEN_STATES = (AWAITING_SITE, AWAITING_DM)
 # The layout's version (streams/state.py STATE_VERSION); 2: the tally's corrections (issue 26),
-# 3: the inputs' progress and max_hold (issue 21), 4: the dashboards' publish instants (issue 22).
+# 3: the inputs' progress and max_hold (issue 21), 4: the dashboards' publish instants and
+# freshness histories (issue 22).
 STATE_LAYOUT_VERSION = 4
 
 # Event times and hours in microseconds / hours since the epoch: any 64-bit value.
@@ -146,6 +147,23 @@ class RecordPublishes(_Positional):
     published_us: Int64 | list[Int64]
 
 
+class ShownPoint(_Positional):
+    """(instant or minute, value): an exact point, or a minute's maximum."""
+
+    instant_us: Int64
+    shown_us: Int64
+
+
+class FreshnessState(_Positional):
+    published_us: list[Int64]
+    shown: list[ShownPoint]
+    published_minutes: list[ShownPoint]
+    shown_minutes: list[ShownPoint]
+    published_before: Int64 | None
+    shown_before: Int64 | None
+    fold_at: Int64 | None
+
+
 class DashboardState(_Positional):
     name: Text
     sla_us: Count
@@ -155,7 +173,8 @@ class DashboardState(_Positional):
     snapshot_times: list[Int64]
     publishes: list[RecordPublishes]
     groups: list[GroupState]
-    publish_times: list[Int64]
+    publish_times: list[Int64]  # v4
+    freshness: FreshnessState  # v4
 
 
 class QueryGroupState(_Positional):

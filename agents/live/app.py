@@ -479,6 +479,7 @@ class LiveApp:
             lambda: self.readiness.ready(self.store.unrestored())[0],
             self.settings.shard_partitions,
             self.settings.certain_breach_page_min_of,
+            stale_after_s=self.settings.data_stale_after_s,
         )
 
     async def _serve_metrics(self) -> None:

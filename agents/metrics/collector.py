@@ -26,6 +26,7 @@ from schemas.timestamps import US_PER_SECOND
 from streams import AGING_BUCKETS, Engine
 from streams.at_risk import outlooks, publish_histories, time_to_breach_by_group
 from streams.deadlines import time_left_bucket_names
+from streams.freshness import FreshnessHistory, merge_histories, newest_at, verdicts
 from streams.queries import AWAITING_DM, AWAITING_SITE, STATE_NAMES
 from streams.schedules import Outlook
 from streams.tally import Tally
@@ -80,10 +81,12 @@ class EngineCollector(Collector):
         ready: Callable[[], bool] = lambda: True,
         shard_partitions: int = 1,
         certain_breach_page_min: Callable[[str], int] = lambda _study: 5,
+        stale_after_s: Callable[[str, str], float] = lambda _study, _dashboard: 24 * 3600.0,
     ) -> None:
         self._certain_breach_page_min = certain_breach_page_min  # per study (agents/settings.py)
         self._shard_partitions = shard_partitions
         self._stall_after_s = stall_after_s  # per study and dashboard (agents/settings.py)
+        self._stale_after_s = stale_after_s
         self._ready = ready
         self._checkpoint_health = checkpoint_health or CheckpointHealth()
         self._engines = engines
@@ -115,6 +118,7 @@ class EngineCollector(Collector):
             self._latency(engines),
             self._backlog(engines, now_us),
             self._at_risk(engines),
+            self._freshness(engines, now_us),
             self._queries(engines, now_us),
             self._health_metrics(now_us),
             self._state_metrics(self._checkpoint_health),
@@ -319,6 +323,47 @@ class EngineCollector(Collector):
                 missed.add_metric([study_id, dashboard], 1 if seen.missed else 0)
                 minimum.add_metric([study_id, dashboard], page_min[study_id])
             return [by_time_left, earliest_family, certain_family, next_publish, missed, minimum]
+
+    def _freshness(self, engines: list[Engine], now_us: int) -> Callable[[], list[Metric]]:
+        """Data freshness as of the worker's clock (as publish silence), and the uptime
+        minutes as of the engines' clock (event time, as the over-SLA counters): the
+        histories of this worker's shards merged (streams/freshness.py)."""
+        histories: dict[tuple[str, str], list[FreshnessHistory]] = {}
+        first_entry: dict[tuple[str, str], int] = {}
+        clocks = [clock for e in engines if (clock := e.deadline_clock()) is not None]
+        clock = max(clocks, default=None)
+        for engine in engines:
+            for study_id, dashboard, history, first in engine.freshness_histories():
+                if not self._exports(study_id):
+                    continue
+                key = (study_id, dashboard)
+                histories.setdefault(key, []).append(history.copy())  # built on another thread
+                if first is not None and (key not in first_entry or first < first_entry[key]):
+                    first_entry[key] = first
+        stall_after_s, stale_after_s = self._stall_after_s, self._stale_after_s
+
+        def build() -> list[Metric]:
+            freshness = _family(m.DATA_FRESHNESS, ())
+            stale_after = _family(m.DATA_STALE_AFTER, ())
+            minutes = _family(m.INTEGRATION_MINUTES, ())
+            for key in sorted(histories):
+                history = merge_histories(histories[key])
+                first = first_entry.get(key)
+                _published, shown = newest_at(history, now_us)
+                since = shown if shown is not None else first
+                if since is not None and since <= now_us:
+                    freshness.add_metric(list(key), (now_us - since) / US_PER_SECOND)
+                stale_s = stale_after_s(*key)
+                stale_after.add_metric(list(key), stale_s)
+                if clock is None:
+                    continue
+                good, bad, unknown = verdicts(
+                    history, first, clock, clock,
+                    round(stall_after_s(*key) * US_PER_SECOND), round(stale_s * US_PER_SECOND),
+                )  # fmt: skip
+                for verdict, count in (("good", good), ("bad", bad), ("unknown", unknown)):
+                    minutes.add_metric([*key, verdict], count)
+            return [freshness, stale_after, minutes]
 
         return build
 

@@ -9,6 +9,7 @@ Label sets (docs/metrics.md has the series-count formula):
   ``EDC_LATENCY_BREAKDOWN`` (site, country, vendor), in that order.
 * ``QUERY``: study, then the same optional dimensions.
 * ``TOPIC``: the input topic (three of them).
+* ``verdict`` of ``edc_integration_minutes``: good, bad, unknown.
 """
 
 from __future__ import annotations
@@ -151,6 +152,26 @@ CERTAIN_BREACH_PAGE_MIN = MetricSpec(
     "Certain breaches a study's dashboard needs before EdcPublishNow pages (its "
     "certain_breach_page_min).",
     KPI_BASE_LABELS, breakdown=False,
+)  # fmt: skip
+# --- freshness and uptime (streams/freshness.py) -------------------------------------
+DATA_FRESHNESS = MetricSpec(
+    "edc_data_freshness_seconds", "gauge",
+    "Time since the newest data the dashboard shows: its newest snapshot cutoff, or the newest "
+    "entry record publishes made visible (since the first entry when nothing is shown).",
+    KPI_BASE_LABELS, breakdown=False,
+)  # fmt: skip
+DATA_STALE_AFTER = MetricSpec(
+    "edc_data_stale_after_seconds", "gauge",
+    "How old the newest data the dashboard shows may be for a minute to count as good in the "
+    "data-integration uptime (its configured data_stale_after).",
+    KPI_BASE_LABELS, breakdown=False,
+)  # fmt: skip
+INTEGRATION_MINUTES = MetricSpec(
+    "edc_integration_minutes", "gauge",
+    "Minutes of the 30 days of event time up to the engine's clock by verdict: good (publish and "
+    "data freshness within their thresholds at the minute's end), bad, or unknown (no input "
+    "has reached it, or nothing to judge yet).",
+    KPI_BASE_LABELS, ("verdict",), breakdown=False,
 )  # fmt: skip
 
 # --- queries ------------------------------------------------------------------------
@@ -302,6 +323,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     BACKLOG_PENDING, BACKLOG_OLDEST_AGE, BACKLOG_OVERDUE, PUBLISH_SILENCE, PUBLISH_STALL_AFTER,
     PENDING_BY_TIME_LEFT, EARLIEST_DEADLINE, CERTAIN_BREACHES, NEXT_PUBLISH, SCHEDULE_MISSED,
     CERTAIN_BREACH_PAGE_MIN,
+    DATA_FRESHNESS, DATA_STALE_AFTER, INTEGRATION_MINUTES,
     QUERIES_OPEN, QUERY_OLDEST_OPEN_AGE, QUERY_TIME_TO_ANSWER, QUERY_TIME_TO_CLOSE,
     QUERY_DURATIONS_WITHDRAWN,
     MESSAGES, DEAD_LETTERS, LATE_EVENTS, NEWEST_EVENT_TIME, NEWEST_EVENT_AGE,

@@ -72,6 +72,8 @@ def report_fields(tmp_path: Path) -> dict[str, str]:
             **report["at_risk"],
             **next(iter(next(iter(report["at_risk"]["studies"].values())).values())),
         },
+        "uptime": report["uptime"],
+        "freshness": next(iter(next(iter(report["uptime"]["studies"].values())).values())),
     }
     fields = {f"{section}.{key}": "report.json" for section, keys in sections.items() for key in keys}
     fields.update({key: "report.json (top level)" for key in report})

@@ -126,6 +126,29 @@ def test_the_publishing_stall_threshold_comes_from_each_dashboards_configuration
     assert load_settings().publish_stall_after_s("any", "default") == 6 * 3600
 
 
+def test_the_data_freshness_threshold_comes_from_each_dashboards_configuration(tmp_path):
+    config = tmp_path / "worker.toml"
+    config.write_text(
+        'default_data_stale_after = "12h"\n'
+        '[studies."ONC-301"]\ndashboards = ["default", "safety"]\n'
+        '[studies."ONC-301".data_stale_after]\nsafety = "30h"\n'
+    )
+    settings = load_settings(config)
+    assert settings.data_stale_after_s("ONC-301", "safety") == 30 * 3600
+    assert settings.data_stale_after_s("ONC-301", "default") == 12 * 3600
+    assert settings.freshness_thresholds_us("other", "default") == (
+        6 * 3600 * 10**6,
+        12 * 3600 * 10**6,
+    )
+    assert load_settings().data_stale_after_s("any", "default") == 24 * 3600
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[studies."S"]\ndashboards = ["default"]\n[studies."S".data_stale_after]\nsafety = "1h"\n'
+    )
+    with pytest.raises(ConfigurationError, match="data_stale_after"):
+        load_settings(bad)
+
+
 def test_a_stall_threshold_for_a_dashboard_the_study_lacks_fails_at_start(tmp_path):
     config = tmp_path / "worker.toml"
     config.write_text('[studies."S"]\ndashboards = ["default"]\n'

@@ -103,3 +103,17 @@ def run_start(instant_us: int, previous_us: int | None, min_gap_us: int) -> bool
     """A publish starts a new run (for the learned cadence) when more than min_gap after the
     publish before it."""
     return previous_us is None or instant_us - previous_us > min_gap_us
+def minute_judged_at(minute: int, minute_us: int) -> int:
+    """A minute of uptime [m·60 s, (m+1)·60 s) is judged as of its last microsecond."""
+    return (minute + 1) * minute_us - 1
+
+
+def fresh(freshness_us: int, threshold_us: int) -> bool:
+    """A freshness signal is within its threshold when freshness ≤ threshold (equal is good)."""
+    return freshness_us <= threshold_us
+
+
+def input_reached(judged_at_us: int, clock_us: int | None) -> bool:
+    """A minute has input when the input clock (newest event time) is at or after the
+    instant it is judged at; otherwise it is unknown."""
+    return clock_us is not None and judged_at_us <= clock_us

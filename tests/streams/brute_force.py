@@ -14,7 +14,10 @@ from schemas import EntryEvent, Event, PublishEvent, QueryEvent
 from tests.streams.boundaries import (
     aging_bucket,
     exists_as_of,
+    fresh,
     in_window,
+    input_reached,
+    minute_judged_at,
     over_30_days,
     overdue,
     record_publish_covers,
@@ -373,3 +376,66 @@ def breaches_as_counted(
         total, back = out.get((study, dashboard), (0, 0))
         out[(study, dashboard)] = (total + 1, back + withdrawn)
     return out
+
+
+MINUTE = 60_000_000
+
+
+def freshness_signals(
+    events: list[Event], study: str, dashboard: str, t: int
+) -> tuple[int | None, int | None, int | None]:
+    """(newest publish, newest data shown, first entry) of a study's dashboard as of T.
+
+    Newest data shown: the largest snapshot cutoff and entry time an entry made visible by a
+    record publish (its record named, entered at or before the publish), over publishes ≤ T.
+    """
+    kept = dedupe(events)
+    publishes = [
+        e for e in kept
+        if isinstance(e, PublishEvent) and e.study_id == study and e.dashboard == dashboard
+        and exists_as_of(e.published_at, t)
+    ]  # fmt: skip
+    entries = [e for e in kept if isinstance(e, EntryEvent) and e.study_id == study]
+    newest_publish = max((p.published_at for p in publishes), default=None)
+    shown: list[int] = []
+    for p in publishes:
+        if p.data_cutoff is not None:
+            shown.append(p.data_cutoff)
+        else:
+            shown += [
+                e.entered_at for e in entries
+                if e.record_id in (p.record_ids or ()) and record_publish_covers(e.entered_at, p.published_at)
+            ]  # fmt: skip
+    first = min((e.entered_at for e in entries if exists_as_of(e.entered_at, t)), default=None)
+    return newest_publish, max(shown, default=None), first
+
+
+def uptime_minutes(
+    events: list[Event],
+    study: str,
+    dashboard: str,
+    t: int,
+    clock: int | None,
+    publish_after: int,
+    data_after: int,
+    window: int,
+) -> tuple[int, int, int]:
+    """(good, bad, unknown) minutes of the window ending at T, one minute at a time."""
+    good = bad = unknown = 0
+    reached = None if clock is None else min(t, clock)
+    last = (t + 1) // MINUTE - 1
+    for minute in range(last - window // MINUTE + 1, last + 1):
+        at = minute_judged_at(minute, MINUTE)
+        if not input_reached(at, reached):
+            unknown += 1
+            continue
+        published, shown, first = freshness_signals(events, study, dashboard, at)
+        publish_base = published if published is not None else first
+        data_base = shown if shown is not None else first
+        if publish_base is None or data_base is None:
+            unknown += 1
+        elif fresh(at - publish_base, publish_after) and fresh(at - data_base, data_after):
+            good += 1
+        else:
+            bad += 1
+    return good, bad, unknown

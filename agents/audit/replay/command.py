@@ -57,6 +57,7 @@ from agents.audit.replay.sharded import (
     run_sharded,
 )
 from agents.audit.replay.tables import EntryRows, entries_csv, queries_csv
+from agents.audit.replay.uptime_report import engine_uptime_section, merge_parts, uptime_section
 from agents.audit.replay.window_table import windows_csv
 from agents.errors import NotCovered
 from agents.settings import ConfigurationError, Settings, load_settings, parse_duration_s
@@ -233,6 +234,7 @@ def _run(args: argparse.Namespace) -> int:
                 at_risk_from_parts(engine.config, [at_risk_parts(engine, as_of)], as_of),
             )
         )
+        report["uptime"] = engine_uptime_section(engine, as_of, settings.freshness_thresholds_us)
         if args.from_topics:
             partitions, since_filter = partition_facts(reads), None
         else:
@@ -347,6 +349,9 @@ def _run_sharded(
     report.update(
         at_risk_section(config, at_risk_from_parts(config, [a.at_risk for a in answers], as_of))
     )
+    thresholds = settings.freshness_thresholds_us
+    figures, clock = merge_parts([answer.freshness for answer in answers], as_of, thresholds)
+    report["uptime"] = uptime_section(figures, clock, as_of, thresholds)
     partitions, since_filter = _manifest_coverage(path, digest)
     period = period_dict(since_us, since_from, as_of, times, len(windows))
     _add_coverage(report, partitions, since_filter, times, period)

@@ -46,6 +46,7 @@ from agents.audit.replay.distributions import distributions_of, merge_distributi
 from agents.audit.replay.lines import BoundedLines, InvalidLines, LongLine, record_limit
 from agents.audit.replay.pipeline import _telling_the_main_process, rss_mib
 from agents.audit.replay.tables import EntryRows, query_rows, write_entry_rows
+from agents.audit.replay.uptime_report import FreshnessParts, freshness_parts
 from agents.errors import EdcLatencyError
 from agents.live.sharding import shard_of
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, wire
@@ -87,6 +88,7 @@ class ShardAnswer:
     queries: list[tuple[tuple[str, str], list[str]]]
     scorecard_grains: ScorecardGrains
     at_risk: dict[tuple[str, str], AtRiskPart] = field(default_factory=dict)
+    freshness: FreshnessParts = ({}, None)
     peak_rss_mib: float | None = None
 
 
@@ -305,6 +307,7 @@ def apply_shard(
         queries=query_rows(engine, sites, as_of_us),
         scorecard_grains=scorecard_grains(engine, as_of_us),
         at_risk=at_risk_parts(engine, as_of_us),
+        freshness=freshness_parts(engine),
     )
 
 

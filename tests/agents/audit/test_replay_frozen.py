@@ -15,10 +15,11 @@ are unchanged. Then, merged with
 issue 21: report.json and report.html only, deliberately: ``input.event_time_bound``
 added (a plain JSONL has no message timestamps, so no future-skew bound), and the page
 says so beside the input counts and words the after-the-period count anew. Then issue 22
-(release 0.3.0), report.json and report.html only, deliberately: a new top-level section
-``at_risk`` (report.json; every other key byte-for-byte as before) and one block "At risk
-as of T" inserted in report.html after the latency table (the rest of the page unchanged);
-checked against main's code at 3b32a7e on both inputs.
+(release 0.3.0), report.json and report.html only, deliberately: new top-level sections
+``at_risk`` and ``uptime`` (report.json; every other key byte-for-byte as before), and in
+report.html the block "At risk as of T" after the latency table and the table "Freshness and
+data-integration uptime (30 days)" before "Latency distribution" (the rest of the page
+unchanged but for the release its provenance names: 0.3.0); the CSV files are unchanged.
 """
 
 from __future__ import annotations
@@ -43,21 +44,21 @@ OUTPUTS = (
 
 FROZEN = {
     "sample": {
-        "report.json": "8578f483203f4538b6c590c58022a0d8a8247b4df658287d19dd653910525e46",
+        "report.json": "460201c263b528c86cd747652bbce63e1a99d3339245e9cd865ceb930ea95010",
         "entries.csv": "9ab9420e5e37f8859cd1866036f54d9882e835d04cba8a7d65414aa96711e373",
         "queries.csv": "601c6ccbf43c9f81dffcf29ef876557729c78f0929b71d05b927aaf6f1d105d7",
         "scorecard.csv": "2f9212955a344122d867210212b82b6176c55194040fca053f6fd31dc63d873a",
         "windows.csv": "79e784c21436294c81b653e4d6e1768f5d09f734e4d740f9f16681757994e929",
-        "report.html": "c555dd2ef12c2624b595b521f5c3251ab34b93ab8153863a689e0e1a2f204f14",
+        "report.html": "d551cad483a75d8e099efb3e3c93665978bee08fb18c54738b3818c5ccbc5ab2",
     },
     # write_realistic_mix(path, 150_000) (169,690 lines), as of its AS_OF.
     "realistic mix": {
-        "report.json": "883a5af28b432fc0875794f2b5a13964c8e3adb89373ea5fb1848e3ea350c68d",
+        "report.json": "43ace1a1a2b304ae5ddd076af944f8f156a3f71168f86eefd67cfed50c4caef5",
         "entries.csv": "f14cf62411904106e14863280576df839cf13b1b85b5fd1de25b00c925cfd0b8",
         "queries.csv": "d8713e65811f5c79c5e2ab87f8a9cccaec452629494772c3cebb58644d31a41f",
         "scorecard.csv": "8b25e852fb17855c402a5288e1ad4d130efbe15dc47fae27351b34d5c7dbf609",
         "windows.csv": "4f19e39c1c7a892986cbc0460b868dc9a1330b7249c86a83926f610d762268db",
-        "report.html": "7547bb65160919e5d1ad8436ce32bd1daca38ed15acda0ffc357841a511fd847",
+        "report.html": "f98929a0703094cf585d590f0cc554978af9f3c28193de7e66da6a0b7ca32b59",
     },
 }
 

@@ -51,7 +51,9 @@ def test_each_study_and_group_exports_the_documented_number_of_series():
     # pending by time left ×5 and the earliest deadline (certain breaches, the next publish, the
     # schedule miss and the page minimum only with a schedule or a learned cadence: not here).
     per_group = (B + 3 + 1 + 3 + 3) + (8 + 1 + 2 * (Q + 3) + 2) + (5 + 1)  # D = 1
-    per_study = 1 + 1 + 1  # SLA, publish silence, publish stall threshold
+    # SLA, publish silence, publish stall threshold; data freshness, its threshold, and the
+    # uptime minutes by verdict (good, bad, unknown)
+    per_study = 1 + 1 + 1 + 1 + 1 + 3
     assert per_group == 72  # docs/metrics.md: 66, + 7 with certain breaches (73)
     base = exported_series(1, 1, ()) - (per_group + per_study)
     assert exported_series(3, 1, ()) == base + 3 * (per_group + per_study)
