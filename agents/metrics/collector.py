@@ -324,6 +324,8 @@ class EngineCollector(Collector):
                 minimum.add_metric([study_id, dashboard], page_min[study_id])
             return [by_time_left, earliest_family, certain_family, next_publish, missed, minimum]
 
+        return build
+
     def _freshness(self, engines: list[Engine], now_us: int) -> Callable[[], list[Metric]]:
         """Data freshness as of the worker's clock (as publish silence), and the uptime
         minutes as of the engines' clock (event time, as the over-SLA counters): the
