@@ -184,5 +184,5 @@ def test_the_wire_takes_integer_microseconds_for_a_time_and_refuses_anything_els
     item = orjson.loads(wire.encode_json([event]))
     assert wire.json_decoder(list[Event]).decode(orjson.dumps(item)) == [event]
     item[0]["occurred_at"] = "2026-01-05T00:00:00Z"  # a producer's text is not the wire's
-    with pytest.raises(msgspec.ValidationError, match="^must be integer microseconds - at "):
+    with pytest.raises(msgspec.ValidationError, match=r"^must be integer microseconds - at "):
         wire.json_decoder(list[Event]).decode(orjson.dumps(item))
