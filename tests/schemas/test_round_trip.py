@@ -167,3 +167,22 @@ def test_events_through_the_json_wire_decode_to_the_same_events(batch: list[dict
     is imported, so it is asked here directly)."""
     events = [parsed(document) for document in batch]
     assert wire.json_decoder(list[Event]).decode(wire.encode_json(events)) == events
+
+
+def test_the_wire_takes_integer_microseconds_for_a_time_and_refuses_anything_else():
+    import msgspec
+    import pytest
+
+    from schemas.events import _timestamp_fields
+
+    # Built once at import: the time fields of each event, by their type.
+    assert _timestamp_fields(EntryEvent) == ("entered_at",)
+    assert _timestamp_fields(PublishEvent) == ("published_at", "data_cutoff")
+    assert _timestamp_fields(QueryEvent) == ("occurred_at",)
+    event = parsed({"schema": "edc.query/1", "event_id": "e", "query_id": "q", "study_id": "S",
+                    "site_id": "s", "status": "opened", "occurred_at": "2026-01-05T00:00:00Z"})  # fmt: skip
+    item = orjson.loads(wire.encode_json([event]))
+    assert wire.json_decoder(list[Event]).decode(orjson.dumps(item)) == [event]
+    item[0]["occurred_at"] = "2026-01-05T00:00:00Z"  # a producer's text is not the wire's
+    with pytest.raises(msgspec.ValidationError, match=r"^must be integer microseconds - at "):
+        wire.json_decoder(list[Event]).decode(orjson.dumps(item))
