@@ -6,8 +6,9 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench soak schemas clean tools fuzz image manifests mutation
 
-# setup.py compiles the hot modules (Cython, from their .py) when a C compiler is present.
-$(STAMP): pyproject.toml setup.py
+# setup.py compiles the hot modules (Cython, from their .py) when a C compiler is present;
+# an edited source compiles again here (until then the loader runs the .py, warning once).
+$(STAMP): pyproject.toml setup.py $(wildcard streams/*.py schemas/*.py)
 	-@./deploy/install-compiler.sh $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
