@@ -171,7 +171,7 @@ def _human(seconds: float) -> str:
     return f"{seconds:g}s"
 
 
-def _rows(samples: Samples) -> Iterator[tuple[str, str, int, int, int]]:
+def _rows(samples: Samples) -> Iterator[tuple[str, str, int, int, int, int]]:
     studies = sorted({dict(lbl)["study"] for (n, lbl) in samples if n == "edc_sla_seconds"})
     for study in studies:
 
@@ -192,6 +192,8 @@ def _rows(samples: Samples) -> Iterator[tuple[str, str, int, int, int]]:
             summed("edc_backlog_entries"),
             summed("edc_backlog_overdue_entries"),
             summed("edc_queries_open", age_bucket=">30d"),
+            # Entries that miss the SLA before the next scheduled publish (EdcPublishNow).
+            summed("edc_certain_breaches_entries"),
         )
 
 
@@ -235,9 +237,10 @@ def _print_table(url: str, sim_now_us: int, sent: int) -> None:
         print(f"(metrics not reachable: {error})", file=sys.stderr)
         return
     print(f"\nsimulated time {format_timestamp(sim_now_us)}   messages sent {sent}")
-    print(f"{'study':<12} {'p95 latency':>12} {'backlog':>8} {'overdue':>8} {'queries >30d':>13}")
-    for study, p95, backlog, overdue, old_queries in _rows(samples):
-        print(f"{study:<12} {p95:>12} {backlog:>8} {overdue:>8} {old_queries:>13}")
+    print(f"{'study':<12} {'p95 latency':>12} {'backlog':>8} {'overdue':>8} {'queries >30d':>13}"
+          f" {'certain breaches':>17}")  # fmt: skip
+    for study, p95, backlog, overdue, old_queries, certain in _rows(samples):
+        print(f"{study:<12} {p95:>12} {backlog:>8} {overdue:>8} {old_queries:>13} {certain:>17}")
     print(f"{'vendor':<12} {'p95 latency':>12} {'backlog':>8} {'overdue':>8} {'queries >30d':>13}"
           f" {'within SLA':>11}")  # fmt: skip
     for vendor, p95, share, backlog, overdue, old_queries in _vendor_rows(samples):

@@ -40,12 +40,24 @@ def _panel(title: str, exprs: list[tuple[str, str]], unit: str, kind: str = "tim
     }  # fmt: skip
 
 
+def _row(title: str) -> dict[str, Any]:
+    """A full-width row heading the panels after it (no query of its own)."""
+    return {"type": "row", "title": title, "collapsed": False, "panels": [], "targets": []}
+
+
 def _dashboard(
     uid: str, title: str, panels: list[dict[str, Any]], variables: list[dict[str, Any]]
 ) -> dict[str, Any]:
+    slot, top = 0, 0  # two panels a line; a row starts a new line below the last panel
     for i, panel in enumerate(panels):
         panel["id"] = i + 1
-        panel["gridPos"] = {"h": 8, "w": 12, "x": 12 * (i % 2), "y": 8 * (i // 2)}
+        if panel["type"] == "row":
+            top += 8 * ((slot + 1) // 2)
+            panel["gridPos"] = {"h": 1, "w": 24, "x": 0, "y": top}
+            slot, top = 0, top + 1
+            continue
+        panel["gridPos"] = {"h": 8, "w": 12, "x": 12 * (slot % 2), "y": top + 8 * (slot // 2)}
+        slot += 1
     return {
         "uid": uid, "title": title, "tags": ["edc-latency"], "timezone": "utc",
         "schemaVersion": 39, "version": 1, "refresh": "30s", "time": {"from": "now-7d", "to": "now"},
@@ -94,6 +106,17 @@ def dashboards() -> dict[str, dict[str, Any]]:
         _panel("Time since last publish", [
             (f'min by (study, dashboard) (edc_publish_silence_seconds{{{STUDY},dashboard=~"$dashboard"}})', "{{study}} {{dashboard}}"),
         ], "s"),
+        _row("What will breach next"),
+        _stacked(_panel("Waiting entries by time left before their SLA deadline", [
+            (f"sum by (time_left) (edc_pending_by_time_left_entries{{{KPI}}})", "{{time_left}}"),
+        ], "short", description="Event time: breached, under 1 h, 4 h, 24 h left (time_left_edges), later. docs/kpis.md, 'What will breach next'.")),
+        _panel("Certain breaches before the next publish", [
+            (f"sum by (study, dashboard) (edc_certain_breaches_entries{{{KPI}}})", "{{study}} {{dashboard}}"),
+        ], "short", description="Deadline not passed yet, but before the next expected publish: only an off-cycle publish saves them (EdcPublishNow)."),
+        _panel("Next scheduled publish", [
+            (f'min by (study, dashboard, source) (edc_publish_next_expected_timestamp_seconds{{{STUDY},dashboard=~"$dashboard"}}) * 1000', "{{study}} {{dashboard}} ({{source}})"),
+            (f'max by (study, dashboard) (edc_publish_schedule_missed{{{STUDY},dashboard=~"$dashboard"}})', "missed {{study}} {{dashboard}}"),
+        ], "dateTimeAsIso", kind="table", description="Configured schedule or learned cadence; missed = 1 when the due publish did not come within its grace."),
     ], kpi_vars)  # fmt: skip
     queries = _dashboard("edc-latency-queries", "EDC query aging", [
         _panel("Open queries by age bucket", [
@@ -223,6 +246,11 @@ def fsp_scorecard() -> dict[str, Any]:
             else {"h": 8, "w": 12, "x": 12 * (i - 2), "y": 18}
         )
     return board
+
+
+def _stacked(panel: dict[str, Any]) -> dict[str, Any]:
+    panel["fieldConfig"]["defaults"]["custom"] = {"stacking": {"mode": "normal"}, "fillOpacity": 60}
+    return panel
 
 
 def render(dashboard: dict[str, Any]) -> str:

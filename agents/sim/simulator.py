@@ -63,6 +63,14 @@ DEFAULT_STUDIES: tuple[StudyPlan, ...] = (
               (("PL-801", "PL", "FSP-Delta"), ("IT-901", "IT", "FSP-Delta"))),
 )  # fmt: skip
 
+# Publish schedules of the dashboards published as snapshots, as deploy/simulated-studies.toml
+# has them (publishes come 5-40 min after the hour); record-level ones are learned.
+SCHEDULES: dict[str, dict[str, dict[str, object]]] = {
+    "ONC-301": {"safety": {"every": "6h", "anchor": "2026-01-01T03:00:00Z"}},
+    "CV-204": {"default": {"at": ["01:00"], "zone": "Europe/Berlin"}},
+    "NEU-112": {"default": {"every": "6h"}},
+}
+
 LATE_SITE = "ES-301"  # its EDC pushes to Kafka in a nightly batch
 SLOW_VENDOR = "FSP-Beta"  # its entries reach Kafka 4-14 h after entry (LATE_SITE: nightly)
 SLOW_ANSWER_COUNTRY = "IT"  # its sites answer queries after 15-45 days instead of 6 h-20 days
@@ -112,7 +120,11 @@ class Simulation:
     def study_configs_settings(self) -> dict[str, dict[str, object]]:
         """The ``studies`` setting of agents/settings.py for these studies."""
         return {
-            s.study_id: {"sla": s.sla_h * 3600, "dashboards": list(s.dashboards)}
+            s.study_id: {
+                "sla": s.sla_h * 3600,
+                "dashboards": list(s.dashboards),
+                **({"schedules": SCHEDULES[s.study_id]} if s.study_id in SCHEDULES else {}),
+            }
             for s in self.studies
         }
 

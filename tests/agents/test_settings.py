@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agents.settings import ConfigurationError, load_settings
 
@@ -210,3 +212,51 @@ def test_the_worker_says_a_bad_session_timeout_in_one_line_without_a_traceback()
         "edc-latency worker: configuration: invalid configuration: session_timeout: at most 90s: "
         "Faust's request timeout, which a session may not exceed"
     ]
+
+
+def test_the_simulated_studies_have_the_schedules_of_their_settings_file():
+    """The demo's worker (agents/sim) and replays of its data (deploy/simulated-studies.toml)
+    expect the same publishes."""
+    import json
+
+    from agents.settings import Settings, load_settings
+    from agents.sim.simulator import Simulation
+
+    from_file = load_settings("deploy/simulated-studies.toml").engine_config().studies
+    from_sim = Settings(studies=json.loads(json.dumps(Simulation().study_configs_settings())))
+    assert {k: v.schedules for k, v in from_file.items()} == {
+        k: v.schedules for k, v in from_sim.engine_config().studies.items()
+    }
+
+
+def test_a_schedule_is_an_interval_or_local_times_in_a_known_zone():
+    from pydantic import ValidationError
+
+    from agents.settings import ScheduleSettings
+
+    assert ScheduleSettings(at=("02:00",), zone="Europe/Berlin", weekdays=("mon",)).schedule()
+    assert ScheduleSettings(every="6h").schedule().every_us == 6 * 3600 * 10**6
+    for bad in (
+        {"every": "6h", "at": ("02:00",), "zone": "UTC"},  # both kinds
+        {"at": ("02:00",)},  # no zone
+        {"at": ("24:00",), "zone": "UTC"},
+        {"at": ("02:00",), "zone": "Mars/Olympus"},
+        {"every": "6h", "zone": "UTC"},
+        {},
+    ):
+        with pytest.raises(ValidationError):
+            ScheduleSettings(**bad)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=30), st.text(max_size=8))
+def test_any_zone_or_time_text_is_taken_or_refused_with_a_validation_error(zone, at):
+    from pydantic import ValidationError
+
+    from agents.settings import ScheduleSettings
+
+    try:
+        schedule = ScheduleSettings(at=(at,), zone=zone).schedule()
+    except ValidationError:
+        return
+    assert schedule.first_slot_from(0) >= 0

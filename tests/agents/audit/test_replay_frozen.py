@@ -44,21 +44,21 @@ OUTPUTS = (
 
 FROZEN = {
     "sample": {
-        "report.json": "460201c263b528c86cd747652bbce63e1a99d3339245e9cd865ceb930ea95010",
+        "report.json": "f1f44b0c4ed40110261bec365d4e42c2088ba5d229accbf93fee8187fa789fef",
         "entries.csv": "9ab9420e5e37f8859cd1866036f54d9882e835d04cba8a7d65414aa96711e373",
         "queries.csv": "601c6ccbf43c9f81dffcf29ef876557729c78f0929b71d05b927aaf6f1d105d7",
         "scorecard.csv": "2f9212955a344122d867210212b82b6176c55194040fca053f6fd31dc63d873a",
         "windows.csv": "79e784c21436294c81b653e4d6e1768f5d09f734e4d740f9f16681757994e929",
-        "report.html": "d551cad483a75d8e099efb3e3c93665978bee08fb18c54738b3818c5ccbc5ab2",
+        "report.html": "0f073b4ff816d8303f6bf39b520e2c6e138862c0b5084bd9d16a47ca13edacea",
     },
     # write_realistic_mix(path, 150_000) (169,690 lines), as of its AS_OF.
     "realistic mix": {
-        "report.json": "43ace1a1a2b304ae5ddd076af944f8f156a3f71168f86eefd67cfed50c4caef5",
+        "report.json": "2ad6a51adf0987fd754d7e44d7d0ce808720376d65ee330ae6dd5613b17e9579",
         "entries.csv": "f14cf62411904106e14863280576df839cf13b1b85b5fd1de25b00c925cfd0b8",
         "queries.csv": "d8713e65811f5c79c5e2ab87f8a9cccaec452629494772c3cebb58644d31a41f",
         "scorecard.csv": "8b25e852fb17855c402a5288e1ad4d130efbe15dc47fae27351b34d5c7dbf609",
         "windows.csv": "4f19e39c1c7a892986cbc0460b868dc9a1330b7249c86a83926f610d762268db",
-        "report.html": "f98929a0703094cf585d590f0cc554978af9f3c28193de7e66da6a0b7ca32b59",
+        "report.html": "3ffa27ff65797a6ebe9861fff7187017aa6620230e3dadc4338aaae4c9c72561",
     },
 }
 
