@@ -4,7 +4,7 @@ No Kafka, no clock, no I/O: every instant is passed in. See docs/design.md.
 """
 
 from streams.config import EngineConfig, StudyConfig
-from streams.engine import ACCEPTED, DUPLICATE, UNKNOWN_DASHBOARD, Engine
+from streams.engine import ACCEPTED, DUPLICATE, UNKNOWN_DASHBOARD, UNKNOWN_STAGE, Engine
 from streams.figures import AGING_BUCKETS, Snapshot
 from streams.windows import Window, tumbling_windows
 
@@ -13,6 +13,7 @@ __all__ = [
     "AGING_BUCKETS",
     "DUPLICATE",
     "UNKNOWN_DASHBOARD",
+    "UNKNOWN_STAGE",
     "Engine",
     "EngineConfig",
     "Snapshot",
