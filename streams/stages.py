@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from schemas.events import StageEvent
-from streams.config import SITE_OWNER, SPONSOR_OWNER, StageConfig
+from streams.config import SITE_OWNER, SPONSOR_OWNER, EngineConfig, StageConfig
 from streams.latency import (
     BUCKET_US,
     ENTERED_SHIFT,
@@ -43,6 +43,20 @@ from streams.latency import (
 from streams.percentiles import nearest_rank
 
 _NO_GROUP: GroupKey = ()
+
+
+UNKNOWN_STAGE_REASON = (
+    "pipeline.stage/1: stage: not a stage of the dashboard's pipeline before its publish"
+)
+
+
+def stage_problem(config: EngineConfig, event: StageEvent) -> str | None:
+    """Why the engine would not apply a stage event (its one-line dead-letter reason; names
+    no input value), or None. The router asks it, so live such events are dead-lettered."""
+    stages = config.study(event.study_id).stages.get(event.dashboard)
+    if stages is None or event.stage not in [stage.name for stage in stages[:-1]]:
+        return UNKNOWN_STAGE_REASON
+    return None
 
 
 def owner_kind(owner: str) -> str:
