@@ -144,9 +144,7 @@ class Engine:
             pipelines = {
                 name: Pipeline(stages, study.sla_us) for name, stages in study.stages.items()
             }
-            state = StudyState(
-                study.sla_us, dashboards, QueryLedger(self._query_bounds), pipelines
-            )
+            state = StudyState(study.sla_us, dashboards, QueryLedger(self._query_bounds), pipelines)
             self.studies[study_id] = state
         return state
 
@@ -405,9 +403,7 @@ class Engine:
             studies[study_id] = StudyFigures(dashboards, merge_query_figures(by_group.values()))
         return Snapshot(as_of_us, studies, orphans)
 
-    def stage_observations(
-        self, as_of_us: int
-    ) -> Iterator[tuple[str, str, StageObservations]]:
+    def stage_observations(self, as_of_us: int) -> Iterator[tuple[str, str, StageObservations]]:
         """Per study and dashboard with stages: what its stage figures as of T are made of."""
         for study_id in sorted(self.studies):
             study = self.studies[study_id]

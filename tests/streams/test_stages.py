@@ -295,3 +295,28 @@ def test_unknown_stages_and_the_publish_stage_are_refused():
                      data_cutoff=BASE, dashboard="ops")  # fmt: skip
     assert engine.apply(ops) == UNKNOWN_STAGE
     assert engine.counters.unknown_stage == 3
+
+
+@settings(max_examples=100, deadline=None)
+@given(staged_arrivals, staged_arrivals, instants)
+def test_a_restored_engine_goes_on_with_the_same_stage_figures(before, after, as_of):
+    import orjson
+
+    from streams.state import StateError
+
+    config = staged_config(retention_us=DAY)
+    engine = Engine(config)
+    engine.apply_all(before)
+    restored = Engine.from_state(config, orjson.loads(orjson.dumps(engine.to_state())))
+    engine.apply_all(after)
+    restored.apply_all(after)
+    assert figures_dict(restored, as_of) == figures_dict(engine, as_of)
+    assert restored.counters == engine.counters
+    if engine.studies:  # a state of other stages is refused: the shard is rebuilt
+        other = staged_config(stages=False, retention_us=DAY)
+        try:
+            Engine.from_state(other, orjson.loads(orjson.dumps(engine.to_state())))
+        except StateError as error:
+            assert "pipeline stages" in str(error)
+        else:
+            assert not any(study.pipelines for study in engine.studies.values())
