@@ -55,6 +55,7 @@ from agents.audit.replay.sharded import (
     merged_distributions,
     run_sharded,
 )
+from agents.audit.replay.stages_report import merge_observations, stages_csv, stages_section
 from agents.audit.replay.tables import EntryRows, entries_csv, queries_csv
 from agents.audit.replay.window_table import windows_csv
 from agents.errors import NotCovered
@@ -225,6 +226,11 @@ def _run(args: argparse.Namespace) -> int:
             summary.invalid,
         )
         report.update(report_sections(scorecards(engine, as_of)))
+        _add_stages(
+            report,
+            merge_observations(engine.stage_observations(as_of)),
+            engine.counters.unknown_stage,
+        )
         if args.from_topics:
             partitions, since_filter = partition_facts(reads), None
         else:
@@ -336,6 +342,11 @@ def _run_sharded(
     report.update(
         report_sections(merge_scorecard_grains([answer.scorecard_grains for answer in answers]))
     )
+    _add_stages(
+        report,
+        merge_observations(part for answer in answers for part in answer.stage_observations),
+        sum(answer.unknown_stage for answer in answers),
+    )
     partitions, since_filter = _manifest_coverage(path, digest)
     period = period_dict(since_us, since_from, as_of, times, len(windows))
     _add_coverage(report, partitions, since_filter, times, period)
@@ -391,16 +402,27 @@ def _add_coverage(
     mark_windows(report)
 
 
+def _add_stages(report: dict[str, Any], observations: Any, unknown_stage: int) -> None:
+    """The "where latency accrues" section, when a study has stages or stage events came."""
+    vendor_index = NEEDED_BREAKDOWN.index("vendor")
+    section = stages_section(observations, unknown_stage, vendor_index)
+    if section is not None:
+        report["stages"] = section
+
+
 def _report_files(
     report: dict[str, Any], distributions: dict[tuple[str, str], list[int]]
 ) -> dict[str, bytes]:
     """The outputs made from the report (the entries' and queries' CSVs are written apart)."""
-    return {
+    files = {
         "windows.csv": windows_csv(report),
         "report.json": dumps(report),
         "scorecard.csv": scorecard_csv(report),
         "report.html": render(report, distributions, _version()),
     }
+    if "stages" in report:
+        files["stages.csv"] = stages_csv(report["stages"])
+    return files
 
 
 def _say_done(args: argparse.Namespace, out: Path, valid: int, invalid: int, lines: int) -> None:
