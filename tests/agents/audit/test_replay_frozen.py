@@ -14,7 +14,12 @@ SLA of the entries decided (CHANGELOG.md lists what changed); entries.csv and qu
 are unchanged. Then, merged with
 issue 21: report.json and report.html only, deliberately: ``input.event_time_bound``
 added (a plain JSONL has no message timestamps, so no future-skew bound), and the page
-says so beside the input counts and words the after-the-period count anew.
+says so beside the input counts and words the after-the-period count anew. Then,
+deliberately, by issue 23 (release 0.3.0; the simulated studies' ONC-301 default
+dashboard has pipeline stages): report.json gains the ``stages`` section and one
+reason of an invalid line lists the new schema ``pipeline.stage/1``; report.html gains
+the "Where latency accrues" section, that reason and the version 0.3.0; ``stages.csv``
+is new; the other files are unchanged.
 """
 
 from __future__ import annotations
@@ -34,26 +39,29 @@ from schemas.timestamps import seconds_ms
 SAMPLE = Path("agents/data/sample-events.jsonl")
 STUDIES = Path("deploy/simulated-studies.toml")
 OUTPUTS = (
-    "report.json", "entries.csv", "queries.csv", "scorecard.csv", "windows.csv", "report.html"
+    "report.json", "entries.csv", "queries.csv", "scorecard.csv", "windows.csv", "report.html",
+    "stages.csv",
 )  # fmt: skip
 
 FROZEN = {
     "sample": {
-        "report.json": "9cd7a0251e911467df7f3ea408610d1842283ceb52b70242d1b67b7044b10cbd",
+        "report.json": "da72b719c681e67cd0e2f3b3b81b859419e789e83b40ad1853ec8e26a4fc5596",
         "entries.csv": "9ab9420e5e37f8859cd1866036f54d9882e835d04cba8a7d65414aa96711e373",
         "queries.csv": "601c6ccbf43c9f81dffcf29ef876557729c78f0929b71d05b927aaf6f1d105d7",
         "scorecard.csv": "2f9212955a344122d867210212b82b6176c55194040fca053f6fd31dc63d873a",
         "windows.csv": "79e784c21436294c81b653e4d6e1768f5d09f734e4d740f9f16681757994e929",
-        "report.html": "0c310c0aa5b9abc46adc378d37ca47beb98da28068adb15f1868f08a23ea6a45",
+        "report.html": "cee3f79982ddac87a8cb9d9dab0783063525f3da69ecde996af6eeaa09e67a10",
+        "stages.csv": "e2dea7d42f8f75e494f4a01d4a961903334037c713ecee17ac424fbbb4264091",
     },
     # write_realistic_mix(path, 150_000) (169,690 lines), as of its AS_OF.
     "realistic mix": {
-        "report.json": "3c338c25366788aa982ccea8d06e4ff8b0c3fbbc74feb6b0e9c7fe806bb24e8a",
+        "report.json": "eed80de7eb4c51ed25ff4031c03d1f7f7b562df70d5ffb95db553ba493b63ac7",
         "entries.csv": "f14cf62411904106e14863280576df839cf13b1b85b5fd1de25b00c925cfd0b8",
         "queries.csv": "d8713e65811f5c79c5e2ab87f8a9cccaec452629494772c3cebb58644d31a41f",
         "scorecard.csv": "8b25e852fb17855c402a5288e1ad4d130efbe15dc47fae27351b34d5c7dbf609",
         "windows.csv": "4f19e39c1c7a892986cbc0460b868dc9a1330b7249c86a83926f610d762268db",
-        "report.html": "a8fb1f1fad695eda0c88baa5460942d12b0b8069558ea5f1132ddc066ab7eaad",
+        "report.html": "cbc0e8742b0b3ce9b9bcb1887f6e64efe349c7a4f18a500faf75f9cee3d2b18c",
+        "stages.csv": "2f97b11c645643895e97be5fe44441361f44ee49aa3782382ab67d4c73062cc6",
     },
 }
 
