@@ -45,23 +45,23 @@ OUTPUTS = (
 
 FROZEN = {
     "sample": {
-        "report.json": "da72b719c681e67cd0e2f3b3b81b859419e789e83b40ad1853ec8e26a4fc5596",
+        "report.json": "c9e97626fc2e97d462c419263761f9f3dab8d78e297c5ac85eb1e40ffc1dc56b",
         "entries.csv": "9ab9420e5e37f8859cd1866036f54d9882e835d04cba8a7d65414aa96711e373",
         "queries.csv": "601c6ccbf43c9f81dffcf29ef876557729c78f0929b71d05b927aaf6f1d105d7",
         "scorecard.csv": "2f9212955a344122d867210212b82b6176c55194040fca053f6fd31dc63d873a",
         "windows.csv": "79e784c21436294c81b653e4d6e1768f5d09f734e4d740f9f16681757994e929",
-        "report.html": "cee3f79982ddac87a8cb9d9dab0783063525f3da69ecde996af6eeaa09e67a10",
-        "stages.csv": "e2dea7d42f8f75e494f4a01d4a961903334037c713ecee17ac424fbbb4264091",
+        "report.html": "0f76507e5341e866926068df54da249d37286353b94a0aebd9daf6025aca5243",
+        "stages.csv": "b7d9c64e93ea83b68623a7a6d30bd9e3fb71c1de50d975505d8e70634944dca6",
     },
     # write_realistic_mix(path, 150_000) (169,690 lines), as of its AS_OF.
     "realistic mix": {
-        "report.json": "eed80de7eb4c51ed25ff4031c03d1f7f7b562df70d5ffb95db553ba493b63ac7",
+        "report.json": "8f515ddab31943c6606962831d858c77460434e315bf7c4925799e59697f0577",
         "entries.csv": "f14cf62411904106e14863280576df839cf13b1b85b5fd1de25b00c925cfd0b8",
         "queries.csv": "d8713e65811f5c79c5e2ab87f8a9cccaec452629494772c3cebb58644d31a41f",
         "scorecard.csv": "8b25e852fb17855c402a5288e1ad4d130efbe15dc47fae27351b34d5c7dbf609",
         "windows.csv": "4f19e39c1c7a892986cbc0460b868dc9a1330b7249c86a83926f610d762268db",
-        "report.html": "cbc0e8742b0b3ce9b9bcb1887f6e64efe349c7a4f18a500faf75f9cee3d2b18c",
-        "stages.csv": "2f97b11c645643895e97be5fe44441361f44ee49aa3782382ab67d4c73062cc6",
+        "report.html": "ccb1b1926addff07f4a0aa1b11803a002ec9f82e82b3f024c896bb936521a0ee",
+        "stages.csv": "4d468d893872e80640df4d9042a800f0a8ddd254810383c1dea3b4b3e8836861",
     },
 }
 
