@@ -128,12 +128,8 @@ class Simulation:
             s.study_id: {
                 "sla": s.sla_h * 3600,
                 "dashboards": list(s.dashboards),
-                **({"stages": {"default": [
-                    {"name": name, "owner": owner,
-                     **({} if budget_h is None else {"budget": budget_h * 3600})}
-                    for name, owner, budget_h in s.stages
-                ]}} if s.stages else {}),
-            }  # fmt: skip
+                **({"stages": {"default": _stage_settings(s.stages)}} if s.stages else {}),
+            }
             for s in self.studies
         }
 
@@ -312,6 +308,13 @@ class Simulation:
                 **base, "event_id": self._next_id("qev"), "status": status,
                 "occurred_at": format_timestamp(occurred),
             })  # fmt: skip
+
+
+def _stage_settings(stages: tuple[tuple[str, str, float | None], ...]) -> list[dict[str, object]]:
+    return [
+        {"name": name, "owner": owner, **({} if budget_h is None else {"budget": budget_h * 3600})}
+        for name, owner, budget_h in stages
+    ]
 
 
 def _poisson(rng: random.Random, mean: float) -> int:
