@@ -22,7 +22,9 @@ CSV_COLUMNS = (
     "study", "dashboard", "stage", "owner", "budget_s", "published", "p50_s", "p95_s",
     "max_s", "share_of_sla", "pending", "breaches_charged",
 )  # fmt: skip
-OWNER_SIDES = ("fsp", "site", "sponsor")  # a vendor's scorecard: its stages, sites, the sponsor
+# A vendor's scorecard: its own stages (owner = the vendor), another FSP's, the sites', the
+# sponsor platform's.
+OWNER_SIDES = ("vendor", "other_fsp", "site", "sponsor")
 UNASSIGNED = "unassigned"  # entries without a vendor, as the scorecards name them
 
 
@@ -86,11 +88,14 @@ def stages_section(
             by_owner[owner] = by_owner.get(owner, 0) + count
         if vendor_index is None:
             continue
-        sides = [owner_kind(stage.owner) for stage in observed.stages]
         cards = vendors.setdefault(study_id, {})
         for group, counts in figures.breaches_by_group.items():
-            card = cards.setdefault(group[vendor_index] or UNASSIGNED, dict.fromkeys(OWNER_SIDES, 0))
-            for side, count in zip(sides, counts, strict=True):
+            vendor = group[vendor_index]
+            card = cards.setdefault(vendor or UNASSIGNED, dict.fromkeys(OWNER_SIDES, 0))
+            for stage, count in zip(observed.stages, counts, strict=True):
+                side = owner_kind(stage.owner)
+                if side == "fsp":
+                    side = "vendor" if stage.owner == vendor else "other_fsp"
                 card[side] += count
     return {
         "unknown_stage": unknown_stage,

@@ -45,22 +45,22 @@ OUTPUTS = (
 
 FROZEN = {
     "sample": {
-        "report.json": "c9e97626fc2e97d462c419263761f9f3dab8d78e297c5ac85eb1e40ffc1dc56b",
+        "report.json": "ae28684cb7c35e82601161d52caf547f84011d95b027592ac6644b60bebc91b7",
         "entries.csv": "9ab9420e5e37f8859cd1866036f54d9882e835d04cba8a7d65414aa96711e373",
         "queries.csv": "601c6ccbf43c9f81dffcf29ef876557729c78f0929b71d05b927aaf6f1d105d7",
         "scorecard.csv": "2f9212955a344122d867210212b82b6176c55194040fca053f6fd31dc63d873a",
         "windows.csv": "79e784c21436294c81b653e4d6e1768f5d09f734e4d740f9f16681757994e929",
-        "report.html": "0f76507e5341e866926068df54da249d37286353b94a0aebd9daf6025aca5243",
+        "report.html": "1c2b9666699e1c75931be13f1580951ed1f65677131cce816959b346ada2cafe",
         "stages.csv": "b7d9c64e93ea83b68623a7a6d30bd9e3fb71c1de50d975505d8e70634944dca6",
     },
     # write_realistic_mix(path, 150_000) (169,690 lines), as of its AS_OF.
     "realistic mix": {
-        "report.json": "8f515ddab31943c6606962831d858c77460434e315bf7c4925799e59697f0577",
+        "report.json": "b595292a22c62aa8ba368aa75a1f08bf06b4f5df11a6eae9198bdf76c709284b",
         "entries.csv": "f14cf62411904106e14863280576df839cf13b1b85b5fd1de25b00c925cfd0b8",
         "queries.csv": "d8713e65811f5c79c5e2ab87f8a9cccaec452629494772c3cebb58644d31a41f",
         "scorecard.csv": "8b25e852fb17855c402a5288e1ad4d130efbe15dc47fae27351b34d5c7dbf609",
         "windows.csv": "4f19e39c1c7a892986cbc0460b868dc9a1330b7249c86a83926f610d762268db",
-        "report.html": "ccb1b1926addff07f4a0aa1b11803a002ec9f82e82b3f024c896bb936521a0ee",
+        "report.html": "58adb77a5470900550fd15596e1067d303dbc29e49208a501f35b144b44bc9bd",
         "stages.csv": "4d468d893872e80640df4d9042a800f0a8ddd254810383c1dea3b4b3e8836861",
     },
 }
