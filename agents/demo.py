@@ -245,4 +245,34 @@ def _print_table(url: str, sim_now_us: int, sent: int) -> None:
           f" {'within SLA':>11}")  # fmt: skip
     for vendor, p95, share, backlog, overdue, old_queries in _vendor_rows(samples):
         print(f"{vendor:<12} {p95:>12} {backlog:>8} {overdue:>8} {old_queries:>13} {share:>11}")
+    stages = list(_stage_rows(samples))
+    if stages:  # where latency accrues: the slow stage and its owner
+        print(f"{'study/stage':<22} {'owner':<10} {'mean':>8} {'waiting':>8} {'breaches':>9}")
+        for name, owner, mean, waiting, charged in stages:
+            print(f"{name:<22} {owner:<10} {mean:>8} {waiting:>8} {charged:>9}")
     sys.stdout.flush()
+
+
+def _stage_rows(samples: Samples) -> Iterator[tuple[str, str, str, int, int]]:
+    """One line per pipeline stage: its owner, mean duration, entries waiting in it, breaches
+    charged to it (edc_stage_*; their labels come from the configuration)."""
+    rows: dict[tuple[str, str, str], dict[str, float | str]] = {}
+    for (name, labels), value in samples.items():
+        if not name.startswith("edc_stage_") or name.endswith("_bucket"):
+            continue
+        lbl = dict(labels)
+        row = rows.setdefault((lbl["study"], lbl["dashboard"], lbl["stage"]), {})
+        row[name] = float(row.get(name, 0.0)) + value  # type: ignore[arg-type]
+        if "owner" in lbl:
+            row["owner"] = lbl["owner"]
+    for (study, dashboard, stage), row in rows.items():
+        count = float(row.get("edc_stage_duration_seconds_count", 0.0))
+        total = float(row.get("edc_stage_duration_seconds_sum", 0.0))
+        mean = f"{total / count / 3600:.1f} h" if count else "—"
+        yield (
+            f"{study}/{stage}" if dashboard == "default" else f"{study}/{dashboard}/{stage}",
+            str(row.get("owner", "")),
+            mean,
+            int(float(row.get("edc_stage_pending_entries", 0.0))),
+            int(float(row.get("edc_stage_breaches_charged", 0.0))),
+        )

@@ -45,7 +45,7 @@ from pydantic_settings import (
 
 from agents.errors import ConfigurationError
 from schemas.timestamps import US_PER_SECOND, parse_timestamp_us
-from streams.config import BREAKDOWN_DIMENSIONS, EngineConfig, StudyConfig
+from streams.config import BREAKDOWN_DIMENSIONS, EngineConfig, StageConfig, StudyConfig
 from streams.schedules import WEEKDAYS, IntervalSchedule, WeeklySchedule
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$")
@@ -143,6 +143,30 @@ def _is_timestamp(value: str) -> bool:
         return False
     return True
 
+class StageSettings(BaseModel):
+    """One stage of a dashboard's pipeline (docs/design.md, "Pipeline stages")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128, description="As stage events name it.")
+    owner: str = Field(
+        min_length=1,
+        max_length=128,
+        description="Who the stage's delays are charged to: 'site', 'sponsor' (the sponsor's "
+        "platform), or the name of the FSP that runs it (as entries name their vendor).",
+    )
+    budget: OptionalDuration = Field(
+        default=None,
+        description="The p95 of the stage's durations it may reach; above it "
+        "EdcStageOverBudget opens a ticket. Unset: no alert for the stage.",
+    )
+
+    @model_validator(mode="after")
+    def _budget_is_positive(self) -> StageSettings:
+        if self.budget is not None and self.budget <= 0:
+            raise ValueError("a stage's budget must be positive")
+        return self
+
 
 class StudySettings(BaseModel):
     """Per-study overrides: the latency SLA and the dashboards its data must reach."""
@@ -178,6 +202,38 @@ class StudySettings(BaseModel):
         "(docs/kpis.md, \"Freshness and uptime\"). Dashboards not named here use "
         "default_data_stale_after.",
     )
+
+    stages: dict[str, list[StageSettings]] = Field(
+        default_factory=dict,
+        description="Per dashboard of the study: its pipeline's stages in order, the last "
+        "being the one the dashboard's publish completes (e.g. extract, transform, load). "
+        "Stage and owner names become metric labels: only these names. Dashboards not named "
+        "have no stages, and stage events for them are dead-lettered.",
+    )
+
+    @model_validator(mode="after")
+    def _stages_name_dashboards(self) -> StudySettings:
+        unknown = sorted(set(self.stages) - set(self.dashboards))
+        if unknown:
+            raise ValueError(f"stages names dashboards the study lacks: {unknown}")
+        for dashboard, stages in self.stages.items():
+            names = [stage.name for stage in stages]
+            if not names or len(set(names)) != len(names):
+                raise ValueError(f"the stages of dashboard {dashboard!r} must be named, each once")
+        return self
+
+    def stage_configs(self) -> dict[str, tuple[StageConfig, ...]]:
+        return {
+            dashboard: tuple(
+                StageConfig(
+                    stage.name,
+                    stage.owner,
+                    None if stage.budget is None else round(stage.budget * US_PER_SECOND),
+                )
+                for stage in stages
+            )
+            for dashboard, stages in self.stages.items()
+        }
 
     @model_validator(mode="after")
     def _stall_thresholds_name_dashboards(self) -> StudySettings:
@@ -634,6 +690,7 @@ class Settings(BaseSettings):
                     sla_us=round(study.sla * US_PER_SECOND),
                     dashboards=study.dashboards,
                     schedules={name: s.schedule() for name, s in study.schedules.items()},
+                    stages=study.stage_configs(),
                 )
                 for study_id, study in self.studies.items()
             },

@@ -11,6 +11,10 @@ What an inspection replays, unlike the simulator's mix (few queries, small publi
   nightly snapshot publish per study and dashboard (cutoff three days back);
 * a publishing outage: no publish at all for four days; the records due meanwhile
   are published when it ends;
+* with ``stages=True``, pipeline stage events for ONC-301's default dashboard (its stages
+  in ``deploy/simulated-studies.toml``): extract and transform minutes before each
+  record publish, drawn from a generator of their own and never late, duplicated or
+  invalid, so every other line is the same as without them;
 * 1% of events arrive hours late; 2% of lines are duplicates (one in ten of them
   conflicting: same event id, different content; the first line wins); 0.1% of
   lines are invalid (not JSON, no offset on a timestamp, a missing field).
@@ -81,6 +85,9 @@ class _Writer:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.buckets: dict[int, list[tuple[int, int, str]]] = {}
+        # Stage events: merged in by arrival at flush, without a draw from rng.
+        self.stage_buckets: dict[int, list[tuple[int, int, str]]] = {}
+        self.stage_lines = 0  # written; invalid lines are numbered without them
         self.seq = 0
         self.lines = 0
 
@@ -100,16 +107,27 @@ class _Writer:
         self.seq += 1
         self.buckets.setdefault(arrival // US_PER_DAY, []).append((arrival, self.seq, line))
 
+    def add_stage(self, time_us: int, line: str) -> None:
+        self.seq += 1
+        self.stage_buckets.setdefault(time_us // US_PER_DAY, []).append((time_us, self.seq, line))
+
     def flush(self, handle, up_to_day: int) -> None:  # type: ignore[no-untyped-def]
-        for day in sorted(d for d in self.buckets if d <= up_to_day):
-            rows = self.buckets.pop(day)
+        days = {d for d in self.buckets if d <= up_to_day}
+        days |= {d for d in self.stage_buckets if d <= up_to_day}
+        for day in sorted(days):
+            rows = self.buckets.pop(day, [])
             rows.sort()
+            stages = sorted(self.stage_buckets.pop(day, []))
             rng = self.rng
             out = []
             for _arrival, _seq, line in rows:
+                while stages and stages[0] < (_arrival, _seq):
+                    out.append(stages.pop(0)[2])
                 if rng.random() < 0.001:
-                    out.append(_invalid(rng, self.lines))
+                    out.append(_invalid(rng, self.lines - self.stage_lines))
                 out.append(line)
+            out += [line for _arrival, _seq, line in stages]
+            self.stage_lines += sum(1 for line in out if line.startswith(_STAGE_PREFIX))
             self.lines += len(out)
             handle.write(("\n".join(out) + "\n").encode())
 
@@ -143,11 +161,18 @@ def _invalid(rng: random.Random, n: int) -> str:
     return rng.choice(_INVALID) % n
 
 
-def write_realistic_mix(path: Path, lines: int = 1_000_000, seed: int = 16) -> int:
+_STAGE_PREFIX = '{"schema":"pipeline.stage/1"'
+STAGED_STUDY = "ONC-301"  # its default dashboard: extract, transform, then the publish
+
+
+def write_realistic_mix(
+    path: Path, lines: int = 1_000_000, seed: int = 16, stages: bool = False
+) -> int:
     """Write roughly ``lines`` lines (a few % more) to ``path``; returns how many were written."""
     rng = random.Random(seed)
     clock = _Clock()
     writer = _Writer(rng)
+    staged = _Stages(random.Random(seed * 7919 + 23)) if stages else None
     entries_per_day = lines * ENTRIES_PER_LINE / DAYS
     counters = {"ent": 0, "pub": 0, "qev": 0, "qry": 0}
 
@@ -172,7 +197,7 @@ def write_realistic_mix(path: Path, lines: int = 1_000_000, seed: int = 16) -> i
                 _queries_of_day(study, sites, int(count * QUERIES_PER_ENTRY), day_us, end_us,
                                 rng, clock, writer, next_id, records[study])  # fmt: skip
                 _publishes_of_day(study, dashboards, day_us, rng, clock, writer, next_id,
-                                  due[study], outage)  # fmt: skip
+                                  due[study], outage, staged)  # fmt: skip
             writer.flush(handle, (day_us // US_PER_DAY) - 2)  # late arrivals: up to 36 h
         writer.flush(handle, 1 << 40)
     return writer.lines
@@ -210,8 +235,27 @@ def _entries_of_day(study, sites, count, day_us, rng, clock, writer, next_id, du
         due.setdefault(slot, []).append(record)
 
 
+class _Stages:
+    """Stage events of the staged study: their own generator and ids."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.count = 0
+
+    def emit(self, writer: _Writer, clock: _Clock, slot: int, ids: str) -> None:
+        # Extraction 10-25 min and the transform 1-9 min before the publish.
+        for stage, low, high in (("extract", 10, 25), ("transform", 1, 9)):
+            self.count += 1
+            done = slot - (low + int(self.rng.random() * (high - low + 1))) * US_PER_MINUTE
+            writer.add_stage(done, (
+                f'{{"schema":"pipeline.stage/1","event_id":"stg-{self.count:09d}",'
+                f'"study_id":"{STAGED_STUDY}","dashboard":"default","stage":"{stage}",'
+                f'"completed_at":"{clock(done, False)}","record_ids":["{ids}"]}}'
+            ))  # fmt: skip
+
+
 def _publishes_of_day(study, dashboards, day_us, rng, clock, writer, next_id, due,
-                      outage):  # type: ignore[no-untyped-def]  # fmt: skip
+                      outage, staged=None):  # type: ignore[no-untyped-def]  # fmt: skip
     for slot in range(day_us, day_us + US_PER_DAY, PUBLISH_EVERY_US):
         if outage[0] <= slot < outage[1]:
             continue
@@ -235,6 +279,8 @@ def _publishes_of_day(study, dashboards, day_us, rng, clock, writer, next_id, du
             for start in range(0, len(names), 60):
                 chunk = names[start : start + 60]
                 ids = '","'.join(chunk)
+                if staged is not None and study == STAGED_STUDY and dashboard == "default":
+                    staged.emit(writer, clock, slot, ids)
                 line = (
                     f'{{"schema":"dashboard.publish/1","event_id":"{next_id("pub")}",'
                     f'"study_id":"{study}","published_at":"{clock(slot, False)}",'

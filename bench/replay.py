@@ -97,7 +97,7 @@ def replay_realistic(lines_wanted: int) -> dict[str, object]:
     with tempfile.TemporaryDirectory(prefix="edc-bench-") as tmp:
         source = Path(tmp) / "audit.jsonl"
         started = time.perf_counter()
-        lines = write_realistic_mix(source, lines_wanted)
+        lines = write_realistic_mix(source, lines_wanted, stages=True)  # with stage events
         generated = time.perf_counter() - started
         floor = min(floor_seconds(source) for _ in range(2))
         out = Path(tmp) / "out"

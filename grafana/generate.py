@@ -1,7 +1,8 @@
 """Generate the Grafana dashboards from code: ``python -m grafana.generate`` (or ``make grafana``).
 
-Four dashboards: data latency (data managers), query aging, FSP scorecard
-(sponsor oversight of vendors and countries), pipeline health (operators). Every panel's PromQL is listed by ``panel_queries()`` so the tests
+Five dashboards: data latency (data managers), query aging, FSP scorecard
+(sponsor oversight of vendors and countries), where latency accrues (pipeline stages and
+their owners), pipeline health (operators). Every panel's PromQL is listed by ``panel_queries()`` so the tests
 can evaluate each one against a real Prometheus; a test also fails when the
 committed JSON differs from what this file generates.
 """
@@ -159,7 +160,37 @@ def dashboards() -> dict[str, dict[str, Any]]:
         "query-aging.json": queries,
         "pipeline-health.json": pipeline,
         "fsp-scorecard.json": fsp_scorecard(),
+        "where-latency-accrues.json": where_latency_accrues(),
     }
+
+
+# -- where latency accrues: pipeline stages (streams/stages.py) and their owners ---------
+def where_latency_accrues() -> dict[str, Any]:
+    study_var = _variable("study", "label_values(edc_stage_pending_entries, study)", "Study")
+    owner_var = _variable(
+        "owner", 'label_values(edc_stage_breaches_charged{study=~"$study"}, owner)', "Owner"
+    )
+    stage_p95 = _panel("Stage p95 (stacked) per study", [
+        (f"histogram_quantile(0.95, sum by (study, dashboard, stage, le) (edc_stage_duration_seconds_bucket{{{STUDY}}}))", "{{study}} {{dashboard}} {{stage}}"),
+    ], "s", description="p95 of each stage's durations over the entries published in the retention window, stacked in pipeline order per study and dashboard: where the latency accrues. Estimated from the histogram; the replay's stages.csv is exact.")
+    stage_p95["fieldConfig"]["defaults"]["custom"] = {"stacking": {"mode": "normal", "group": "A"}}
+    panels = [
+        stage_p95,
+        _panel("Stage p95 against its budget", [
+            (f"histogram_quantile(0.95, sum by (study, dashboard, stage, le) (edc_stage_duration_seconds_bucket{{{STUDY}}}))", "p95 {{study}} {{stage}}"),
+            (f"max by (study, dashboard, stage) (edc_stage_budget_seconds{{{STUDY}}})", "budget {{study}} {{stage}}"),
+        ], "s", description="EdcStageOverBudget opens a ticket when a p95 stays above its budget for an hour."),
+        _panel("Pending by stage", [
+            (f"sum by (study, dashboard, stage) (edc_stage_pending_entries{{{STUDY}}})", "{{study}} {{dashboard}} {{stage}}"),
+        ], "short", description="Entries waiting for the dashboard, by the stage each waits in."),
+        _panel("Breaches charged by owner", [
+            (f'sum by (study, owner) (edc_stage_breaches_charged{{{STUDY},owner=~"$owner"}})', "{{study}} {{owner}}"),
+        ], "short", kind="bargauge", description="Entries published over SLA in the retention window, each charged to the stage that used the largest share of its SLA budget and to that stage's owner (site, an FSP, the sponsor platform)."),
+        _panel("Share of the SLA each stage used", [
+            (f"sum by (study, dashboard, stage) (edc_stage_duration_seconds_sum{{{STUDY}}}) / sum by (study, dashboard, stage) (edc_stage_duration_seconds_count{{{STUDY}}}) / on (study, dashboard) group_left max by (study, dashboard) (edc_sla_seconds{{{STUDY}}})", "{{study}} {{dashboard}} {{stage}}"),
+        ], "percentunit", description="Mean stage duration over the SLA: the stages of an entry add up to its latency."),
+    ]  # fmt: skip
+    return _dashboard("edc-latency-stages", "Where latency accrues", panels, [study_var, owner_var])
 
 
 # -- FSP scorecard: vendors and countries side by side, from the recording rules of

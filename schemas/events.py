@@ -1,6 +1,6 @@
 """The event contract, version 1: the one definition of each event.
 
-Each event is a frozen ``msgspec.Struct``; the union of the three is tagged by the
+Each event is a frozen ``msgspec.Struct``; the union of the four is tagged by the
 ``schema`` field. Everything else is derived from these classes: the validator
 (``schemas/parse.py``), the wording of rejections (``schemas/reasons.py``), the JSON
 Schema files (``python -m schemas.export``), and the encoding of events between our
@@ -59,6 +59,7 @@ QueryStatus = Literal["opened", "answered", "closed", "cancelled"]
 ENTRY_SCHEMA = "edc.entry/1"
 PUBLISH_SCHEMA = "dashboard.publish/1"
 QUERY_SCHEMA = "edc.query/1"
+STAGE_SCHEMA = "pipeline.stage/1"
 
 # frozen: events are facts. gc=False: an event holds only strings, ints and a list of
 # strings, so it can never be part of a reference cycle; untracked, decoding 100k
@@ -214,12 +215,47 @@ class QueryEvent(Struct, tag=QUERY_SCHEMA, **_CONFIG):
         return self.occurred_at
 
 
-Event = EntryEvent | PublishEvent | QueryEvent
+class StageEvent(Struct, tag=STAGE_SCHEMA, **_CONFIG):
+    """A stage of a dashboard's pipeline (e.g. extract, transform, load) finished its part,
+    by record or as a snapshot up to a cutoff, like a publish. The study configuration
+    lists each dashboard's stages in order; the dashboard's publish is its last stage."""
 
-MODELS: dict[str, type[EntryEvent] | type[PublishEvent] | type[QueryEvent]] = {
+    event_id: Identifier
+    study_id: Identifier
+    stage: Annotated[Identifier, Meta(description="A stage configured for the dashboard.")]
+    completed_at: Timestamp
+    record_ids: Annotated[list[Identifier], Meta(min_length=1)] | None = None
+    data_cutoff: Annotated[
+        Timestamp | None,
+        Meta(
+            description="Snapshot: this stage has processed every entry of the study entered "
+            "at or before the cutoff. Must not be later than completed_at."
+        ),
+    ] = None
+    dashboard: Identifier = "default"
+
+    def __post_init__(self) -> None:
+        force_setattr(self, "completed_at", int(self.completed_at))
+        if self.data_cutoff is not None:
+            force_setattr(self, "data_cutoff", int(self.data_cutoff))
+        problem = coverage_problem(self.record_ids, self.data_cutoff, self.completed_at)
+        if problem is not None:
+            raise ValueError(problem.replace("published_at", "completed_at"))
+
+    @property
+    def time_us(self) -> int:
+        return self.completed_at
+
+
+Event = EntryEvent | PublishEvent | QueryEvent | StageEvent
+
+MODELS: dict[
+    str, type[EntryEvent] | type[PublishEvent] | type[QueryEvent] | type[StageEvent]
+] = {
     ENTRY_SCHEMA: EntryEvent,
     PUBLISH_SCHEMA: PublishEvent,
     QUERY_SCHEMA: QueryEvent,
+    STAGE_SCHEMA: StageEvent,
 }
 
 

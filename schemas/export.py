@@ -52,7 +52,7 @@ def render(schema: str) -> bytes:
         "unknown extra fields are accepted and ignored."
     )
     document["properties"]["schema"] = {"const": schema, "type": "string"}
-    if schema == "dashboard.publish/1":
+    if schema in ("dashboard.publish/1", "pipeline.stage/1"):
         document["oneOf"] = [{"required": ["record_ids"]}, {"required": ["data_cutoff"]}]
     return orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
 

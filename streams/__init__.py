@@ -6,7 +6,7 @@ No Kafka, no clock, no I/O: every instant is passed in. See docs/design.md.
 # First: the loader that runs a compiled module only while it matches its source.
 import schemas.compiled  # noqa: F401
 from streams.config import EngineConfig, StudyConfig
-from streams.engine import ACCEPTED, DUPLICATE, UNKNOWN_DASHBOARD, Engine
+from streams.engine import ACCEPTED, DUPLICATE, UNKNOWN_DASHBOARD, UNKNOWN_STAGE, Engine
 from streams.figures import AGING_BUCKETS, Snapshot
 from streams.windows import Window, tumbling_windows
 
@@ -15,6 +15,7 @@ __all__ = [
     "AGING_BUCKETS",
     "DUPLICATE",
     "UNKNOWN_DASHBOARD",
+    "UNKNOWN_STAGE",
     "Engine",
     "EngineConfig",
     "Snapshot",

@@ -17,15 +17,41 @@ DEFAULT_DASHBOARDS = ("default",)
 BREAKDOWN_DIMENSIONS = ("site", "country", "vendor")
 
 
+# Owners a stage may have besides a named FSP (any other owner name is an FSP's).
+SITE_OWNER = "site"
+SPONSOR_OWNER = "sponsor"
+
+
+@dataclass(frozen=True, slots=True)
+class StageConfig:
+    """One stage of a dashboard's pipeline: its name, who owns it, and optionally the
+    p95 of its durations it is allowed (``budget_us``; only the alert reads it)."""
+
+    name: str
+    owner: str
+    budget_us: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.owner:
+            raise ValueError("a stage needs a name and an owner")
+        if self.budget_us is not None and self.budget_us <= 0:
+            raise ValueError("a stage's budget must be positive")
+
+
 @dataclass(frozen=True, slots=True)
 class StudyConfig:
-    """A study's latency target and the dashboards its entries must reach."""
+    """A study's latency target and the dashboards its entries must reach.
+
+    ``stages``: per dashboard, its pipeline's stages in order; the last is completed by
+    the dashboard's publish (docs/design.md, "Pipeline stages"). Dashboards not named
+    have no stages."""
 
     sla_us: int = DEFAULT_SLA_US
     dashboards: tuple[str, ...] = DEFAULT_DASHBOARDS
     # Per dashboard, its publish schedule (streams/schedules.py); a dashboard not named
     # here has its cadence learned from its own publishes.
     schedules: dict[str, IntervalSchedule | WeeklySchedule] = field(default_factory=dict)
+    stages: dict[str, tuple[StageConfig, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.sla_us <= 0:
@@ -34,6 +60,12 @@ class StudyConfig:
             raise ValueError("a study needs at least one dashboard")
         if set(self.schedules) - set(self.dashboards):
             raise ValueError("schedules name dashboards the study lacks")
+        for dashboard, stages in self.stages.items():
+            if dashboard not in self.dashboards:
+                raise ValueError(f"stages name a dashboard the study lacks: {dashboard!r}")
+            names = [stage.name for stage in stages]
+            if not names or len(set(names)) != len(names):
+                raise ValueError(f"the stages of {dashboard!r} must be named, each once")
 
 
 @dataclass(frozen=True, slots=True)

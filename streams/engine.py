@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from schemas.events import EntryEvent, Event, PublishEvent, QueryEvent
+from schemas.events import EntryEvent, Event, PublishEvent, QueryEvent, StageEvent
 from schemas.timestamps import US_PER_HOUR, US_PER_SECOND
 from streams.config import BREAKDOWN_DIMENSIONS, EngineConfig
 from streams.dedupe import EventIdMemory
@@ -28,12 +28,14 @@ from streams.freshness import UPTIME_WINDOW_US, Freshness, FreshnessHistory, fre
 from streams.latency import DashboardLedger, GroupKey, TrackedEntry
 from streams.queries import QueryLedger
 from streams.schedules import CADENCE_HISTORY
+from streams.stages import Pipeline, PipelineFigures, StageObservations, observe
 from streams.tally import Tally
 from streams.watermarks import InputMark, InputWatermarks
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
 UNKNOWN_DASHBOARD = "unknown_dashboard"
+UNKNOWN_STAGE = "unknown_stage"  # a stage event naming no stage configured before the publish
 
 # Pruning walks the state, so it runs when event time has moved on by this much.
 PRUNE_EVERY_US = US_PER_HOUR
@@ -48,17 +50,36 @@ class Counters:
     unknown_dashboard: int = 0
     late: int = 0  # older than the retention horizon when they arrived
     evicted_ids: int = 0  # event ids forgotten early by max_event_ids (not in checkpoints)
+    unknown_stage: int = 0
 
 
 class StudyState:
-    __slots__ = ("dashboards", "first_seen_us", "ledgers", "queries", "sla_us")
+    __slots__ = (
+        "dashboards",
+        "first_seen_us",
+        "ledgers",
+        "pipelines",
+        "queries",
+        "sla_us",
+        "staged",
+    )
 
-    def __init__(self, sla_us: int, dashboards: dict[str, DashboardLedger], queries: QueryLedger):
+    def __init__(
+        self,
+        sla_us: int,
+        dashboards: dict[str, DashboardLedger],
+        queries: QueryLedger,
+        pipelines: dict[str, Pipeline] | None = None,
+    ):
         self.sla_us = sla_us
         self.dashboards = dashboards
         self.ledgers = tuple(dashboards.values())  # the same, for the per-entry loop
         self.queries = queries
         self.first_seen_us: int | None = None
+        # Dashboards with configured stages (streams/stages.py); most have none, and their
+        # entries pay one loop over an empty tuple.
+        self.pipelines = pipelines or {}
+        self.staged = tuple(self.pipelines.values())
 
 
 def _bounds_us(bounds_s: tuple[float, ...]) -> tuple[int, ...]:
@@ -124,12 +145,15 @@ class Engine:
                 name: DashboardLedger(study.sla_us, self._latency_bounds, cap)
                 for name in study.dashboards
             }
-            state = StudyState(study.sla_us, dashboards, QueryLedger(self._query_bounds))
+            pipelines = {
+                name: Pipeline(stages, study.sla_us, cap) for name, stages in study.stages.items()
+            }
+            state = StudyState(study.sla_us, dashboards, QueryLedger(self._query_bounds), pipelines)
             self.studies[study_id] = state
         return state
 
     def apply(self, event: Event) -> str:
-        """Feed one valid event; returns ACCEPTED, DUPLICATE or UNKNOWN_DASHBOARD."""
+        """Feed one valid event; returns ACCEPTED, DUPLICATE, UNKNOWN_DASHBOARD or UNKNOWN_STAGE."""
         # The hot path of both the live shards and the replay: dispatch on the exact
         # type once, and keep attribute look-ups and calls out of the common case.
         kind = event.__class__
@@ -137,8 +161,10 @@ class Engine:
             time_us = event.entered_at  # type: ignore[union-attr]
         elif kind is PublishEvent:
             time_us = event.published_at  # type: ignore[union-attr]
-        else:
+        elif kind is QueryEvent:
             time_us = event.occurred_at  # type: ignore[union-attr]
+        else:
+            time_us = event.completed_at  # type: ignore[union-attr]
         event_id = event.event_id
         ids = self.event_ids
         seen = ids.seen
@@ -181,6 +207,8 @@ class Engine:
             record_id = event.record_id  # type: ignore[union-attr]
             for ledger in study.ledgers:
                 ledger.add_entry(record_id, time_us, seq, key)
+            for pipeline in study.staged:
+                pipeline.add_entry(record_id, time_us, seq)
             self._last_entry = event  # type: ignore[assignment]
             self._last_entry_seq = seq
             self.last_entry_group = key
@@ -198,6 +226,13 @@ class Engine:
                 ledger.apply_snapshot(event.data_cutoff, time_us, clock)  # type: ignore[union-attr]
             else:
                 ledger.apply_records(event.record_ids, time_us, clock)  # type: ignore[union-attr,arg-type]
+        elif kind is StageEvent:
+            pipeline = study.pipelines.get(event.dashboard)  # type: ignore[union-attr]
+            high = self._inputs_high_us
+            clock = watermark if high is None or high < watermark else high
+            if pipeline is None or not pipeline.apply(event, clock):  # type: ignore[arg-type]
+                self.counters.unknown_stage += 1
+                return UNKNOWN_STAGE
         else:
             study.queries.apply(
                 event.query_id,  # type: ignore[union-attr]
@@ -298,6 +333,11 @@ class Engine:
                 ledger.prune(horizon)
                 if clock is not None:
                     ledger.freshness.compact(clock)
+            for name, pipeline in study.pipelines.items():
+                pipeline.prune(horizon, study.dashboards[name])
+                if clock is not None:  # stage ledgers keep publish histories too: bound them
+                    for stage_ledger in pipeline.ledgers:
+                        stage_ledger.freshness.compact(clock)
             study.queries.prune(horizon)
 
     # -- answering -----------------------------------------------------------------
@@ -407,6 +447,21 @@ class Engine:
             orphans += study_orphans
             studies[study_id] = StudyFigures(dashboards, merge_query_figures(by_group.values()))
         return Snapshot(as_of_us, studies, orphans)
+
+    def stage_observations(self, as_of_us: int) -> Iterator[tuple[str, str, StageObservations]]:
+        """Per study and dashboard with stages: what its stage figures as of T are made of."""
+        for study_id in sorted(self.studies):
+            study = self.studies[study_id]
+            for name in sorted(study.pipelines):
+                ledger = study.dashboards[name]
+                yield study_id, name, observe(ledger, study.pipelines[name], study.sla_us, as_of_us)
+
+    def pipeline_figures(self, as_of_us: int) -> dict[str, dict[str, PipelineFigures]]:
+        """Stage figures per study and dashboard with stages, as of T (streams/stages.py)."""
+        out: dict[str, dict[str, PipelineFigures]] = {}
+        for study_id, dashboard, observed in self.stage_observations(as_of_us):
+            out.setdefault(study_id, {})[dashboard] = PipelineFigures.of(observed)
+        return out
 
     def _dashboard_figures(self, study: StudyState, name: str, as_of_us: int) -> DashboardFigures:
         ledger = study.dashboards[name]

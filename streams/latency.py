@@ -648,6 +648,11 @@ class DashboardLedger:
             for keys, record_ids in group.prune_published_before(horizon_us):
                 for record_id in record_ids:
                     self._unindex(record_id, keys)
+        self.prune_publishes(horizon_us)
+
+    def prune_publishes(self, horizon_us: int) -> None:
+        """Forget publishes older than the horizon: they can only cover entries older than it
+        (the pipeline stages' ledgers prune their entries by their own rule, then this)."""
         keep = bisect_left(self.snapshot_cutoffs, horizon_us)
         del self.snapshot_cutoffs[:keep], self.snapshot_times[:keep]
         record_publishes, by_record = self.record_publishes, self.by_record

@@ -12,13 +12,13 @@ Layout, version 4 (positional lists keep a million entries small and fast)::
     {"version": 4,
      "config": {"retention_us", "max_hold_us", "breakdown", "latency_bounds_us",
                 "query_bounds_us"},
-     "counters": [accepted, duplicates, unknown_dashboard, late],
+     "counters": [accepted, duplicates, unknown_dashboard, late, unknown_stage],
      "clock": [watermark_us, earliest_us, seq, pruned_at_us],
      "inputs": null | {"partitions": [count per input topic…],
                        "marks": [[topic_index, partition, newest_us | null, idle]…]},
      "last_entry": null | [study_id, site_id, record_id, entered_us, country, vendor, seq],
      "event_ids": {"hours": [[hour, [event_id…]]…], "unfiled": [event_id…], "hour": hour|null},
-     "studies": [[study_id, sla_us, first_seen_us, [dashboard…], queries]…]}
+     "studies": [[study_id, sla_us, first_seen_us, [dashboard…], queries, [pipeline…]]…]}
 
     dashboard: [name, sla_us, last_published_us, first_entered_us,
                 snapshot_cutoffs, snapshot_times,
@@ -36,6 +36,8 @@ Layout, version 4 (positional lists keep a million entries small and fast)::
                   [record_id…]]…]]                                             # published
     tally:     [[bucket count…], count, "sum_us", within_sla, "corrected_us", withdrawn,
                 breaches_withdrawn]                                 # the last three: v2
+    pipeline:  [dashboard, [stage name…], [dashboard…]]   # a stage ledger per stage before
+                                                         # the publish (streams/stages.py)
     queries:   [[[key part…], answer tally, close tally]…,                     # groups
                 [[query_id, group, last_us, state, opened_us, orphans,
                   [occurred_us, seq, status, …]]…]]
@@ -44,8 +46,9 @@ Version 2 added the tally's corrections (issue 26); version 3 added ``inputs`` (
 progress the router reported of each input topic-partition, ``streams/watermarks.py``;
 null for an engine not fed by inputs) and ``config.max_hold_us``; version 4 added each
 dashboard's newest publish instants (issue 22: the schedule as of T and the learned
-cadence, ``streams/schedules.py``) and its freshness history (issue 22: publish times and
-the newest data each showed, for data freshness and the uptime minutes).
+cadence, ``streams/schedules.py``), its freshness history (issue 22: publish times and
+the newest data each showed, for data freshness and the uptime minutes), the pipeline
+stages of each study's dashboards and the ``unknown_stage`` counter (issue 23).
 
 Derived indexes (the record index of each dashboard) are rebuilt, not stored.
 """
@@ -71,11 +74,12 @@ from streams.latency import (
 )
 from streams.queries import QueryLedger, TrackedQuery
 from streams.schedules import CADENCE_HISTORY
+from streams.stages import Pipeline
 from streams.tally import Tally
 
 # 2: the tally's corrections (issue 26); 3: the inputs' progress (issue 21); 4: the
-# dashboards' publish instants and freshness histories (issue 22). Others are refused and
-# the shard rebuilt.
+# dashboards' publish instants and freshness histories (issue 22), pipeline stages
+# (issue 23). Others are refused and the shard rebuilt.
 STATE_VERSION = schema.STATE_LAYOUT_VERSION  # written once, beside the typed layout
 
 
@@ -186,6 +190,7 @@ def engine_state(engine: Any) -> dict[str, Any]:
             counters.duplicates,
             counters.unknown_dashboard,
             counters.late,
+            counters.unknown_stage,
         ],
         "clock": [engine.watermark_us, engine.earliest_us, engine._seq, engine._pruned_at_us],
         "inputs": None
@@ -217,6 +222,19 @@ def engine_state(engine: Any) -> dict[str, Any]:
                 study.first_seen_us,
                 [_dashboard(name, ledger) for name, ledger in study.dashboards.items()],
                 _queries(study.queries),
+                [
+                    [
+                        name,
+                        [stage.name for stage in pipeline.stages],
+                        [
+                            _dashboard(stage.name, ledger)
+                            for stage, ledger in zip(
+                                pipeline.stages, pipeline.ledgers, strict=False
+                            )
+                        ],
+                    ]
+                    for name, pipeline in study.pipelines.items()
+                ],
             ]
             for study_id, study in engine.studies.items()
         ],
@@ -363,7 +381,11 @@ def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineSt
     engine = Engine(config)
     counters, clock = state.counters, state.clock
     engine.counters = Counters(
-        counters.accepted, counters.duplicates, counters.unknown_dashboard, counters.late
+        counters.accepted,
+        counters.duplicates,
+        counters.unknown_dashboard,
+        counters.late,
+        unknown_stage=counters.unknown_stage,
     )
     engine.watermark_us, engine.earliest_us = clock.watermark_us, clock.earliest_us
     engine._seq, engine._pruned_at_us = clock.seq, clock.pruned_at_us
@@ -408,10 +430,35 @@ def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineSt
     for study in state.studies:
         cap = None if config.retention_us is None else CADENCE_HISTORY
         ledgers = dict(_restore_dashboard(d, latency_bounds, cap) for d in study.dashboards)
-        restored = StudyState(study.sla_us, ledgers, _restore_queries(study.queries, query_bounds))
+        restored = StudyState(
+            study.sla_us,
+            ledgers,
+            _restore_queries(study.queries, query_bounds),
+            _restore_pipelines(study, config, cap),
+        )
         restored.first_seen_us = study.first_seen_us
         engine.studies[study.study_id] = restored
     return engine
+
+
+def _restore_pipelines(
+    study: schema.StudyLayout, config: EngineConfig, history_cap: int | None
+) -> dict[str, Pipeline]:
+    """The study's pipelines, as configured now; a state written with other stages is refused
+    (the shard is rebuilt: the stage completions it kept belong to other stages)."""
+    configured = config.study(study.study_id).stages
+    written = {pipeline.dashboard: pipeline for pipeline in study.pipelines}
+    if {name: [s.name for s in stages] for name, stages in configured.items()} != {
+        name: list(pipeline.stages) for name, pipeline in written.items()
+    }:
+        raise StateError("written with other pipeline stages")
+    pipelines: dict[str, Pipeline] = {}
+    for name, stages in configured.items():
+        pipeline = pipelines[name] = Pipeline(stages, study.sla_us, history_cap)
+        pipeline.ledgers = [
+            _restore_dashboard(d, (), history_cap)[1] for d in written[name].ledgers
+        ]
+    return pipelines
 
 
 def _checked(decode: Callable[[], schema.EngineState], config: EngineConfig) -> schema.EngineState:

@@ -20,8 +20,8 @@ from streams.queries import AWAITING_DM, AWAITING_SITE
 
 OPEN_STATES = (AWAITING_SITE, AWAITING_DM)
 # The layout's version (streams/state.py STATE_VERSION); 2: the tally's corrections (issue 26),
-# 3: the inputs' progress and max_hold (issue 21), 4: the dashboards' publish instants and
-# freshness histories (issue 22).
+# 3: the inputs' progress and max_hold (issue 21); 4: the dashboards' publish instants and
+# freshness histories (issue 22), pipeline stages and the unknown-stage counter (issue 23).
 STATE_LAYOUT_VERSION = 4
 
 # Event times and hours in microseconds / hours since the epoch: any 64-bit value.
@@ -55,6 +55,7 @@ class CountersState(_Positional):
     duplicates: Count
     unknown_dashboard: Count
     late: Count
+    unknown_stage: Count
 
 
 class ClockState(_Positional):
@@ -198,12 +199,19 @@ class QueriesState(_Positional):
     queries: list[TrackedQueryState]
 
 
+class PipelineLayout(_Positional):
+    dashboard: Text
+    stages: list[Text]  # every stage's name, as configured when written
+    ledgers: list[DashboardState]  # one per stage before the publish
+
+
 class StudyLayout(_Positional):
     study_id: Text
     sla_us: Count
     first_seen_us: Int64 | None
     dashboards: list[DashboardState]
     queries: QueriesState
+    pipelines: list[PipelineLayout]
 
 
 class EngineState(Struct, forbid_unknown_fields=True, frozen=True):
@@ -268,6 +276,9 @@ def check(state: EngineState, latency_buckets: int, query_buckets: int, dimensio
                     columns = (hour.entered_us, hour.seqs, hour.published_us, hour.record_ids)
                     if len({len(column) for column in columns}) != 1:
                         raise SchemaError(f"{where}[7][{g}][4]: columns of unequal length")
+        for p, pipeline in enumerate(study.pipelines):
+            if len(pipeline.ledgers) != max(len(pipeline.stages) - 1, 0):
+                raise SchemaError(f"$.studies[{s}][5][{p}]: one ledger per stage before the publish")
         where = f"$.studies[{s}][4]"
         for g, group in enumerate(study.queries.groups):
             if len(group.key) != dimensions:

@@ -19,6 +19,7 @@ import os
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
 
 import faust
@@ -41,6 +42,7 @@ from agents.metrics.collector import EngineCollector
 from agents.metrics.health import TopicHealth
 from agents.metrics.http import ExpositionCache, MetricsServer, metrics_route
 from agents.settings import Settings
+from streams.stages import stage_problem
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +115,7 @@ class LiveApp:
             self.gate,
             settings.breakdown,
             settings.input_idle_after,
+            partial(stage_problem, settings.engine_config()),
         )
         # Faust makes a data folder even with the memory store; a temporary one keeps the
         # working directory clean (it is removed with this object or at interpreter exit).

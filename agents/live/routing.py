@@ -14,13 +14,13 @@ with hostile input.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from agents.live.progress import InputProgress
 from agents.live.sharding import encode_batch, encode_progress, routed_items
 from agents.metrics.cardinality import CardinalityGate
-from schemas import Event, PublishEvent, Rejection
+from schemas import Event, PublishEvent, Rejection, StageEvent
 from schemas.limits import live_bound, parse_bounded, skew_us
 from schemas.parse import unreadable
 from streams.engine import group_key
@@ -76,6 +76,7 @@ class Router:
         gate: CardinalityGate,
         breakdown: tuple[str, ...],
         input_idle_after_s: float = 300.0,
+        stage_problem: Callable[[StageEvent], str | None] = lambda _event: None,
     ) -> None:
         self.shards = shards
         self.max_message_bytes = max_message_bytes
@@ -83,6 +84,9 @@ class Router:
         self.gate = gate
         self.breakdown = breakdown
         self.progress = InputProgress(round(input_idle_after_s * 1_000_000))
+        # A stage event naming no configured stage is dead-lettered here, before any shard
+        # (streams/stages.py, ``stage_problem``).
+        self.stage_problem = stage_problem
 
     def route(
         self,
@@ -121,6 +125,11 @@ class Router:
                 if saw is not None:
                     # Before the caps: a refused event still shows how far its input has got.
                     saw((topic_index, partitions[index]), event.time_us, wall_us)  # type: ignore[index]
+                if event.__class__ is StageEvent:
+                    problem = self.stage_problem(event)  # type: ignore[arg-type]
+                    if problem is not None:
+                        dead_letters.append((index, problem))
+                        continue
                 if not admits(event.study_id, self._group(event)):
                     self.gate.over += 1
                     out.over_cardinality.append(index)
@@ -172,6 +181,6 @@ class Router:
         return gone, [(shard, payload) for shard in range(self.shards)]
 
     def _group(self, event: Event) -> tuple[str, ...] | None:
-        if not self.breakdown or event.__class__ is PublishEvent:
+        if not self.breakdown or event.__class__ in (PublishEvent, StageEvent):
             return None
         return group_key(event, self.breakdown)  # type: ignore[arg-type]

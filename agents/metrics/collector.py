@@ -29,6 +29,7 @@ from streams.deadlines import time_left_bucket_names
 from streams.freshness import FreshnessHistory, merge_histories, newest_at, verdicts
 from streams.queries import AWAITING_DM, AWAITING_SITE, STATE_NAMES
 from streams.schedules import Outlook
+from streams.stages import StageObservations
 from streams.tally import Tally
 
 BUILD_LABELS = build_labels()  # fixed for the life of the process
@@ -94,6 +95,7 @@ class EngineCollector(Collector):
         self._clock_us = clock_us
         self._dimensions = dimensions
         self._gate = gate
+        self._stage_bounds_us = tuple(round(b * US_PER_SECOND) for b in m.LATENCY_BUCKETS_S)
 
     def _exports(self, study_id: str, group: tuple[str, ...] | None = None) -> bool:
         # Keys the router admitted, or (shards restored from another worker) that fit the caps.
@@ -122,6 +124,7 @@ class EngineCollector(Collector):
             self._queries(engines, now_us),
             self._health_metrics(now_us),
             self._state_metrics(self._checkpoint_health),
+            self._stages(engines),
         ]
         over_count = self._gate.over if self._gate is not None else 0
         owned_count = len(engines)
@@ -211,6 +214,50 @@ class EngineCollector(Collector):
             for (study_id, dashboard), sla_us in sorted(sla.items()):
                 sla_family.add_metric([study_id, dashboard], sla_us / US_PER_SECOND)
             return [histogram, corrections, within, over, withdrawn, sla_family]
+
+        return build
+
+    def _stages(self, engines: list[Engine]) -> Callable[[], list[Metric]]:
+        """Pipeline stages as of each engine's clock (``deadline_clock``: event time, as the
+        over-SLA counter), from its retained entries; shards' observations add up."""
+        merged: dict[tuple[str, str], StageObservations] = {}
+        for engine in engines:
+            clock = engine.deadline_clock()
+            if clock is None:
+                continue
+            for study_id, dashboard, observed in engine.stage_observations(clock):
+                if not self._exports(study_id):
+                    continue
+                into = merged.get((study_id, dashboard))
+                if into is None:
+                    merged[(study_id, dashboard)] = observed
+                else:
+                    into.merge(observed)
+        rows = []
+        for (study_id, dashboard), observed in sorted(merged.items()):
+            charged = [0] * len(observed.stages)
+            for counts in observed.breaches.values():
+                for i, n in enumerate(counts):
+                    charged[i] += n
+            for i, stage in enumerate(observed.stages):
+                tally = Tally(self._stage_bounds_us)
+                for duration in observed.durations[i]:
+                    tally.add(duration, True)
+                labels = [study_id, dashboard, stage.name]
+                rows.append((labels, stage, tally, observed.pending[i], charged[i]))
+
+        def build() -> list[Metric]:
+            durations = _family(m.STAGE_DURATION, ())
+            pending = _family(m.STAGE_PENDING, ())
+            breaches = _family(m.STAGE_BREACHES, ())
+            budget = _family(m.STAGE_BUDGET, ())
+            for labels, stage, tally, waiting, charged_count in rows:
+                _add_histogram(durations, labels, tally, m.LATENCY_BUCKETS_S)
+                pending.add_metric(labels, waiting)
+                breaches.add_metric([*labels, stage.owner], charged_count)
+                if stage.budget_us is not None:
+                    budget.add_metric(labels, stage.budget_us / US_PER_SECOND)
+            return [durations, pending, breaches, budget]
 
         return build
 

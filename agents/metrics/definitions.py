@@ -10,6 +10,8 @@ Label sets (docs/metrics.md has the series-count formula):
 * ``QUERY``: study, then the same optional dimensions.
 * ``TOPIC``: the input topic (three of them).
 * ``verdict`` of ``edc_integration_minutes``: good, bad, unknown.
+* ``STAGE``: study, dashboard, stage (and owner): only dashboards with configured
+  stages, and only the configured stage and owner names.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ QUERY_BUCKETS_S: tuple[float, ...] = (
 KPI_BASE_LABELS = ("study", "dashboard")
 QUERY_BASE_LABELS = ("study",)
 TOPIC_LABELS = ("topic",)
+STAGE_LABELS = ("study", "dashboard", "stage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +175,32 @@ INTEGRATION_MINUTES = MetricSpec(
     "data freshness within their thresholds at the minute's end), bad, or unknown (no input "
     "has reached it, or nothing to judge yet).",
     KPI_BASE_LABELS, ("verdict",), breakdown=False,
+)  # fmt: skip
+# --- pipeline stages (streams/stages.py): over the entries the engine retains -----------
+STAGE_DURATION = MetricSpec(
+    "edc_stage_duration_seconds", "histogram",
+    "Time each pipeline stage took of the entries published (as of the engine's clock, over "
+    "the entries retained: the retention window); an entry's stages add up to its latency. "
+    "Not a counter: entries leave it when pruned.",
+    STAGE_LABELS, breakdown=False,
+)  # fmt: skip
+STAGE_PENDING = MetricSpec(
+    "edc_stage_pending_entries", "gauge",
+    "Entries waiting for the dashboard, by the stage each waits in (the stage after the last "
+    "that processed it).",
+    STAGE_LABELS, breakdown=False,
+)  # fmt: skip
+STAGE_BREACHES = MetricSpec(
+    "edc_stage_breaches_charged", "gauge",
+    "Entries published over their SLA (in the retention window), each charged to the stage "
+    "that used the largest share of its SLA budget, and to that stage's owner.",
+    STAGE_LABELS, ("owner",), breakdown=False,
+)  # fmt: skip
+STAGE_BUDGET = MetricSpec(
+    "edc_stage_budget_seconds", "gauge",
+    "The stage's configured p95 budget (stages without one have no series), for "
+    "EdcStageOverBudget.",
+    STAGE_LABELS, breakdown=False,
 )  # fmt: skip
 
 # --- queries ------------------------------------------------------------------------
@@ -331,6 +360,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     SHARD_RECORDS_SKIPPED, INPUT_PARTITIONS_STUCK, BUILD_INFO, WORKER_READY, SHARD_PARTITIONS,
     SHARD_ITEMS_SKIPPED, EVENT_IDS_EVICTED,
     INPUT_PARTITIONS_IDLE, RETENTION_HELD_BACK, RETENTION_HELD_BACK_IDS,
+    STAGE_DURATION, STAGE_PENDING, STAGE_BREACHES, STAGE_BUDGET,
 )  # fmt: skip
 
 

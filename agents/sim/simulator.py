@@ -15,6 +15,9 @@ The scenario is what data managers meet in practice:
 * one country whose sites answer queries slowly (``SLOW_ANSWER_COUNTRY``): its
   queries stay open longer, and more of them pass 30 days;
 * one publish outage (two days without a publish for one study): SLA breached;
+* pipeline stages for the study published by record (``StudyPlan.stages``): extraction
+  owned by the slower vendor, whose queue makes it the slow stage its breaches are
+  charged to, then a transform by the sponsor, then the publish;
 * queries opened, answered, closed, cancelled and reopened, some open > 30 days.
 
 Optionally invalid messages and exact duplicates (at-least-once redelivery) at
@@ -46,13 +49,20 @@ class StudyPlan:
     sites: tuple[tuple[str, str, str], ...]  # (site id, country, vendor)
     dashboards: tuple[str, ...] = ("default",)
     outage_days: tuple[int, int] | None = None  # [from, to) days after the start: no publishes
+    # The default dashboard's pipeline stages: (name, owner, p95 budget in hours or None),
+    # the last completed by the publish; stage events only for studies published by record.
+    stages: tuple[tuple[str, str, float | None], ...] = ()
 
 
 DEFAULT_STUDIES: tuple[StudyPlan, ...] = (
     StudyPlan("ONC-301", 12, "records", 2, 1.2,
               (("DE-101", "DE", "FSP-Alpha"), ("DE-102", "DE", "FSP-Alpha"),
                ("FR-201", "FR", "FSP-Beta"), ("ES-301", "ES", "FSP-Beta")),
-              dashboards=("default", "safety")),
+              dashboards=("default", "safety"),
+              # FSP-Beta runs the extraction out of the EDC: its queue (SLOW_VENDOR) is the
+              # slow stage, and the breaches of this study are charged to it.
+              stages=(("extract", "FSP-Beta", 4.0), ("transform", "sponsor", None),
+                      ("load", "sponsor", None))),
     StudyPlan("CV-204", 48, "snapshot", 24, 0.8,
               (("US-401", "US", "FSP-Gamma"), ("US-402", "US", "FSP-Gamma"),
                ("CA-501", "CA", "FSP-Gamma"))),
@@ -108,6 +118,9 @@ class Simulation:
         self._unpublished: dict[tuple[str, str], dict[str, None]] = {}
         self._records: dict[str, list[str]] = {s.study_id: [] for s in studies}
         self._arrival_of: dict[str, int] = {}  # newest arrival in Kafka per record
+        # Stage events draw from their own generator: the other events stay as they were.
+        self._stage_rng = random.Random(seed * 7919 + 23)
+        self._stage_ids: list[int] = []
 
     # -- configuration for the engine and the worker -----------------------------
 
@@ -124,6 +137,7 @@ class Simulation:
                 "sla": s.sla_h * 3600,
                 "dashboards": list(s.dashboards),
                 **({"schedules": SCHEDULES[s.study_id]} if s.study_id in SCHEDULES else {}),
+                **({"stages": {"default": _stage_settings(s.stages)}} if s.stages else {}),
             }
             for s in self.studies
         }
@@ -223,6 +237,10 @@ class Simulation:
                 # The dashboard pipeline sees the record once it reached Kafka.
                 self._unpublished.setdefault((plan.study_id, dashboard), {})[record_id] = None
         self._arrival_of[record_id] = arrival
+        if len(plan.stages) > 1 and plan.publish == "records":
+            # The first stage (extraction out of the EDC) completes when the entry reaches
+            # Kafka: the vendor's queue is its duration.
+            self._stage(plan, plan.stages[0][0], arrival, [record_id])
         if rng.random() < 0.06:
             self._query(plan, site, entered_us)
 
@@ -239,12 +257,27 @@ class Simulation:
             return
         for record_id in arrived:
             del waiting[record_id]
+        for middle in plan.stages[1:-1]:
+            # The stages between extraction and the publish finish minutes before it.
+            done = published_us - self._stage_rng.randrange(1, 5) * US_PER_MINUTE
+            for start in range(0, len(arrived), 200):
+                self._stage(plan, middle[0], done, arrived[start : start + 200])
         for start in range(0, len(arrived), 200):
             self._emit(published_us, "publishes", {
                 "schema": "dashboard.publish/1", "event_id": self._next_id("pub"),
                 "study_id": plan.study_id, "published_at": format_timestamp(published_us),
                 "record_ids": arrived[start : start + 200], "dashboard": "default",
             })  # fmt: skip
+
+    def _stage(self, plan: StudyPlan, stage: str, completed_us: int, record_ids: list[str]) -> None:
+        # Pushed, not emitted: no duplicate or invalid copies, no draw from self.rng and ids
+        # of their own, so the other events are exactly what they were without stages.
+        self._stage_ids.append(completed_us)
+        self._push(completed_us, "publishes", orjson.dumps({
+            "schema": "pipeline.stage/1", "event_id": f"stg-{len(self._stage_ids):09d}",
+            "study_id": plan.study_id, "dashboard": "default", "stage": stage,
+            "completed_at": format_timestamp(completed_us), "record_ids": record_ids,
+        }))  # fmt: skip
 
     def _snapshot(self, plan: StudyPlan, dashboard: str, published_us: int, cutoff_us: int) -> None:
         self._emit(published_us, "publishes", {
@@ -284,6 +317,13 @@ class Simulation:
                 **base, "event_id": self._next_id("qev"), "status": status,
                 "occurred_at": format_timestamp(occurred),
             })  # fmt: skip
+
+
+def _stage_settings(stages: tuple[tuple[str, str, float | None], ...]) -> list[dict[str, object]]:
+    return [
+        {"name": name, "owner": owner, **({} if budget_h is None else {"budget": budget_h * 3600})}
+        for name, owner, budget_h in stages
+    ]
 
 
 def _poisson(rng: random.Random, mean: float) -> int:

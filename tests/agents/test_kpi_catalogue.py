@@ -14,6 +14,7 @@ import yaml
 
 from agents.audit.replay.report import backlog_dict, latency_dict, queries_dict
 from agents.audit.replay.scorecard_report import CSV_COLUMNS, card_dict, spread_dict
+from agents.audit.replay.stages_report import CSV_COLUMNS as STAGE_CSV_COLUMNS
 from agents.audit.replay.tables import ENTRIES_HEADER, QUERIES_HEADER
 from agents.audit.replay.window_table import WINDOWS_COLUMNS
 from agents.cli import main
@@ -74,10 +75,22 @@ def report_fields(tmp_path: Path) -> dict[str, str]:
         },
         "uptime": report["uptime"],
         "freshness": next(iter(next(iter(report["uptime"]["studies"].values())).values())),
+        "stages": report["stages"],
+        "stage": stage_dicts(report["stages"])[0],
+        "pipeline": next(iter(next(iter(report["stages"]["studies"].values())).values())),
     }
     fields = {f"{section}.{key}": "report.json" for section, keys in sections.items() for key in keys}
     fields.update({key: "report.json (top level)" for key in report})
     return fields
+
+
+def stage_dicts(section: dict) -> list[dict]:
+    return [
+        stage
+        for dashboards in section["studies"].values()
+        for pipeline in dashboards.values()
+        for stage in pipeline["stages"]
+    ]
 
 
 def csv_columns() -> dict[str, str]:
@@ -86,6 +99,7 @@ def csv_columns() -> dict[str, str]:
         "queries.csv": QUERIES_HEADER.decode().strip().split(","),
         "scorecard.csv": list(CSV_COLUMNS),
         "windows.csv": list(WINDOWS_COLUMNS),
+        "stages.csv": list(STAGE_CSV_COLUMNS),
     }
     return {f"{name}:{column}": name for name, columns in files.items() for column in columns}
 

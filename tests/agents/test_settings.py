@@ -260,3 +260,38 @@ def test_any_zone_or_time_text_is_taken_or_refused_with_a_validation_error(zone,
     except ValidationError:
         return
     assert schedule.first_slot_from(0) >= 0
+def test_each_dashboards_stages_reach_the_engine_in_order_with_owner_and_budget(tmp_path):
+    config = tmp_path / "worker.toml"
+    config.write_text(
+        '[studies."ONC-301"]\ndashboards = ["default", "safety"]\n'
+        '[[studies."ONC-301".stages.default]]\nname = "extract"\nowner = "site"\n'
+        '[[studies."ONC-301".stages.default]]\nname = "transform"\nowner = "FSP-Alpha"\n'
+        'budget = "4h"\n'
+        '[[studies."ONC-301".stages.default]]\nname = "load"\nowner = "sponsor"\n'
+    )
+    study = load_settings(config).engine_config().study("ONC-301")
+    assert [(s.name, s.owner, s.budget_us) for s in study.stages["default"]] == [
+        ("extract", "site", None),
+        ("transform", "FSP-Alpha", 4 * 3600 * 1_000_000),
+        ("load", "sponsor", None),
+    ]
+    assert "safety" not in study.stages  # no stages: its stage events are dead-lettered
+
+
+@pytest.mark.parametrize(
+    ("stages", "message"),
+    [
+        ('[[studies."S".stages.other]]\nname = "x"\nowner = "site"\n', "stages names dashboards"),
+        ('[[studies."S".stages.default]]\nname = "x"\nowner = "site"\n'
+         '[[studies."S".stages.default]]\nname = "x"\nowner = "sponsor"\n', "each once"),
+        ('[[studies."S".stages.default]]\nname = "x"\nowner = ""\n', "owner"),
+        ('[[studies."S".stages.default]]\nname = "x"\nowner = "site"\nbudget = "0s"\n', "budget"),
+    ],
+)  # fmt: skip
+def test_stages_of_a_dashboard_the_study_lacks_or_named_twice_fail_at_start(
+    tmp_path, stages, message
+):
+    config = tmp_path / "worker.toml"
+    config.write_text('[studies."S"]\ndashboards = ["default"]\n' + stages)
+    with pytest.raises(ConfigurationError, match=message):
+        load_settings(config).engine_config()

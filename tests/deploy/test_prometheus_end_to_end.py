@@ -145,7 +145,7 @@ def test_every_panel_and_rule_returns_data_and_a_breach_pages(scraped_worker):
     for board, title, expr in panel_queries():
         concrete = (expr.replace('=~"$study"', '=~".*"').replace('=~"$dashboard"', '=~".*"')
                     .replace('=~"$site"', '=~".*"').replace('=~"$country"', '=~".*"')
-                    .replace('=~"$vendor"', '=~".*"'))  # fmt: skip
+                    .replace('=~"$vendor"', '=~".*"').replace('=~"$owner"', '=~".*"'))  # fmt: skip
         if not wait_until(lambda q=concrete: prometheus.query(q), timeout_s=20):
             missing.append(f"{board} / {title}: {expr}")
     for record in recorded_rules():

@@ -60,12 +60,15 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
         _maybe(draw, document, "vendor", optional_identifiers)
         _maybe(draw, document, "action", st.sampled_from(["create", "update", "delete"]))
         _maybe(draw, document, "visit_date", st.one_of(st.none(), st.dates().map(str)))
-    elif kind == "dashboard.publish/1":
+    elif kind in ("dashboard.publish/1", "pipeline.stage/1"):
         published = draw(instants)
+        at = "published_at" if kind == "dashboard.publish/1" else "completed_at"
         document = {
             "schema": kind, "event_id": draw(identifiers), "study_id": draw(identifiers),
-            "published_at": draw(timestamps(published)),
+            at: draw(timestamps(published)),
         }  # fmt: skip
+        if kind == "pipeline.stage/1":
+            document["stage"] = draw(identifiers)
         if draw(st.booleans()):
             document["record_ids"] = draw(st.lists(identifiers, min_size=1, max_size=5))
         else:

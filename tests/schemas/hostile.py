@@ -28,7 +28,12 @@ _QUERY = {
     "study_id": "ONC-1", "site_id": "s1", "status": "opened",
     "occurred_at": "2026-01-01T02:00:00Z",
 }  # fmt: skip
-BASES = (_ENTRY, _PUBLISH, _QUERY)
+_STAGE = {
+    "schema": "pipeline.stage/1", "event_id": f"t-{MARK}", "study_id": "ONC-1",
+    "stage": f"transform-{MARK}", "completed_at": "2026-01-01T00:30:00Z",
+    "record_ids": [f"r-{MARK}"],
+}  # fmt: skip
+BASES = (_ENTRY, _PUBLISH, _QUERY, _STAGE)
 
 # Byte sequences no UTF-8 decoder accepts: a lone continuation byte, an overlong NUL,
 # an encoded surrogate, a truncated sequence, bytes never used.

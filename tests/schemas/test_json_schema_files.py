@@ -40,6 +40,12 @@ CONTRACT = {
         "timestamps": {"occurred_at"},
         "enums": {"status": ["opened", "answered", "closed", "cancelled"]},
     },
+    "pipeline.stage/1": {
+        "required": {"schema", "event_id", "study_id", "stage", "completed_at"},
+        "optional": {"record_ids", "data_cutoff", "dashboard"},
+        "timestamps": {"completed_at", "data_cutoff"},
+        "enums": {},
+    },
 }  # fmt: skip
 
 

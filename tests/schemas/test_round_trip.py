@@ -21,7 +21,16 @@ from hypothesis import strategies as st
 from msgspec.structs import replace
 
 from agents.live.sharding import WITHHELD, decode_batch, encode, encode_batch
-from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, parse_event, wire
+from schemas import (
+    EntryEvent,
+    Event,
+    PublishEvent,
+    QueryEvent,
+    Rejection,
+    StageEvent,
+    parse_event,
+    wire,
+)
 from schemas.events import MODELS, as_document
 from schemas.export import SCHEMA_DIR, file_name
 from tests.schemas.documents import documents, producer_values
@@ -100,7 +109,7 @@ def test_every_accepted_document_is_valid_against_its_json_schema_file(
     event = parsed(document)
     assert schema_errors(document) == []
     assert schema_errors(as_document(event)) == []
-    assert isinstance(event, EntryEvent | PublishEvent | QueryEvent)
+    assert isinstance(event, EntryEvent | PublishEvent | QueryEvent | StageEvent)
 
 
 # -- hostile documents: the schema file is the oracle for what it can express --------

@@ -56,6 +56,7 @@ from agents.audit.replay.sharded import (
     merged_distributions,
     run_sharded,
 )
+from agents.audit.replay.stages_report import merge_observations, stages_csv, stages_section
 from agents.audit.replay.tables import EntryRows, entries_csv, queries_csv
 from agents.audit.replay.uptime_report import engine_uptime_section, merge_parts, uptime_section
 from agents.audit.replay.window_table import windows_csv
@@ -235,6 +236,11 @@ def _run(args: argparse.Namespace) -> int:
             )
         )
         report["uptime"] = engine_uptime_section(engine, as_of, settings.freshness_thresholds_us)
+        _add_stages(
+            report,
+            merge_observations(engine.stage_observations(as_of)),
+            engine.counters.unknown_stage,
+        )
         if args.from_topics:
             partitions, since_filter = partition_facts(reads), None
         else:
@@ -352,6 +358,11 @@ def _run_sharded(
     thresholds = settings.freshness_thresholds_us
     figures, clock = merge_parts([answer.freshness for answer in answers], as_of, thresholds)
     report["uptime"] = uptime_section(figures, clock, as_of, thresholds)
+    _add_stages(
+        report,
+        merge_observations(part for answer in answers for part in answer.stage_observations),
+        sum(answer.unknown_stage for answer in answers),
+    )
     partitions, since_filter = _manifest_coverage(path, digest)
     period = period_dict(since_us, since_from, as_of, times, len(windows))
     _add_coverage(report, partitions, since_filter, times, period)
@@ -407,16 +418,27 @@ def _add_coverage(
     mark_windows(report)
 
 
+def _add_stages(report: dict[str, Any], observations: Any, unknown_stage: int) -> None:
+    """The "where latency accrues" section, when a study has stages or stage events came."""
+    vendor_index = NEEDED_BREAKDOWN.index("vendor")
+    section = stages_section(observations, unknown_stage, vendor_index)
+    if section is not None:
+        report["stages"] = section
+
+
 def _report_files(
     report: dict[str, Any], distributions: dict[tuple[str, str], list[int]]
 ) -> dict[str, bytes]:
     """The outputs made from the report (the entries' and queries' CSVs are written apart)."""
-    return {
+    files = {
         "windows.csv": windows_csv(report),
         "report.json": dumps(report),
         "scorecard.csv": scorecard_csv(report),
         "report.html": render(report, distributions, _version()),
     }
+    if "stages" in report:
+        files["stages.csv"] = stages_csv(report["stages"])
+    return files
 
 
 def _say_done(args: argparse.Namespace, out: Path, valid: int, invalid: int, lines: int) -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.audit.manifest import PartitionRead
-from schemas import EntryEvent, Event, PublishEvent
+from schemas import EntryEvent, Event, PublishEvent, QueryEvent
 from schemas.timestamps import format_timestamp, parse_timestamp_us
 
 COMPLETE, INCOMPLETE, UNKNOWN = "complete", "incomplete", "unknown"
@@ -42,8 +42,10 @@ class EventTimes:
             topic, time_us = self.topics[0], event.entered_at  # type: ignore[union-attr]
         elif kind is PublishEvent:
             topic, time_us = self.topics[2], event.published_at  # type: ignore[union-attr]
-        else:
+        elif kind is QueryEvent:
             topic, time_us = self.topics[1], event.occurred_at  # type: ignore[union-attr]
+        else:  # a pipeline stage: carried by the publish topic (docs/contract.md)
+            topic, time_us = self.topics[2], event.completed_at  # type: ignore[union-attr]
         if topic not in self.earliest or time_us < self.earliest[topic]:
             self.earliest[topic] = time_us
         if topic not in self.latest or time_us > self.latest[topic]:

@@ -171,6 +171,16 @@ def _backlogs(report: dict[str, Any]) -> list[tuple[str, str, SeriesChart]]:
     return charts
 
 
+def _stage_charts(report: dict[str, Any]) -> dict[tuple[str, str], BarChart]:
+    """Per study and dashboard with stages: the share of the SLA each stage used, in %."""
+    charts: dict[tuple[str, str], BarChart] = {}
+    for study, dashboards in report.get("stages", {}).get("studies", {}).items():
+        for dashboard, pipeline in dashboards.items():
+            shares = [(s["name"], 100 * (s["share_of_sla"] or 0.0)) for s in pipeline["stages"]]
+            charts[(study, dashboard)] = _bars(shares, color="#c2703d")
+    return charts
+
+
 def render(
     report: dict[str, Any], distributions: dict[tuple[str, str], list[int]], version: str
 ) -> bytes:
@@ -190,6 +200,7 @@ def render(
             for study, figures in report["studies"].items()
         },
         scorecard_scopes=[("All studies", scorecards["all_studies"]), *scorecards["studies"].items()],
+        stage_charts=_stage_charts(report),
         provenance=[
             ("source", report["input"]["source"]),
             ("input SHA-256", report["input"]["sha256"]),

@@ -50,10 +50,11 @@ from agents.audit.replay.uptime_report import FreshnessParts, freshness_parts
 from agents.errors import EdcLatencyError
 from agents.live.sharding import shard_of
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, wire
-from streams import ACCEPTED, UNKNOWN_DASHBOARD, Engine, EngineConfig
+from streams import ACCEPTED, UNKNOWN_DASHBOARD, UNKNOWN_STAGE, Engine, EngineConfig
 from streams.at_risk import AtRiskPart, at_risk_parts
 from streams.parts import StudyPart
 from streams.scorecards import ScorecardGrains, scorecard_grains
+from streams.stages import StageObservations
 from streams.windows import WindowParts
 
 # Events per message in a shard's file: encoding and the file cost little per event.
@@ -90,6 +91,9 @@ class ShardAnswer:
     at_risk: dict[tuple[str, str], AtRiskPart] = field(default_factory=dict)
     freshness: FreshnessParts = ({}, None)
     peak_rss_mib: float | None = None
+    # Pipeline stages (streams/stages.py): observations add up over shards.
+    stage_observations: list[tuple[str, str, StageObservations]] = field(default_factory=list)
+    unknown_stage: int = 0
 
 
 @dataclass(slots=True)
@@ -266,7 +270,7 @@ def apply_shard(
     rows = EntryRows()
     sites: dict[tuple[str, str], str] = {}
     entry_order: list[int] = []
-    unknown = 0
+    unknown = unknown_stage = 0
     for index in range(ranges):
         later, base = repeated[index], offsets[index]
         for chunk in _read_chunks(workdir / f"events-{index}-{shard}"):
@@ -276,6 +280,7 @@ def apply_shard(
                 outcome = engine.apply(event)
                 if outcome != ACCEPTED:
                     unknown += outcome == UNKNOWN_DASHBOARD and counts
+                    unknown_stage += outcome == UNKNOWN_STAGE and counts
                     continue
                 if event.__class__ is EntryEvent:
                     rows.add(event, engine.last_entry_seq, engine.last_entry_group)  # type: ignore[arg-type]
@@ -308,6 +313,8 @@ def apply_shard(
         scorecard_grains=scorecard_grains(engine, as_of_us),
         at_risk=at_risk_parts(engine, as_of_us),
         freshness=freshness_parts(engine),
+        stage_observations=list(engine.stage_observations(as_of_us)),
+        unknown_stage=unknown_stage,
     )
 
 

@@ -14,12 +14,15 @@ SLA of the entries decided (CHANGELOG.md lists what changed); entries.csv and qu
 are unchanged. Then, merged with
 issue 21: report.json and report.html only, deliberately: ``input.event_time_bound``
 added (a plain JSONL has no message timestamps, so no future-skew bound), and the page
-says so beside the input counts and words the after-the-period count anew. Then issue 22
-(release 0.3.0), report.json and report.html only, deliberately: new top-level sections
-``at_risk`` and ``uptime`` (report.json; every other key byte-for-byte as before), and in
-report.html the block "At risk as of T" after the latency table and the table "Freshness and
-data-integration uptime (30 days)" before "Latency distribution" (the rest of the page
-unchanged but for the release its provenance names: 0.3.0); the CSV files are unchanged.
+says so beside the input counts and words the after-the-period count anew. Then, for
+release 0.3.0, deliberately: issue 22, report.json and report.html only: new top-level
+sections ``at_risk`` and ``uptime`` (report.json; every other key byte-for-byte as before),
+and in report.html the block "At risk as of T" after the latency table and the table
+"Freshness and data-integration uptime (30 days)" before "Latency distribution"; issue 23
+(the simulated studies' ONC-301 default dashboard has pipeline stages): report.json gains
+the ``stages`` section and one reason of an invalid line lists the new schema
+``pipeline.stage/1``; report.html gains the "Where latency accrues" section, that reason
+and the version 0.3.0; ``stages.csv`` is new; the other files are unchanged.
 """
 
 from __future__ import annotations
@@ -39,26 +42,29 @@ from schemas.timestamps import seconds_ms
 SAMPLE = Path("agents/data/sample-events.jsonl")
 STUDIES = Path("deploy/simulated-studies.toml")
 OUTPUTS = (
-    "report.json", "entries.csv", "queries.csv", "scorecard.csv", "windows.csv", "report.html"
+    "report.json", "entries.csv", "queries.csv", "scorecard.csv", "windows.csv", "report.html",
+    "stages.csv",
 )  # fmt: skip
 
 FROZEN = {
     "sample": {
-        "report.json": "f1f44b0c4ed40110261bec365d4e42c2088ba5d229accbf93fee8187fa789fef",
+        "report.json": "1bc7825027cf65958f1b349f35f1f585d524b472c7ef9ea00b8ef686433afd29",
         "entries.csv": "9ab9420e5e37f8859cd1866036f54d9882e835d04cba8a7d65414aa96711e373",
         "queries.csv": "601c6ccbf43c9f81dffcf29ef876557729c78f0929b71d05b927aaf6f1d105d7",
         "scorecard.csv": "2f9212955a344122d867210212b82b6176c55194040fca053f6fd31dc63d873a",
         "windows.csv": "79e784c21436294c81b653e4d6e1768f5d09f734e4d740f9f16681757994e929",
-        "report.html": "0f073b4ff816d8303f6bf39b520e2c6e138862c0b5084bd9d16a47ca13edacea",
+        "report.html": "fb4cbb115b87614200b64c4029d8f858ba27de81a02dd55d8dd8ad4f27a7ccef",
+        "stages.csv": "b7d9c64e93ea83b68623a7a6d30bd9e3fb71c1de50d975505d8e70634944dca6",
     },
     # write_realistic_mix(path, 150_000) (169,690 lines), as of its AS_OF.
     "realistic mix": {
-        "report.json": "2ad6a51adf0987fd754d7e44d7d0ce808720376d65ee330ae6dd5613b17e9579",
+        "report.json": "a20ebf29e605376ee1c3f65f58f187748c92441a5bc1aa4c91acbff6fe59543c",
         "entries.csv": "f14cf62411904106e14863280576df839cf13b1b85b5fd1de25b00c925cfd0b8",
         "queries.csv": "d8713e65811f5c79c5e2ab87f8a9cccaec452629494772c3cebb58644d31a41f",
         "scorecard.csv": "8b25e852fb17855c402a5288e1ad4d130efbe15dc47fae27351b34d5c7dbf609",
         "windows.csv": "4f19e39c1c7a892986cbc0460b868dc9a1330b7249c86a83926f610d762268db",
-        "report.html": "3ffa27ff65797a6ebe9861fff7187017aa6620230e3dadc4338aaae4c9c72561",
+        "report.html": "2f098b63ad9720679936b222ed45b15ebbc63c5aacc7e0f25a5dd5e8a1e2bea7",
+        "stages.csv": "4d468d893872e80640df4d9042a800f0a8ddd254810383c1dea3b4b3e8836861",
     },
 }
 

@@ -9,6 +9,7 @@ raises. ``make fuzz`` runs it with many more examples (HYPOTHESIS_PROFILE=fuzz).
 from __future__ import annotations
 
 import os
+from functools import partial
 
 import orjson
 from hypothesis import HealthCheck, given, settings
@@ -19,6 +20,9 @@ from agents.live.sharding import WireError, decode_batch
 from agents.metrics.cardinality import CardinalityGate
 from schemas import format_timestamp
 from schemas.limits import message_bound, parse_bounded, skew_us
+from streams import EngineConfig, StudyConfig
+from streams.config import StageConfig
+from streams.stages import UNKNOWN_STAGE_REASON, stage_problem
 from tests.schemas.hostile import MARK, hostile_values, poison_message
 
 BASE_US = 1_767_225_600_000_000  # 2026-01-01
@@ -26,9 +30,16 @@ HOUR_US = 3_600_000_000
 FUZZ_EXAMPLES = 20_000 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 2_000
 
 
+# ONC-1's default dashboard has the stages extract, transform and load (the publish's).
+STAGED = EngineConfig(studies={"ONC-1": StudyConfig(stages={"default": (
+    StageConfig("extract", "site"), StageConfig("transform", "FSP-A"),
+    StageConfig("load", "sponsor"),
+)})})  # fmt: skip
+
+
 def _router(max_bytes: int = 4096, skew: float | None = 3600.0, **caps: int) -> Router:
     gate = CardinalityGate(("ONC-1",), caps.get("studies", 3), caps.get("groups", 2))
-    return Router(4, max_bytes, skew, gate, ("site",))
+    return Router(4, max_bytes, skew, gate, ("site",), 300.0, partial(stage_problem, STAGED))
 
 
 def _entry(i: int, study: str = "ONC-1", site: str = "s1", at_us: int = BASE_US) -> bytes:
@@ -307,3 +318,32 @@ def test_with_only_configured_studies_junk_study_ids_are_refused_and_take_no_pla
         [*junk, (0, _entry(100, study="ONC-2"))], BASE_US
     )
     assert routed.over_cardinality[-1] == 50
+
+
+def _stage(i: int, stage: str, study: str = "ONC-1", dashboard: str = "default") -> bytes:
+    return orjson.dumps({
+        "schema": "pipeline.stage/1", "event_id": f"t{i}", "study_id": study,
+        "dashboard": dashboard, "stage": stage, "completed_at": format_timestamp(BASE_US),
+        "record_ids": [f"r{n}" for n in range(12)],
+    })  # fmt: skip
+
+
+def test_a_stage_event_of_no_configured_stage_is_dead_lettered_in_one_line():
+    values = [
+        (2, _stage(0, "transform")),
+        (2, _stage(1, "reshape")),  # not configured
+        (2, _stage(2, "load")),  # the publish completes the last stage
+        (2, _stage(3, "extract", dashboard="safety")),  # a dashboard without stages
+        (2, _stage(4, "extract", study="ONC-2")),  # a study without stages
+    ]
+    routed = _router().route(values, BASE_US)
+    assert routed.dead_letters == [(i, UNKNOWN_STAGE_REASON) for i in (1, 2, 3, 4)]
+    assert routed.valid == 1
+    # Split by record like a record publish: each shard gets the records it holds.
+    records = sorted(
+        record
+        for _shard, payload in routed.shard_messages
+        for _t, _c, event in decode_batch(payload)
+        for record in event.record_ids
+    )
+    assert records == sorted(f"r{n}" for n in range(12))

@@ -18,7 +18,7 @@ from agents.live.sharding import (
     routed_items,
     shard_of,
 )
-from schemas import EntryEvent, PublishEvent, QueryEvent, parse_event
+from schemas import EntryEvent, PublishEvent, QueryEvent, StageEvent, parse_event
 from tests.schemas.documents import documents
 
 SHARDS = 8
@@ -165,7 +165,8 @@ def test_previous_and_current_items_in_one_message_decode_to_the_same_events(bat
     items, expected = [], []
     for n, event in enumerate(events):
         counted = n % 2 == 0
-        if data.draw(st.booleans()):  # written by a router of the previous version
+        # Written by a router of the previous version (which had no stage events).
+        if not isinstance(event, StageEvent) and data.draw(st.booleans()):
             items.append(orjson.dumps(_previous_version_item(event, n % 3, counted)))
             expected.append((n % 3, counted, _as_previous_version_read_it(event)))
         else:

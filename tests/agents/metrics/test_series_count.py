@@ -10,16 +10,22 @@ from agents.metrics.collector import EngineCollector
 from agents.metrics.definitions import LATENCY_BUCKETS_S, QUERY_BUCKETS_S
 from agents.metrics.health import TopicHealth
 from schemas import format_timestamp, parse_event
-from streams import Engine, EngineConfig
+from streams import Engine, EngineConfig, StudyConfig
+from streams.config import StageConfig
 
 BASE = 1_767_225_600_000_000
 B, Q = len(LATENCY_BUCKETS_S), len(QUERY_BUCKETS_S)
 
 
-def exported_series(studies: int, vendors: int, breakdown: tuple[str, ...]) -> int:
+def exported_series(
+    studies: int, vendors: int, breakdown: tuple[str, ...], default_study: StudyConfig | None = None
+) -> int:
     engine = Engine(
         EngineConfig(
-            breakdown=breakdown, latency_bounds_s=LATENCY_BUCKETS_S, query_bounds_s=QUERY_BUCKETS_S
+            default_study=default_study or StudyConfig(),
+            breakdown=breakdown,
+            latency_bounds_s=LATENCY_BUCKETS_S,
+            query_bounds_s=QUERY_BUCKETS_S,
         )
     )
     n = 0
@@ -59,3 +65,16 @@ def test_each_study_and_group_exports_the_documented_number_of_series():
     assert exported_series(3, 1, ()) == base + 3 * (per_group + per_study)
     breakdown = ("vendor", "country")
     assert exported_series(3, 4, breakdown) == base + 3 * (4 * per_group + per_study)
+
+
+def test_each_pipeline_stage_adds_its_documented_series_whatever_the_breakdown():
+    # Per stage: its histogram (B buckets, +Inf, count, sum), pending, breaches charged; and
+    # the budget where one is configured (docs/metrics.md).
+    stages = (StageConfig("extract", "site"), StageConfig("transform", "FSP-A", 3_600_000_000),
+              StageConfig("load", "sponsor"))  # fmt: skip
+    staged = StudyConfig(stages={"default": stages})
+    per_stage = B + 3 + 1 + 1
+    assert per_stage == 22
+    for breakdown, vendors in (((), 1), (("vendor", "country"), 4)):
+        plain = exported_series(2, vendors, breakdown)
+        assert exported_series(2, vendors, breakdown, staged) == plain + 2 * (3 * per_stage + 1)
