@@ -27,6 +27,7 @@ from streams.figures import (
 from streams.latency import DashboardLedger, GroupKey, TrackedEntry
 from streams.queries import QueryLedger
 from streams.tally import Tally
+from streams.visits import VisitLedger
 from streams.watermarks import InputMark, InputWatermarks
 
 ACCEPTED = "accepted"
@@ -49,13 +50,20 @@ class Counters:
 
 
 class StudyState:
-    __slots__ = ("dashboards", "first_seen_us", "ledgers", "queries", "sla_us")
+    __slots__ = ("dashboards", "first_seen_us", "ledgers", "queries", "sla_us", "visits")
 
-    def __init__(self, sla_us: int, dashboards: dict[str, DashboardLedger], queries: QueryLedger):
+    def __init__(
+        self,
+        sla_us: int,
+        dashboards: dict[str, DashboardLedger],
+        queries: QueryLedger,
+        visits: VisitLedger,
+    ):
         self.sla_us = sla_us
         self.dashboards = dashboards
         self.ledgers = tuple(dashboards.values())  # the same, for the per-entry loop
         self.queries = queries
+        self.visits = visits  # visit to entry (streams/visits.py): per study, not per dashboard
         self.first_seen_us: int | None = None
 
 
@@ -73,6 +81,7 @@ class Engine:
         self._group_key = group_key_function(self._breakdown)
         self._latency_bounds = _bounds_us(self.config.latency_bounds_s)
         self._query_bounds = _bounds_us(self.config.query_bounds_s)
+        self._visit_bounds = _bounds_us(self.config.visit_bounds_s)
         self.studies: dict[str, StudyState] = {}
         self.event_ids = EventIdMemory()
         self.counters = Counters()
@@ -120,9 +129,15 @@ class Engine:
                 name: DashboardLedger(study.sla_us, self._latency_bounds)
                 for name in study.dashboards
             }
-            state = StudyState(study.sla_us, dashboards, QueryLedger(self._query_bounds))
+            state = StudyState(
+                study.sla_us, dashboards, QueryLedger(self._query_bounds), self.visit_ledger()
+            )
             self.studies[study_id] = state
         return state
+
+    def visit_ledger(self) -> VisitLedger:
+        config = self.config
+        return VisitLedger(self._visit_bounds, config.visit_medium_us, config.visit_high_us)
 
     def apply(self, event: Event) -> str:
         """Feed one valid event; returns ACCEPTED, DUPLICATE or UNKNOWN_DASHBOARD."""
@@ -177,6 +192,7 @@ class Engine:
             record_id = event.record_id  # type: ignore[union-attr]
             for ledger in study.ledgers:
                 ledger.add_entry(record_id, time_us, seq, key)
+            study.visits.add(key, event.visit_date, time_us)  # type: ignore[union-attr]
             self._last_entry = event  # type: ignore[assignment]
             self._last_entry_seq = seq
             self.last_entry_group = key
@@ -292,6 +308,7 @@ class Engine:
             for ledger in study.dashboards.values():
                 ledger.prune(horizon)
             study.queries.prune(horizon)
+            study.visits.prune(horizon)
 
     # -- answering -----------------------------------------------------------------
 
@@ -305,6 +322,11 @@ class Engine:
         """Cumulative latency observations per study, dashboard and group (the live histogram)."""
         for study_id, dashboard, key, ledger in self.iter_groups():
             yield study_id, dashboard, key, ledger.groups[key].tally
+
+    def visit_ledgers(self) -> Iterator[tuple[str, VisitLedger]]:
+        """Each study's visit to entry (streams/visits.py)."""
+        for study_id, study in self.studies.items():
+            yield study_id, study.visits
 
     def inputs_changed(self) -> None:
         """Derive what follows from the inputs' progress (after a report, or a restore)."""

@@ -7,18 +7,18 @@ A change of this layout bumps the version and comes with a new golden file
 (``tests/streams/golden/``); a state of another version is refused and the
 shard rebuilt from its topic.
 
-Layout, version 3 (positional lists keep a million entries small and fast)::
+Layout, version 4 (positional lists keep a million entries small and fast)::
 
-    {"version": 3,
+    {"version": 4,
      "config": {"retention_us", "max_hold_us", "breakdown", "latency_bounds_us",
-                "query_bounds_us"},
+                "query_bounds_us", "visit_bounds_us", "visit_medium_us", "visit_high_us"},
      "counters": [accepted, duplicates, unknown_dashboard, late],
      "clock": [watermark_us, earliest_us, seq, pruned_at_us],
      "inputs": null | {"partitions": [count per input topic…],
                        "marks": [[topic_index, partition, newest_us | null, idle]…]},
      "last_entry": null | [study_id, site_id, record_id, entered_us, country, vendor, seq],
      "event_ids": {"hours": [[hour, [event_id…]]…], "unfiled": [event_id…], "hour": hour|null},
-     "studies": [[study_id, sla_us, first_seen_us, [dashboard…], queries]…]}
+     "studies": [[study_id, sla_us, first_seen_us, [dashboard…], queries, visits]…]}
 
     dashboard: [name, sla_us, last_published_us, first_entered_us,
                 snapshot_cutoffs, snapshot_times,
@@ -33,16 +33,24 @@ Layout, version 3 (positional lists keep a million entries small and fast)::
     queries:   [[[key part…], answer tally, close tally]…,                     # groups
                 [[query_id, group, last_us, state, opened_us, orphans,
                   [occurred_us, seq, status, …]]…]]
+    visits:    [without_visit_date, entered_before_visit,
+                [[hour, [entered_us…]]…],                       # without a visit date
+                [[hour, [entered_us…]]…],                       # entered before the visit
+                [[[key part…], tally, over_medium, over_high,
+                  [[hour, [entered_us…], [visit_to_entry_us…]]…]]…]]       # groups: v4
 
 Version 2 added the tally's corrections (issue 26); version 3 added ``inputs`` (the
 progress the router reported of each input topic-partition, ``streams/watermarks.py``;
-null for an engine not fed by inputs) and ``config.max_hold_us``.
+null for an engine not fed by inputs) and ``config.max_hold_us``; version 4 added each
+study's ``visits`` (visit to entry, issue 23, ``streams/visits.py``) and the
+configuration's visit bounds and thresholds.
 
 Derived indexes (the record index of each dashboard) are rebuilt, not stored.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -61,9 +69,10 @@ from streams.latency import (
 )
 from streams.queries import QueryLedger, TrackedQuery
 from streams.tally import Tally
+from streams.visits import VisitGroup, VisitLedger
 
-# 2: the tally's corrections (issue 26); 3: the inputs' progress (issue 21). Others are
-# refused and the shard rebuilt.
+# 2: the tally's corrections (issue 26); 3: the inputs' progress (issue 21); 4: visit to
+# entry (issue 23). Others are refused and the shard rebuilt.
 STATE_VERSION = schema.STATE_LAYOUT_VERSION  # written once, beside the typed layout
 
 
@@ -145,6 +154,30 @@ def _queries(ledger: QueryLedger) -> list[Any]:
     return [groups, queries]
 
 
+def _hours(hours: Any) -> list[Any]:
+    return [[hour, list(times)] for hour, times in hours.items()]
+
+
+def _visits(ledger: VisitLedger) -> list[Any]:
+    groups = [
+        [
+            list(key),
+            _tally(group.tally),
+            group.over_medium,
+            group.over_high,
+            [[hour, list(filed[0::2]), list(filed[1::2])] for hour, filed in group.hours.items()],
+        ]
+        for key, group in ledger.groups.items()
+    ]
+    return [
+        ledger.without_visit_date,
+        ledger.before_visit,
+        _hours(ledger.without_hours),
+        _hours(ledger.before_hours),
+        groups,
+    ]
+
+
 def engine_state(engine: Any) -> dict[str, Any]:
     """The plain-value state of an engine (see the module docstring)."""
     config: EngineConfig = engine.config
@@ -191,6 +224,7 @@ def engine_state(engine: Any) -> dict[str, Any]:
                 study.first_seen_us,
                 [_dashboard(name, ledger) for name, ledger in study.dashboards.items()],
                 _queries(study.queries),
+                _visits(study.visits),
             ]
             for study_id, study in engine.studies.items()
         ],
@@ -206,6 +240,9 @@ def _config(config: EngineConfig) -> dict[str, Any]:
         "breakdown": list(config.breakdown),
         "latency_bounds_us": list(_bounds_us(config.latency_bounds_s)),
         "query_bounds_us": list(_bounds_us(config.query_bounds_s)),
+        "visit_bounds_us": list(_bounds_us(config.visit_bounds_s)),
+        "visit_medium_us": config.visit_medium_us,
+        "visit_high_us": config.visit_high_us,
     }
 
 
@@ -296,6 +333,24 @@ def _restore_queries(state: schema.QueriesState, bounds: tuple[int, ...]) -> Que
     return ledger
 
 
+def _restore_visits(state: schema.VisitsState, ledger: VisitLedger) -> VisitLedger:
+    ledger.without_visit_date, ledger.before_visit = state.without_visit_date, state.before_visit
+    for filed in state.without_hours:
+        ledger.without_hours[filed.hour] = array("q", filed.entered_us)
+    for filed in state.before_hours:
+        ledger.before_hours[filed.hour] = array("q", filed.entered_us)
+    for group_state in state.groups:
+        group = ledger.groups[tuple(group_state.key)] = VisitGroup(ledger.bounds_us)  # type: ignore[index]
+        group.tally = _restore_tally(group_state.tally, ledger.bounds_us)
+        group.over_medium, group.over_high = group_state.over_medium, group_state.over_high
+        for hour in group_state.hours:
+            interleaved = array("q", bytes(16 * len(hour.entered_us)))
+            interleaved[0::2] = array("q", hour.entered_us)
+            interleaved[1::2] = array("q", hour.values_us)
+            group.hours[hour.hour] = interleaved
+    return ledger
+
+
 def decode_state(raw: bytes, config: EngineConfig) -> schema.EngineState:
     """JSON bytes of a state → its typed form, every field checked; StateError naming the first wrong one."""
     return _checked(lambda: schema.decode(raw), config)
@@ -368,7 +423,12 @@ def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineSt
     latency_bounds, query_bounds = engine._latency_bounds, engine._query_bounds
     for study in state.studies:
         ledgers = dict(_restore_dashboard(d, latency_bounds) for d in study.dashboards)
-        restored = StudyState(study.sla_us, ledgers, _restore_queries(study.queries, query_bounds))
+        restored = StudyState(
+            study.sla_us,
+            ledgers,
+            _restore_queries(study.queries, query_bounds),
+            _restore_visits(study.visits, engine.visit_ledger()),
+        )
         restored.first_seen_us = study.first_seen_us
         engine.studies[study.study_id] = restored
     return engine
@@ -391,6 +451,7 @@ def _checked(
             len(config.latency_bounds_s),
             len(config.query_bounds_s),
             len(config.breakdown),
+            len(config.visit_bounds_s),
         )
     except schema.SchemaError as error:
         raise StateError(f"malformed engine state: {error}") from None

@@ -23,6 +23,8 @@ RELEASES = {
               "shard wire": "0-2 (positional items)", "report": "edc-latency.report/1"},
     "0.2.0": {"engine state": "3", "checkpoint": "edc-latency.checkpoint/3",
               "shard wire": "3-4", "report": "edc-latency.report/1"},
+    "0.3.0": {"engine state": "4", "checkpoint": "edc-latency.checkpoint/3",
+              "shard wire": "3-4", "report": "edc-latency.report/1"},
 }  # fmt: skip
 
 
