@@ -52,6 +52,7 @@ from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, wire
 from streams import ACCEPTED, UNKNOWN_DASHBOARD, Engine, EngineConfig
 from streams.parts import StudyPart
 from streams.scorecards import ScorecardGrains, scorecard_grains
+from streams.visits import VisitParts, visit_parts
 from streams.windows import WindowParts
 
 # Events per message in a shard's file: encoding and the file cost little per event.
@@ -85,6 +86,7 @@ class ShardAnswer:
     entry_ends: array[int]  # offset in this shard's entries.csv body after each one's rows
     queries: list[tuple[tuple[str, str], list[str]]]
     scorecard_grains: ScorecardGrains
+    visit_parts: VisitParts = field(default_factory=dict)  # visit to entry (issue 23)
     peak_rss_mib: float | None = None
 
 
@@ -302,6 +304,7 @@ def apply_shard(
         entry_ends=_entry_ends(body_path, rows_per_entry),
         queries=query_rows(engine, sites, as_of_us),
         scorecard_grains=scorecard_grains(engine, as_of_us),
+        visit_parts=visit_parts(engine.visit_ledgers(), config.breakdown, as_of_us),
     )
 
 
