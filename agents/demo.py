@@ -243,4 +243,19 @@ def _print_table(url: str, sim_now_us: int, sent: int) -> None:
           f" {'within SLA':>11}")  # fmt: skip
     for vendor, p95, share, backlog, overdue, old_queries in _vendor_rows(samples):
         print(f"{vendor:<12} {p95:>12} {backlog:>8} {overdue:>8} {old_queries:>13} {share:>11}")
+    slow = _sites_over_high_visit_to_entry(samples)
+    if slow:
+        print("sites entering visits late (entries over the high visit-to-entry threshold): "
+              + ", ".join(f"{site} {count}" for site, count in slow))  # fmt: skip
     sys.stdout.flush()
+
+
+def _sites_over_high_visit_to_entry(samples: Samples) -> list[tuple[str, int]]:
+    """Sites with entries over the high visit-to-entry threshold, most first (needs the site label)."""
+    counts: dict[str, int] = {}
+    for (name, labels), value in samples.items():
+        lbl = dict(labels)
+        if name == "edc_visit_to_entry_over_threshold_total" and lbl.get("level") == "high":
+            site = lbl.get("site", "")
+            counts[site] = counts.get(site, 0) + int(value)
+    return sorted(((s or "unassigned", n) for s, n in counts.items() if n), key=lambda x: -x[1])
