@@ -14,7 +14,12 @@ SLA of the entries decided (CHANGELOG.md lists what changed); entries.csv and qu
 are unchanged. Then, merged with
 issue 21: report.json and report.html only, deliberately: ``input.event_time_bound``
 added (a plain JSONL has no message timestamps, so no future-skew bound), and the page
-says so beside the input counts and words the after-the-period count anew.
+says so beside the input counts and words the after-the-period count anew. Then, by
+issue 23 (visit to entry), deliberately: report.json gains its top-level ``visit_to_entry``
+section and report.html its "Visit to entry" section (nothing else in either changed,
+checked against main's outputs), and visit_to_entry.csv is new; the realistic mix carries
+no visit dates, so its section counts every entry as without one. The other files are
+unchanged.
 """
 
 from __future__ import annotations
@@ -34,26 +39,29 @@ from schemas.timestamps import seconds_ms
 SAMPLE = Path("agents/data/sample-events.jsonl")
 STUDIES = Path("deploy/simulated-studies.toml")
 OUTPUTS = (
-    "report.json", "entries.csv", "queries.csv", "scorecard.csv", "windows.csv", "report.html"
+    "report.json", "entries.csv", "queries.csv", "scorecard.csv", "windows.csv", "report.html",
+    "visit_to_entry.csv",
 )  # fmt: skip
 
 FROZEN = {
     "sample": {
-        "report.json": "9cd7a0251e911467df7f3ea408610d1842283ceb52b70242d1b67b7044b10cbd",
+        "report.json": "cd7e15eba8b67d0eccea3be49456913a2350274f6e2c3c16bcbddb114f7e70a3",
         "entries.csv": "9ab9420e5e37f8859cd1866036f54d9882e835d04cba8a7d65414aa96711e373",
         "queries.csv": "601c6ccbf43c9f81dffcf29ef876557729c78f0929b71d05b927aaf6f1d105d7",
         "scorecard.csv": "2f9212955a344122d867210212b82b6176c55194040fca053f6fd31dc63d873a",
         "windows.csv": "79e784c21436294c81b653e4d6e1768f5d09f734e4d740f9f16681757994e929",
-        "report.html": "0c310c0aa5b9abc46adc378d37ca47beb98da28068adb15f1868f08a23ea6a45",
+        "report.html": "d70fc2a3f38a85121079716ff2a55d707542a82b7759181db3ebb6ef80fe652a",
+        "visit_to_entry.csv": "9e68a47561f5a7ca67e761d8e6ea40068b6fafdcb78191703ee71e90a69df2c6",
     },
     # write_realistic_mix(path, 150_000) (169,690 lines), as of its AS_OF.
     "realistic mix": {
-        "report.json": "3c338c25366788aa982ccea8d06e4ff8b0c3fbbc74feb6b0e9c7fe806bb24e8a",
+        "report.json": "03578d04357f79070ad780f7fe804b102074355d8bfdd1493be6dc2dfddd49d8",
         "entries.csv": "f14cf62411904106e14863280576df839cf13b1b85b5fd1de25b00c925cfd0b8",
         "queries.csv": "d8713e65811f5c79c5e2ab87f8a9cccaec452629494772c3cebb58644d31a41f",
         "scorecard.csv": "8b25e852fb17855c402a5288e1ad4d130efbe15dc47fae27351b34d5c7dbf609",
         "windows.csv": "4f19e39c1c7a892986cbc0460b868dc9a1330b7249c86a83926f610d762268db",
-        "report.html": "a8fb1f1fad695eda0c88baa5460942d12b0b8069558ea5f1132ddc066ab7eaad",
+        "report.html": "422dd1d1e39ccc863ab4c64d16be6433813954d120149845c6f938956a1f4f66",
+        "visit_to_entry.csv": "48c2dc9c68dd74f4199e052931ecfdb13b1609bc59f621981f24891e66b4bfdb",
     },
 }
 
