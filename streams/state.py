@@ -34,7 +34,6 @@ Layout, version 4 (positional lists keep a million entries small and fast)::
                 [[query_id, group, last_us, state, opened_us, orphans,
                   [occurred_us, seq, status, …]]…]]
     visits:    [without_visit_date, entered_before_visit,
-                [[hour, [entered_us…]]…],                       # without a visit date
                 [[hour, [entered_us…]]…],                       # entered before the visit
                 [[[key part…], tally, over_medium, over_high,
                   [[hour, [entered_us…], [visit_to_entry_us…]]…]]…]]       # groups: v4
@@ -69,7 +68,7 @@ from streams.latency import (
 )
 from streams.queries import QueryLedger, TrackedQuery
 from streams.tally import Tally
-from streams.visits import VisitGroup, VisitLedger
+from streams.visits import VALUE_BITS, VALUE_MASK, VisitGroup, VisitLedger, pack
 
 # 2: the tally's corrections (issue 26); 3: the inputs' progress (issue 21); 4: visit to
 # entry (issue 23). Others are refused and the shard rebuilt.
@@ -165,14 +164,16 @@ def _visits(ledger: VisitLedger) -> list[Any]:
             _tally(group.tally),
             group.over_medium,
             group.over_high,
-            [[hour, list(filed[0::2]), list(filed[1::2])] for hour, filed in group.hours.items()],
+            [
+                [hour, [p >> VALUE_BITS for p in filed], [p & VALUE_MASK for p in filed]]
+                for hour, filed in group.hours.items()
+            ],
         ]
         for key, group in ledger.groups.items()
     ]
     return [
         ledger.without_visit_date,
         ledger.before_visit,
-        _hours(ledger.without_hours),
         _hours(ledger.before_hours),
         groups,
     ]
@@ -335,8 +336,6 @@ def _restore_queries(state: schema.QueriesState, bounds: tuple[int, ...]) -> Que
 
 def _restore_visits(state: schema.VisitsState, ledger: VisitLedger) -> VisitLedger:
     ledger.without_visit_date, ledger.before_visit = state.without_visit_date, state.before_visit
-    for filed in state.without_hours:
-        ledger.without_hours[filed.hour] = array("q", filed.entered_us)
     for filed in state.before_hours:
         ledger.before_hours[filed.hour] = array("q", filed.entered_us)
     for group_state in state.groups:
@@ -344,10 +343,10 @@ def _restore_visits(state: schema.VisitsState, ledger: VisitLedger) -> VisitLedg
         group.tally = _restore_tally(group_state.tally, ledger.bounds_us)
         group.over_medium, group.over_high = group_state.over_medium, group_state.over_high
         for hour in group_state.hours:
-            interleaved = array("q", bytes(16 * len(hour.entered_us)))
-            interleaved[0::2] = array("q", hour.entered_us)
-            interleaved[1::2] = array("q", hour.values_us)
-            group.hours[hour.hour] = interleaved
+            group.hours[hour.hour] = [
+                pack(entered, value)
+                for entered, value in zip(hour.entered_us, hour.values_us, strict=True)
+            ]
     return ledger
 
 

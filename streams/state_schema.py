@@ -17,6 +17,7 @@ from msgspec import Meta, Struct
 
 from streams.latency import GROUP_MASK, SEQ_MASK
 from streams.queries import AWAITING_DM, AWAITING_SITE
+from streams.visits import VALUE_MASK
 
 OPEN_STATES = (AWAITING_SITE, AWAITING_DM)
 # The layout's version (streams/state.py STATE_VERSION); 2: the tally's corrections (issue 26),
@@ -186,10 +187,14 @@ class EntryTimesHour(_Positional):
     entered_us: list[Int64]
 
 
+# A visit to entry: what streams.visits packs beside its entry time (VALUE_BITS).
+VisitValue = Annotated[int, Meta(ge=0, le=VALUE_MASK)]
+
+
 class VisitHour(_Positional):
     hour: Int64
     entered_us: list[Int64]
-    values_us: list[Count]
+    values_us: list[VisitValue]
 
 
 class VisitGroupState(_Positional):
@@ -205,7 +210,6 @@ class VisitsState(_Positional):
 
     without_visit_date: Count
     before_visit: Count
-    without_hours: list[EntryTimesHour]
     before_hours: list[EntryTimesHour]
     groups: list[VisitGroupState]
 
@@ -297,14 +301,14 @@ def check(
         for g, visit_group in enumerate(study.visits.groups):
             if len(visit_group.key) != dimensions:
                 raise SchemaError(
-                    f"{where_visits}[4][{g}][0]: one key part per breakdown dimension"
+                    f"{where_visits}[3][{g}][0]: one key part per breakdown dimension"
                 )
-            _check_tally(visit_group.tally, visit_buckets, f"{where_visits}[4][{g}][1]")
+            _check_tally(visit_group.tally, visit_buckets, f"{where_visits}[3][{g}][1]")
             if not visit_group.over_high <= visit_group.over_medium <= visit_group.tally.count:
-                raise SchemaError(f"{where_visits}[4][{g}]: threshold counts disagree")
+                raise SchemaError(f"{where_visits}[3][{g}]: threshold counts disagree")
             for hour in visit_group.hours:
                 if len(hour.entered_us) != len(hour.values_us):
-                    raise SchemaError(f"{where_visits}[4][{g}][4]: columns of unequal length")
+                    raise SchemaError(f"{where_visits}[3][{g}][4]: columns of unequal length")
         for q, query in enumerate(study.queries.queries):
             if query.group >= len(study.queries.groups):
                 raise SchemaError(f"{where}[1][{q}][1]: no such query group")

@@ -51,7 +51,7 @@ def entry(n: int, entered_us: int, visit_date: str | None, site: str = "s1",
 
 def _report(engine: Engine, as_of: int):  # type: ignore[no-untyped-def]
     config = engine.config
-    parts = visit_parts(engine.visit_ledgers(), config.breakdown, as_of)
+    parts = visit_parts(engine, as_of)
     return visit_report(parts, config.visit_medium_us, config.visit_high_us)
 
 
@@ -137,7 +137,7 @@ def test_retention_forgets_the_values_but_never_the_cumulative_counts():
     group = ledger.groups[("s1", "DE", "V1")]
     assert (group.tally.count, group.over_high, ledger.without_visit_date) == (2, 1, 1)
     assert ledger.values(("s1", "DE", "V1"), BASE + 30 * DAY) == [6 * DAY]
-    assert ledger.left_out(BASE + 30 * DAY) == (0, 0)
+    assert ledger.before_visit_by(BASE + 30 * DAY) == 0
 
 
 def test_the_state_round_trip_keeps_every_visit_figure():
@@ -262,6 +262,6 @@ def test_engines_fed_disjoint_shards_add_up_to_one_engine(events, as_of, shards)
             seen.add(event.event_id)
             if hash((event.study_id, event.record_id, event.entered_at)) % shards == shard:
                 engine.apply(event)
-        parts.append(visit_parts(engine.visit_ledgers(), ALL, as_of))
+        parts.append(visit_parts(engine, as_of))
     merged = visit_report(merge_visit_parts(parts), MEDIUM, HIGH)
     assert merged == _report(one, as_of)

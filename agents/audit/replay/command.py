@@ -228,7 +228,7 @@ def _run(args: argparse.Namespace) -> int:
             summary.invalid,
         )
         report.update(report_sections(scorecards(engine, as_of)))
-        visits = _visits(visit_parts(engine.visit_ledgers(), engine.config.breakdown, as_of), engine)
+        visits = _visits(visit_parts(engine, as_of), engine)
         report.update(visit_section(visits))
         if args.from_topics:
             partitions, since_filter = partition_facts(reads), None

@@ -304,7 +304,7 @@ def apply_shard(
         entry_ends=_entry_ends(body_path, rows_per_entry),
         queries=query_rows(engine, sites, as_of_us),
         scorecard_grains=scorecard_grains(engine, as_of_us),
-        visit_parts=visit_parts(engine.visit_ledgers(), config.breakdown, as_of_us),
+        visit_parts=visit_parts(engine, as_of_us),
     )
 
 
