@@ -91,7 +91,7 @@ def names_in(expr: str) -> set[str]:
         "sum", "max", "min", "by", "on", "rate", "increase", "histogram_quantile", "and", "or",
         "group_left", "scalar", "vector", "absent", "le", "study", "dashboard", "vendor", "topic",
         "state", "site", "country", "age_bucket", "outcome", "label_values", "count", "job",
-        "stddev", "round", "last_over_time", "ALERTS", "instance", "reason",
+        "stddev", "round", "last_over_time", "ALERTS", "instance", "reason", "level",
     }  # fmt: skip
     return {w for w in words if w not in functions_and_keywords and not w.startswith("$")}
 
