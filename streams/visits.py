@@ -61,16 +61,11 @@ def pack(entered_us: int, value_us: int) -> int:
     return entered_us << VALUE_BITS | value_us
 
 
-def unpack(packed: int) -> tuple[int, int]:
-    return packed >> VALUE_BITS, packed & VALUE_MASK
-
-
 # UTC+14 (Line Islands): the visit date begins there 14 h before it begins in UTC.
 AHEAD_OF_UTC_US = 14 * US_PER_HOUR
 
 WITHOUT_VISIT_DATE = "without_visit_date"
 ENTERED_BEFORE_VISIT = "entered_before_visit"
-LEFT_OUT_REASONS = (WITHOUT_VISIT_DATE, ENTERED_BEFORE_VISIT)
 
 
 def visit_to_entry_us(visit_date: str, entered_us: int) -> int | None:

@@ -164,6 +164,21 @@ def test_the_state_round_trip_keeps_every_visit_figure():
                                      twin.over_medium, twin.over_high)  # fmt: skip
 
 
+def test_values_keep_their_entry_times_exactly_across_the_contract_s_whole_range():
+    from schemas.timestamps import parse_timestamp_us
+    from streams.visits import VALUE_BITS, VALUE_MASK, pack
+
+    first, last = parse_timestamp_us("0001-01-01T00:00:00Z"), parse_timestamp_us(
+        "9999-12-31T23:59:59.999999Z"
+    )
+    for entered in (first, -1, 0, last):
+        for value in (0, 1, last - first):
+            assert (pack(entered, value) >> VALUE_BITS, pack(entered, value) & VALUE_MASK) == (
+                entered,
+                value,
+            )
+
+
 # -- every figure against the brute force -------------------------------------------------
 
 # Coarse: entry times on quarter days and exactly 5 or 7 days (or 14 h before) after a visit
