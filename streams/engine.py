@@ -192,7 +192,11 @@ class Engine:
             record_id = event.record_id  # type: ignore[union-attr]
             for ledger in study.ledgers:
                 ledger.add_entry(record_id, time_us, seq, key)
-            study.visits.add(key, event.visit_date, time_us)  # type: ignore[union-attr]
+            visit_date = event.visit_date  # type: ignore[union-attr]
+            if visit_date is None:  # VisitLedger.add's first case, without the call
+                study.visits.without_visit_date += 1
+            else:
+                study.visits.add(key, visit_date, time_us)
             self._last_entry = event  # type: ignore[assignment]
             self._last_entry_seq = seq
             self.last_entry_group = key
