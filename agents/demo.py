@@ -69,9 +69,10 @@ def run(args: argparse.Namespace) -> int:
             "EDC_LATENCY_CLOCK": "event",  # simulated time: ages follow the newest event
             "EDC_LATENCY_STUDIES": json.dumps(simulation.study_configs_settings()),
             # The vendor lines of the table need the vendor label (country for the
-            # FSP scorecard dashboard); whatever else the settings split by is kept.
+            # FSP scorecard dashboard, site for "visit to entry by site": the simulated
+            # trial has 13 sites); whatever else the settings split by is kept.
             "EDC_LATENCY_BREAKDOWN": ",".join(
-                dict.fromkeys((*settings.breakdown, "vendor", "country"))
+                dict.fromkeys((*settings.breakdown, "site", "vendor", "country"))
             ),
         }
         worker = stack.enter_context(WorkerSubprocess(env, settings.metrics_host, port))
@@ -276,3 +277,19 @@ def _stage_rows(samples: Samples) -> Iterator[tuple[str, str, str, int, int]]:
             int(float(row.get("edc_stage_pending_entries", 0.0))),
             int(float(row.get("edc_stage_breaches_charged", 0.0))),
         )
+    slow = _sites_over_high_visit_to_entry(samples)
+    if slow:
+        print("sites entering visits late (entries over the high visit-to-entry threshold): "
+              + ", ".join(f"{site} {count}" for site, count in slow))  # fmt: skip
+    sys.stdout.flush()
+
+
+def _sites_over_high_visit_to_entry(samples: Samples) -> list[tuple[str, int]]:
+    """Sites with entries over the high visit-to-entry threshold, most first (needs the site label)."""
+    counts: dict[str, int] = {}
+    for (name, labels), value in samples.items():
+        lbl = dict(labels)
+        if name == "edc_visit_to_entry_over_threshold_total" and lbl.get("level") == "high":
+            site = lbl.get("site", "")
+            counts[site] = counts.get(site, 0) + int(value)
+    return sorted(((s or "unassigned", n) for s, n in counts.items() if n), key=lambda x: -x[1])

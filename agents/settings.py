@@ -376,6 +376,19 @@ class Settings(BaseSettings):
         default=(),
         description="Optional label dimensions among site, country, vendor (comma-separated).",
     )
+    visit_to_entry_medium: Duration = Field(
+        default=5 * 86400.0,
+        ge=0,
+        description="Visit to entry above this counts an entry over the medium threshold "
+        "(edc_visit_to_entry_over_threshold_total{level=\"medium\"}; docs/contract.md, "
+        "'Visit to entry').",
+    )
+    visit_to_entry_high: Duration = Field(
+        default=7 * 86400.0,
+        ge=0,
+        description="Visit to entry above this counts an entry over the high threshold "
+        "(level=\"high\"); at least visit_to_entry_medium.",
+    )
     retention: Duration = Field(
         default=7 * 86400.0,
         description="How long published entries, publishes, closed queries and event ids are "
@@ -602,6 +615,14 @@ class Settings(BaseSettings):
             raise ValueError(f"unknown dimension(s) {unknown}; choose from {BREAKDOWN_DIMENSIONS}")
         return tuple(d for d in BREAKDOWN_DIMENSIONS if d in value)  # canonical order
 
+    @field_validator("visit_to_entry_high")
+    @classmethod
+    def _high_not_below_medium(cls, value: float, info: ValidationInfo) -> float:
+        medium = info.data.get("visit_to_entry_medium")
+        if medium is not None and value < medium:
+            raise ValueError("must be at least visit_to_entry_medium")
+        return value
+
     @field_validator("checkpoint_verify_keys")
     @classmethod
     def _verify_keys_need_a_signing_key(
@@ -679,7 +700,7 @@ class Settings(BaseSettings):
         )
 
     def engine_config(self, *, retention: bool = True) -> EngineConfig:
-        from agents.metrics.definitions import LATENCY_BUCKETS_S, QUERY_BUCKETS_S
+        from agents.metrics.definitions import LATENCY_BUCKETS_S, QUERY_BUCKETS_S, VISIT_BUCKETS_S
 
         return EngineConfig(
             default_study=StudyConfig(
@@ -703,6 +724,9 @@ class Settings(BaseSettings):
             time_left_edges_us=tuple(round(edge * US_PER_SECOND) for edge in self.time_left_edges),
             schedule_grace_us=round(self.schedule_grace * US_PER_SECOND),
             cadence_min_gap_us=round(self.cadence_min_gap * US_PER_SECOND),
+            visit_bounds_s=VISIT_BUCKETS_S,
+            visit_medium_us=round(self.visit_to_entry_medium * US_PER_SECOND),
+            visit_high_us=round(self.visit_to_entry_high * US_PER_SECOND),
         )
 
     def kafka_client_options(self) -> dict[str, Any]:

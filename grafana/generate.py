@@ -18,6 +18,7 @@ OUT = Path(__file__).parent / "dashboards"
 DATASOURCE = {"type": "prometheus", "uid": "edc-latency-prometheus"}
 KPI = 'study=~"$study",dashboard=~"$dashboard",site=~"$site",country=~"$country",vendor=~"$vendor"'
 STUDY = 'study=~"$study"'
+VISITS = 'study=~"$study",site=~"$site",country=~"$country",vendor=~"$vendor"'
 
 
 def _variable(name: str, query: str, label: str) -> dict[str, Any]:
@@ -118,6 +119,10 @@ def dashboards() -> dict[str, dict[str, Any]]:
             (f'min by (study, dashboard, source) (edc_publish_next_expected_timestamp_seconds{{{STUDY},dashboard=~"$dashboard"}}) * 1000', "{{study}} {{dashboard}} ({{source}})"),
             (f'max by (study, dashboard) (edc_publish_schedule_missed{{{STUDY},dashboard=~"$dashboard"}})', "missed {{study}} {{dashboard}}"),
         ], "dateTimeAsIso", kind="table", description="Configured schedule or learned cadence; missed = 1 when the due publish did not come within its grace."),
+        _panel("Visit to entry by site", [
+            (f'histogram_quantile(0.95, sum by (study, site, le) (rate(edc_visit_to_entry_seconds_bucket{{{VISITS}}}[7d])))', "p95 {{study}} {{site}}"),
+            ('max by (level) (edc_visit_to_entry_threshold_seconds)', "{{level}} threshold"),
+        ], "s", description="The site's part: from 00:00 UTC of the visit date to the entry in the EDC, p95 over 7 d per site (estimated within its histogram bucket), against the medium and high thresholds. Empty site labels unless the site breakdown is on."),
     ], kpi_vars)  # fmt: skip
     queries = _dashboard("edc-latency-queries", "EDC query aging", [
         _panel("Open queries by age bucket", [

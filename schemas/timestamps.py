@@ -85,6 +85,17 @@ def _day_us(text: str) -> int | None:
     return value
 
 
+def day_start_us(text: str) -> int:
+    """Epoch µs of 00:00 UTC of a "YYYY-MM-DD" that ``is_calendar_date`` accepted (an
+    entry's ``visit_date``); ValueError for any other text."""
+    value = _DAY_US.get(text)
+    if value is None:
+        value = _day_us(text)
+        if value is None:
+            raise ValueError("not a calendar date")
+    return value
+
+
 def is_calendar_date(text: str) -> bool:
     """``check_calendar_date`` without the exception, for the hot path."""
     return text in _DAY_US or _day_us(text) is not None

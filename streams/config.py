@@ -80,6 +80,9 @@ class EngineConfig:
     ``breakdown`` names the optional dimensions (site, country, vendor) that
     split the figures; empty keeps one group per study and dashboard.
 
+    ``visit_medium_us`` and ``visit_high_us``: an entry whose visit to entry is above
+    them is counted over medium, over high (``streams/visits.py``).
+
     ``max_event_ids`` caps the ids the duplicate check remembers (``streams/dedupe.py``);
     ``None``: only the retention bounds them. A cap needs a retention (ids are evicted
     by event hour, and only a retention files them by hour).
@@ -101,8 +104,15 @@ class EngineConfig:
     schedule_grace_us: int = 30 * US_PER_MINUTE
     # Publishes closer together than this are one publish to the learned cadence.
     cadence_min_gap_us: int = 5 * US_PER_MINUTE
+    # Visit to entry (streams/visits.py): its histogram's bounds, and the thresholds an
+    # entry is counted over (strictly above).
+    visit_bounds_s: tuple[float, ...] = ()
+    visit_medium_us: int = 5 * US_PER_DAY
+    visit_high_us: int = 7 * US_PER_DAY
 
     def __post_init__(self) -> None:
+        if not 0 <= self.visit_medium_us <= self.visit_high_us:
+            raise ValueError("visit-to-entry thresholds: 0 <= medium <= high")
         if self.max_event_ids is not None and (self.max_event_ids < 1 or self.retention_us is None):
             raise ValueError("max_event_ids must be positive, and needs a retention")
         unknown = [d for d in self.breakdown if d not in BREAKDOWN_DIMENSIONS]

@@ -30,6 +30,7 @@ from streams.queries import QueryLedger
 from streams.schedules import CADENCE_HISTORY
 from streams.stages import Pipeline, PipelineFigures, StageObservations, observe
 from streams.tally import Tally
+from streams.visits import VisitLedger
 from streams.watermarks import InputMark, InputWatermarks
 
 ACCEPTED = "accepted"
@@ -62,6 +63,7 @@ class StudyState:
         "queries",
         "sla_us",
         "staged",
+        "visits",
     )
 
     def __init__(
@@ -69,12 +71,14 @@ class StudyState:
         sla_us: int,
         dashboards: dict[str, DashboardLedger],
         queries: QueryLedger,
+        visits: VisitLedger,
         pipelines: dict[str, Pipeline] | None = None,
     ):
         self.sla_us = sla_us
         self.dashboards = dashboards
         self.ledgers = tuple(dashboards.values())  # the same, for the per-entry loop
         self.queries = queries
+        self.visits = visits  # visit to entry (streams/visits.py): per study, not per dashboard
         self.first_seen_us: int | None = None
         # Dashboards with configured stages (streams/stages.py); most have none, and their
         # entries pay one loop over an empty tuple.
@@ -96,6 +100,7 @@ class Engine:
         self._group_key = group_key_function(self._breakdown)
         self._latency_bounds = _bounds_us(self.config.latency_bounds_s)
         self._query_bounds = _bounds_us(self.config.query_bounds_s)
+        self._visit_bounds = _bounds_us(self.config.visit_bounds_s)
         self.studies: dict[str, StudyState] = {}
         self.event_ids = EventIdMemory()
         self.counters = Counters()
@@ -148,9 +153,19 @@ class Engine:
             pipelines = {
                 name: Pipeline(stages, study.sla_us, cap) for name, stages in study.stages.items()
             }
-            state = StudyState(study.sla_us, dashboards, QueryLedger(self._query_bounds), pipelines)
+            state = StudyState(
+                study.sla_us,
+                dashboards,
+                QueryLedger(self._query_bounds),
+                self.visit_ledger(),
+                pipelines,
+            )
             self.studies[study_id] = state
         return state
+
+    def visit_ledger(self) -> VisitLedger:
+        config = self.config
+        return VisitLedger(self._visit_bounds, config.visit_medium_us, config.visit_high_us)
 
     def apply(self, event: Event) -> str:
         """Feed one valid event; returns ACCEPTED, DUPLICATE, UNKNOWN_DASHBOARD or UNKNOWN_STAGE."""
@@ -209,6 +224,11 @@ class Engine:
                 ledger.add_entry(record_id, time_us, seq, key)
             for pipeline in study.staged:
                 pipeline.add_entry(record_id, time_us, seq)
+            visit_date = event.visit_date  # type: ignore[union-attr]
+            if visit_date is None:  # VisitLedger.add's first case, without the call
+                study.visits.without_visit_date += 1
+            else:
+                study.visits.add(key, visit_date, time_us)
             self._last_entry = event  # type: ignore[assignment]
             self._last_entry_seq = seq
             self.last_entry_group = key
@@ -339,6 +359,7 @@ class Engine:
                     for stage_ledger in pipeline.ledgers:
                         stage_ledger.freshness.compact(clock)
             study.queries.prune(horizon)
+            study.visits.prune(horizon)
 
     # -- answering -----------------------------------------------------------------
 
@@ -352,6 +373,11 @@ class Engine:
         """Cumulative latency observations per study, dashboard and group (the live histogram)."""
         for study_id, dashboard, key, ledger in self.iter_groups():
             yield study_id, dashboard, key, ledger.groups[key].tally
+
+    def visit_ledgers(self) -> Iterator[tuple[str, VisitLedger]]:
+        """Each study's visit to entry (streams/visits.py)."""
+        for study_id, study in self.studies.items():
+            yield study_id, study.visits
 
     def inputs_changed(self) -> None:
         """Derive what follows from the inputs' progress (after a report, or a restore)."""

@@ -11,14 +11,15 @@ Layout, version 4 (positional lists keep a million entries small and fast)::
 
     {"version": 4,
      "config": {"retention_us", "max_hold_us", "breakdown", "latency_bounds_us",
-                "query_bounds_us"},
+                "query_bounds_us", "visit_bounds_us", "visit_medium_us", "visit_high_us"},
      "counters": [accepted, duplicates, unknown_dashboard, late, unknown_stage],
      "clock": [watermark_us, earliest_us, seq, pruned_at_us],
      "inputs": null | {"partitions": [count per input topic…],
                        "marks": [[topic_index, partition, newest_us | null, idle]…]},
      "last_entry": null | [study_id, site_id, record_id, entered_us, country, vendor, seq],
      "event_ids": {"hours": [[hour, [event_id…]]…], "unfiled": [event_id…], "hour": hour|null},
-     "studies": [[study_id, sla_us, first_seen_us, [dashboard…], queries, [pipeline…]]…]}
+     "studies": [[study_id, sla_us, first_seen_us, [dashboard…], queries, [pipeline…],
+                  visits]…]}
 
     dashboard: [name, sla_us, last_published_us, first_entered_us,
                 snapshot_cutoffs, snapshot_times,
@@ -41,6 +42,10 @@ Layout, version 4 (positional lists keep a million entries small and fast)::
     queries:   [[[key part…], answer tally, close tally]…,                     # groups
                 [[query_id, group, last_us, state, opened_us, orphans,
                   [occurred_us, seq, status, …]]…]]
+    visits:    [without_visit_date, entered_before_visit,
+                [[hour, [entered_us…]]…],                       # entered before the visit
+                [[[key part…], tally, over_medium, over_high,
+                  [[hour, [entered_us…], [visit_to_entry_us…]]…]]…]]       # groups: v4
 
 Version 2 added the tally's corrections (issue 26); version 3 added ``inputs`` (the
 progress the router reported of each input topic-partition, ``streams/watermarks.py``;
@@ -48,13 +53,16 @@ null for an engine not fed by inputs) and ``config.max_hold_us``; version 4 adde
 dashboard's newest publish instants (issue 22: the schedule as of T and the learned
 cadence, ``streams/schedules.py``), its freshness history (issue 22: publish times and
 the newest data each showed, for data freshness and the uptime minutes), the pipeline
-stages of each study's dashboards and the ``unknown_stage`` counter (issue 23).
+stages of each study's dashboards and the ``unknown_stage`` counter (issue 23), each
+study's ``visits`` (visit to entry, issue 23, ``streams/visits.py``) and the
+configuration's visit bounds and thresholds.
 
 Derived indexes (the record index of each dashboard) are rebuilt, not stored.
 """
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from typing import Any
 
@@ -76,10 +84,11 @@ from streams.queries import QueryLedger, TrackedQuery
 from streams.schedules import CADENCE_HISTORY
 from streams.stages import Pipeline
 from streams.tally import Tally
+from streams.visits import VALUE_BITS, VALUE_MASK, VisitGroup, VisitLedger, pack
 
 # 2: the tally's corrections (issue 26); 3: the inputs' progress (issue 21); 4: the
-# dashboards' publish instants and freshness histories (issue 22), pipeline stages
-# (issue 23). Others are refused and the shard rebuilt.
+# dashboards' publish instants and freshness histories (issue 22), pipeline stages and
+# visit to entry (issue 23). Others are refused and the shard rebuilt.
 STATE_VERSION = schema.STATE_LAYOUT_VERSION  # written once, beside the typed layout
 
 
@@ -175,6 +184,32 @@ def _queries(ledger: QueryLedger) -> list[Any]:
     return [groups, queries]
 
 
+def _hours(hours: Any) -> list[Any]:
+    return [[hour, list(times)] for hour, times in hours.items()]
+
+
+def _visits(ledger: VisitLedger) -> list[Any]:
+    groups = [
+        [
+            list(key),
+            _tally(group.tally),
+            group.over_medium,
+            group.over_high,
+            [
+                [hour, [p >> VALUE_BITS for p in filed], [p & VALUE_MASK for p in filed]]
+                for hour, filed in group.hours.items()
+            ],
+        ]
+        for key, group in ledger.groups.items()
+    ]
+    return [
+        ledger.without_visit_date,
+        ledger.before_visit,
+        _hours(ledger.before_hours),
+        groups,
+    ]
+
+
 def engine_state(engine: Any) -> dict[str, Any]:
     """The plain-value state of an engine (see the module docstring)."""
     config: EngineConfig = engine.config
@@ -235,6 +270,7 @@ def engine_state(engine: Any) -> dict[str, Any]:
                     ]
                     for name, pipeline in study.pipelines.items()
                 ],
+                _visits(study.visits),
             ]
             for study_id, study in engine.studies.items()
         ],
@@ -250,6 +286,9 @@ def _config(config: EngineConfig) -> dict[str, Any]:
         "breakdown": list(config.breakdown),
         "latency_bounds_us": list(_bounds_us(config.latency_bounds_s)),
         "query_bounds_us": list(_bounds_us(config.query_bounds_s)),
+        "visit_bounds_us": list(_bounds_us(config.visit_bounds_s)),
+        "visit_medium_us": config.visit_medium_us,
+        "visit_high_us": config.visit_high_us,
     }
 
 
@@ -353,6 +392,22 @@ def _restore_queries(state: schema.QueriesState, bounds: tuple[int, ...]) -> Que
     return ledger
 
 
+def _restore_visits(state: schema.VisitsState, ledger: VisitLedger) -> VisitLedger:
+    ledger.without_visit_date, ledger.before_visit = state.without_visit_date, state.before_visit
+    for filed in state.before_hours:
+        ledger.before_hours[filed.hour] = array("q", filed.entered_us)
+    for group_state in state.groups:
+        group = ledger.groups[tuple(group_state.key)] = VisitGroup(ledger.bounds_us)  # type: ignore[index]
+        group.tally = _restore_tally(group_state.tally, ledger.bounds_us)
+        group.over_medium, group.over_high = group_state.over_medium, group_state.over_high
+        for hour in group_state.hours:
+            group.hours[hour.hour] = [
+                pack(entered, value)
+                for entered, value in zip(hour.entered_us, hour.values_us, strict=True)
+            ]
+    return ledger
+
+
 def decode_state(raw: bytes, config: EngineConfig) -> schema.EngineState:
     """JSON bytes of a state → its typed form, every field checked; StateError naming the first wrong one."""
     return _checked(lambda: schema.decode(raw), config)
@@ -434,6 +489,7 @@ def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineSt
             study.sla_us,
             ledgers,
             _restore_queries(study.queries, query_bounds),
+            _restore_visits(study.visits, engine.visit_ledger()),
             _restore_pipelines(study, config, cap),
         )
         restored.first_seen_us = study.first_seen_us
@@ -476,6 +532,7 @@ def _checked(decode: Callable[[], schema.EngineState], config: EngineConfig) -> 
             len(config.latency_bounds_s),
             len(config.query_bounds_s),
             len(config.breakdown),
+            len(config.visit_bounds_s),
         )
     except schema.SchemaError as error:
         raise StateError(f"malformed engine state: {error}") from None

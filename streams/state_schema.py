@@ -17,11 +17,13 @@ from msgspec import Meta, Struct
 
 from streams.latency import GROUP_MASK, SEQ_MASK
 from streams.queries import AWAITING_DM, AWAITING_SITE
+from streams.visits import VALUE_MASK
 
 OPEN_STATES = (AWAITING_SITE, AWAITING_DM)
 # The layout's version (streams/state.py STATE_VERSION); 2: the tally's corrections (issue 26),
 # 3: the inputs' progress and max_hold (issue 21); 4: the dashboards' publish instants and
-# freshness histories (issue 22), pipeline stages and the unknown-stage counter (issue 23).
+# freshness histories (issue 22), pipeline stages and the unknown-stage counter, visit to
+# entry (issue 23).
 STATE_LAYOUT_VERSION = 4
 
 # Event times and hours in microseconds / hours since the epoch: any 64-bit value.
@@ -48,6 +50,9 @@ class ConfigState(Struct, forbid_unknown_fields=True, frozen=True):
     breakdown: list[Text]
     latency_bounds_us: list[Count]
     query_bounds_us: list[Count]
+    visit_bounds_us: list[Count]
+    visit_medium_us: Count
+    visit_high_us: Count
 
 
 class CountersState(_Positional):
@@ -205,6 +210,38 @@ class PipelineLayout(_Positional):
     ledgers: list[DashboardState]  # one per stage before the publish
 
 
+class EntryTimesHour(_Positional):
+    hour: Int64
+    entered_us: list[Int64]
+
+
+# A visit to entry: what streams.visits packs beside its entry time (VALUE_BITS).
+VisitValue = Annotated[int, Meta(ge=0, le=VALUE_MASK)]
+
+
+class VisitHour(_Positional):
+    hour: Int64
+    entered_us: list[Int64]
+    values_us: list[VisitValue]
+
+
+class VisitGroupState(_Positional):
+    key: list[KeyPart]
+    tally: TallyState
+    over_medium: Count
+    over_high: Count
+    hours: list[VisitHour]
+
+
+class VisitsState(_Positional):
+    """Version 4: a study's visit to entry (streams/visits.py)."""
+
+    without_visit_date: Count
+    before_visit: Count
+    before_hours: list[EntryTimesHour]
+    groups: list[VisitGroupState]
+
+
 class StudyLayout(_Positional):
     study_id: Text
     sla_us: Count
@@ -212,6 +249,7 @@ class StudyLayout(_Positional):
     dashboards: list[DashboardState]
     queries: QueriesState
     pipelines: list[PipelineLayout]
+    visits: VisitsState
 
 
 class EngineState(Struct, forbid_unknown_fields=True, frozen=True):
@@ -255,7 +293,13 @@ def _one_line(error: msgspec.ValidationError) -> str:
     return " ".join(str(error).split())[:300]
 
 
-def check(state: EngineState, latency_buckets: int, query_buckets: int, dimensions: int) -> None:
+def check(
+    state: EngineState,
+    latency_buckets: int,
+    query_buckets: int,
+    dimensions: int,
+    visit_buckets: int = 0,
+) -> None:
     """What the types cannot say; SchemaError naming the place."""
     hours = state.event_ids.hours
     if state.event_ids.hour is not None and state.event_ids.hour not in {h.hour for h in hours}:
@@ -285,6 +329,18 @@ def check(state: EngineState, latency_buckets: int, query_buckets: int, dimensio
                 raise SchemaError(f"{where}[0][{g}][0]: one key part per breakdown dimension")
             _check_tally(group.answers, query_buckets, f"{where}[0][{g}][1]")
             _check_tally(group.closes, query_buckets, f"{where}[0][{g}][2]")
+        where_visits = f"$.studies[{s}][5]"
+        for g, visit_group in enumerate(study.visits.groups):
+            if len(visit_group.key) != dimensions:
+                raise SchemaError(
+                    f"{where_visits}[3][{g}][0]: one key part per breakdown dimension"
+                )
+            _check_tally(visit_group.tally, visit_buckets, f"{where_visits}[3][{g}][1]")
+            if not visit_group.over_high <= visit_group.over_medium <= visit_group.tally.count:
+                raise SchemaError(f"{where_visits}[3][{g}]: threshold counts disagree")
+            for hour in visit_group.hours:
+                if len(hour.entered_us) != len(hour.values_us):
+                    raise SchemaError(f"{where_visits}[3][{g}][4]: columns of unequal length")
         for q, query in enumerate(study.queries.queries):
             if query.group >= len(study.queries.groups):
                 raise SchemaError(f"{where}[1][{q}][1]: no such query group")

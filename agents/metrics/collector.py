@@ -31,6 +31,7 @@ from streams.queries import AWAITING_DM, AWAITING_SITE, STATE_NAMES
 from streams.schedules import Outlook
 from streams.stages import StageObservations
 from streams.tally import Tally
+from streams.visits import ENTERED_BEFORE_VISIT, WITHOUT_VISIT_DATE
 
 BUILD_LABELS = build_labels()  # fixed for the life of the process
 
@@ -122,6 +123,7 @@ class EngineCollector(Collector):
             self._at_risk(engines),
             self._freshness(engines, now_us),
             self._queries(engines, now_us),
+            self._visits(engines),
             self._health_metrics(now_us),
             self._state_metrics(self._checkpoint_health),
             self._stages(engines),
@@ -463,6 +465,52 @@ class EngineCollector(Collector):
                     withdrawn_family.add_metric([*key, "answer"], answers[key].withdrawn)
                     withdrawn_family.add_metric([*key, "close"], closes[key].withdrawn)
             return [open_family, oldest_family, answer_family, close_family, withdrawn_family]
+
+        return build
+
+    def _visits(self, engines: list[Engine]) -> Callable[[], list[Metric]]:
+        """Visit to entry (streams/visits.py): cumulative, per study and breakdown group."""
+        dims = self._dimensions
+        tallies: dict[tuple[str, ...], Tally] = {}
+        over: dict[tuple[str, ...], list[int]] = {}
+        left_out: dict[str, list[int]] = {}
+        thresholds: tuple[int, int] | None = None
+        for engine in engines:
+            config = engine.config
+            thresholds = (config.visit_medium_us, config.visit_high_us)
+            for study_id, ledger in engine.visit_ledgers():
+                if not self._exports(study_id):
+                    continue
+                counts = left_out.setdefault(study_id, [0, 0])
+                counts[0] += ledger.without_visit_date
+                counts[1] += ledger.before_visit
+                for group_key, group in ledger.groups.items():
+                    if not self._exports(study_id, group_key):
+                        continue
+                    key = (study_id, *group_key)
+                    _merge_tally(tallies, key, group.tally)
+                    row = over.setdefault(key, [0, 0])
+                    row[0] += group.over_medium
+                    row[1] += group.over_high
+
+        def build() -> list[Metric]:
+            histogram = _family(m.VISIT_TO_ENTRY, dims)
+            over_family = _family(m.VISIT_TO_ENTRY_OVER, dims)
+            for key in sorted(tallies):
+                labels = list(key)
+                _add_histogram(histogram, labels, tallies[key], m.VISIT_BUCKETS_S)
+                over_family.add_metric([*labels, "medium"], over[key][0])
+                over_family.add_metric([*labels, "high"], over[key][1])
+            left_family = _family(m.VISIT_TO_ENTRY_LEFT_OUT, dims)
+            for study_id in sorted(left_out):
+                without, before = left_out[study_id]
+                left_family.add_metric([study_id, WITHOUT_VISIT_DATE], without)
+                left_family.add_metric([study_id, ENTERED_BEFORE_VISIT], before)
+            threshold_family = _family(m.VISIT_TO_ENTRY_THRESHOLD, ())
+            if thresholds is not None:
+                threshold_family.add_metric(["medium"], thresholds[0] / US_PER_SECOND)
+                threshold_family.add_metric(["high"], thresholds[1] / US_PER_SECOND)
+            return [histogram, over_family, left_family, threshold_family]
 
         return build
 

@@ -31,6 +31,12 @@ QUERY_BUCKETS_S: tuple[float, ...] = (
     90 * DAY,
 )  # fmt: skip
 
+# Visit to entry (streams/visits.py) is counted in days: same day, then up to months; 5 and 7
+# days are the default thresholds, so the panels can read them off the buckets too.
+VISIT_BUCKETS_S: tuple[float, ...] = (
+    12 * HOUR, DAY, 2 * DAY, 3 * DAY, 5 * DAY, 7 * DAY, 14 * DAY, 30 * DAY, 60 * DAY,
+)  # fmt: skip
+
 KPI_BASE_LABELS = ("study", "dashboard")
 QUERY_BASE_LABELS = ("study",)
 TOPIC_LABELS = ("topic",)
@@ -232,6 +238,32 @@ QUERY_DURATIONS_WITHDRAWN = MetricSpec(
     QUERY_BASE_LABELS, ("kind",),
 )  # fmt: skip
 
+# --- visit to entry: the site's part (streams/visits.py, docs/contract.md) --------------
+VISIT_TO_ENTRY = MetricSpec(
+    "edc_visit_to_entry_seconds", "histogram",
+    "Time from 00:00 UTC of an entry's visit date to its entry in the EDC, per entry event "
+    "with a visit date (the site's part of the data's path).",
+    QUERY_BASE_LABELS,
+)  # fmt: skip
+VISIT_TO_ENTRY_OVER = MetricSpec(
+    "edc_visit_to_entry_over_threshold", "counter",
+    "Entries whose visit to entry is above the medium or high threshold (level=medium|high; "
+    "visit_to_entry_medium, visit_to_entry_high); an entry over high is over medium too.",
+    QUERY_BASE_LABELS, ("level",),
+)  # fmt: skip
+VISIT_TO_ENTRY_LEFT_OUT = MetricSpec(
+    "edc_visit_to_entry_left_out", "counter",
+    "Entries left out of the visit to entry, by reason: without_visit_date, or "
+    "entered_before_visit (entered more than 14 h before 00:00 UTC of their visit date).",
+    QUERY_BASE_LABELS, ("reason",), breakdown=False,
+)  # fmt: skip
+VISIT_TO_ENTRY_THRESHOLD = MetricSpec(
+    "edc_visit_to_entry_threshold_seconds", "gauge",
+    "The visit-to-entry thresholds (level=medium|high), for panels and alerts that compare "
+    "against them.",
+    (), ("level",),
+)  # fmt: skip
+
 # --- the worker itself -------------------------------------------------------------
 MESSAGES = MetricSpec(
     "edc_messages", "counter",
@@ -355,6 +387,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     DATA_FRESHNESS, DATA_STALE_AFTER, INTEGRATION_MINUTES,
     QUERIES_OPEN, QUERY_OLDEST_OPEN_AGE, QUERY_TIME_TO_ANSWER, QUERY_TIME_TO_CLOSE,
     QUERY_DURATIONS_WITHDRAWN,
+    VISIT_TO_ENTRY, VISIT_TO_ENTRY_OVER, VISIT_TO_ENTRY_LEFT_OUT, VISIT_TO_ENTRY_THRESHOLD,
     MESSAGES, DEAD_LETTERS, LATE_EVENTS, NEWEST_EVENT_TIME, NEWEST_EVENT_AGE,
     CONSUMER_LAG, PROCESSING_DELAY, OVER_CARDINALITY, OWNED_PARTITIONS, CHECKPOINTS_REJECTED,
     SHARD_RECORDS_SKIPPED, INPUT_PARTITIONS_STUCK, BUILD_INFO, WORKER_READY, SHARD_PARTITIONS,

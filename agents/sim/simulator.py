@@ -14,6 +14,9 @@ The scenario is what data managers meet in practice:
   so in a study published by record it misses the SLA while its peer meets it;
 * one country whose sites answer queries slowly (``SLOW_ANSWER_COUNTRY``): its
   queries stay open longer, and more of them pass 30 days;
+* one site that enters its visits late (``SLOW_ENTRY_SITE``): 4 to 8 days from the visit
+  to its entry, over the medium and high visit-to-entry thresholds, where the others
+  take 0 to 4;
 * one publish outage (two days without a publish for one study): SLA breached;
 * pipeline stages for the study published by record (``StudyPlan.stages``): extraction
   owned by the slower vendor, whose queue makes it the slow stage its breaches are
@@ -83,6 +86,9 @@ SCHEDULES: dict[str, dict[str, dict[str, object]]] = {
 
 LATE_SITE = "ES-301"  # its EDC pushes to Kafka in a nightly batch
 SLOW_VENDOR = "FSP-Beta"  # its entries reach Kafka 4-14 h after entry (LATE_SITE: nightly)
+# Enters visits 4-8 days after them (the others 0-4): the same draw, shifted, so every other
+# simulated event stays as it was.
+SLOW_ENTRY_SITE = "US-402"
 SLOW_ANSWER_COUNTRY = "IT"  # its sites answer queries after 15-45 days instead of 6 h-20 days
 INVALID_SAMPLES: tuple[bytes, ...] = (
     b"{not json",
@@ -94,6 +100,12 @@ INVALID_SAMPLES: tuple[bytes, ...] = (
     b'{"schema": "dashboard.publish/1", "event_id": "inv-3", "study_id": "CV-204",'
     b' "published_at": "2026-01-05T10:00:00", "record_ids": ["r"]}',
 )
+
+
+def _visit_date(entered_us: int, days_before: int, site_id: str) -> str:
+    if site_id == SLOW_ENTRY_SITE:
+        days_before += 4
+    return format_timestamp(entered_us - days_before * US_PER_DAY)[:10]
 
 
 class Simulation:
@@ -222,7 +234,7 @@ class Simulation:
             "country": country,
             "vendor": vendor,
             "action": action,
-            "visit_date": format_timestamp(entered_us - rng.randrange(0, 5) * US_PER_DAY)[:10],
+            "visit_date": _visit_date(entered_us, rng.randrange(0, 5), site_id),
         }
         if site_id == LATE_SITE:
             # Nightly batch: reaches Kafka at the next 02:00, hours after entry.

@@ -16,11 +16,14 @@ from agents.audit.replay.report import backlog_dict, latency_dict, queries_dict
 from agents.audit.replay.scorecard_report import CSV_COLUMNS, card_dict, spread_dict
 from agents.audit.replay.stages_report import CSV_COLUMNS as STAGE_CSV_COLUMNS
 from agents.audit.replay.tables import ENTRIES_HEADER, QUERIES_HEADER
+from agents.audit.replay.visit_report import CSV_COLUMNS as VISIT_CSV_COLUMNS
+from agents.audit.replay.visit_report import visit_dict
 from agents.audit.replay.window_table import WINDOWS_COLUMNS
 from agents.cli import main
 from agents.metrics.definitions import ALL_METRICS
 from streams.figures import BacklogFigures, LatencyFigures, QueryFigures
 from streams.scorecards import Scorecard, Spread
+from streams.visits import VisitFigures
 
 CATALOGUE = Path("docs/kpis.md")
 RULES = sorted(Path("deploy/prometheus/rules").glob("*.yml"))
@@ -78,6 +81,9 @@ def report_fields(tmp_path: Path) -> dict[str, str]:
         "stages": report["stages"],
         "stage": stage_dicts(report["stages"])[0],
         "pipeline": next(iter(next(iter(report["stages"]["studies"].values())).values())),
+        "visit_to_entry": report["visit_to_entry"],
+        "visit_to_entry_study": next(iter(report["visit_to_entry"]["studies"].values())),
+        "visit": visit_dict(VisitFigures()),
     }
     fields = {f"{section}.{key}": "report.json" for section, keys in sections.items() for key in keys}
     fields.update({key: "report.json (top level)" for key in report})
@@ -100,6 +106,7 @@ def csv_columns() -> dict[str, str]:
         "scorecard.csv": list(CSV_COLUMNS),
         "windows.csv": list(WINDOWS_COLUMNS),
         "stages.csv": list(STAGE_CSV_COLUMNS),
+        "visit_to_entry.csv": list(VISIT_CSV_COLUMNS),
     }
     return {f"{name}:{column}": name for name, columns in files.items() for column in columns}
 

@@ -99,7 +99,7 @@ def names_in(expr: str) -> set[str]:
         "group_left", "scalar", "vector", "absent", "le", "study", "dashboard", "vendor", "topic",
         "state", "site", "country", "age_bucket", "outcome", "label_values", "count", "job",
         "stddev", "round", "last_over_time", "ALERTS", "instance", "reason", "time_left", "source",
-        "verdict", "ignoring", "stage", "owner",
+        "verdict", "ignoring", "stage", "owner", "level",
     }  # fmt: skip
     return {w for w in words if w not in functions_and_keywords and not w.startswith("$")}
 

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import orjson
 
-from schemas import Rejection, parse_event
+from schemas import EntryEvent, Rejection, parse_event
 from streams import Engine, EngineConfig
 from streams.state import STATE_VERSION
-from tests.integration.workload import HOUR_US, workload
+from tests.integration.workload import BASE_US, HOUR_US, workload
 
 GOLDEN = Path(__file__).parent / "golden" / f"engine-state-v{STATE_VERSION}.json"
 CONFIG = EngineConfig(
     retention_us=48 * HOUR_US, breakdown=("site", "country"), latency_bounds_s=(3600.0, 86400.0),
-    query_bounds_s=(86400.0,),
+    query_bounds_s=(86400.0,), visit_bounds_s=(86400.0,),
 )  # fmt: skip
 
 
@@ -30,6 +30,14 @@ def _engine() -> Engine:
         event = parse_event(value)
         if not isinstance(event, Rejection):
             engine.apply(event)
+    # Visit to entry (version 4): within, over the high threshold, and entered before the visit.
+    for n, (visit_date, hours_later) in enumerate((("2026-01-01", 30), ("2025-12-20", 0),
+                                                   ("2026-01-05", 0))):  # fmt: skip
+        engine.apply(EntryEvent(
+            event_id=f"visit-{n}", study_id="ONC-1", site_id="site-1", subject_id="x",
+            form_id="f", record_id=f"visit-rec-{n}", entered_at=BASE_US + hours_later * HOUR_US,
+            country="DE", visit_date=visit_date,
+        ))  # fmt: skip
     engine.note_inputs([(0, 0, engine.watermark_us, False), (2, 1, None, True)], [1, 0, 2])
     return engine
 

@@ -1,7 +1,7 @@
 """Recompute figures as of an instant from a JSONL export (or the topics) into a report.
 
 Writes DIR/report.json, entries.csv, queries.csv, scorecard.csv, windows.csv,
-report.html (byte-identical for the same input and options) and run.json (when,
+visit_to_entry.csv, report.html (byte-identical for the same input and options) and run.json (when,
 where, how long: the only file that differs between runs). Exit status 0 on
 success, 2 on bad arguments or unreadable input, 4 with --require-complete when the
 input does not cover the audited period (the report is written all the same).
@@ -59,6 +59,8 @@ from agents.audit.replay.sharded import (
 from agents.audit.replay.stages_report import merge_observations, stages_csv, stages_section
 from agents.audit.replay.tables import EntryRows, entries_csv, queries_csv
 from agents.audit.replay.uptime_report import engine_uptime_section, merge_parts, uptime_section
+from agents.audit.replay.visit_report import FILE as VISIT_FILE
+from agents.audit.replay.visit_report import visit_csv, visit_section
 from agents.audit.replay.window_table import windows_csv
 from agents.errors import NotCovered
 from agents.settings import ConfigurationError, Settings, load_settings, parse_duration_s
@@ -69,6 +71,7 @@ from streams import ACCEPTED, Engine, tumbling_windows
 from streams.at_risk import at_risk_from_parts, at_risk_parts
 from streams.parts import merge_snapshots
 from streams.scorecards import NEEDED_BREAKDOWN, merge_scorecard_grains, scorecards
+from streams.visits import VisitReport, merge_visit_parts, visit_parts, visit_report
 from streams.windows import merge_windows
 
 
@@ -241,13 +244,15 @@ def _run(args: argparse.Namespace) -> int:
             merge_observations(engine.stage_observations(as_of)),
             engine.counters.unknown_stage,
         )
+        visits = _visits(visit_parts(engine, as_of), engine)
+        report.update(visit_section(visits))
         if args.from_topics:
             partitions, since_filter = partition_facts(reads), None
         else:
             partitions, since_filter = _manifest_coverage(Path(args.input), summary.sha256)
         period = period_dict(since_us, since_from, as_of, times, len(windows))
         _add_coverage(report, partitions, since_filter, times, period)
-        files = _report_files(report, latency_distributions(engine, as_of))
+        files = _report_files(report, latency_distributions(engine, as_of), visits)
         for name, content in files.items():
             (out / name).write_bytes(content)
         writer_peak_mib = tables.wait()
@@ -363,10 +368,12 @@ def _run_sharded(
         merge_observations(part for answer in answers for part in answer.stage_observations),
         sum(answer.unknown_stage for answer in answers),
     )
+    visits = _visits(merge_visit_parts(answer.visit_parts for answer in answers), totals)
+    report.update(visit_section(visits))
     partitions, since_filter = _manifest_coverage(path, digest)
     period = period_dict(since_us, since_from, as_of, times, len(windows))
     _add_coverage(report, partitions, since_filter, times, period)
-    for name, content in _report_files(report, merged_distributions(answers)).items():
+    for name, content in _report_files(report, merged_distributions(answers), visits).items():
         (out / name).write_bytes(content)
     main = rss_mib("VmHWM")
     workers = [answer.peak_rss_mib or 0.0 for answer in answers]
@@ -427,18 +434,24 @@ def _add_stages(report: dict[str, Any], observations: Any, unknown_stage: int) -
 
 
 def _report_files(
-    report: dict[str, Any], distributions: dict[tuple[str, str], list[int]]
+    report: dict[str, Any], distributions: dict[tuple[str, str], list[int]], visits: VisitReport
 ) -> dict[str, bytes]:
     """The outputs made from the report (the entries' and queries' CSVs are written apart)."""
     files = {
         "windows.csv": windows_csv(report),
         "report.json": dumps(report),
         "scorecard.csv": scorecard_csv(report),
+        VISIT_FILE: visit_csv(visits),
         "report.html": render(report, distributions, _version()),
     }
     if "stages" in report:
         files["stages.csv"] = stages_csv(report["stages"])
     return files
+
+
+def _visits(parts: Any, engine: Engine) -> VisitReport:
+    """Visit to entry as of T (streams/visits.py) at the thresholds the engine counted by."""
+    return visit_report(parts, engine.config.visit_medium_us, engine.config.visit_high_us)
 
 
 def _say_done(args: argparse.Namespace, out: Path, valid: int, invalid: int, lines: int) -> None:

@@ -55,6 +55,7 @@ from streams.at_risk import AtRiskPart, at_risk_parts
 from streams.parts import StudyPart
 from streams.scorecards import ScorecardGrains, scorecard_grains
 from streams.stages import StageObservations
+from streams.visits import VisitParts, visit_parts
 from streams.windows import WindowParts
 
 # Events per message in a shard's file: encoding and the file cost little per event.
@@ -90,6 +91,7 @@ class ShardAnswer:
     scorecard_grains: ScorecardGrains
     at_risk: dict[tuple[str, str], AtRiskPart] = field(default_factory=dict)
     freshness: FreshnessParts = ({}, None)
+    visit_parts: VisitParts = field(default_factory=dict)  # visit to entry (issue 23)
     peak_rss_mib: float | None = None
     # Pipeline stages (streams/stages.py): observations add up over shards.
     stage_observations: list[tuple[str, str, StageObservations]] = field(default_factory=list)
@@ -315,6 +317,7 @@ def apply_shard(
         freshness=freshness_parts(engine),
         stage_observations=list(engine.stage_observations(as_of_us)),
         unknown_stage=unknown_stage,
+        visit_parts=visit_parts(engine, as_of_us),
     )
 
 

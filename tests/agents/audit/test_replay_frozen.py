@@ -22,7 +22,10 @@ and in report.html the block "At risk as of T" after the latency table and the t
 (the simulated studies' ONC-301 default dashboard has pipeline stages): report.json gains
 the ``stages`` section and one reason of an invalid line lists the new schema
 ``pipeline.stage/1``; report.html gains the "Where latency accrues" section, that reason
-and the version 0.3.0; ``stages.csv`` is new; the other files are unchanged.
+and the version 0.3.0; ``stages.csv`` is new; issue 23 (visit to entry): report.json gains
+its top-level ``visit_to_entry`` section and report.html its "Visit to entry" section, and
+visit_to_entry.csv is new (the realistic mix carries no visit dates, so its section counts
+every entry as without one). The other files are unchanged.
 """
 
 from __future__ import annotations
@@ -43,28 +46,30 @@ SAMPLE = Path("agents/data/sample-events.jsonl")
 STUDIES = Path("deploy/simulated-studies.toml")
 OUTPUTS = (
     "report.json", "entries.csv", "queries.csv", "scorecard.csv", "windows.csv", "report.html",
-    "stages.csv",
+    "stages.csv", "visit_to_entry.csv",
 )  # fmt: skip
 
 FROZEN = {
     "sample": {
-        "report.json": "1bc7825027cf65958f1b349f35f1f585d524b472c7ef9ea00b8ef686433afd29",
+        "report.json": "f457a2e8e9dc00bd550a2cd4a39c7844af54d3b7d01f588ca6b7640c2c669e26",
         "entries.csv": "9ab9420e5e37f8859cd1866036f54d9882e835d04cba8a7d65414aa96711e373",
         "queries.csv": "601c6ccbf43c9f81dffcf29ef876557729c78f0929b71d05b927aaf6f1d105d7",
         "scorecard.csv": "2f9212955a344122d867210212b82b6176c55194040fca053f6fd31dc63d873a",
         "windows.csv": "79e784c21436294c81b653e4d6e1768f5d09f734e4d740f9f16681757994e929",
-        "report.html": "fb4cbb115b87614200b64c4029d8f858ba27de81a02dd55d8dd8ad4f27a7ccef",
+        "report.html": "85917dd133bf1dc5c26b2805ca155bc0cd097b6f44b924bca86952484625fe42",
         "stages.csv": "b7d9c64e93ea83b68623a7a6d30bd9e3fb71c1de50d975505d8e70634944dca6",
+        "visit_to_entry.csv": "9e68a47561f5a7ca67e761d8e6ea40068b6fafdcb78191703ee71e90a69df2c6",
     },
     # write_realistic_mix(path, 150_000) (169,690 lines), as of its AS_OF.
     "realistic mix": {
-        "report.json": "a20ebf29e605376ee1c3f65f58f187748c92441a5bc1aa4c91acbff6fe59543c",
+        "report.json": "53e8442256efa2440f5c65ecbe5c7f5f92711529b03fb81757326ebbd013032a",
         "entries.csv": "f14cf62411904106e14863280576df839cf13b1b85b5fd1de25b00c925cfd0b8",
         "queries.csv": "d8713e65811f5c79c5e2ab87f8a9cccaec452629494772c3cebb58644d31a41f",
         "scorecard.csv": "8b25e852fb17855c402a5288e1ad4d130efbe15dc47fae27351b34d5c7dbf609",
         "windows.csv": "4f19e39c1c7a892986cbc0460b868dc9a1330b7249c86a83926f610d762268db",
-        "report.html": "2f098b63ad9720679936b222ed45b15ebbc63c5aacc7e0f25a5dd5e8a1e2bea7",
+        "report.html": "5764d303b7b71d345a110d62eda880222d759907b8fce02214271879c0f9926d",
         "stages.csv": "4d468d893872e80640df4d9042a800f0a8ddd254810383c1dea3b4b3e8836861",
+        "visit_to_entry.csv": "48c2dc9c68dd74f4199e052931ecfdb13b1609bc59f621981f24891e66b4bfdb",
     },
 }
 
