@@ -53,13 +53,7 @@ from schemas.events import EntryEvent
 from streams import state_schema as schema
 from streams.config import EngineConfig, bounds_us
 from streams.dedupe import EventIdMemory
-from streams.latency import (
-    ENTERED_SHIFT,
-    SEQ_MASK,
-    SEQ_SHIFT,
-    DashboardLedger,
-    GroupLedger,
-)
+from streams.latency import DashboardLedger, GroupLedger, arrival, entered_at, entry_key
 from streams.queries import QueryLedger, TrackedQuery
 from streams.tally import Tally
 from streams.watermarks import InputMark, InputWatermarks
@@ -84,7 +78,7 @@ def _tally(tally: Tally) -> list[Any]:
 
 
 def _keys(keys: Any) -> tuple[list[int], list[int]]:
-    return [k >> ENTERED_SHIFT for k in keys], [k >> SEQ_SHIFT & SEQ_MASK for k in keys]
+    return [entered_at(k) for k in keys], [arrival(k) for k in keys]
 
 
 def _group(group: GroupLedger) -> list[Any]:
@@ -253,7 +247,7 @@ def _restore_group(state: schema.GroupState, ledger: DashboardLedger) -> None:
     by_record = ledger.by_record
     for pending in state.pending:
         keys = [
-            e << ENTERED_SHIFT | s << SEQ_SHIFT | index
+            entry_key(e, s, index)
             for e, s in zip(pending.entered_us, pending.seqs, strict=True)
         ]
         group.pending[pending.hour] = dict(zip(keys, pending.record_ids, strict=True))
@@ -261,7 +255,7 @@ def _restore_group(state: schema.GroupState, ledger: DashboardLedger) -> None:
             by_record.setdefault(record_id, []).append(k)  # type: ignore[union-attr,arg-type]
     for published in state.published:
         keys = [
-            e << ENTERED_SHIFT | s << SEQ_SHIFT | index
+            entry_key(e, s, index)
             for e, s in zip(published.entered_us, published.seqs, strict=True)
         ]
         group.published[published.hour] = dict(zip(keys, published.published_us, strict=True))
