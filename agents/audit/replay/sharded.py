@@ -42,7 +42,7 @@ from msgspec.structs import replace
 
 from agents.audit.framing import parse_plain, parse_record
 from agents.audit.replay.coverage import EventTimes
-from agents.audit.replay.distributions import distributions_of, merge_distributions
+from agents.audit.replay.engine_parts import EngineParts, engine_parts
 from agents.audit.replay.lines import BoundedLines, InvalidLines, LongLine, record_limit
 from agents.audit.replay.pipeline import _telling_the_main_process, rss_mib
 from agents.audit.replay.tables import EntryRows, query_rows, write_entry_rows
@@ -51,8 +51,6 @@ from agents.live.sharding import shard_of
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, wire
 from streams import ACCEPTED, UNKNOWN_DASHBOARD, Engine, EngineConfig
 from streams.parts import StudyPart
-from streams.scorecards import ScorecardGrains, scorecard_grains
-from streams.windows import WindowParts
 
 # Events per message in a shard's file: encoding and the file cost little per event.
 CHUNK_EVENTS = 5_000
@@ -76,15 +74,11 @@ class ShardAnswer:
     shard: int
     duplicates: int
     unknown_dashboard: int
-    earliest_us: int | None
     studies: dict[str, tuple[str, ...]]  # the studies it saw, with their dashboards
-    snapshot: tuple[dict[str, StudyPart], int]
-    windows: WindowParts
-    distributions: dict[tuple[str, str], list[int]]
+    parts: EngineParts  # its engine's parts of the figures
     entry_order: array[int]  # global ordinal (among valid lines) of each accepted entry event
     entry_ends: array[int]  # offset in this shard's entries.csv body after each one's rows
     queries: list[tuple[tuple[str, str], list[str]]]
-    scorecard_grains: ScorecardGrains
     peak_rss_mib: float | None = None
 
 
@@ -254,9 +248,6 @@ def apply_shard(
 
     ``since_us``: the audited period's start (``tumbling_windows``), known once every
     range is parsed."""
-    from streams.parts import snapshot_parts
-    from streams.windows import window_parts
-
     repeated, offsets = first_lines(workdir, ranges)
     engine = Engine(config)
     rows = EntryRows()
@@ -282,26 +273,20 @@ def apply_shard(
     body_path = workdir / f"entries-{shard}.csv"
     with body_path.open("w", encoding="utf-8", newline="") as body:
         rows_per_entry = write_entry_rows(rows, engine, as_of_us, body)
-    snapshot = snapshot_parts(engine, as_of_us)
-    distributions = distributions_of(snapshot[0])
-    windows = window_parts(engine, as_of_us, window_us, since_us=since_us)
+    parts = engine_parts(engine, as_of_us, window_us, since_us)
     # int64 arrays: 8 bytes a value in the pipe and in the main process, not ~36 as ints.
-    _compact(snapshot[0].values())
-    for studies_of_window in windows.values():
+    _compact(parts.snapshot[0].values())
+    for studies_of_window in parts.windows.values():
         _compact(studies_of_window.values())
     return ShardAnswer(
         shard=shard,
         duplicates=sum(len(later) for later in repeated),
         unknown_dashboard=unknown,
-        earliest_us=engine.earliest_us,
         studies=studies,
-        snapshot=snapshot,
-        windows=windows,
-        distributions=distributions,
+        parts=parts,
         entry_order=array("q", entry_order),
         entry_ends=_entry_ends(body_path, rows_per_entry),
         queries=query_rows(engine, sites, as_of_us),
-        scorecard_grains=scorecard_grains(engine, as_of_us),
     )
 
 
@@ -503,10 +488,6 @@ def _write_queries_csv(target: Path, answers: list[ShardAnswer]) -> None:
     merged = heapq.merge(*(answer.queries for answer in answers), key=lambda item: item[0])
     csv.writer(text, lineterminator="\n").writerows(row for _key, row in merged)
     target.write_bytes(QUERIES_HEADER + text.getvalue().encode())
-
-
-def merged_distributions(answers: list[ShardAnswer]) -> dict[tuple[str, str], list[int]]:
-    return merge_distributions(answer.distributions for answer in answers)
 
 
 def default_jobs() -> int:
