@@ -92,7 +92,7 @@ def one_engine(job: Job, input_path: str | None) -> Fed:
     reads: dict[str, dict[int, PartitionRead]] | None = None
     if input_path is None:
         from agents.audit.export import topic_lines
-        from agents.kafka.connection import check_broker
+        from agents.kafka.broker_check import check_broker
 
         try:
             check_broker(settings)
