@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from msgspec.structs import replace
 
-from agents.live.sharding import WITHHELD, decode_batch, encode, encode_batch
+from agents.live.shard_wire import WITHHELD, decode_batch, encode, encode_batch
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, parse_event, wire
 from schemas.events import MODELS, as_document
 from schemas.export import SCHEMA_DIR, file_name
@@ -85,7 +85,7 @@ def test_event_to_replay_transfer_to_event(batch: list[dict[str, Any]]) -> None:
     assert wire.decoder().decode(wire.encode(events)) == events
     # The sharded replay's files: (valid-line index, counts, event) triples.
     triples = [(n, n % 2 == 0, event) for n, event in enumerate(events)]
-    from agents.audit.replay.sharded import _decode_chunk
+    from agents.audit.replay.parallel import _decode_chunk
 
     assert _decode_chunk(wire.encode(triples)) == [tuple(t) for t in triples]
     for event in events:

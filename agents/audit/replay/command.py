@@ -40,10 +40,10 @@ from agents.audit.replay.coverage import (
 from agents.audit.replay.engine_parts import merge_parts
 from agents.audit.replay.feed import BadInput, Fed, Job, by_shard, one_engine
 from agents.audit.replay.html import render
+from agents.audit.replay.parallel import default_jobs
 from agents.audit.replay.pipeline import forking_is_safe
 from agents.audit.replay.report import build_report, dumps, options_dict
 from agents.audit.replay.scorecard_report import report_sections, scorecard_csv
-from agents.audit.replay.sharded import default_jobs
 from agents.audit.replay.window_table import windows_csv
 from agents.errors import NotCovered
 from agents.settings import ConfigurationError, Settings, load_settings, parse_duration_s

@@ -8,8 +8,8 @@ writes the rest the same way whatever N: one engine is the N = 1 case of the mer
 * ``one_engine``: a file (read and parsed by a second process, ``pipeline.py``) or the
   topics, into one engine; the CSVs are written by a forked child while the main
   process answers the parts.
-* ``by_shard``: a file, its lines split over N forked workers by the live shard
-  function (``sharded.py``); the CSVs are put back together in file order.
+* ``by_shard``: a file, its lines split over N forked job processes by the live shard
+  function (``parallel.py``); the CSVs are put back together in file order.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from agents.audit.manifest import PartitionRead
 from agents.audit.replay.coverage import EventTimes
 from agents.audit.replay.engine_parts import EngineParts, engine_parts
 from agents.audit.replay.lines import InvalidLines
+from agents.audit.replay.parallel import JobFailed, run_sharded
 from agents.audit.replay.pipeline import (
     ReaderFailed,
     TablesWriter,
@@ -36,7 +37,6 @@ from agents.audit.replay.pipeline import (
 )
 from agents.audit.replay.progress import Progress
 from agents.audit.replay.reader import CountingLines, InputSummary, read_events
-from agents.audit.replay.sharded import WorkerFailed, run_sharded
 from agents.audit.replay.tables import EntryRows, entries_csv, queries_csv
 from agents.settings import ConfigurationError, Settings
 from schemas import EntryEvent, Event, QueryEvent
@@ -182,7 +182,7 @@ def one_engine(job: Job, input_path: str | None) -> Fed:
 
 
 def by_shard(job: Job, input_path: str, jobs: int) -> Fed:
-    """``--jobs N``: the engine work over N processes by shard (``sharded.py``).
+    """``--jobs N``: the engine work over N processes by shard (``parallel.py``).
 
     This process hashes the input meanwhile; the report reads counters and the
     configuration off an engine, so one holding the merged counters stands in for
@@ -193,7 +193,7 @@ def by_shard(job: Job, input_path: str, jobs: int) -> Fed:
         raise BadInput(f"--input {path}: No such file")
     try:
         # The framing is told by the first line (agents/audit/framing.py): told once
-        # here, since only the first range's worker would see that line.
+        # here, since only the first range's job would see that line.
         with path.open("rb") as handle:
             framed = handle.readline() == EXPORT_HEADER
         sharded = run_sharded(
@@ -205,7 +205,7 @@ def by_shard(job: Job, input_path: str, jobs: int) -> Fed:
             job.window_us,
             job.bounds,
             lambda: _sha256_of(path),
-            # Every worker sees the audited period's floor, to count events against it
+            # Every job sees the audited period's floor, to count events against it
             # as on one engine; their counts are merged into it.
             times=job.times,
             framed=framed,
@@ -214,7 +214,7 @@ def by_shard(job: Job, input_path: str, jobs: int) -> Fed:
         )
     except OSError as error:
         raise BadInput(f"--input {path}: {error.strerror}") from None
-    except WorkerFailed as error:
+    except JobFailed as error:
         if error.unreadable:
             raise BadInput(f"--input {path}: {error}") from None
         raise
@@ -225,20 +225,20 @@ def by_shard(job: Job, input_path: str, jobs: int) -> Fed:
 
     def finish() -> dict[str, Any]:
         main = rss_mib("VmHWM")
-        workers = [answer.peak_rss_mib or 0.0 for answer in answers]
-        # As for the tables writer (_peak_rss_facts): a worker's resident set starts as
+        peaks = [answer.peak_rss_mib or 0.0 for answer in answers]
+        # As for the tables writer (_peak_rss_facts): a job's resident set starts as
         # this process's at the fork, pages it shares until it writes them; each adds
         # its peak less that.
         at_fork = sharded.rss_mib_at_fork or 0.0
-        added = sum(max(0.0, worker - at_fork) for worker in workers)
+        added = sum(max(0.0, peak - at_fork) for peak in peaks)
         return {
             "jobs": jobs,
-            # This process's peak plus what each worker added: an upper bound when the
+            # This process's peak plus what each job added: an upper bound when the
             # peaks did not coincide.
             "peak_rss_mib": None if main is None else round(main + added, 1),
             "peak_rss_mib_main": main,
-            "peak_rss_mib_workers": workers,
-            "rss_mib_at_workers_fork": sharded.rss_mib_at_fork,
+            "peak_rss_mib_jobs": peaks,
+            "rss_mib_at_jobs_fork": sharded.rss_mib_at_fork,
         }
 
     return Fed(

@@ -1,17 +1,17 @@
 """``replay --jobs N``: the replay's work split over N processes by the live shard function.
 
-Each of N forked workers goes through three steps; the main process hashes the file
-meanwhile, then merges what the workers answer:
+Each of N forked job processes goes through three steps; the main process hashes the file
+meanwhile, then merges what the jobs answer:
 
-1. **parse**: worker r reads the r-th of N byte ranges of the file (cut at line ends),
+1. **parse**: job r reads the r-th of N byte ranges of the file (cut at line ends),
    validates its lines, and writes every valid event, routed as the live router routes
-   it (``agents/live/sharding.py``: an entry by study and record, a query by study and query,
+   it (``agents/live/shard_wire.py``: an entry by study and record, a query by study and query,
    a record-level publish split by record, a snapshot publish to every shard), to the
    file of its destination shard, and the event ids of its valid lines, in order.
 2. **dedupe**: the replay keeps the first valid line of an event id whatever the shard
    (a conflicting duplicate, same id and other content, may route elsewhere), so every
-   worker reads all ranges' ids in file order and marks the later lines of each id.
-3. **apply**: worker s feeds its shard's events, range after range (file order), to its
+   job reads all ranges' ids in file order and marks the later lines of each id.
+3. **apply**: job s feeds its shard's events, range after range (file order), to its
    own engine, then answers its parts of the figures (``streams/parts.py``), its rows of
    entries.csv (in a file) and queries.csv, and its latency distribution counts.
 
@@ -47,7 +47,7 @@ from agents.audit.replay.lines import BoundedLines, InvalidLines, LongLine, reco
 from agents.audit.replay.pipeline import _telling_the_main_process, rss_mib
 from agents.audit.replay.tables import EntryRows, query_rows, write_entry_rows
 from agents.errors import EdcLatencyError
-from agents.live.sharding import shard_of
+from agents.live.shard_wire import shard_of
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, wire
 from streams import ACCEPTED, UNKNOWN_DASHBOARD, Engine, EngineConfig
 from streams.parts import StudyPart
@@ -59,8 +59,8 @@ _PARSED, _GO, _DONE, _FAILED, _UNREADABLE = 0, 1, 2, 3, 4
 NO_BOUNDS: tuple[int, int | None] = (1 << 62, None)
 
 
-class WorkerFailed(EdcLatencyError):
-    """A worker could not go on: its traceback, or an OSError reading the input (``unreadable``)."""
+class JobFailed(EdcLatencyError):
+    """A job process could not go on: its traceback, or an OSError reading the input (``unreadable``)."""
 
     def __init__(self, message: str, unreadable: bool = False) -> None:
         super().__init__(message)
@@ -69,7 +69,7 @@ class WorkerFailed(EdcLatencyError):
 
 @dataclass(slots=True)
 class ShardAnswer:
-    """What one worker sends back after its three steps."""
+    """What one job sends back after its three steps."""
 
     shard: int
     duplicates: int
@@ -298,7 +298,7 @@ def _compact(parts: Iterable[StudyPart]) -> None:
         }
 
 
-def _worker(
+def _job(
     index: int,
     jobs: int,
     path: Path,
@@ -313,7 +313,7 @@ def _worker(
     listed_max: int,
     connection: Connection,
 ) -> None:
-    with _telling_the_main_process(connection, f"replay worker {index} failed"):
+    with _telling_the_main_process(connection, f"replay job {index} failed"):
         try:
             parsed = parse_range(
                 path, span, jobs, workdir, index, bounds, times, framed, listed_max
@@ -346,15 +346,15 @@ def run_sharded(
     since_of: Callable[[EventTimes | None], int | None] = lambda _times: None,
     listed_max: int = 1 << 62,
 ) -> ShardedResult:
-    """The three steps over ``jobs`` forked workers; writes ``out/entries.csv`` and
+    """The three steps over ``jobs`` forked job processes; writes ``out/entries.csv`` and
     ``out/queries.csv`` and answers the rest, in ``ShardedResult.answers`` (by shard).
-    ``meanwhile`` runs in this process while the workers parse (hashing the input).
-    ``times`` (empty) is filled in each worker and their counts merged into it here;
+    ``meanwhile`` runs in this process while the jobs parse (hashing the input).
+    ``times`` (empty) is filled in each job and their counts merged into it here;
     ``since_of`` then gives the windows' start from it (None: the earliest event time).
     ``framed``: the input is an export of format 2, told by the caller once."""
     workdir = Path(tempfile.mkdtemp(prefix=".replay-shards-", dir=out))
     context = multiprocessing.get_context("fork")
-    workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+    processes: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
     result = ShardedResult(rss_mib_at_fork=rss_mib("VmRSS"), invalid=InvalidLines(listed_max))
     try:
         for index, span in enumerate(line_ranges(path, jobs)):
@@ -364,17 +364,17 @@ def run_sharded(
                 framed, listed_max,
             )  # fmt: skip
             process = context.Process(
-                target=_worker,
+                target=_job,
                 args=(*job, theirs),
-                name=f"replay-worker-{index}",
+                name=f"replay-job-{index}",
                 daemon=True,
             )
             process.start()
             theirs.close()
-            workers.append((process, mine))
+            processes.append((process, mine))
         result.meanwhile = meanwhile()
         line_base = 0
-        for process, connection in workers:
+        for process, connection in processes:
             message = _receive(process, connection)
             lines, valid, invalid = message[1], message[2], message[3]
             if times is not None:
@@ -384,15 +384,15 @@ def run_sharded(
             result.valid += valid
         result.lines = line_base
         since_us = since_of(times)
-        for _process, connection in workers:
+        for _process, connection in processes:
             connection.send_bytes(orjson.dumps([_GO, since_us]))
-        for process, connection in workers:
+        for process, connection in processes:
             _receive(process, connection)
             result.answers.append(connection.recv())
         _write_entries_csv(out / "entries.csv", workdir, result.answers)
         _write_queries_csv(out / "queries.csv", result.answers)
     finally:
-        for process, connection in workers:
+        for process, connection in processes:
             connection.close()
             if process.is_alive():
                 process.terminate()
@@ -406,11 +406,11 @@ def _receive(process: multiprocessing.process.BaseProcess, connection: Connectio
         message = orjson.loads(connection.recv_bytes())
     except EOFError:
         process.join()
-        raise WorkerFailed(
+        raise JobFailed(
             f"{process.name} ended without an answer (exit status {process.exitcode})"
         ) from None
     if message[0] in (_FAILED, _UNREADABLE):
-        raise WorkerFailed(message[1], unreadable=message[0] == _UNREADABLE)
+        raise JobFailed(message[1], unreadable=message[0] == _UNREADABLE)
     return message
 
 
