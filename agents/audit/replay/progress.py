@@ -1,41 +1,43 @@
-"""The replay's progress bar on stderr."""
+"""The replay's progress bar on stderr (tqdm): bytes read of the file, lines/s, ETA.
+
+Shown only when stderr is a terminal and --quiet is not given; reading the topics
+(no size known up front) it counts lines instead.
+"""
 
 from __future__ import annotations
 
 import sys
-import time
+
+from tqdm import tqdm
 
 
 class Progress:
-    """A one-line progress bar on stderr: events/s and ETA (from bytes read of the file size)."""
-
     def __init__(self, total_bytes: int, enabled: bool) -> None:
-        self.total = total_bytes
         self.enabled = enabled
-        self.started = time.monotonic()
-        self.last = 0.0
         self.read = 0  # bytes, as last shown: the pipelined reader counts them in its process
+        self._by_bytes = total_bytes > 0
+        self._bar = tqdm(
+            total=total_bytes if self._by_bytes else None,
+            unit="B" if self._by_bytes else " lines",
+            unit_scale=self._by_bytes,  # lines counted exactly
+            file=sys.stderr,
+            disable=not enabled,
+            mininterval=0.5,
+            leave=True,
+        )
 
     def show(self, lines: int, read: int) -> None:
+        """(lines, bytes) read so far."""
         self.read = read
-        now = time.monotonic()
-        if not self.enabled or now - self.last < 0.5:
+        if not self.enabled:
             return
-        self.last = now
-        elapsed = now - self.started
-        rate = lines / elapsed if elapsed else 0
-        if self.total:
-            share = read / self.total
-            eta = elapsed * (1 - share) / share if share else 0
-            bar = "#" * int(30 * share)
-            text = f"[{bar:<30}] {100 * share:5.1f}%  {rate:,.0f} lines/s  ETA {eta:,.0f}s"
-        else:
-            text = f"{lines:,} lines  {rate:,.0f} lines/s"
-        sys.stderr.write("\r" + text)
-        sys.stderr.flush()
+        bar = self._bar
+        done = read if self._by_bytes else lines
+        if self._by_bytes:
+            bar.set_postfix_str(f"{lines:,} lines", refresh=False)
+        if done > bar.n:
+            bar.update(done - bar.n)
 
     def done(self, lines: int, read: int) -> None:
-        if self.enabled:
-            self.last = 0.0
-            self.show(lines, read)
-            sys.stderr.write("\n")
+        self.show(lines, read)
+        self._bar.close()
