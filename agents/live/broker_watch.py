@@ -7,6 +7,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import TopicPartition
@@ -21,27 +22,18 @@ from agents.settings import Settings
 log = logging.getLogger(__name__)
 
 
+@dataclass(slots=True)
 class BrokerWatch:
     """The timer's probe (``probe``), and the stuck-partition watch it runs."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        client_options: dict[str, Any],
-        readiness: Readiness,
-        stalls: StallWatch,
-        health: dict[str, TopicHealth],
-        last_offsets: dict[tuple[str, int], int],
-        app: Callable[[], Any],  # the Faust app (its consumer and monitor)
-    ) -> None:
-        self.settings = settings
-        self.client_options = client_options
-        self.readiness = readiness
-        self.stalls = stalls
-        self.health = health
-        self.last_offsets = last_offsets
-        self.app = app
-        self._silent_since: float | None = None
+    settings: Settings
+    client_options: dict[str, Any]
+    readiness: Readiness
+    stalls: StallWatch
+    health: dict[str, TopicHealth]
+    last_offsets: dict[tuple[str, int], int]
+    app: Callable[[], Any]  # the Faust app (its consumer and monitor)
+    _silent_since: float | None = None  # when the broker stopped answering
 
     async def probe(self) -> None:
         """Learn whether the broker answers (for /readyz), then measure the lag."""

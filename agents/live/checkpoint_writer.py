@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -15,19 +16,13 @@ from agents.live.tunables import CHECKPOINT_REQUEST_BYTES
 log = logging.getLogger(__name__)
 
 
+@dataclass(slots=True)
 class CheckpointWriter:
-    def __init__(
-        self,
-        store: ShardStore,
-        client_options: dict[str, Any],
-        compression_type: str | None,
-        session_timeout_s: float,
-    ) -> None:
-        self.store = store
-        self.client_options = client_options
-        self.compression_type = compression_type
-        self.session_timeout_s = session_timeout_s
-        self._producer: AIOKafkaProducer | None = None
+    store: ShardStore
+    client_options: dict[str, Any]
+    compression_type: str | None
+    session_timeout_s: float
+    _producer: AIOKafkaProducer | None = None
 
     async def checkpoint(self) -> int:
         """Checkpoint the shards changed since their last one; how many were written."""

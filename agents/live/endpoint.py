@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 
 from agents.live.probes import probe_routes
 from agents.live.readiness import Readiness
@@ -19,23 +20,15 @@ from agents.settings import Settings
 log = logging.getLogger(__name__)
 
 
+@dataclass(slots=True)
 class Endpoint:
-    def __init__(
-        self,
-        settings: Settings,
-        store: ShardStore,
-        health: dict[str, TopicHealth],
-        gate: CardinalityGate,
-        readiness: Readiness,
-        stalls: StallWatch,
-    ) -> None:
-        self.settings = settings
-        self.store = store
-        self.health = health
-        self.gate = gate
-        self.readiness = readiness
-        self.stalls = stalls
-        self.server: MetricsServer | None = None
+    settings: Settings
+    store: ShardStore
+    health: dict[str, TopicHealth]
+    gate: CardinalityGate
+    readiness: Readiness
+    stalls: StallWatch
+    server: MetricsServer | None = None
 
     def clock_us(self) -> int:
         wall_us = int(time.time() * 1_000_000)

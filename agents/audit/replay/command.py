@@ -100,11 +100,12 @@ def _run(args: argparse.Namespace) -> int:
         memory = fed.finish()
     finally:
         fed.stop()
-    run_facts = {**_run_facts(started, fed.lines), **memory}
+    summary = fed.summary
+    run_facts = {**_run_facts(started, summary.lines), **memory}
     (job.out / "run.json").write_bytes(orjson.dumps(run_facts, option=orjson.OPT_INDENT_2) + b"\n")
     if not args.quiet:
         print(
-            f"{fed.valid} valid, {len(fed.invalid)} invalid of {fed.lines} lines → "
+            f"{summary.valid} valid, {len(summary.invalid)} invalid of {summary.lines} lines → "
             f"{job.out}/report.html",
             file=sys.stderr,
         )
@@ -164,7 +165,7 @@ def _report(
 ) -> tuple[dict[str, Any], dict[str, bytes]]:
     """report.json's content, and the files made from it (the CSVs of entries and
     queries are the feeds')."""
-    as_of, times = job.as_of_us, job.times
+    as_of, times, summary = job.as_of_us, job.times, fed.summary
     since_us, since_from = _period_start(job.period, times.first_in_period, as_of)
     merged = merge_parts(fed.parts, as_of, job.window_us, since_us)
     report = build_report(
@@ -173,20 +174,20 @@ def _report(
         merged.windows,
         options_dict(job.window_us, fed.totals),
         {
-            "source": fed.source,
-            "sha256": fed.sha256,
-            "lines": fed.lines,
-            "valid": fed.valid,
-            "invalid": len(fed.invalid),
+            "source": summary.source,
+            "sha256": summary.sha256,
+            "lines": summary.lines,
+            "valid": summary.valid,
+            "invalid": len(summary.invalid),
             "event_time_bound": event_time_bound(fed.framed, job.settings),
         },
-        fed.invalid,
+        summary.invalid,
     )
     report.update(report_sections(merged.scorecards))
     if fed.reads is not None:
         partitions, since_filter = partition_facts(fed.reads), None
     else:
-        partitions, since_filter = _manifest_coverage(Path(args.input), fed.sha256)
+        partitions, since_filter = _manifest_coverage(Path(args.input), summary.sha256)
     period = period_dict(since_us, since_from, as_of, times, len(merged.windows))
     report["coverage"] = coverage_dict(partitions, since_filter, times, period)
     mark_windows(report)  # each window the input does not cover

@@ -53,11 +53,7 @@ class Fed:
 
     totals: Engine  # the engine whose counters and configuration the report reads
     parts: list[EngineParts]  # per engine
-    source: str
-    sha256: str
-    lines: int
-    valid: int
-    invalid: InvalidLines
+    summary: InputSummary  # what the report says of the input: source, hash, line counts
     framed: bool  # an export with its header (its records carry message timestamps)
     # partition → facts of the topics read (--from-topics), for the coverage
     reads: dict[str, dict[int, PartitionRead]] | None = None
@@ -168,11 +164,7 @@ def one_engine(job: Job, input_path: str | None) -> Fed:
     return Fed(
         totals=engine,
         parts=[parts],
-        source=summary.source,
-        sha256=summary.sha256,
-        lines=summary.lines,
-        valid=summary.valid,
-        invalid=summary.invalid,
+        summary=summary,
         framed=framed,
         reads=reads,
         finish=finish,
@@ -244,11 +236,9 @@ def by_shard(job: Job, input_path: str, jobs: int) -> Fed:
     return Fed(
         totals=totals,
         parts=[answer.parts for answer in answers],
-        source=path.name,
-        sha256=sharded.meanwhile,
-        lines=sharded.lines,
-        valid=sharded.valid,
-        invalid=sharded.invalid,
+        summary=InputSummary(
+            path.name, sharded.lines, sharded.valid, sharded.invalid, hexdigest=sharded.meanwhile
+        ),
         framed=framed,
         finish=finish,
         kept=[sharded, totals],

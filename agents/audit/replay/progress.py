@@ -11,12 +11,18 @@ import sys
 from tqdm import tqdm
 
 
+class _Bar(tqdm):  # type: ignore[type-arg]
+    # No monitor thread: the replay forks (its reader, its tables writer, its jobs), and it
+    # forks only while it runs one thread (pipeline.forking_is_safe).
+    monitor_interval = 0
+
+
 class Progress:
     def __init__(self, total_bytes: int, enabled: bool) -> None:
         self.enabled = enabled
         self.read = 0  # bytes, as last shown: the pipelined reader counts them in its process
         self._by_bytes = total_bytes > 0
-        self._bar = tqdm(
+        self._bar = _Bar(
             total=total_bytes if self._by_bytes else None,
             unit="B" if self._by_bytes else " lines",
             unit_scale=self._by_bytes,  # lines counted exactly

@@ -6,8 +6,11 @@ from agents.audit.replay.progress import Progress
 
 
 def test_the_bar_shows_bytes_read_of_the_file_and_the_lines_on_stderr(capsys):
+    import threading
+
     progress = Progress(1000, enabled=True)
     progress.show(10, 500)
+    assert threading.active_count() == 1  # no thread of its own: the replay forks after this
     progress.done(20, 1000)
     captured = capsys.readouterr()
     assert captured.out == ""
