@@ -41,7 +41,7 @@ def formats() -> dict[str, str]:
     """The versioned formats of this release, as CHANGELOG.md lists them."""
     from agents.audit.replay.report import FORMAT as REPORT_FORMAT
     from agents.live.checkpoints import FORMAT as CHECKPOINT_FORMAT
-    from agents.live.sharding import ProgressItem, ShardItem
+    from agents.live.shard_wire import ProgressItem, ShardItem
     from streams.state import STATE_VERSION
 
     return {

@@ -634,6 +634,17 @@ class Settings(BaseSettings):
             raise ValueError("each key has at least 32 characters")
         return value
 
+    @model_validator(mode="after")
+    def _sasl_needs_a_sasl_protocol(self) -> Settings:
+        # A cross-field rule: a mechanism with a non-SASL protocol would be ignored by the
+        # clients, and the login never made.
+        if self.sasl_mechanism and not self.security_protocol.startswith("SASL"):
+            raise ValueError(
+                f"sasl_mechanism is set but security_protocol is {self.security_protocol}; "
+                "use SASL_PLAINTEXT or SASL_SSL"
+            )
+        return self
+
     @field_validator("session_timeout")
     @classmethod
     def _within_faust_limits(cls, value: float) -> float:
@@ -799,9 +810,4 @@ def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Se
         raise ConfigurationError("invalid configuration:\n  " + "\n  ".join(lines)) from None
     finally:
         _config_file.reset(token)
-    if settings.sasl_mechanism and not settings.security_protocol.startswith("SASL"):
-        raise ConfigurationError(
-            "invalid configuration:\n  sasl_mechanism is set but security_protocol is "
-            f"{settings.security_protocol}; use SASL_PLAINTEXT or SASL_SSL"
-        )
     return settings

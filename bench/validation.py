@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from agents.live.sharding import decode_batch, encode_batch, routed_items
+from agents.live.shard_wire import decode_batch, encode_batch, routed_items
 from schemas import Rejection, parse_event, wire
 from schemas.limits import parse_bounded
 

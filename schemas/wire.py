@@ -1,7 +1,7 @@
 """Events between our own processes, encoded from their one definition (``schemas/events.py``).
 
-Used by the live shard topic (``agents/live/sharding.py``, JSON) and by the replay's
-processes (``agents/audit/replay/pipeline.py`` and ``sharded.py``, MessagePack). An
+Used by the live shard topic (``agents/live/shard_wire.py``, JSON) and by the replay's
+processes (``agents/audit/replay/pipeline.py`` and ``parallel.py``, MessagePack). An
 event crosses as its contract object (the ``schema`` tag and every field by name),
 times as integer microseconds, and is decoded back into the same frozen struct, its
 constraints checked again (cheap in msgspec's C code): a field added to an event

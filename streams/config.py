@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from schemas.timestamps import US_PER_DAY, US_PER_HOUR, US_PER_MINUTE
+from schemas.timestamps import US_PER_DAY, US_PER_HOUR, US_PER_MINUTE, US_PER_SECOND
 from streams.schedules import IntervalSchedule, WeeklySchedule
 
 DEFAULT_SLA_US = 24 * US_PER_HOUR
@@ -132,3 +132,8 @@ class EngineConfig:
 
     def study(self, study_id: str) -> StudyConfig:
         return self.studies.get(study_id, self.default_study)
+
+
+def bounds_us(bounds_s: tuple[float, ...]) -> tuple[int, ...]:
+    """Histogram bucket bounds in seconds → µs, as the engine's tallies and its state hold them."""
+    return tuple(round(b * US_PER_SECOND) for b in bounds_s)

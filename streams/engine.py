@@ -13,8 +13,8 @@ from functools import partial
 from typing import Any
 
 from schemas.events import EntryEvent, Event, PublishEvent, QueryEvent, StageEvent
-from schemas.timestamps import US_PER_HOUR, US_PER_SECOND
-from streams.config import BREAKDOWN_DIMENSIONS, EngineConfig
+from schemas.timestamps import US_PER_HOUR
+from streams.config import BREAKDOWN_DIMENSIONS, EngineConfig, bounds_us
 from streams.dedupe import EventIdMemory
 from streams.figures import (
     BacklogFigures,
@@ -29,8 +29,9 @@ from streams.latency import DashboardLedger, GroupKey, TrackedEntry
 from streams.queries import QueryLedger
 from streams.schedules import CADENCE_HISTORY
 from streams.stages import Pipeline, PipelineFigures, StageObservations, observe
+from streams.state import engine_state, restore_parts
 from streams.tally import Tally
-from streams.visits import VisitLedger
+from streams.visits import VisitLedger, visit_ledger
 from streams.watermarks import InputMark, InputWatermarks
 
 ACCEPTED = "accepted"
@@ -86,10 +87,6 @@ class StudyState:
         self.staged = tuple(self.pipelines.values())
 
 
-def _bounds_us(bounds_s: tuple[float, ...]) -> tuple[int, ...]:
-    return tuple(round(b * US_PER_SECOND) for b in bounds_s)
-
-
 class Engine:
     def __init__(self, config: EngineConfig | None = None) -> None:
         self.config = config or EngineConfig()
@@ -98,9 +95,9 @@ class Engine:
         self._max_hold_us = self.config.max_hold_us
         self._breakdown = self.config.breakdown
         self._group_key = group_key_function(self._breakdown)
-        self._latency_bounds = _bounds_us(self.config.latency_bounds_s)
-        self._query_bounds = _bounds_us(self.config.query_bounds_s)
-        self._visit_bounds = _bounds_us(self.config.visit_bounds_s)
+        self._latency_bounds = bounds_us(self.config.latency_bounds_s)
+        self._query_bounds = bounds_us(self.config.query_bounds_s)
+        self._visit_bounds = bounds_us(self.config.visit_bounds_s)
         self.studies: dict[str, StudyState] = {}
         self.event_ids = EventIdMemory()
         self.counters = Counters()
@@ -124,8 +121,6 @@ class Engine:
 
     def to_state(self) -> dict[str, Any]:
         """Everything this engine holds, as plain values (the layout: streams/state.py)."""
-        from streams.state import engine_state
-
         return engine_state(self)
 
     @classmethod
@@ -134,9 +129,39 @@ class Engine:
 
         Raises ``streams.state.StateError`` for a state it cannot take.
         """
-        from streams.state import restore_engine
+        parts = restore_parts(config, state)
+        engine = cls(config)
+        engine.counters = Counters(*parts.counters)
+        engine.watermark_us, engine.earliest_us = parts.watermark_us, parts.earliest_us
+        engine._seq, engine._pruned_at_us = parts.seq, parts.pruned_at_us
+        if parts.inputs is not None:
+            engine.track_inputs()
+            engine.inputs.note(*parts.inputs)  # type: ignore[union-attr]
+            engine.inputs_changed()
+        engine._last_entry, engine._last_entry_seq = parts.last_entry, parts.last_entry_seq
+        engine.event_ids = parts.event_ids
+        for study_id, sla_us, first_seen_us, dashboards, queries, visits, pipelines in parts.studies:
+            restored = StudyState(sla_us, dashboards, queries, visits, pipelines)
+            restored.first_seen_us = first_seen_us
+            engine.studies[study_id] = restored
+        return engine
 
-        return restore_engine(config, state)  # type: ignore[no-any-return]
+    # What the state (streams/state.py) reads beyond the public attributes.
+
+    @property
+    def seq(self) -> int:
+        """How many valid events were applied (each event's arrival number is taken from it)."""
+        return self._seq
+
+    @property
+    def pruned_at_us(self) -> int | None:
+        """The horizon base of the last pruning (None: never pruned)."""
+        return self._pruned_at_us
+
+    @property
+    def last_entry(self) -> EntryEvent | None:
+        """The last entry applied (for ``last_tracked``)."""
+        return self._last_entry
 
     # -- feeding -------------------------------------------------------------------
 
@@ -164,8 +189,7 @@ class Engine:
         return state
 
     def visit_ledger(self) -> VisitLedger:
-        config = self.config
-        return VisitLedger(self._visit_bounds, config.visit_medium_us, config.visit_high_us)
+        return visit_ledger(self.config)
 
     def apply(self, event: Event) -> str:
         """Feed one valid event; returns ACCEPTED, DUPLICATE, UNKNOWN_DASHBOARD or UNKNOWN_STAGE."""

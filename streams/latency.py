@@ -69,6 +69,38 @@ def entry_key(entered_us: int, seq: int, group_index: int) -> int:
     return entered_us << ENTERED_SHIFT | seq << SEQ_SHIFT | group_index
 
 
+def entered_at(key: int) -> int:
+    """The entry time (µs) of an entry key."""
+    return key >> ENTERED_SHIFT
+
+
+def keys_entered_before(entered_us: int) -> int:
+    """The bound below which lie exactly the keys of entries entered before the instant
+    (keys order by entry time first): ``keys_entered_before(T + 1)`` for "entered ≤ T"."""
+    return entered_us << ENTERED_SHIFT
+
+
+# Within SLA and overdue, the one rule (docs/kpis.md): a latency equal to the SLA is within
+# it; an entry not published by T is overdue when it has waited longer than its SLA,
+# T − entered > SLA. The hot loops of this module inline ``latency <= sla_us`` and
+# ``entered_us < overdue_before(...)``; everything else calls these.
+
+
+def within_sla(latency_us: int, sla_us: int) -> bool:
+    return latency_us <= sla_us
+
+
+def overdue_before(as_of_us: int, sla_us: int) -> int:
+    """Entries entered before this instant and not published by T are overdue at T."""
+    return as_of_us - sla_us
+
+
+def overdue_from(entered_us: int, sla_us: int) -> int:
+    """The first instant at which an entry entered then is overdue, if not published by it
+    (its deadline has passed: the instant after entered + SLA)."""
+    return entered_us + sla_us + 1
+
+
 class TrackedEntry:
     """A view of one entry on one dashboard; ``published_us`` is read from the ledger.
 
@@ -333,7 +365,7 @@ class GroupLedger:
 
     def backlog(self, as_of_us: int) -> BacklogFigures:
         """Pending, oldest age and overdue as of T, touching whole buckets where it can."""
-        overdue_before = as_of_us - self.sla_us  # overdue: age > SLA, i.e. entered < T − SLA
+        due_before = overdue_before(as_of_us, self.sla_us)
         pending = overdue = 0
         oldest: int | None = None
         for bucket, entries in self.pending.items():
@@ -341,7 +373,7 @@ class GroupLedger:
             if start > as_of_us:
                 continue
             end = start + BUCKET_US - 1
-            if end <= as_of_us and end < overdue_before:
+            if end <= as_of_us and end < due_before:
                 pending += len(entries)
                 overdue += len(entries)
                 if oldest is None or start < oldest:
@@ -353,7 +385,7 @@ class GroupLedger:
                 entered_us = key >> ENTERED_SHIFT
                 if entered_us <= as_of_us:
                     pending += 1
-                    overdue += entered_us < overdue_before
+                    overdue += entered_us < due_before
                     if oldest is None or entered_us < oldest:
                         oldest = entered_us
         # Entries whose earliest publish lies after T were still pending at T.
@@ -364,7 +396,7 @@ class GroupLedger:
                 entered_us = key >> ENTERED_SHIFT
                 if entered_us <= as_of_us < when:
                     pending += 1
-                    overdue += entered_us < overdue_before
+                    overdue += entered_us < due_before
                     if oldest is None or entered_us < oldest:
                         oldest = entered_us
         return BacklogFigures(
@@ -377,16 +409,15 @@ class GroupLedger:
         """Entries counted over SLA by the clock (the watermark): never decreases as events
         arrive and the clock moves on (see "Breaches" above)."""
         tally = self.tally
-        return tally.count - tally.within_sla + self._waiting_past(clock_us - self.sla_us) + (
-            tally.breaches_withdrawn
-        )
+        waiting = self._waiting_past(overdue_before(clock_us, self.sla_us))
+        return tally.count - tally.within_sla + waiting + tally.breaches_withdrawn
 
     def _waiting_past(self, entered_before: int) -> int:
         """Pending entries entered before the instant: ``backlog(watermark).overdue``, as no
         entry is entered and no publish is made after the watermark; whole hours counted
         by their length (this runs per group at every scrape)."""
         count = 0
-        limit = entered_before << ENTERED_SHIFT
+        limit = keys_entered_before(entered_before)
         for bucket, entries in self.pending.items():
             start = bucket * BUCKET_US
             if start + BUCKET_US <= entered_before:
@@ -571,7 +602,7 @@ class DashboardLedger:
             first_dominated -= 1
         cutoffs[first_dominated:i] = [cutoff_us]
         times[first_dominated:i] = [published_us]
-        due_before = clock_us - self.sla_us
+        due_before = overdue_before(clock_us, self.sla_us)
         for group in self.groups.values():
             group.cover_up_to(cutoff_us, published_us, due_before)
 
@@ -632,7 +663,7 @@ class DashboardLedger:
         # floor left out were shown no later by an earlier publish of their record.
         self.freshness.note_shown(published_us, max(keys) >> ENTERED_SHIFT)
         groups = self.group_list
-        due_before = clock_us - self.sla_us
+        due_before = overdue_before(clock_us, self.sla_us)
         if len(groups) == 1:
             groups[0].publish_keys(keys, published_us, due_before)
             return

@@ -34,7 +34,13 @@ from fractions import Fraction
 
 from schemas.timestamps import US_PER_DAY
 from streams.engine import Engine
-from streams.latency import BUCKET_US, ENTERED_SHIFT, GroupLedger
+from streams.latency import (
+    BUCKET_US,
+    GroupLedger,
+    entered_at,
+    keys_entered_before,
+    overdue_before,
+)
 from streams.percentiles import nearest_rank
 from streams.queries import AWAITING_DM, AWAITING_SITE, fold
 
@@ -248,8 +254,8 @@ def _entries_as_of(group: GroupLedger, as_of_us: int, sla_us: int) -> tuple[_Raw
     comprehensions over the ledger's dicts instead of a generator per entry, a third
     of the cost of the scorecards on a large replay.
     """
-    entered_by = (as_of_us + 1) << ENTERED_SHIFT  # key < this: entered ≤ T
-    overdue_by = (as_of_us - sla_us) << ENTERED_SHIFT  # key < this: waiting longer than the SLA
+    entered_by = keys_entered_before(as_of_us + 1)  # key < this: entered ≤ T
+    overdue_by = keys_entered_before(overdue_before(as_of_us, sla_us))  # key < this: overdue
     last_bucket = as_of_us // BUCKET_US  # buckets before it hold only entries entered by T
     latencies: list[int] = []
     waiting: list[int] = []
@@ -257,10 +263,10 @@ def _entries_as_of(group: GroupLedger, as_of_us: int, sla_us: int) -> tuple[_Raw
         waiting += [key for key in entries if key < entered_by]
     for bucket, published in group.published.items():
         if group.max_published[bucket] <= as_of_us and bucket < last_bucket:
-            latencies += [when - (key >> ENTERED_SHIFT) for key, when in published.items()]
+            latencies += [when - entered_at(key) for key, when in published.items()]
             continue  # the common case: the whole bucket entered and published by T
         latencies += [
-            when - (key >> ENTERED_SHIFT)
+            when - entered_at(key)
             for key, when in published.items()
             if key < entered_by and when <= as_of_us
         ]
@@ -268,7 +274,7 @@ def _entries_as_of(group: GroupLedger, as_of_us: int, sla_us: int) -> tuple[_Raw
     # Sorted once per group: a scope's list is then a concatenation of sorted runs,
     # which sorted() merges in about linear time.
     latencies.sort()
-    within = bisect_right(latencies, sla_us)
+    within = bisect_right(latencies, sla_us)  # within_sla: latency ≤ SLA (streams/latency.py)
     overdue = sum(1 for key in waiting if key < overdue_by)
     raw = _Raw(
         entries=len(latencies) + len(waiting),

@@ -63,28 +63,24 @@ Derived indexes (the record index of each dashboard) are rebuilt, not stored.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import msgspec
 
 from schemas.events import EntryEvent
 from streams import state_schema as schema
-from streams.config import EngineConfig
+from streams.config import EngineConfig, bounds_us
 from streams.dedupe import EventIdMemory
 from streams.freshness import FreshnessHistory
-from streams.latency import (
-    ENTERED_SHIFT,
-    SEQ_MASK,
-    SEQ_SHIFT,
-    DashboardLedger,
-    GroupLedger,
-)
+from streams.latency import DashboardLedger, GroupLedger, arrival, entered_at, entry_key
 from streams.queries import QueryLedger, TrackedQuery
 from streams.schedules import CADENCE_HISTORY
 from streams.stages import Pipeline
 from streams.tally import Tally
-from streams.visits import VALUE_BITS, VALUE_MASK, VisitGroup, VisitLedger, pack
+from streams.visits import VALUE_BITS, VALUE_MASK, VisitGroup, VisitLedger, pack, visit_ledger
+from streams.watermarks import InputMark, InputWatermarks
 
 # 2: the tally's corrections (issue 26); 3: the inputs' progress (issue 21); 4: the
 # dashboards' publish instants and freshness histories (issue 22), pipeline stages and
@@ -107,7 +103,7 @@ def _tally(tally: Tally) -> list[Any]:
 
 
 def _keys(keys: Any) -> tuple[list[int], list[int]]:
-    return [k >> ENTERED_SHIFT for k in keys], [k >> SEQ_SHIFT & SEQ_MASK for k in keys]
+    return [entered_at(k) for k in keys], [arrival(k) for k in keys]
 
 
 def _group(group: GroupLedger) -> list[Any]:
@@ -210,12 +206,36 @@ def _visits(ledger: VisitLedger) -> list[Any]:
     ]
 
 
-def engine_state(engine: Any) -> dict[str, Any]:
+class EngineView(Protocol):
+    """What the state reads of an engine: its public surface (``streams/engine.py``).
+
+    The engine imports this module, never the other way round.
+    """
+
+    config: EngineConfig
+    counters: Any  # streams.engine.Counters
+    event_ids: EventIdMemory
+    inputs: InputWatermarks | None
+    studies: Mapping[str, Any]  # study id → streams.engine.StudyState
+    watermark_us: int | None
+    earliest_us: int | None
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def pruned_at_us(self) -> int | None: ...
+    @property
+    def last_entry(self) -> EntryEvent | None: ...
+    @property
+    def last_entry_seq(self) -> int: ...
+
+
+def engine_state(engine: EngineView) -> dict[str, Any]:
     """The plain-value state of an engine (see the module docstring)."""
     config: EngineConfig = engine.config
     ids: EventIdMemory = engine.event_ids
     filed = {event_id for bucket in ids.by_hour.values() for event_id in bucket}
-    last = engine._last_entry
+    last = engine.last_entry
     counters = engine.counters
     return {
         "version": STATE_VERSION,
@@ -227,7 +247,7 @@ def engine_state(engine: Any) -> dict[str, Any]:
             counters.late,
             counters.unknown_stage,
         ],
-        "clock": [engine.watermark_us, engine.earliest_us, engine._seq, engine._pruned_at_us],
+        "clock": [engine.watermark_us, engine.earliest_us, engine.seq, engine.pruned_at_us],
         "inputs": None
         if engine.inputs is None
         else {
@@ -243,7 +263,7 @@ def engine_state(engine: Any) -> dict[str, Any]:
             last.entered_at,
             last.country,
             last.vendor,
-            engine._last_entry_seq,
+            engine.last_entry_seq,
         ],
         "event_ids": {
             "hours": [[hour, list(bucket)] for hour, bucket in ids.by_hour.items()],
@@ -278,15 +298,13 @@ def engine_state(engine: Any) -> dict[str, Any]:
 
 
 def _config(config: EngineConfig) -> dict[str, Any]:
-    from streams.engine import _bounds_us
-
     return {
         "retention_us": config.retention_us,
         "max_hold_us": config.max_hold_us,
         "breakdown": list(config.breakdown),
-        "latency_bounds_us": list(_bounds_us(config.latency_bounds_s)),
-        "query_bounds_us": list(_bounds_us(config.query_bounds_s)),
-        "visit_bounds_us": list(_bounds_us(config.visit_bounds_s)),
+        "latency_bounds_us": list(bounds_us(config.latency_bounds_s)),
+        "query_bounds_us": list(bounds_us(config.query_bounds_s)),
+        "visit_bounds_us": list(bounds_us(config.visit_bounds_s)),
         "visit_medium_us": config.visit_medium_us,
         "visit_high_us": config.visit_high_us,
     }
@@ -312,7 +330,7 @@ def _restore_group(state: schema.GroupState, ledger: DashboardLedger) -> None:
     by_record = ledger.by_record
     for pending in state.pending:
         keys = [
-            e << ENTERED_SHIFT | s << SEQ_SHIFT | index
+            entry_key(e, s, index)
             for e, s in zip(pending.entered_us, pending.seqs, strict=True)
         ]
         group.pending[pending.hour] = dict(zip(keys, pending.record_ids, strict=True))
@@ -320,7 +338,7 @@ def _restore_group(state: schema.GroupState, ledger: DashboardLedger) -> None:
             by_record.setdefault(record_id, []).append(k)  # type: ignore[union-attr,arg-type]
     for published in state.published:
         keys = [
-            e << ENTERED_SHIFT | s << SEQ_SHIFT | index
+            entry_key(e, s, index)
             for e, s in zip(published.entered_us, published.seqs, strict=True)
         ]
         group.published[published.hour] = dict(zip(keys, published.published_us, strict=True))
@@ -418,45 +436,58 @@ def check_state(state: schema.EngineState, config: EngineConfig) -> schema.Engin
     return _checked(lambda: state, config)
 
 
-def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineState) -> Any:
-    """An engine that goes on exactly like the one ``state`` was taken from.
+@dataclass(slots=True)
+class RestoredParts:
+    """What a state holds, rebuilt; ``Engine.from_state`` puts the parts in place."""
+
+    # accepted, duplicates, unknown_dashboard, late, evicted_ids (0), unknown_stage
+    counters: tuple[int, int, int, int, int, int]
+    watermark_us: int | None
+    earliest_us: int | None
+    seq: int
+    pruned_at_us: int | None
+    inputs: tuple[list[InputMark], list[int]] | None  # (marks, partitions per input topic)
+    last_entry: EntryEvent | None
+    last_entry_seq: int
+    event_ids: EventIdMemory
+    # (study_id, sla_us, first_seen_us, dashboards, queries, visits, pipelines) in the
+    # engine's order
+    studies: list[
+        tuple[
+            str,
+            int,
+            int | None,
+            dict[str, DashboardLedger],
+            QueryLedger,
+            VisitLedger,
+            dict[str, Pipeline],
+        ]
+    ]
+
+
+def restore_parts(
+    config: EngineConfig, state: dict[str, Any] | schema.EngineState
+) -> RestoredParts:
+    """The parts of an engine that goes on exactly like the one ``state`` was taken from.
 
     ``state``: plain values (``orjson.loads`` of a state) or ``decode_state``'s result.
     Raises StateError for another version or configuration, and for any type, range
     or shape this layout does not have (a malformed state never yields a half-built
     engine, nor one that fails later).
     """
-    from streams.engine import Counters, Engine, StudyState
-
     if not isinstance(state, schema.EngineState):
         if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
             raise StateError(f"not an engine state of version {STATE_VERSION}")
         plain = state
         state = _checked(lambda: schema.convert(plain), config)
-    engine = Engine(config)
     counters, clock = state.counters, state.clock
-    engine.counters = Counters(
-        counters.accepted,
-        counters.duplicates,
-        counters.unknown_dashboard,
-        counters.late,
-        unknown_stage=counters.unknown_stage,
-    )
-    engine.watermark_us, engine.earliest_us = clock.watermark_us, clock.earliest_us
-    engine._seq, engine._pruned_at_us = clock.seq, clock.pruned_at_us
     inputs = state.inputs
-    if inputs is not None:
-        engine.track_inputs()
-        engine.inputs.note(
-            [(m.topic_index, m.partition, m.newest_us, m.idle) for m in inputs.marks],
-            list(inputs.partitions),
-        )
-        engine.inputs_changed()
     last = state.last_entry
+    last_entry = None
     if last is not None:
         # Only what the engine reads of its last entry was saved; the rest stays empty.
         try:
-            engine._last_entry = EntryEvent(
+            last_entry = EntryEvent(
                 event_id="",
                 study_id=last.study_id,
                 site_id=last.site_id,
@@ -472,8 +503,7 @@ def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineSt
             raise StateError(
                 f"malformed engine state: $.last_entry: {field} out of range"
             ) from None
-        engine._last_entry_seq = last.seq
-    ids = engine.event_ids
+    ids = EventIdMemory()
     for filed in state.event_ids.hours:
         ids.by_hour[filed.hour] = list(filed.event_ids)
         ids.seen.update(dict.fromkeys(filed.event_ids, filed.hour))
@@ -481,20 +511,46 @@ def restore_engine(config: EngineConfig, state: dict[str, Any] | schema.EngineSt
     hour = state.event_ids.hour
     if hour is not None:
         ids.hour, ids.hour_ids = hour, ids.by_hour[hour]
-    latency_bounds, query_bounds = engine._latency_bounds, engine._query_bounds
-    for study in state.studies:
-        cap = None if config.retention_us is None else CADENCE_HISTORY
-        ledgers = dict(_restore_dashboard(d, latency_bounds, cap) for d in study.dashboards)
-        restored = StudyState(
+    latency_bounds = bounds_us(config.latency_bounds_s)
+    query_bounds = bounds_us(config.query_bounds_s)
+    # Bounded in live use; the replay (no retention) keeps every publish instant.
+    cap = None if config.retention_us is None else CADENCE_HISTORY
+    studies = [
+        (
+            study.study_id,
             study.sla_us,
-            ledgers,
+            study.first_seen_us,
+            dict(_restore_dashboard(d, latency_bounds, cap) for d in study.dashboards),
             _restore_queries(study.queries, query_bounds),
-            _restore_visits(study.visits, engine.visit_ledger()),
+            _restore_visits(study.visits, visit_ledger(config)),
             _restore_pipelines(study, config, cap),
         )
-        restored.first_seen_us = study.first_seen_us
-        engine.studies[study.study_id] = restored
-    return engine
+        for study in state.studies
+    ]
+    return RestoredParts(
+        counters=(
+            counters.accepted,
+            counters.duplicates,
+            counters.unknown_dashboard,
+            counters.late,
+            0,  # evicted_ids: per process, not in checkpoints
+            counters.unknown_stage,
+        ),
+        watermark_us=clock.watermark_us,
+        earliest_us=clock.earliest_us,
+        seq=clock.seq,
+        pruned_at_us=clock.pruned_at_us,
+        inputs=None
+        if inputs is None
+        else (
+            [(m.topic_index, m.partition, m.newest_us, m.idle) for m in inputs.marks],
+            list(inputs.partitions),
+        ),
+        last_entry=last_entry,
+        last_entry_seq=0 if last is None else last.seq,
+        event_ids=ids,
+        studies=studies,
+    )
 
 
 def _restore_pipelines(

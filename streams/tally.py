@@ -19,6 +19,14 @@ the retention (7 days), so a final observation would come a week late.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Sequence
+
+
+def bucket_of(bounds: Sequence[int], value: int) -> int:
+    """The bucket a value is counted in: the first whose bound it does not exceed
+    (Prometheus buckets are "less than or equal", hence bisect_left); past the last
+    bound, the overflow bucket ``len(bounds)``."""
+    return bisect_left(bounds, value)
 
 
 class Tally:
@@ -47,8 +55,7 @@ class Tally:
         self.breaches_withdrawn = 0
 
     def add(self, value_us: int, within_sla: bool = False) -> None:
-        # Prometheus buckets are "less than or equal", hence bisect_left.
-        self.bucket_counts[bisect_left(self.bounds_us, value_us)] += 1
+        self.bucket_counts[bucket_of(self.bounds_us, value_us)] += 1
         self.count += 1
         self.sum_us += value_us
         if within_sla:
@@ -57,8 +64,8 @@ class Tally:
     def lower(self, old_us: int, new_us: int, was_within: bool, is_within: bool) -> None:
         """An observation lowered from old to new: moved down a bucket (or not), never removed."""
         counts, bounds = self.bucket_counts, self.bounds_us
-        counts[bisect_left(bounds, old_us)] -= 1
-        counts[bisect_left(bounds, new_us)] += 1
+        counts[bucket_of(bounds, old_us)] -= 1
+        counts[bucket_of(bounds, new_us)] += 1
         self.corrected_us += old_us - new_us
         if is_within and not was_within:
             self.within_sla += 1

@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from schemas.timestamps import US_PER_HOUR, day_start_us
+from streams.config import EngineConfig, bounds_us
 from streams.percentiles import nearest_rank
 from streams.tally import Tally
 
@@ -165,6 +166,13 @@ class VisitLedger:
 # is cheaper than a call. Bounded against hostile input as schemas.timestamps bounds its own.
 _VISIT_STARTS: dict[str, int] = {}
 _VISIT_STARTS_LIMIT = 100_000
+
+
+def visit_ledger(config: EngineConfig) -> VisitLedger:
+    """An empty visit-to-entry ledger at the configuration's bounds and thresholds."""
+    return VisitLedger(
+        bounds_us(config.visit_bounds_s), config.visit_medium_us, config.visit_high_us
+    )
 
 
 def _visit_start(visit_date: str) -> int:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from streams.engine import Engine
 from streams.figures import BacklogFigures, QueryFigures, StudyFigures
+from streams.latency import overdue_from
 from streams.parts import StudyPart, merge_study
 from streams.queries import AGING_LIMITS_US, AWAITING_DM, AWAITING_SITE, TrackedQuery, fold
 
@@ -148,9 +149,9 @@ def _dashboard_windows(
     for entered, published in entries:
         if published is not None and starts[0] <= published <= as_of_us:
             latencies[bisect_right(starts, published) - 1].append(published - entered)
-        # Over SLA from the instant after its deadline, when no publish came by then.
-        passed = entered + sla_us + 1
-        if (published is None or published > passed - 1) and starts[0] <= passed <= as_of_us:
+        # Over SLA from the instant it is overdue, when no publish came before then.
+        passed = overdue_from(entered, sla_us)
+        if (published is None or published >= passed) and starts[0] <= passed <= as_of_us:
             breaches[bisect_right(starts, passed) - 1] += 1
         # Pending at instant a when entered ≤ a < published.
         first = bisect_left(instants, entered)
@@ -158,8 +159,8 @@ def _dashboard_windows(
         if first < stop:
             pending_diff[first] += 1
             pending_diff[stop] -= 1
-        # Overdue at instant a when entered + SLA < a < published.
-        first = bisect_right(instants, entered + sla_us)
+        # Overdue at instant a when overdue_from(entered) ≤ a < published.
+        first = bisect_left(instants, overdue_from(entered, sla_us))
         if first < stop:
             overdue_diff[first] += 1
             overdue_diff[stop] -= 1

@@ -32,8 +32,8 @@ from agents.audit.manifest import (
     read_manifest,
 )
 from agents.errors import NotCovered
+from agents.kafka.broker_check import check_broker
 from agents.kafka.codecs import name_undecodable_batches
-from agents.kafka.connection import check_broker
 from agents.kafka.topics import partitions_of, read_to_end, topic_reader
 from agents.settings import ConfigurationError, Settings, load_settings
 from schemas.timestamps import parse_timestamp_us

@@ -4,7 +4,7 @@ For every input partition assigned to this worker's router: the newest event tim
 it accepted from it (None until one), when a message last came from it (wall
 clock), and whether it is idle: no message for ``input_idle_after``. The router
 writes these marks as the last item of its shard messages, and to every shard on
-a timer (``agents/live/sharding.py``, item kind 4); each shard engine's retention
+a timer (``agents/live/shard_wire.py``, item kind 4); each shard engine's retention
 horizon follows the minimum over the inputs that are not idle
 (``streams/watermarks.py``). An input that goes idle is logged and counted
 (``edc_input_partitions_idle_total``); one that speaks again holds the watermark

@@ -3,7 +3,7 @@
 For each input value, in order: the bounds of ``schemas/limits.py`` (size, event
 time against the message's Kafka timestamp, never later than the wall clock),
 parsing, the cardinality caps (``agents/metrics/cardinality.py``), then the shard
-items of ``agents/live/sharding.py``. Shard messages are cut by bytes as well as by
+items of ``agents/live/shard_wire.py``. Shard messages are cut by bytes as well as by
 count, so none exceeds ``max_message_bytes``; an input whose item alone would
 (only near the limit: an item re-encodes the validated event, which may come out
 longer than a compactly written input) is dead-lettered whole, never
@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from agents.live.progress import InputProgress
-from agents.live.sharding import encode_batch, encode_progress, routed_items
+from agents.live.shard_wire import encode_batch, encode_progress, routed_items
 from agents.metrics.cardinality import CardinalityGate
 from schemas import Event, PublishEvent, Rejection, StageEvent
 from schemas.limits import live_bound, parse_bounded, skew_us

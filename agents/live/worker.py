@@ -26,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
             "no broker: set KAFKA_BOOTSTRAP_SERVERS (or EDC_LATENCY_BOOTSTRAP_SERVERS); "
             "`edc-latency demo` starts an embedded one"
         )
-    from agents.kafka.connection import check_broker
+    from agents.kafka.broker_check import check_broker
 
     check_broker(settings)
     serve(settings)
@@ -36,7 +36,6 @@ def run(args: argparse.Namespace) -> int:
 def serve(settings: Settings) -> None:
     import faust
 
-    from agents.kafka.startup import check_brokers
     from agents.kafka.topics import ensure_topics, worker_topics
     from agents.live.app import LiveApp
     from agents.release import core_compiled
@@ -45,7 +44,6 @@ def serve(settings: Settings) -> None:
     logging.basicConfig(
         level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    asyncio.run(check_brokers(settings))  # fails within startup_timeout, in one line
     asyncio.run(ensure_topics(settings.kafka_client_options(), worker_topics(settings)))
     if not core_compiled():
         # Once per process: the figures are the same, the throughput is not (BENCHMARKS.md).

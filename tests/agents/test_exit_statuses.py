@@ -108,7 +108,7 @@ def test_every_error_of_ours_is_a_row_of_the_table():
     named = {cls.__name__ for cls in errors}
     assert {
         "ConfigurationError", "BrokerUnreachable", "UndecodableBatch", "BadInput",
-        "WireError", "BrokerError", "ReaderFailed", "TablesFailed", "WorkerFailed",
+        "WireError", "BrokerError", "ReaderFailed", "TablesFailed", "JobFailed",
     } <= named  # fmt: skip
     assert "NotCovered" in named  # replay --require-complete raises this kind itself
     for cls in errors | set(KINDS):

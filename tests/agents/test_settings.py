@@ -79,6 +79,17 @@ def test_sasl_needs_a_sasl_protocol(monkeypatch):
         load_settings()
 
 
+def test_the_sasl_rule_holds_for_settings_made_in_code():
+    from pydantic import ValidationError
+
+    from agents.settings import Settings
+
+    with pytest.raises(ValidationError, match="use SASL_PLAINTEXT or SASL_SSL"):
+        Settings(sasl_mechanism="PLAIN", security_protocol="SSL")
+    settings = Settings(sasl_mechanism="PLAIN", security_protocol="SASL_PLAINTEXT")
+    assert settings.sasl_mechanism == "PLAIN"
+
+
 def test_the_worker_refuses_to_start_without_a_broker(capsys):
     from agents.cli import main
 

@@ -17,7 +17,7 @@ import pytest
 
 from agents.harness.broker import produce_all
 from agents.harness.processes import WorkerSubprocess, input_topics, scrape, total
-from agents.live.sharding import shard_of
+from agents.live.shard_wire import shard_of
 from agents.settings import load_settings
 from schemas import format_timestamp
 from tests.integration.test_live_pipeline import read_all, wait_for_figures

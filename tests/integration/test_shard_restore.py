@@ -9,12 +9,12 @@ import time
 import pytest
 from aiokafka import AIOKafkaProducer
 
-import agents.live.shards as shards_module
+import agents.live.shard_engines as shards_module
 from agents.errors import EdcLatencyError, ShardsNotRestored
 from agents.harness.broker import EmbeddedBroker, free_port
 from agents.harness.processes import WorkerSubprocess, input_topics, scrape, total
 from agents.kafka.topics import ensure_topics, worker_topics
-from agents.live.shards import ShardStore
+from agents.live.shard_engines import ShardStore
 from agents.metrics.health import TopicHealth
 from agents.settings import load_settings
 from tests.integration.test_live_pipeline import wait_for_figures

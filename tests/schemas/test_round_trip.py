@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from msgspec.structs import replace
 
-from agents.live.sharding import WITHHELD, decode_batch, encode, encode_batch
+from agents.live.shard_wire import WITHHELD, decode_batch, encode, encode_batch
 from schemas import (
     EntryEvent,
     Event,
@@ -94,7 +94,7 @@ def test_event_to_replay_transfer_to_event(batch: list[dict[str, Any]]) -> None:
     assert wire.decoder().decode(wire.encode(events)) == events
     # The sharded replay's files: (valid-line index, counts, event) triples.
     triples = [(n, n % 2 == 0, event) for n, event in enumerate(events)]
-    from agents.audit.replay.sharded import _decode_chunk
+    from agents.audit.replay.parallel import _decode_chunk
 
     assert _decode_chunk(wire.encode(triples)) == [tuple(t) for t in triples]
     for event in events:
@@ -172,7 +172,7 @@ def test_hostile_documents_what_the_schema_file_refuses_is_refused_in_one_line(
 @ROUND_TRIPS
 @given(st.lists(documents(), min_size=1, max_size=3))
 def test_events_through_the_json_wire_decode_to_the_same_events(batch: list[dict[str, Any]]) -> None:
-    """The shard topic's JSON (``wire.json_decoder``, built once when agents/live/sharding.py
+    """The shard topic's JSON (``wire.json_decoder``, built once when agents/live/shard_wire.py
     is imported, so it is asked here directly)."""
     events = [parsed(document) for document in batch]
     assert wire.json_decoder(list[Event]).decode(wire.encode_json(events)) == events

@@ -122,7 +122,7 @@ def test_with_retention_the_answer_as_of_the_clock_or_later_is_exact(
 def test_shards_merged_are_one_engine(events, shards, publish_after, data_after):
     """Split as the live router splits (entries by record, record publishes by record,
     snapshots to every shard), the merged histories give one engine's verdicts."""
-    from agents.live.sharding import route
+    from agents.live.shard_wire import route
 
     events = brute_force.dedupe(events)  # as the sharded replay drops repeated ids first
     engines = [Engine(engine_config(retention_us=None)) for _ in range(shards)]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Iterable
 
 from agents.audit.replay.html import DISTRIBUTION_BOUNDS_S
 from schemas.timestamps import US_PER_SECOND
 from streams import Engine
 from streams.parts import StudyPart, snapshot_parts
+from streams.tally import bucket_of
 
 Distributions = dict[tuple[str, str], list[int]]
 
@@ -25,7 +25,7 @@ def distributions_of(studies: dict[str, StudyPart]) -> Distributions:
         for dashboard, (latencies, _backlog, _over_sla) in part.dashboards.items():
             counts = [0] * (len(bounds) + 1)
             for latency in latencies:
-                counts[bisect_left(bounds, latency)] += 1
+                counts[bucket_of(bounds, latency)] += 1
             out[(study_id, dashboard)] = counts
     return out
 

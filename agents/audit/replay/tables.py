@@ -11,7 +11,7 @@ from agents.audit.replay.cells import all_plain, safe_cell, safe_cells
 from schemas import EntryEvent
 from schemas.timestamps import TimestampFormatter, seconds_ms
 from streams import AGING_BUCKETS, Engine
-from streams.latency import ENTERED_SHIFT, SEQ_SHIFT, GroupKey
+from streams.latency import GroupKey, entry_key, overdue_before, within_sla
 from streams.queries import AWAITING_DM, AWAITING_SITE, CLOSED, STATE_NAMES, aging_bucket, fold
 
 # (study, site, country, vendor, form) of an entry event: few distinct values, so each
@@ -118,9 +118,7 @@ def write_entry_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextIO
         tail = f",{record_id},{timestamp(entered_us)},"
         for ledger, row_middle in zip(ledgers, middle, strict=True):
             group = ledger.groups[group_key]
-            published = group.published_of(
-                entered_us << ENTERED_SHIFT | seq << SEQ_SHIFT | group.index
-            )
+            published = group.published_of(entry_key(entered_us, seq, group.index))
             if published is not None and published <= as_of_us:
                 latency = published - entered_us
                 published_text = published_texts.get(published)
@@ -133,10 +131,11 @@ def write_entry_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextIO
                     seconds = _seconds_text(latency)
                 cells = (
                     f"{published_text},{seconds},"
-                    f"{'true' if latency <= sla_us else 'false'},published\n"
+                    f"{'true' if within_sla(latency, sla_us) else 'false'},published\n"
                 )
             else:
-                cells = ",,,overdue\n" if as_of_us - entered_us > sla_us else ",,,pending\n"
+                overdue = entered_us < overdue_before(as_of_us, sla_us)
+                cells = ",,,overdue\n" if overdue else ",,,pending\n"
             batch.append(head + row_middle + tail + cells)
         if len(batch) >= 4096:
             out.write("".join(batch))

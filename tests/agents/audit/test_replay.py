@@ -129,7 +129,7 @@ def test_an_earlier_replays_state_is_collected_by_the_next_and_the_collector_sta
 ):
     import gc
 
-    import agents.audit.replay.command as command
+    import agents.audit.replay.feed as feed
     from streams.latency import TrackedEntry
 
     tracked_alive: list[int] = []
@@ -139,7 +139,7 @@ def test_an_earlier_replays_state_is_collected_by_the_next_and_the_collector_sta
             super().__init__(*args, **kwargs)
             tracked_alive.append(sum(type(o) is TrackedEntry for o in gc.get_objects()))
 
-    monkeypatch.setattr(command, "Engine", Watched)
+    monkeypatch.setattr(feed, "Engine", Watched)
     replay(tmp_path, "first")
     assert gc.isenabled()
     assert gc.get_freeze_count() > 0  # the first run's cyclic state, left to the exit
@@ -222,11 +222,11 @@ def test_a_failure_in_the_reading_process_is_raised_in_the_main_one(error, unrea
 
 
 def test_an_unreadable_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch):
-    import agents.audit.replay.command as command
+    import agents.audit.replay.feed as feed
 
-    real = command.read_events_pipelined
+    real = feed.read_events_pipelined
     monkeypatch.setattr(
-        command,
+        feed,
         "read_events_pipelined",
         lambda handle, *args: real(_FailingLines(OSError(5, "Input/output error")), *args),
     )
@@ -283,6 +283,7 @@ def test_the_tables_child_is_ended_when_the_main_process_fails_first(tmp_path, m
     import time
 
     import agents.audit.replay.command as command
+    import agents.audit.replay.feed as feed
 
     def slow_tables(*args):
         time.sleep(60)
@@ -291,7 +292,7 @@ def test_the_tables_child_is_ended_when_the_main_process_fails_first(tmp_path, m
     def failing_render(*args):
         raise ZeroDivisionError("a bug in the main process")
 
-    monkeypatch.setattr(command, "entries_csv", slow_tables)
+    monkeypatch.setattr(feed, "entries_csv", slow_tables)
     monkeypatch.setattr(command, "render", failing_render)
     started = time.monotonic()
     with pytest.raises(ZeroDivisionError):

@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.audit.framing import EXPORT_HEADER, record_line
-from agents.audit.replay.sharded import WorkerFailed, line_ranges, run_sharded
+from agents.audit.replay.parallel import JobFailed, line_ranges, run_sharded
 from agents.cli import main
-from agents.live.sharding import shard_of
+from agents.live.shard_wire import shard_of
 from schemas import format_timestamp
 from schemas.events import as_document
 from tests.streams.strategies import events, instants
@@ -79,7 +79,7 @@ def test_every_number_of_jobs_gives_the_same_bytes(
     for jobs in (2, 3):
         assert _replay(source, directory / f"jobs{jobs}", as_of_text, jobs, *since) == one, jobs
     facts = json.loads((directory / "jobs3" / "run.json").read_text())
-    assert facts["jobs"] == 3 and len(facts["peak_rss_mib_workers"]) == 3
+    assert facts["jobs"] == 3 and len(facts["peak_rss_mib_jobs"]) == 3
     assert multiprocessing.active_children() == []
 
 
@@ -115,20 +115,20 @@ def test_a_conflicting_duplicate_on_another_shard_loses_to_the_first_line(tmp_pa
     assert report["studies"]["S"]["dashboards"]["default"]["backlog"]["pending"] == 1
 
 
-def test_a_failing_worker_is_raised_with_its_traceback_and_every_worker_reaped(
+def test_a_failing_job_is_raised_with_its_traceback_and_every_job_reaped(
     tmp_path, monkeypatch
 ):
-    import agents.audit.replay.sharded as sharded
+    import agents.audit.replay.parallel as sharded
 
     def failing(*args):
-        raise ZeroDivisionError("a bug in a worker")
+        raise ZeroDivisionError("a bug in a job")
 
     monkeypatch.setattr(sharded, "apply_shard", failing)
     source = Path("agents/data/sample-events.jsonl")
     from agents.settings import load_settings
 
     config = load_settings("deploy/simulated-studies.toml").engine_config(retention=False)
-    with pytest.raises(WorkerFailed, match="ZeroDivisionError: a bug in a worker"):
+    with pytest.raises(JobFailed, match="ZeroDivisionError: a bug in a job"):
         run_sharded(source, 2, tmp_path, config, 0, 86_400_000_000)
     assert multiprocessing.active_children() == []
     assert [p.name for p in tmp_path.iterdir()] == []  # the shards' files are removed

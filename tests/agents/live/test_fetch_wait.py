@@ -13,7 +13,8 @@ import aiokafka
 import faust
 from faust.transport.drivers import aiokafka as driver
 
-from agents.live.app import FETCH_MAX_WAIT_MS, lower_fetch_wait
+from agents.live.app import lower_fetch_wait
+from agents.live.tunables import FETCH_MAX_WAIT_MS
 
 
 def test_the_patched_names_exist():

@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.live.routing import Router
-from agents.live.sharding import decode_message
+from agents.live.shard_wire import decode_message
 from agents.metrics.cardinality import CardinalityGate
 from schemas import Rejection, format_timestamp, parse_event
 from streams import Engine, EngineConfig

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.live.routing import Router
-from agents.live.sharding import WireError, decode_batch
+from agents.live.shard_wire import WireError, decode_batch
 from agents.metrics.cardinality import CardinalityGate
 from schemas import format_timestamp
 from schemas.limits import message_bound, parse_bounded, skew_us
@@ -258,7 +258,7 @@ def test_publishes_an_hour_apart_cannot_walk_the_clock_past_today(forged, count)
     """Issue 20's probe: publishes each dated 59 min after the previous, with an honest or a
     forged CreateTime, move neither the event clock nor the horizon past the wall clock +
     the skew, so an entry redelivered afterwards is still a duplicate."""
-    from agents.live.sharding import decode_message
+    from agents.live.shard_wire import decode_message
     from streams import DUPLICATE, Engine
 
     wall_us = BASE_US + 30 * 24 * HOUR_US

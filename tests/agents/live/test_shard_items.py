@@ -14,8 +14,8 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agents.live.sharding import encode, encode_batch
-from agents.live.shards import Shard, ShardStore
+from agents.live.shard_engines import Shard, ShardStore
+from agents.live.shard_wire import encode, encode_batch
 from agents.metrics.collector import EngineCollector
 from agents.metrics.health import TopicHealth
 from agents.settings import load_settings

@@ -88,9 +88,9 @@ def test_the_worker_reads_faust_s_offsets_and_reports_a_stuck_partition_everywhe
         TopicPartition("edc.queries", 0),
         TopicPartition(live.settings.shard_topic, 3),
     }
-    live._watch_stalls(assigned)
+    live.broker_watch.watch_stalls(assigned)
     clock.now += 60
-    live._watch_stalls(assigned)
+    live.broker_watch.watch_stalls(assigned)
     assert live.stalls.stuck == [("edc.entries", 3)]
     assert live.health["edc.entries"].stuck_partitions == 1
     collector = EngineCollector(lambda: [], live.health, lambda: 0)

@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from agents.live.sharding import route
+from agents.live.shard_wire import route
 from agents.metrics.collector import EngineCollector
 from streams import Engine
 from tests.streams import brute_force

@@ -6,6 +6,7 @@ import asyncio
 import gzip
 import http.client
 import urllib.request
+from collections.abc import Callable
 
 import orjson
 from prometheus_client import CollectorRegistry
@@ -81,16 +82,28 @@ async def test_half_sent_requests_are_closed_and_at_the_cap_the_oldest_waiting_o
         for _reader, writer in slow:
             writer.write(b"GET /metrics HTTP/1.1\r\nHost:")  # never finished
             await writer.drain()
-        await asyncio.sleep(0.1)
-        assert server.open_connections == 20
+        # Counted as they are accepted: waited for, not slept on (the header timeout, 0.5 s,
+        # closes them next).
+        assert await _until(lambda: server.open_connections == 20, 0.4)
         # One more at the cap: the oldest half-sent one is closed at once, this one served.
         assert (await _get(server.port, "/healthz")).startswith(b"HTTP/1.1 200")
         assert await asyncio.wait_for(slow[0][0].read(), 5) == b""
         for reader, _writer in slow[1:]:  # the header timeout closes each other one
             assert await asyncio.wait_for(reader.read(), 10) == b""
-        assert server.open_connections == 0
+        assert await _until(lambda: server.open_connections == 0, 5)
     finally:
         server.stop()
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float) -> bool:
+    """Whether ``condition`` held within ``timeout_s``, checked every few ms."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not condition():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.005)
+    return True
 
 
 def _probe(port: int, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:

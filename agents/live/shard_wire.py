@@ -69,7 +69,7 @@ class ProgressItem(Struct, tag=4, frozen=True, array_like=True, gc=False):
 class WireError(UndecodableInput, ValueError):
     """A shard message this version cannot read; the text is one line and names no value.
 
-    The shard agent skips such a message whole (agents/live/shards.py): it never stops
+    The shard agent skips such a message whole (agents/live/shard_engines.py): it never stops
     a worker, so its exit status is only what it would be if it escaped.
     """
 

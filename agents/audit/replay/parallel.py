@@ -1,17 +1,17 @@
 """``replay --jobs N``: the replay's work split over N processes by the live shard function.
 
-Each of N forked workers goes through three steps; the main process hashes the file
-meanwhile, then merges what the workers answer:
+Each of N forked job processes goes through three steps; the main process hashes the file
+meanwhile, then merges what the jobs answer:
 
-1. **parse**: worker r reads the r-th of N byte ranges of the file (cut at line ends),
+1. **parse**: job r reads the r-th of N byte ranges of the file (cut at line ends),
    validates its lines, and writes every valid event, routed as the live router routes
-   it (``agents/live/sharding.py``: an entry by study and record, a query by study and query,
+   it (``agents/live/shard_wire.py``: an entry by study and record, a query by study and query,
    a record-level publish split by record, a snapshot publish to every shard), to the
    file of its destination shard, and the event ids of its valid lines, in order.
 2. **dedupe**: the replay keeps the first valid line of an event id whatever the shard
    (a conflicting duplicate, same id and other content, may route elsewhere), so every
-   worker reads all ranges' ids in file order and marks the later lines of each id.
-3. **apply**: worker s feeds its shard's events, range after range (file order), to its
+   job reads all ranges' ids in file order and marks the later lines of each id.
+3. **apply**: job s feeds its shard's events, range after range (file order), to its
    own engine, then answers its parts of the figures (``streams/parts.py``), its rows of
    entries.csv (in a file) and queries.csv, and its latency distribution counts.
 
@@ -42,21 +42,15 @@ from msgspec.structs import replace
 
 from agents.audit.framing import parse_plain, parse_record
 from agents.audit.replay.coverage import EventTimes
-from agents.audit.replay.distributions import distributions_of, merge_distributions
+from agents.audit.replay.engine_parts import EngineParts, engine_parts
 from agents.audit.replay.lines import BoundedLines, InvalidLines, LongLine, record_limit
 from agents.audit.replay.pipeline import _telling_the_main_process, rss_mib
 from agents.audit.replay.tables import EntryRows, query_rows, write_entry_rows
-from agents.audit.replay.uptime_report import FreshnessParts, freshness_parts
 from agents.errors import EdcLatencyError
-from agents.live.sharding import shard_of
+from agents.live.shard_wire import shard_of
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, wire
 from streams import ACCEPTED, UNKNOWN_DASHBOARD, UNKNOWN_STAGE, Engine, EngineConfig
-from streams.at_risk import AtRiskPart, at_risk_parts
 from streams.parts import StudyPart
-from streams.scorecards import ScorecardGrains, scorecard_grains
-from streams.stages import StageObservations
-from streams.visits import VisitParts, visit_parts
-from streams.windows import WindowParts
 
 # Events per message in a shard's file: encoding and the file cost little per event.
 CHUNK_EVENTS = 5_000
@@ -65,8 +59,8 @@ _PARSED, _GO, _DONE, _FAILED, _UNREADABLE = 0, 1, 2, 3, 4
 NO_BOUNDS: tuple[int, int | None] = (1 << 62, None)
 
 
-class WorkerFailed(EdcLatencyError):
-    """A worker could not go on: its traceback, or an OSError reading the input (``unreadable``)."""
+class JobFailed(EdcLatencyError):
+    """A job process could not go on: its traceback, or an OSError reading the input (``unreadable``)."""
 
     def __init__(self, message: str, unreadable: bool = False) -> None:
         super().__init__(message)
@@ -75,27 +69,17 @@ class WorkerFailed(EdcLatencyError):
 
 @dataclass(slots=True)
 class ShardAnswer:
-    """What one worker sends back after its three steps."""
+    """What one job sends back after its three steps."""
 
     shard: int
     duplicates: int
     unknown_dashboard: int
-    earliest_us: int | None
     studies: dict[str, tuple[str, ...]]  # the studies it saw, with their dashboards
-    snapshot: tuple[dict[str, StudyPart], int]
-    windows: WindowParts
-    distributions: dict[tuple[str, str], list[int]]
+    parts: EngineParts  # its engine's parts of the figures
     entry_order: array[int]  # global ordinal (among valid lines) of each accepted entry event
     entry_ends: array[int]  # offset in this shard's entries.csv body after each one's rows
     queries: list[tuple[tuple[str, str], list[str]]]
-    scorecard_grains: ScorecardGrains
-    at_risk: dict[tuple[str, str], AtRiskPart] = field(default_factory=dict)
-    freshness: FreshnessParts = ({}, None)
-    visit_parts: VisitParts = field(default_factory=dict)  # visit to entry (issue 23)
     peak_rss_mib: float | None = None
-    # Pipeline stages (streams/stages.py): observations add up over shards.
-    stage_observations: list[tuple[str, str, StageObservations]] = field(default_factory=list)
-    unknown_stage: int = 0
 
 
 @dataclass(slots=True)
@@ -264,9 +248,6 @@ def apply_shard(
 
     ``since_us``: the audited period's start (``tumbling_windows``), known once every
     range is parsed."""
-    from streams.parts import snapshot_parts
-    from streams.windows import window_parts
-
     repeated, offsets = first_lines(workdir, ranges)
     engine = Engine(config)
     rows = EntryRows()
@@ -293,31 +274,22 @@ def apply_shard(
     body_path = workdir / f"entries-{shard}.csv"
     with body_path.open("w", encoding="utf-8", newline="") as body:
         rows_per_entry = write_entry_rows(rows, engine, as_of_us, body)
-    snapshot = snapshot_parts(engine, as_of_us)
-    distributions = distributions_of(snapshot[0])
-    windows = window_parts(engine, as_of_us, window_us, since_us=since_us)
+    parts = engine_parts(engine, as_of_us, window_us, since_us)
+    # A snapshot-style stage event reaches every shard: counted once, by the shard that owns it.
+    parts.unknown_stage = unknown_stage
     # int64 arrays: 8 bytes a value in the pipe and in the main process, not ~36 as ints.
-    _compact(snapshot[0].values())
-    for studies_of_window in windows.values():
+    _compact(parts.snapshot[0].values())
+    for studies_of_window in parts.windows.values():
         _compact(studies_of_window.values())
     return ShardAnswer(
         shard=shard,
         duplicates=sum(len(later) for later in repeated),
         unknown_dashboard=unknown,
-        earliest_us=engine.earliest_us,
         studies=studies,
-        snapshot=snapshot,
-        windows=windows,
-        distributions=distributions,
+        parts=parts,
         entry_order=array("q", entry_order),
         entry_ends=_entry_ends(body_path, rows_per_entry),
         queries=query_rows(engine, sites, as_of_us),
-        scorecard_grains=scorecard_grains(engine, as_of_us),
-        at_risk=at_risk_parts(engine, as_of_us),
-        freshness=freshness_parts(engine),
-        stage_observations=list(engine.stage_observations(as_of_us)),
-        unknown_stage=unknown_stage,
-        visit_parts=visit_parts(engine, as_of_us),
     )
 
 
@@ -329,7 +301,7 @@ def _compact(parts: Iterable[StudyPart]) -> None:
         }
 
 
-def _worker(
+def _job(
     index: int,
     jobs: int,
     path: Path,
@@ -344,7 +316,7 @@ def _worker(
     listed_max: int,
     connection: Connection,
 ) -> None:
-    with _telling_the_main_process(connection, f"replay worker {index} failed"):
+    with _telling_the_main_process(connection, f"replay job {index} failed"):
         try:
             parsed = parse_range(
                 path, span, jobs, workdir, index, bounds, times, framed, listed_max
@@ -377,15 +349,15 @@ def run_sharded(
     since_of: Callable[[EventTimes | None], int | None] = lambda _times: None,
     listed_max: int = 1 << 62,
 ) -> ShardedResult:
-    """The three steps over ``jobs`` forked workers; writes ``out/entries.csv`` and
+    """The three steps over ``jobs`` forked job processes; writes ``out/entries.csv`` and
     ``out/queries.csv`` and answers the rest, in ``ShardedResult.answers`` (by shard).
-    ``meanwhile`` runs in this process while the workers parse (hashing the input).
-    ``times`` (empty) is filled in each worker and their counts merged into it here;
+    ``meanwhile`` runs in this process while the jobs parse (hashing the input).
+    ``times`` (empty) is filled in each job and their counts merged into it here;
     ``since_of`` then gives the windows' start from it (None: the earliest event time).
     ``framed``: the input is an export of format 2, told by the caller once."""
     workdir = Path(tempfile.mkdtemp(prefix=".replay-shards-", dir=out))
     context = multiprocessing.get_context("fork")
-    workers: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
+    processes: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
     result = ShardedResult(rss_mib_at_fork=rss_mib("VmRSS"), invalid=InvalidLines(listed_max))
     try:
         for index, span in enumerate(line_ranges(path, jobs)):
@@ -395,17 +367,17 @@ def run_sharded(
                 framed, listed_max,
             )  # fmt: skip
             process = context.Process(
-                target=_worker,
+                target=_job,
                 args=(*job, theirs),
-                name=f"replay-worker-{index}",
+                name=f"replay-job-{index}",
                 daemon=True,
             )
             process.start()
             theirs.close()
-            workers.append((process, mine))
+            processes.append((process, mine))
         result.meanwhile = meanwhile()
         line_base = 0
-        for process, connection in workers:
+        for process, connection in processes:
             message = _receive(process, connection)
             lines, valid, invalid = message[1], message[2], message[3]
             if times is not None:
@@ -415,15 +387,15 @@ def run_sharded(
             result.valid += valid
         result.lines = line_base
         since_us = since_of(times)
-        for _process, connection in workers:
+        for _process, connection in processes:
             connection.send_bytes(orjson.dumps([_GO, since_us]))
-        for process, connection in workers:
+        for process, connection in processes:
             _receive(process, connection)
             result.answers.append(connection.recv())
         _write_entries_csv(out / "entries.csv", workdir, result.answers)
         _write_queries_csv(out / "queries.csv", result.answers)
     finally:
-        for process, connection in workers:
+        for process, connection in processes:
             connection.close()
             if process.is_alive():
                 process.terminate()
@@ -437,11 +409,11 @@ def _receive(process: multiprocessing.process.BaseProcess, connection: Connectio
         message = orjson.loads(connection.recv_bytes())
     except EOFError:
         process.join()
-        raise WorkerFailed(
+        raise JobFailed(
             f"{process.name} ended without an answer (exit status {process.exitcode})"
         ) from None
     if message[0] in (_FAILED, _UNREADABLE):
-        raise WorkerFailed(message[1], unreadable=message[0] == _UNREADABLE)
+        raise JobFailed(message[1], unreadable=message[0] == _UNREADABLE)
     return message
 
 
@@ -519,10 +491,6 @@ def _write_queries_csv(target: Path, answers: list[ShardAnswer]) -> None:
     merged = heapq.merge(*(answer.queries for answer in answers), key=lambda item: item[0])
     csv.writer(text, lineterminator="\n").writerows(row for _key, row in merged)
     target.write_bytes(QUERIES_HEADER + text.getvalue().encode())
-
-
-def merged_distributions(answers: list[ShardAnswer]) -> dict[tuple[str, str], list[int]]:
-    return merge_distributions(answer.distributions for answer in answers)
 
 
 def default_jobs() -> int:

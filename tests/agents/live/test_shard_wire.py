@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from msgspec.structs import replace
 
-from agents.live.sharding import (
+from agents.live.shard_wire import (
     WITHHELD,
     WireError,
     decode_batch,

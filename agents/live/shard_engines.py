@@ -26,16 +26,13 @@ from agents.live.checkpoints import (
     chunk_messages,
     dump_engine,
 )
-from agents.live.sharding import WireError, decode_message
+from agents.live.shard_wire import WireError, decode_message
+from agents.live.tunables import RESTORE_ATTEMPTS, RESTORE_FIRST_BACKOFF_S
 from agents.metrics.health import CheckpointHealth, TopicHealth
 from streams import DUPLICATE, UNKNOWN_DASHBOARD, Engine, EngineConfig
 
 log = logging.getLogger(__name__)
 
-# A restore that fails (the broker unreachable mid-rebalance, a timeout) is retried
-# after 1, 2, 4 and 8 s; then the worker stops, rather than own shards it never applies.
-RESTORE_ATTEMPTS = 5
-RESTORE_FIRST_BACKOFF_S = 1.0
 
 
 @dataclass(slots=True)
