@@ -38,19 +38,26 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 from schemas.timestamps import US_PER_HOUR, day_start_us
 from streams.config import EngineConfig, bounds_us
 from streams.percentiles import nearest_rank
 from streams.tally import Tally
 
-if TYPE_CHECKING:
-    from streams.engine import Engine
-
 GroupKey = tuple[str, ...]
+
+
+class EngineStudies(Protocol):
+    """What ``visit_parts`` reads of an engine (``streams/engine.py``, which imports this
+    module: a protocol, not the class, keeps imports one way)."""
+
+    @property
+    def config(self) -> EngineConfig: ...
+    @property
+    def studies(self) -> Mapping[str, Any]: ...
 
 # A value is below 2**59 µs (18,000 years; from 0001-01-01 to 9999-12-31 is 10,000); an entry
 # time may be negative (before 1970): ``entered << VALUE_BITS | value`` keeps both exactly.
@@ -268,7 +275,7 @@ DIMENSIONS = ("site", "country", "vendor")
 UNASSIGNED = "unassigned"  # an entry without a country (vendor), as streams/scorecards.py says
 
 
-def visit_parts(engine: Engine, as_of_us: int) -> VisitParts:
+def visit_parts(engine: EngineStudies, as_of_us: int) -> VisitParts:
     """Raw figures per study and grain from an engine split by every dimension.
 
     Entries without a visit date, as of T: the study's retained entries entered by T (on
