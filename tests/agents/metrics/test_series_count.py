@@ -67,7 +67,7 @@ def test_each_study_and_group_exports_the_documented_number_of_series():
     # SLA, publish silence, publish stall threshold; data freshness, its threshold, and the
     # uptime minutes by verdict (good, bad, unknown); visits left out ×2
     per_study = 1 + 1 + 1 + 1 + 1 + 3 + 2
-    assert per_group == 72  # docs/metrics.md: 66, + 7 with certain breaches (73)
+    assert per_group == 72  # docs/metrics.md: 27 + 6 + 39 (+ 1 with a schedule: certain breaches)
     base = exported_series(1, 1, ()) - (per_group + per_study)
     assert exported_series(3, 1, ()) == base + 3 * (per_group + per_study)
     breakdown = ("vendor", "country")
