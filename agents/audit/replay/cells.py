@@ -57,3 +57,16 @@ def all_plain(texts: list[str]) -> bool:
         and not any("\n" + c in joined for c in _FORMULA_STARTS)
         and _INNER_FORMULA.search(joined) is None
     )
+
+
+def number_cell(column: str, value: float | None) -> str:
+    """A figure of ours in a CSV column named for its unit: seconds (``*_s``) to the
+    millisecond as entries.csv, shares (``share*``) to four places, counts as they are;
+    empty when there is none."""
+    if value is None:
+        return ""
+    if column.endswith("_s"):
+        return f"{value:.3f}"
+    if column.startswith("share"):
+        return f"{value:.4f}"
+    return str(value)

@@ -12,7 +12,7 @@ import io
 from fractions import Fraction
 from typing import Any
 
-from agents.audit.replay.cells import safe_cell
+from agents.audit.replay.cells import number_cell, safe_cell
 from schemas.timestamps import seconds_ms
 from streams.scorecards import Scorecard, Scorecards, ScorecardSet, Spread
 
@@ -106,16 +106,6 @@ def scorecard_csv(sections: dict[str, Any]) -> bytes:
             for value, card in by_dimension[dimension].items():
                 writer.writerow([
                     safe_cell(study), dimension, safe_cell(value),  # from input: no formulas
-                    *(_cell(c, card[c]) for c in CSV_COLUMNS[3:]),
+                    *(number_cell(c, card[c]) for c in CSV_COLUMNS[3:]),
                 ])  # fmt: skip
     return out.getvalue().encode()
-
-
-def _cell(column: str, value: float | None) -> str:
-    if value is None:
-        return ""
-    if column.endswith("_s"):
-        return f"{value:.3f}"  # seconds, to the millisecond as entries.csv
-    if column.startswith("share"):
-        return f"{value:.4f}"
-    return str(value)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
-from agents.audit.replay.cells import safe_cell
+from agents.audit.replay.cells import number_cell, safe_cell
 from schemas.timestamps import seconds_ms
 from streams.stages import PipelineFigures, StageObservations, owner_kind
 
@@ -115,16 +115,6 @@ def stages_csv(section: dict[str, Any]) -> bytes:
             for stage in pipeline["stages"]:
                 writer.writerow([
                     safe_cell(study), dashboard, stage["name"], stage["owner"],  # study: input
-                    *(_cell(c, stage[c]) for c in CSV_COLUMNS[4:]),
+                    *(number_cell(c, stage[c]) for c in CSV_COLUMNS[4:]),
                 ])  # fmt: skip
     return out.getvalue().encode()
-
-
-def _cell(column: str, value: float | None) -> str:
-    if value is None:
-        return ""
-    if column.endswith("_s"):
-        return f"{value:.3f}"  # seconds, to the millisecond as entries.csv
-    if column.startswith("share"):
-        return f"{value:.4f}"
-    return str(value)

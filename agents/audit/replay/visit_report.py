@@ -11,7 +11,7 @@ import csv
 import io
 from typing import Any
 
-from agents.audit.replay.cells import safe_cell
+from agents.audit.replay.cells import number_cell, safe_cell
 from schemas.timestamps import seconds_ms
 from streams.visits import DIMENSIONS, VisitFigures, VisitReport
 
@@ -74,14 +74,6 @@ def visit_csv(visits: VisitReport) -> bytes:
             row = visit_dict(figures)
             writer.writerow([
                 safe_cell(study_id), *(safe_cell(part) for part in grain),  # input: no formulas
-                *(_cell(column, row[column]) for column in CSV_COLUMNS[4:]),
+                *(number_cell(column, row[column]) for column in CSV_COLUMNS[4:]),
             ])  # fmt: skip
     return out.getvalue().encode()
-
-
-def _cell(column: str, value: float | None) -> str:
-    if value is None:
-        return ""
-    if column.endswith("_s"):
-        return f"{value:.3f}"  # seconds, to the millisecond as the other CSV files
-    return str(value)
