@@ -23,7 +23,7 @@ from itertools import pairwise
 
 from streams.config import EngineConfig
 from streams.deadlines import TimeToBreach, time_to_breach
-from streams.latency import ENTERED_SHIFT, GroupKey
+from streams.latency import GroupKey, entered_at
 from streams.publish_times import publishes_as_of
 from streams.schedules import CADENCE_HISTORY, Outlook, learned_cadence, outlook
 
@@ -143,14 +143,14 @@ def pending_entered(group: object, as_of_us: int) -> Iterator[int]:
     """Entry times of a group's entries pending as of T (``GroupLedger.backlog``'s set)."""
     for entries in group.pending.values():  # type: ignore[attr-defined]
         for key in entries:
-            entered_us = key >> ENTERED_SHIFT
+            entered_us = entered_at(key)
             if entered_us <= as_of_us:
                 yield entered_us
     for bucket, published in group.published.items():  # type: ignore[attr-defined]
         if group.max_published[bucket] <= as_of_us:  # type: ignore[attr-defined]
             continue
         for key, when in published.items():
-            entered_us = key >> ENTERED_SHIFT
+            entered_us = entered_at(key)
             if entered_us <= as_of_us < when:
                 yield entered_us
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from schemas.timestamps import US_PER_HOUR
-from streams.latency import BUCKET_US, ENTERED_SHIFT, GroupLedger
+from streams.latency import BUCKET_US, GroupLedger, entered_at
 
 DEFAULT_TIME_LEFT_EDGES_US: tuple[int, ...] = (US_PER_HOUR, 4 * US_PER_HOUR, 24 * US_PER_HOUR)
 
@@ -78,12 +78,12 @@ def split_pending(
                 # The whole hour lies between two cuts: counted by its length.
                 counts[index] += len(entries)
                 if start >= low and (first is None or start < first):
-                    oldest = min(entries) >> ENTERED_SHIFT
+                    oldest = entered_at(min(entries))
                     if first is None or oldest < first:
                         first = oldest
                 continue
             for key in entries:
-                entered_us = key >> ENTERED_SHIFT
+                entered_us = entered_at(key)
                 if entered_us <= as_of_us:
                     counts[bisect_right(cuts, entered_us)] += 1
                     if entered_us >= low and (first is None or entered_us < first):
@@ -92,7 +92,7 @@ def split_pending(
             if bucket * BUCKET_US > as_of_us or group.max_published[bucket] <= as_of_us:
                 continue
             for key, when in published.items():
-                entered_us = key >> ENTERED_SHIFT
+                entered_us = entered_at(key)
                 if entered_us <= as_of_us < when:
                     counts[bisect_right(cuts, entered_us)] += 1
                     if entered_us >= low and (first is None or entered_us < first):

@@ -35,10 +35,11 @@ from schemas.events import StageEvent
 from streams.config import SITE_OWNER, SPONSOR_OWNER, EngineConfig, StageConfig
 from streams.latency import (
     BUCKET_US,
-    ENTERED_SHIFT,
-    GROUP_MASK,
     DashboardLedger,
     GroupKey,
+    arrival,
+    entered_at,
+    entry_key,
 )
 from streams.percentiles import nearest_rank
 
@@ -135,8 +136,8 @@ class Pipeline:
 
     def completions(self, key: int) -> list[int | None]:
         """c_i of the entry with the dashboard's key ``key``, per stage before the publish."""
-        stage_key = key & ~GROUP_MASK
-        bucket = (key >> ENTERED_SHIFT) // BUCKET_US
+        stage_key = entry_key(entered_at(key), arrival(key), 0)  # stage ledgers: one group
+        bucket = entered_at(key) // BUCKET_US
         out: list[int | None] = []
         for ledger in self.ledgers:
             published = ledger.group_list[0].published.get(bucket) if ledger.group_list else None
@@ -207,11 +208,11 @@ def observe(
         charged = None
         for entries in group.pending.values():
             for key in entries:
-                if key >> ENTERED_SHIFT <= as_of_us:
+                if entered_at(key) <= as_of_us:
                     pending[waiting_stage(pipeline.completions(key), as_of_us)] += 1
         for published in group.published.values():
             for key, published_us in published.items():
-                entered_us = key >> ENTERED_SHIFT
+                entered_us = entered_at(key)
                 if entered_us > as_of_us:
                     continue
                 completions = pipeline.completions(key)
