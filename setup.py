@@ -23,15 +23,22 @@ from setuptools.command.build_ext import build_ext
 # compiles (docs/design.md lists what that excludes); __init__ modules and
 # schemas/compiled.py (the loader) never are.
 COMPILED = (
+    "streams.at_risk",
     "streams.config",
+    "streams.deadlines",
     "streams.dedupe",
     "streams.engine",
     "streams.figures",
+    "streams.freshness",
     "streams.latency",
     "streams.parts",
+    "streams.publish_times",
     "streams.queries",
+    "streams.schedules",
     "streams.scorecards",
+    "streams.stages",
     "streams.tally",
+    "streams.visits",
     "streams.watermarks",
     "streams.windows",
     "schemas.events",
