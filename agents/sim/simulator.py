@@ -18,6 +18,10 @@ The scenario is what data managers meet in practice:
   to its entry, over the medium and high visit-to-entry thresholds, where the others
   take 0 to 4;
 * one publish outage (two days without a publish for one study): SLA breached;
+* one off-schedule outage of one dashboard (``StudyPlan.lost_publishes``): its scheduled
+  publishes are lost for a while, so entries that cannot make the SLA before the next
+  scheduled publish pile up (certain breaches, the EdcPublishNow page) until an
+  off-cycle catch-up publish clears them; in the demo's first minute or two;
 * pipeline stages for the study published by record (``StudyPlan.stages``): extraction
   owned by the slower vendor, whose queue makes it the slow stage its breaches are
   charged to, then a transform by the sponsor, then the publish;
@@ -55,6 +59,10 @@ class StudyPlan:
     # The default dashboard's pipeline stages: (name, owner, p95 budget in hours or None),
     # the last completed by the publish; stage events only for studies published by record.
     stages: tuple[tuple[str, str, float | None], ...] = ()
+    # An off-schedule outage of one snapshot dashboard: (dashboard, from, to) in hours after
+    # the start. Its publishes due in [from, to) are lost, and at ``to`` (+ CATCH_UP_MINUTES)
+    # someone publishes off-cycle to catch up.
+    lost_publishes: tuple[str, int, int] | None = None
 
 
 DEFAULT_STUDIES: tuple[StudyPlan, ...] = (
@@ -68,7 +76,12 @@ DEFAULT_STUDIES: tuple[StudyPlan, ...] = (
                       ("load", "sponsor", None))),
     StudyPlan("CV-204", 48, "snapshot", 24, 0.8,
               (("US-401", "US", "FSP-Gamma"), ("US-402", "US", "FSP-Gamma"),
-               ("CA-501", "CA", "FSP-Gamma"))),
+               ("CA-501", "CA", "FSP-Gamma")),
+              # The nightly publishes of 7 and 8 January fail: from 00:30 on the 8th
+              # (the second miss past its grace) the entries of the 6th, due during the
+              # 8th, cannot make the SLA before the next nightly one; the catch-up at
+              # 16:20 saves those not yet breached.
+              lost_publishes=("default", 48, 88)),
     StudyPlan("NEU-112", 24, "snapshot", 6, 0.6,
               (("GB-601", "GB", "FSP-Alpha"), ("NL-701", "NL", "FSP-Beta")),
               outage_days=(3, 5)),
@@ -90,6 +103,7 @@ SLOW_VENDOR = "FSP-Beta"  # its entries reach Kafka 4-14 h after entry (LATE_SIT
 # simulated event stays as it was.
 SLOW_ENTRY_SITE = "US-402"
 SLOW_ANSWER_COUNTRY = "IT"  # its sites answer queries after 15-45 days instead of 6 h-20 days
+CATCH_UP_MINUTES = 20  # the off-cycle publish ending a dashboard's lost publishes
 INVALID_SAMPLES: tuple[bytes, ...] = (
     b"{not json",
     b'["an", "array"]',
@@ -172,14 +186,23 @@ class Simulation:
 
     # -- generation -----------------------------------------------------------------
 
-    def _emit(self, arrival_us: int, kind: str, document: dict[str, object]) -> None:
+    def _emit(
+        self, arrival_us: int, kind: str, document: dict[str, object], lost: bool = False
+    ) -> None:
+        # A lost message takes the draws it would have taken: every other event stays as it
+        # was without the loss.
         rng = self.rng
         value = orjson.dumps(document)
-        self._push(arrival_us, kind, value)
+        if not lost:
+            self._push(arrival_us, kind, value)
         if self.duplicate_rate and rng.random() < self.duplicate_rate:
-            self._push(arrival_us + rng.randrange(1, 600) * 1_000_000, kind, value)
+            at = arrival_us + rng.randrange(1, 600) * 1_000_000
+            if not lost:
+                self._push(at, kind, value)
         if self.invalid_rate and rng.random() < self.invalid_rate:
-            self._push(arrival_us, kind, rng.choice(INVALID_SAMPLES))
+            invalid = rng.choice(INVALID_SAMPLES)
+            if not lost:
+                self._push(arrival_us, kind, invalid)
 
     def _push(self, arrival_us: int, kind: str, value: bytes) -> None:
         self._seq += 1
@@ -208,6 +231,8 @@ class Simulation:
             if "safety" in plan.dashboards and hour_of_day % 6 == 3:
                 at = hour_us + rng.randrange(5, 30) * US_PER_MINUTE
                 self._snapshot(plan, "safety", at, at - US_PER_HOUR)
+            if plan.lost_publishes is not None:
+                self._catch_up(plan, plan.lost_publishes, hour_us)
 
     def _entry(self, plan: StudyPlan, site: tuple[str, str, str], entered_us: int) -> None:
         rng = self.rng
@@ -296,7 +321,28 @@ class Simulation:
             "schema": "dashboard.publish/1", "event_id": self._next_id("pub"),
             "study_id": plan.study_id, "published_at": format_timestamp(published_us),
             "data_cutoff": format_timestamp(cutoff_us), "dashboard": dashboard,
-        })  # fmt: skip
+        }, lost=self._lost(plan, dashboard, published_us))  # fmt: skip
+
+    def _lost(self, plan: StudyPlan, dashboard: str, published_us: int) -> bool:
+        """Whether this publish falls in the dashboard's lost publishes (``lost_publishes``)."""
+        if plan.lost_publishes is None or plan.lost_publishes[0] != dashboard:
+            return False
+        _dashboard, from_h, to_h = plan.lost_publishes
+        hours = (published_us - self.start_us) // US_PER_HOUR
+        return from_h <= hours < to_h
+
+    def _catch_up(self, plan: StudyPlan, lost: tuple[str, int, int], hour_us: int) -> None:
+        # Pushed, not emitted, with an id of its own (as stage events): no draw from self.rng.
+        dashboard, _from_h, to_h = lost
+        if hour_us != self.start_us + to_h * US_PER_HOUR:
+            return
+        published_us = hour_us + CATCH_UP_MINUTES * US_PER_MINUTE
+        self._push(published_us, "publishes", orjson.dumps({
+            "schema": "dashboard.publish/1", "event_id": f"pub-catch-up-{plan.study_id}-{dashboard}",
+            "study_id": plan.study_id, "published_at": format_timestamp(published_us),
+            "data_cutoff": format_timestamp(published_us - 30 * US_PER_MINUTE),
+            "dashboard": dashboard,
+        }))  # fmt: skip
 
     def _query(self, plan: StudyPlan, site: tuple[str, str, str], entered_us: int) -> None:
         rng = self.rng
