@@ -9,12 +9,17 @@ change without a new version and a CHANGELOG entry saying what an operator must 
 
 from __future__ import annotations
 
+import importlib
+import json
 import platform
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
+import schemas
 import schemas.parse
+import streams
 import streams.scorecards
-from schemas.compiled import STATUS, summary
+from schemas.compiled import MANIFEST, STATUS, summary
 
 
 def _installed_version() -> str:
@@ -28,8 +33,22 @@ VERSION = _installed_version()
 PYTHON = platform.python_version()
 
 
+def _load_compiled() -> None:
+    """Import every module the install compiled (its manifest), so that what the loader says
+    (``summary``) covers them all, not only those this process happened to import yet."""
+    for package in (schemas, streams):
+        try:
+            recorded = json.loads((Path(package.__file__).parent / MANIFEST).read_bytes())
+            names = list(recorded["modules"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # nothing compiled for this package: the summary says why
+        for name in names:
+            importlib.import_module(f"{package.__name__}.{name}")
+
+
 # Imported for what they load: the engine and the validator, compiled or not (schemas/compiled.py).
 _LOADED = (schemas.parse, streams.scorecards)
+_load_compiled()
 
 
 def core_compiled() -> bool:
