@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from schemas.timestamps import seconds_ms
+
 _FORMULA_STARTS = frozenset("=+-@\t\r")
 # A formula start after a character a spreadsheet may split on (its import dialog
 # offers semicolon, comma, tab, space and others; a line break starts a row): that
@@ -70,3 +72,8 @@ def number_cell(column: str, value: float | None) -> str:
     if column.startswith("share"):
         return f"{value:.4f}"
     return str(value)
+
+
+def seconds_or_none(us: int | None) -> float | None:
+    """A duration or instant of report.json in seconds, to the millisecond (None stays None)."""
+    return None if us is None else seconds_ms(us)

@@ -7,6 +7,7 @@ from typing import Any
 
 import orjson
 
+from agents.audit.replay.cells import seconds_or_none
 from agents.audit.replay.lines import InvalidLines
 from schemas.timestamps import US_PER_SECOND, format_timestamp, seconds_ms
 from streams import AGING_BUCKETS, Engine, Snapshot, Window
@@ -14,9 +15,6 @@ from streams.figures import BacklogFigures, LatencyFigures, QueryFigures, StudyF
 
 FORMAT = "edc-latency.report/1"
 
-
-def _s(us: int | None) -> float | None:
-    return None if us is None else seconds_ms(us)
 
 
 def _share(value: Fraction | None) -> float | None:
@@ -26,21 +24,21 @@ def _share(value: Fraction | None) -> float | None:
 def latency_dict(f: LatencyFigures) -> dict[str, Any]:
     return {
         "count": f.count,
-        "p50_s": _s(f.p50_us),
-        "p95_s": _s(f.p95_us),
-        "p99_s": _s(f.p99_us),
-        "max_s": _s(f.max_us),
+        "p50_s": seconds_or_none(f.p50_us),
+        "p95_s": seconds_or_none(f.p95_us),
+        "p99_s": seconds_or_none(f.p99_us),
+        "max_s": seconds_or_none(f.max_us),
         "within_sla": f.within_sla,
         # Since 0.2.0 (docs/kpis.md): published late or waiting past the SLA, and the share
         # within SLA of the entries decided (within + over), so overdue entries lower it.
         "over_sla": f.over_sla,
         "share_within_sla": _share(f.share_within_sla),
-        "sla_s": _s(f.sla_us),
+        "sla_s": seconds_or_none(f.sla_us),
     }
 
 
 def backlog_dict(f: BacklogFigures) -> dict[str, Any]:
-    return {"pending": f.pending, "oldest_age_s": _s(f.oldest_age_us), "overdue": f.overdue}
+    return {"pending": f.pending, "oldest_age_s": seconds_or_none(f.oldest_age_us), "overdue": f.overdue}
 
 
 def queries_dict(f: QueryFigures) -> dict[str, Any]:
@@ -48,7 +46,7 @@ def queries_dict(f: QueryFigures) -> dict[str, Any]:
         "open": f.open,
         "awaiting_site": f.awaiting_site,
         "awaiting_dm": f.awaiting_dm,
-        "oldest_open_age_s": _s(f.oldest_open_age_us),
+        "oldest_open_age_s": seconds_or_none(f.oldest_open_age_us),
         "aging": dict(zip(AGING_BUCKETS, f.aging, strict=True)),
     }
 

@@ -12,8 +12,7 @@ import io
 from fractions import Fraction
 from typing import Any
 
-from agents.audit.replay.cells import number_cell, safe_cell
-from schemas.timestamps import seconds_ms
+from agents.audit.replay.cells import number_cell, safe_cell, seconds_or_none
 from streams.scorecards import Scorecard, Scorecards, ScorecardSet, Spread
 
 CSV_COLUMNS = (
@@ -22,9 +21,6 @@ CSV_COLUMNS = (
     "median_time_to_answer_s", "closed", "median_time_to_close_s",
 )  # fmt: skip
 
-
-def _s(us: int | None) -> float | None:
-    return None if us is None else seconds_ms(us)
 
 
 def _share(value: Fraction | None) -> float | None:
@@ -35,8 +31,8 @@ def card_dict(card: Scorecard) -> dict[str, Any]:
     return {
         "entries": card.entries,
         "published": card.published,
-        "p50_s": _s(card.p50_us),
-        "p95_s": _s(card.p95_us),
+        "p50_s": seconds_or_none(card.p50_us),
+        "p95_s": seconds_or_none(card.p95_us),
         "within_sla": card.within_sla,
         "over_sla": card.over_sla,
         "share_within_sla": _share(card.share_within_sla),
@@ -45,9 +41,9 @@ def card_dict(card: Scorecard) -> dict[str, Any]:
         "open_queries": card.open_queries,
         "queries_over_30d": card.queries_over_30d,
         "answered": card.answers,
-        "median_time_to_answer_s": _s(card.median_answer_us),
+        "median_time_to_answer_s": seconds_or_none(card.median_answer_us),
         "closed": card.closes,
-        "median_time_to_close_s": _s(card.median_close_us),
+        "median_time_to_close_s": seconds_or_none(card.median_close_us),
     }
 
 

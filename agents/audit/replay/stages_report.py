@@ -14,8 +14,7 @@ from collections.abc import Iterable
 from fractions import Fraction
 from typing import Any
 
-from agents.audit.replay.cells import number_cell, safe_cell
-from schemas.timestamps import seconds_ms
+from agents.audit.replay.cells import number_cell, safe_cell, seconds_or_none
 from streams.stages import PipelineFigures, StageObservations, owner_kind
 
 CSV_COLUMNS = (
@@ -27,9 +26,6 @@ CSV_COLUMNS = (
 OWNER_SIDES = ("vendor", "other_fsp", "site", "sponsor")
 UNASSIGNED = "unassigned"  # entries without a vendor, as the scorecards name them
 
-
-def _s(us: int | None) -> float | None:
-    return None if us is None else seconds_ms(us)
 
 
 def _share(value: Fraction | None) -> float | None:
@@ -70,11 +66,11 @@ def stages_section(
                 {
                     "name": stage.name,
                     "owner": stage.owner,
-                    "budget_s": _s(stage.budget_us),
+                    "budget_s": seconds_or_none(stage.budget_us),
                     "published": stage.count,
-                    "p50_s": _s(stage.p50_us),
-                    "p95_s": _s(stage.p95_us),
-                    "max_s": _s(stage.max_us),
+                    "p50_s": seconds_or_none(stage.p50_us),
+                    "p95_s": seconds_or_none(stage.p95_us),
+                    "max_s": seconds_or_none(stage.max_us),
                     "share_of_sla": _share(stage.share_of_sla),
                     "pending": stage.pending,
                     "breaches_charged": stage.breaches_charged,

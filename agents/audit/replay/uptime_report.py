@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from agents.audit.replay.cells import seconds_or_none
 from schemas.timestamps import format_timestamp, seconds_ms
 from streams import Engine
 from streams.freshness import (
@@ -65,16 +66,13 @@ def _time(us: int | None) -> str | None:
     return None if us is None else format_timestamp(us)
 
 
-def _s(us: int | None) -> float | None:
-    return None if us is None else seconds_ms(us)
-
 
 def freshness_dict(f: Freshness, thresholds: tuple[int, int]) -> dict[str, Any]:
     return {
         "last_publish": _time(f.last_published_us),
         "newest_data_shown": _time(f.newest_shown_us),
-        "publish_freshness_s": _s(f.publish_freshness_us),
-        "data_freshness_s": _s(f.data_freshness_us),
+        "publish_freshness_s": seconds_or_none(f.publish_freshness_us),
+        "data_freshness_s": seconds_or_none(f.data_freshness_us),
         "publish_stale_after_s": seconds_ms(thresholds[0]),
         "data_stale_after_s": seconds_ms(thresholds[1]),
         "minutes_good": f.good,

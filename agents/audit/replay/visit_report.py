@@ -11,8 +11,7 @@ import csv
 import io
 from typing import Any
 
-from agents.audit.replay.cells import number_cell, safe_cell
-from schemas.timestamps import seconds_ms
+from agents.audit.replay.cells import number_cell, safe_cell, seconds_or_none
 from streams.visits import DIMENSIONS, VisitFigures, VisitReport
 
 SECTION = "visit_to_entry"
@@ -23,17 +22,14 @@ CSV_COLUMNS = (
 )  # fmt: skip
 
 
-def _s(us: int | None) -> float | None:
-    return None if us is None else seconds_ms(us)
-
 
 def visit_dict(f: VisitFigures) -> dict[str, Any]:
     return {
         "entries": f.count,
-        "mean_s": _s(f.mean_us),
-        "p50_s": _s(f.p50_us),
-        "p95_s": _s(f.p95_us),
-        "max_s": _s(f.max_us),
+        "mean_s": seconds_or_none(f.mean_us),
+        "p50_s": seconds_or_none(f.p50_us),
+        "p95_s": seconds_or_none(f.p95_us),
+        "max_s": seconds_or_none(f.max_us),
         "over_medium": f.over_medium,
         "over_high": f.over_high,
     }
@@ -44,7 +40,10 @@ def visit_section(visits: VisitReport) -> dict[str, Any]:
     and vendor, and the entries left out by reason."""
     return {
         SECTION: {
-            "thresholds_s": {"medium": _s(visits.medium_us), "high": _s(visits.high_us)},
+            "thresholds_s": {
+                "medium": seconds_or_none(visits.medium_us),
+                "high": seconds_or_none(visits.high_us),
+            },
             "studies": {
                 study_id: {
                     "all": visit_dict(study.all),
