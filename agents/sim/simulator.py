@@ -97,6 +97,18 @@ SCHEDULES: dict[str, dict[str, dict[str, object]]] = {
     "NEU-112": {"default": {"every": "6h"}},
 }
 
+# Their publish_stall_after and data_stale_after, as deploy/simulated-studies.toml has them:
+# the longest gap between two slots plus the 45 min grace (6 h: 6 h 45 min; nightly in
+# Berlin: 25 h across the autumn change, + 45 min).
+STALE_AFTER: dict[str, dict[str, dict[str, str]]] = {
+    "ONC-301": {"publish_stall_after": {"safety": "405m"}},
+    "CV-204": {
+        "publish_stall_after": {"default": "1545m"},
+        "data_stale_after": {"default": "1545m"},
+    },
+    "NEU-112": {"publish_stall_after": {"default": "405m"}},
+}
+
 LATE_SITE = "ES-301"  # its EDC pushes to Kafka in a nightly batch
 SLOW_VENDOR = "FSP-Beta"  # its entries reach Kafka 4-14 h after entry (LATE_SITE: nightly)
 # Enters visits 4-8 days after them (the others 0-4): the same draw, shifted, so every other
@@ -163,6 +175,7 @@ class Simulation:
                 "sla": s.sla_h * 3600,
                 "dashboards": list(s.dashboards),
                 **({"schedules": SCHEDULES[s.study_id]} if s.study_id in SCHEDULES else {}),
+                **STALE_AFTER.get(s.study_id, {}),
                 **({"stages": {"default": _stage_settings(s.stages)}} if s.stages else {}),
             }
             for s in self.studies
