@@ -77,8 +77,8 @@ DEFAULT_STUDIES: tuple[StudyPlan, ...] = (
     StudyPlan("CV-204", 48, "snapshot", 24, 0.8,
               (("US-401", "US", "FSP-Gamma"), ("US-402", "US", "FSP-Gamma"),
                ("CA-501", "CA", "FSP-Gamma")),
-              # The nightly publishes of 7 and 8 January fail: from 00:30 on the 8th
-              # (the second miss past its grace) the entries of the 6th, due during the
+              # The nightly publishes of 7 and 8 January fail: from 00:00 on the 8th
+              # (the second lost slot's time) the entries of the 6th, due during the
               # 8th, cannot make the SLA before the next nightly one; the catch-up at
               # 16:20 saves those not yet breached.
               lost_publishes=("default", 48, 88)),
