@@ -154,7 +154,7 @@ NEXT_PUBLISH = MetricSpec(
 SCHEDULE_MISSED = MetricSpec(
     "edc_publish_schedule_missed", "gauge",
     "1 when the publish due after the dashboard's last one did not come within schedule_grace, "
-    "else 0.",
+    "else 0: whether or not entries wait (EdcPublishScheduleMissed needs both).",
     KPI_BASE_LABELS, breakdown=False,
 )  # fmt: skip
 CERTAIN_BREACH_PAGE_MIN = MetricSpec(
