@@ -11,8 +11,13 @@ first entry) and ``grace`` a setting:
 * the **due** slot is the first slot after ``last`` (``> last``);
 * it is **missed** when ``due + grace < T`` (a publish up to ``grace`` late is on time;
   at ``T = due + grace`` exactly it is not missed yet);
-* the **next expected publish** is the first slot ``> last`` and ``≥ T − grace``: the due
-  slot while it is within its grace, else the first slot not yet past its grace.
+* the **next expected publish** is the first slot after both ``last`` and ``T``
+  (``> max(last, T)``): never in the past. Once a slot's instant is reached without its
+  publish (as of T includes T), the schedule no longer promises anything before the
+  following slot: a late run is as much an unscheduled publish as an off-cycle one, so
+  the certain breaches are counted against the following slot from ``T = due`` on. The
+  grace only decides the miss (a ticket), never the next publish: the certain breaches
+  neither read 0 while the due publish is late nor jump when its grace runs out.
 
 Calendar slots (``WeeklySchedule``): on each listed weekday, at each listed local time of
 the zone, the slot is the **first instant whose wall-clock reading on that date is at
@@ -159,8 +164,8 @@ def learned_cadence(publishes_us: list[int], min_gap_us: int) -> LearnedCadence 
 class Outlook:
     """What a dashboard's schedule says as of T."""
 
-    next_publish_us: int
-    due_us: int  # the first slot after the last publish
+    next_publish_us: int  # the first slot after the last publish and after T
+    due_us: int  # the first slot after the last publish (before T when it is late)
     missed: bool  # due + grace < T
     learned: bool  # the schedule is a learned cadence
 
@@ -168,5 +173,5 @@ class Outlook:
 def outlook(schedule: Schedule, last_us: int, as_of_us: int, grace_us: int) -> Outlook:
     """``last_us``: the newest publish at or before T (before any, the first entry)."""
     due = schedule.first_slot_from(last_us + 1)
-    following = schedule.first_slot_from(max(last_us + 1, as_of_us - grace_us))
+    following = due if due > as_of_us else schedule.first_slot_from(as_of_us + 1)
     return Outlook(following, due, due + grace_us < as_of_us, isinstance(schedule, LearnedCadence))

@@ -54,6 +54,10 @@ class Endpoint:
             self.settings.shard_partitions,
             self.settings.certain_breach_page_min_of,
             stale_after_s=self.settings.data_stale_after_s,
+            visit_thresholds_s=(
+                self.settings.visit_to_entry_medium,
+                self.settings.visit_to_entry_high,
+            ),
         )
 
     async def serve(self) -> None:

@@ -84,7 +84,12 @@ class EngineCollector(Collector):
         shard_partitions: int = 1,
         certain_breach_page_min: Callable[[str], int] = lambda _study: 5,
         stale_after_s: Callable[[str, str], float] = lambda _study, _dashboard: 24 * 3600.0,
+        visit_thresholds_s: tuple[float, float] | None = None,
     ) -> None:
+        # The worker's visit-to-entry thresholds (medium, high; agents/settings.py): a setting
+        # of the worker, not of a study, so exported whether or not it owns a shard (as
+        # edc_shard_partitions). None: read from the engines' configuration (tests).
+        self._visit_thresholds_s = visit_thresholds_s
         self._certain_breach_page_min = certain_breach_page_min  # per study (agents/settings.py)
         self._shard_partitions = shard_partitions
         self._stall_after_s = stall_after_s  # per study and dashboard (agents/settings.py)
@@ -474,10 +479,14 @@ class EngineCollector(Collector):
         tallies: dict[tuple[str, ...], Tally] = {}
         over: dict[tuple[str, ...], list[int]] = {}
         left_out: dict[str, list[int]] = {}
-        thresholds: tuple[int, int] | None = None
+        thresholds = self._visit_thresholds_s
         for engine in engines:
             config = engine.config
-            thresholds = (config.visit_medium_us, config.visit_high_us)
+            if self._visit_thresholds_s is None:
+                thresholds = (
+                    config.visit_medium_us / US_PER_SECOND,
+                    config.visit_high_us / US_PER_SECOND,
+                )
             for study_id, ledger in engine.visit_ledgers():
                 if not self._exports(study_id):
                     continue
@@ -508,8 +517,8 @@ class EngineCollector(Collector):
                 left_family.add_metric([study_id, ENTERED_BEFORE_VISIT], before)
             threshold_family = _family(m.VISIT_TO_ENTRY_THRESHOLD, ())
             if thresholds is not None:
-                threshold_family.add_metric(["medium"], thresholds[0] / US_PER_SECOND)
-                threshold_family.add_metric(["high"], thresholds[1] / US_PER_SECOND)
+                threshold_family.add_metric(["medium"], thresholds[0])
+                threshold_family.add_metric(["high"], thresholds[1])
             return [histogram, over_family, left_family, threshold_family]
 
         return build

@@ -146,14 +146,15 @@ CERTAIN_BREACHES = MetricSpec(
 )  # fmt: skip
 NEXT_PUBLISH = MetricSpec(
     "edc_publish_next_expected_timestamp_seconds", "gauge",
-    "When the dashboard's next publish is expected (Unix seconds): its configured schedule "
-    "(source=configured) or the cadence learned from its publishes (source=learned).",
+    "When the dashboard's next publish is expected (Unix seconds; never in the past: a slot "
+    "whose time came without its publish gives way to the one after it): its configured "
+    "schedule (source=configured) or the cadence learned from its publishes (source=learned).",
     KPI_BASE_LABELS, ("source",), breakdown=False,
 )  # fmt: skip
 SCHEDULE_MISSED = MetricSpec(
     "edc_publish_schedule_missed", "gauge",
     "1 when the publish due after the dashboard's last one did not come within schedule_grace, "
-    "else 0.",
+    "else 0: whether or not entries wait (EdcPublishScheduleMissed needs both).",
     KPI_BASE_LABELS, breakdown=False,
 )  # fmt: skip
 CERTAIN_BREACH_PAGE_MIN = MetricSpec(

@@ -77,8 +77,8 @@ DEFAULT_STUDIES: tuple[StudyPlan, ...] = (
     StudyPlan("CV-204", 48, "snapshot", 24, 0.8,
               (("US-401", "US", "FSP-Gamma"), ("US-402", "US", "FSP-Gamma"),
                ("CA-501", "CA", "FSP-Gamma")),
-              # The nightly publishes of 7 and 8 January fail: from 00:30 on the 8th
-              # (the second miss past its grace) the entries of the 6th, due during the
+              # The nightly publishes of 7 and 8 January fail: from 00:00 on the 8th
+              # (the second lost slot's time) the entries of the 6th, due during the
               # 8th, cannot make the SLA before the next nightly one; the catch-up at
               # 16:20 saves those not yet breached.
               lost_publishes=("default", 48, 88)),
@@ -95,6 +95,18 @@ SCHEDULES: dict[str, dict[str, dict[str, object]]] = {
     "ONC-301": {"safety": {"every": "6h", "anchor": "2026-01-01T03:00:00Z"}},
     "CV-204": {"default": {"at": ["01:00"], "zone": "Europe/Berlin"}},
     "NEU-112": {"default": {"every": "6h"}},
+}
+
+# Their publish_stall_after and data_stale_after, as deploy/simulated-studies.toml has them:
+# the longest gap between two slots plus the 45 min grace (6 h: 6 h 45 min; nightly in
+# Berlin: 25 h across the autumn change, + 45 min).
+STALE_AFTER: dict[str, dict[str, dict[str, str]]] = {
+    "ONC-301": {"publish_stall_after": {"safety": "405m"}},
+    "CV-204": {
+        "publish_stall_after": {"default": "1545m"},
+        "data_stale_after": {"default": "1545m"},
+    },
+    "NEU-112": {"publish_stall_after": {"default": "405m"}},
 }
 
 LATE_SITE = "ES-301"  # its EDC pushes to Kafka in a nightly batch
@@ -163,6 +175,7 @@ class Simulation:
                 "sla": s.sla_h * 3600,
                 "dashboards": list(s.dashboards),
                 **({"schedules": SCHEDULES[s.study_id]} if s.study_id in SCHEDULES else {}),
+                **STALE_AFTER.get(s.study_id, {}),
                 **({"stages": {"default": _stage_settings(s.stages)}} if s.stages else {}),
             }
             for s in self.studies

@@ -14,7 +14,7 @@ import argparse
 import dataclasses
 import json
 
-from agents.demo import TICK_S, add_arguments
+from agents.demo import TICK_S, _certain_breaches, add_arguments
 from agents.settings import Settings, parse_duration_s
 from agents.sim.simulator import CATCH_UP_MINUTES, DEFAULT_STUDIES, Simulation
 from schemas import PublishEvent
@@ -114,3 +114,23 @@ def test_the_outage_changes_only_the_lost_publishes_and_the_catch_up():
         f"pub-catch-up-{plan.study_id}-{dashboard}"
     ]
     assert [m for m in with_outage if m not in added] == [m for m in plain if m not in removed]
+
+
+def test_the_demos_table_marks_the_dashboards_at_the_page_minimum_not_below_it():
+    def sample(name: str, dashboard: str, value: float):  # type: ignore[no-untyped-def]
+        return (name, (("dashboard", dashboard), ("study", "CV-204"))), value
+
+    def table_cell(default: int, safety: int) -> str:
+        samples = dict(
+            [
+                sample("edc_certain_breaches_entries", "default", default),
+                sample("edc_certain_breaches_entries", "safety", safety),
+                sample("edc_certain_breach_page_min", "default", 5),
+                sample("edc_certain_breach_page_min", "safety", 5),
+            ]
+        )
+        return _certain_breaches(samples, "CV-204")
+
+    assert table_cell(4, 4) == "8"  # 8 in all, neither dashboard at its minimum
+    assert table_cell(5, 0) == "5 page: default"
+    assert table_cell(6, 5) == "11 page: default,safety"

@@ -227,17 +227,46 @@ def test_the_worker_says_a_bad_session_timeout_in_one_line_without_a_traceback()
 
 def test_the_simulated_studies_have_the_schedules_of_their_settings_file():
     """The demo's worker (agents/sim) and replays of its data (deploy/simulated-studies.toml)
-    expect the same publishes."""
+    expect the same publishes, and judge their stalls and staleness alike."""
     import json
 
     from agents.settings import Settings, load_settings
     from agents.sim.simulator import Simulation
 
-    from_file = load_settings("deploy/simulated-studies.toml").engine_config().studies
-    from_sim = Settings(studies=json.loads(json.dumps(Simulation().study_configs_settings())))
+    file_settings = load_settings("deploy/simulated-studies.toml")
+    from_file = file_settings.engine_config().studies
+    sim_settings = Settings(studies=json.loads(json.dumps(Simulation().study_configs_settings())))
     assert {k: v.schedules for k, v in from_file.items()} == {
-        k: v.schedules for k, v in from_sim.engine_config().studies.items()
+        k: v.schedules for k, v in sim_settings.engine_config().studies.items()
     }
+    for study_id, study in file_settings.studies.items():
+        for dashboard in study.dashboards:
+            for threshold in ("publish_stall_after_s", "data_stale_after_s"):
+                assert getattr(file_settings, threshold)(study_id, dashboard) == getattr(
+                    sim_settings, threshold
+                )(study_id, dashboard), (study_id, dashboard, threshold)
+
+
+def test_every_scheduled_simulated_dashboard_may_go_a_slot_gap_and_its_grace_unpublished():
+    """A scheduled dashboard's stall threshold is its longest gap between two slots (over a
+    year: daylight-saving changes included) plus the grace: its publishes, up to the grace
+    late, never count as a stall, and a whole missed slot does."""
+    from itertools import pairwise
+
+    from agents.settings import load_settings
+    from schemas.timestamps import US_PER_DAY, US_PER_SECOND
+
+    settings_ = load_settings("deploy/simulated-studies.toml")
+    config = settings_.engine_config()
+    start = 1_767_225_600_000_000  # 2026-01-01T00:00:00Z
+    for study_id, study in config.studies.items():
+        for dashboard, schedule in study.schedules.items():
+            slots = [schedule.first_slot_from(start)]
+            while slots[-1] < start + 366 * US_PER_DAY:
+                slots.append(schedule.first_slot_from(slots[-1] + 1))
+            longest = max(b - a for a, b in pairwise(slots))
+            stall_us = round(settings_.publish_stall_after_s(study_id, dashboard) * US_PER_SECOND)
+            assert stall_us == longest + config.schedule_grace_us, (study_id, dashboard)
 
 
 def test_a_schedule_is_an_interval_or_local_times_in_a_known_zone():

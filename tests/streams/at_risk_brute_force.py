@@ -18,7 +18,7 @@ from tests.streams.boundaries import (
 from tests.streams.boundaries import (
     exists_as_of,
     run_start,
-    slot_expected,
+    slot_ahead,
     slot_missed,
     time_left_bucket,
 )
@@ -82,7 +82,7 @@ def schedule_view(
     """Due, missed and next expected, from an ascending list of slots that reaches past
     both ``last`` and ``T``."""
     due = min(s for s in slots if s > last_us)
-    following = min(s for s in slots if slot_expected(s, last_us, as_of_us, grace_us))
+    following = min(s for s in slots if slot_ahead(s, last_us, as_of_us))
     return {"next": following, "due": due, "missed": slot_missed(due, as_of_us, grace_us)}
 
 
@@ -128,12 +128,12 @@ def dashboard_at_risk(
                 slots = [anchor + k * every for k in range(1, (horizon - anchor) // every + 2)]
                 view = {**schedule_view(slots, last, as_of_us, grace_us), "learned": True}
         else:
-            low = min(last, as_of_us - grace_us) - 86_400_000_000
+            low = min(last, as_of_us) - 86_400_000_000
             if schedule[0] == "interval":
                 slots = interval_slots(schedule[1], schedule[2], low, horizon)
             else:
                 # A weekly calendar has a slot within 8 days of any instant: two windows hold
-                # the first slot after the last publish and the first one after T − grace.
+                # the first slot after the last publish and the first one after T.
                 day = 86_400_000_000
                 slots = sorted(
                     {
@@ -144,8 +144,8 @@ def dashboard_at_risk(
                             schedule[1],
                             schedule[2],
                             schedule[3],
-                            as_of_us - grace_us - day,
-                            as_of_us - grace_us + 9 * day,
+                            as_of_us - day,
+                            as_of_us + 9 * day,
                         ),
                     }
                 )

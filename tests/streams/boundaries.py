@@ -94,9 +94,11 @@ def slot_missed(due_us: int, as_of_us: int, grace_us: int) -> bool:
     return due_us + grace_us < as_of_us
 
 
-def slot_expected(slot_us: int, last_publish_us: int, as_of_us: int, grace_us: int) -> bool:
-    """A slot still expected as of T: after the last publish, and not past its grace."""
-    return slot_us > last_publish_us and not slot_missed(slot_us, as_of_us, grace_us)
+def slot_ahead(slot_us: int, last_publish_us: int, as_of_us: int) -> bool:
+    """A slot the next publish may still be expected at as of T: after the last publish and
+    after T (a slot at T whose publish has not come by T is behind: late, however short
+    its grace; the grace decides only the miss)."""
+    return slot_us > last_publish_us and slot_us > as_of_us
 
 
 def run_start(instant_us: int, previous_us: int | None, min_gap_us: int) -> bool:

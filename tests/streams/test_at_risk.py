@@ -229,6 +229,29 @@ def test_at_risk_equals_brute_force(scenario, spec, grace):
     assert _comparable(_replay_view(engine, as_of), expected) == _comparable(expected, expected)
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    scenarios(),
+    schedules,
+    st.sampled_from([0, GRACE, HOUR]),
+    st.booleans(),
+    st.sampled_from([-1, 0, 1]),
+)
+def test_at_risk_equals_brute_force_at_a_due_slot_and_at_the_end_of_its_grace(
+    scenario, spec, grace, at_grace_end, offset
+):
+    """As of T = due, due + grace and one microsecond either side, where a late slot's
+    publish is behind and its miss turns: the due slot of the scenario's own T, by the oracle."""
+    events, as_of = scenario
+    seen = _expected(events, spec, as_of, grace).get(("S1", "default"), {}).get("schedule")
+    if seen is not None:
+        as_of = seen["due"] + (grace if at_grace_end else 0) + offset
+    engine = Engine(_config(spec, grace=grace))
+    engine.apply_all(events)
+    expected = _expected(events, spec, as_of, grace)
+    assert _comparable(_replay_view(engine, as_of), expected) == _comparable(expected, expected)
+
+
 @settings(max_examples=150, deadline=None)
 @given(scenarios(), schedules)
 def test_live_groups_merged_equal_the_replay_as_of_the_engine_clock(scenario, spec):
@@ -330,8 +353,48 @@ def test_a_slot_is_missed_only_after_its_grace():
     last = BASE  # published at its slot; the next is due at BASE + DAY
     on_time = outlook(schedule, last, BASE + DAY + GRACE, GRACE)
     late = outlook(schedule, last, BASE + DAY + GRACE + 1, GRACE)
-    assert (on_time.missed, on_time.next_publish_us) == (False, BASE + DAY)
-    assert (late.missed, late.next_publish_us) == (True, BASE + 2 * DAY)
+    assert (on_time.missed, on_time.due_us) == (False, BASE + DAY)
+    assert (late.missed, late.due_us) == (True, BASE + DAY)
+
+
+def _late_slot_figures(as_of: int) -> tuple[int | None, int | None, bool]:
+    """S1's default dashboard published daily at BASE + k·DAY, last at BASE, with three
+    entries waiting whose deadlines fall 1 h, 4 h and 5 h after the slot at BASE + DAY
+    (so all three before the slot after it): (certain breaches, next publish, missed) as
+    of T, as the report reads them."""
+    engine = Engine(_config(("interval", DAY, BASE)))
+    due = BASE + DAY
+    engine.apply_all([
+        _valid(PublishEvent, {
+            "schema": "dashboard.publish/1", "event_id": "p", "study_id": "S1",
+            "dashboard": "default", "published_at": format_timestamp(BASE),
+            "data_cutoff": format_timestamp(BASE),
+        }),
+        *(_entry(f"e{hours}", due + hours * HOUR - SLA_S1) for hours in (1, 4, 5)),
+    ])  # fmt: skip
+    risk = at_risk_from_parts(engine.config, [at_risk_parts(engine, as_of)], as_of)
+    seen = risk["S1"]["default"]
+    assert seen.outlook is not None
+    return seen.time_to_breach.certain_breaches, seen.outlook.next_publish_us, seen.outlook.missed
+
+
+def test_a_late_slot_counts_its_entries_against_the_following_slot_from_its_instant_on():
+    """From T = due on, without its publish, the due slot is behind: the next expected
+    publish is the following slot (never in the past), and what breaches before it is
+    certain unless someone publishes (the late run or off-cycle)."""
+    due, following = BASE + DAY, BASE + 2 * DAY
+    assert _late_slot_figures(due - 1) == (0, due, False)  # every deadline is at or after due
+    assert _late_slot_figures(due) == (3, following, False)
+    assert _late_slot_figures(due + 1) == (3, following, False)
+
+
+def test_the_certain_breaches_do_not_jump_when_the_late_slots_grace_runs_out():
+    """The grace decides the miss only: at T = due + grace the slot is not missed yet, one
+    microsecond later it is, and the certain breaches and the next publish stay as they were
+    (none of the three deadlines passes in between)."""
+    due, following = BASE + DAY, BASE + 2 * DAY
+    assert _late_slot_figures(due + GRACE) == (3, following, False)
+    assert _late_slot_figures(due + GRACE + 1) == (3, following, True)
 
 
 def test_daily_0200_berlin_weekdays_across_the_spring_change_and_the_weekend():

@@ -25,7 +25,18 @@ the ``stages`` section and one reason of an invalid line lists the new schema
 and the version 0.3.0; ``stages.csv`` is new; issue 23 (visit to entry): report.json gains
 its top-level ``visit_to_entry`` section and report.html its "Visit to entry" section, and
 visit_to_entry.csv is new (the realistic mix carries no visit dates, so its section counts
-every entry as without one). The other files are unchanged.
+every entry as without one). The other files are unchanged. Then, deliberately, the review
+of issue 22: report.json and report.html only. (1) A late slot (its instant reached, its
+publish not come) no longer stays the next expected publish: ``at_risk.studies.<study>.<dashboard>
+.next_publish`` is the slot after it (sample, as of 2026-01-09T00:00Z, a slot instant:
+CV-204 2026-01-10T00:00Z, was 2026-01-09T00:00Z; NEU-112 06:00Z, was 00:00Z; the mix:
+NEU-112 06:00Z, was 00:00Z; ONC-301 default 00:30Z, was 00:00Z, and its
+``certain_breaches`` 2, was 0; RES-417 00:30Z, was 2026-04-09T23:30Z). (2) The simulated
+studies' stall and staleness thresholds follow their schedules
+(deploy/simulated-studies.toml): ``uptime.studies.<study>.<dashboard>.publish_stale_after_s`` 24300
+(ONC-301 safety, NEU-112) and 92700 (CV-204), ``data_stale_after_s`` 92700 (CV-204), and in
+the sample the minutes and uptime they judge (CV-204 1.0, was 0.2515; NEU-112 0.7611, was
+0.7369; ONC-301 safety 1.0, was 0.987). The CSVs are unchanged.
 """
 
 from __future__ import annotations
@@ -51,23 +62,23 @@ OUTPUTS = (
 
 FROZEN = {
     "sample": {
-        "report.json": "f457a2e8e9dc00bd550a2cd4a39c7844af54d3b7d01f588ca6b7640c2c669e26",
+        "report.json": "f526e68cfc5d0203302dde88d7164e9fe8655a264d40c1c9db427a0cfe8b8764",
         "entries.csv": "9ab9420e5e37f8859cd1866036f54d9882e835d04cba8a7d65414aa96711e373",
         "queries.csv": "601c6ccbf43c9f81dffcf29ef876557729c78f0929b71d05b927aaf6f1d105d7",
         "scorecard.csv": "2f9212955a344122d867210212b82b6176c55194040fca053f6fd31dc63d873a",
         "windows.csv": "79e784c21436294c81b653e4d6e1768f5d09f734e4d740f9f16681757994e929",
-        "report.html": "85917dd133bf1dc5c26b2805ca155bc0cd097b6f44b924bca86952484625fe42",
+        "report.html": "7497f820771aac2ab4e44d1c9842996c5d71582d0b28587957df7d73040bf029",
         "stages.csv": "b7d9c64e93ea83b68623a7a6d30bd9e3fb71c1de50d975505d8e70634944dca6",
         "visit_to_entry.csv": "9e68a47561f5a7ca67e761d8e6ea40068b6fafdcb78191703ee71e90a69df2c6",
     },
     # write_realistic_mix(path, 150_000) (169,690 lines), as of its AS_OF.
     "realistic mix": {
-        "report.json": "53e8442256efa2440f5c65ecbe5c7f5f92711529b03fb81757326ebbd013032a",
+        "report.json": "509c3da10c23318e9b8ed606965e71a9a360d505893592d684db21ad54505c08",
         "entries.csv": "f14cf62411904106e14863280576df839cf13b1b85b5fd1de25b00c925cfd0b8",
         "queries.csv": "d8713e65811f5c79c5e2ab87f8a9cccaec452629494772c3cebb58644d31a41f",
         "scorecard.csv": "8b25e852fb17855c402a5288e1ad4d130efbe15dc47fae27351b34d5c7dbf609",
         "windows.csv": "4f19e39c1c7a892986cbc0460b868dc9a1330b7249c86a83926f610d762268db",
-        "report.html": "5764d303b7b71d345a110d62eda880222d759907b8fce02214271879c0f9926d",
+        "report.html": "4b8a6ce353d2935f63802bb9ee16aa2ac5bdcf9780602a1e89a2ce7a87088370",
         "stages.csv": "4d468d893872e80640df4d9042a800f0a8ddd254810383c1dea3b4b3e8836861",
         "visit_to_entry.csv": "48c2dc9c68dd74f4199e052931ecfdb13b1609bc59f621981f24891e66b4bfdb",
     },

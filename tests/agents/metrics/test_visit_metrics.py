@@ -9,7 +9,7 @@ from prometheus_client.exposition import generate_latest
 from agents.metrics.cardinality import CardinalityGate
 from agents.metrics.collector import EngineCollector
 from agents.metrics.definitions import VISIT_BUCKETS_S
-from agents.metrics.health import TopicHealth
+from agents.metrics.health import CheckpointHealth, TopicHealth
 from schemas import format_timestamp, parse_event
 from streams import Engine, EngineConfig
 from tests.agents.metrics.test_exporter import samples
@@ -70,3 +70,41 @@ def test_visit_series_follow_the_cardinality_caps():
     sites = {dict(labels).get("site") for (name, labels) in got if "visit_to_entry_seconds" in name}
     assert studies == {"S1", None}  # None: the thresholds, which carry no study
     assert sites == {"A"}
+
+
+class _NoShards:
+    """A worker's shard store while it owns no shard (as after a rebalance gave it none)."""
+
+    checkpoint_health = CheckpointHealth()
+
+    def engines(self) -> list[Engine]:
+        return []
+
+    def unrestored(self) -> list[int]:
+        return []
+
+
+def test_a_worker_that_owns_no_shard_exports_the_visit_thresholds_of_its_settings():
+    """A setting of the worker, like edc_shard_partitions: every worker exports it, so a panel
+    or alert comparing against it does not depend on which worker owns which shard."""
+    from agents.live.endpoint import Endpoint
+    from agents.live.readiness import Readiness
+    from agents.live.stalls import StallWatch
+    from agents.settings import Settings
+
+    settings = Settings(visit_to_entry_medium="3d", visit_to_entry_high="10d")
+    health = {t: TopicHealth() for t in ("edc.entries", "edc.queries", "dashboard.publishes")}
+    endpoint = Endpoint(
+        settings, _NoShards(), health, CardinalityGate((), 10, 10), Readiness(30.0),
+        StallWatch(60.0),
+    )  # type: ignore[arg-type]  # fmt: skip
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(endpoint.collector())
+    got = samples(generate_latest(registry).decode())
+    thresholds = {
+        dict(labels)["level"]: value
+        for (name, labels), value in got.items()
+        if name == "edc_visit_to_entry_threshold_seconds"
+    }
+    assert thresholds == {"medium": 3 * 86_400, "high": 10 * 86_400}
+    assert not [name for name, _labels in got if name == "edc_visit_to_entry_seconds_count"]
