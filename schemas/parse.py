@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from dataclasses import dataclass
 
 import msgspec
@@ -22,14 +24,22 @@ class Rejection:
     reason: str
 
 
-# Whatever else the decoder or the wording raises on one document: deep nesting
-# (RecursionError: msgspec's depth limit is the interpreter's, and is not a
-# MsgspecError), a huge value (MemoryError), a hook's surprise. Worded by its kind
-# only: its text may quote the input.
+TOO_DEEP = "not JSON: nested too deeply"
+
+# Whatever else the decoder or the wording raises on one document: a huge value
+# (MemoryError), a hook's surprise, deep nesting met outside the decoder. Worded by its
+# kind only: its text may quote the input.
 _UNREADABLE = {
-    RecursionError: "not JSON: nested too deeply",
+    RecursionError: TOO_DEEP,
     MemoryError: "not JSON: too large to read",
 }
+
+# The depth a document may reach, in arrays and objects, counting itself: the
+# interpreter's recursion limit (1,000 unless the process raises it). A caller with a
+# shallow stack cannot decode deeper, so no caller may accept more.
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = bytes(byte for byte in range(256) if byte not in b"[]{}")
+_OPENING = frozenset(b"[{")
 
 
 def parse_event(payload: bytes | bytearray | memoryview | str) -> Event | Rejection:
@@ -41,12 +51,55 @@ def parse_event(payload: bytes | bytearray | memoryview | str) -> Event | Reject
         return _DECODE(payload)  # type: ignore[no-any-return]
     except msgspec.MsgspecError:
         pass
+    except RecursionError:
+        return _parsed_with_room(payload)
     except Exception as error:  # one message must never stop the stream
         return unreadable(error)
     try:
         return _rejection(payload)
     except Exception as error:  # as above, for the slow wording of a refusal
         return unreadable(error)
+
+
+def nesting_depth(payload: bytes, stop_above: int) -> int:
+    """How deep ``payload``'s arrays and objects nest outside strings (counting stops above ``stop_above``)."""
+    brackets = _STRING.sub(b"", payload).translate(None, _NOT_BRACKET)
+    depth = deepest = 0
+    for byte in brackets:
+        if byte in _OPENING:
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > stop_above:
+                    break
+        else:
+            depth -= 1
+    return deepest
+
+
+def _parsed_with_room(payload: bytes | bytearray | memoryview | str) -> Event | Rejection:
+    """``parse_event`` for a document that exhausted the caller's stack.
+
+    msgspec's depth limit is what is left of the interpreter's: the same message would
+    be an event in a replay's shallow stack and "nested too deeply" in a worker's deep
+    one. So the document's own depth decides, and a document within the limit is
+    decoded again with room for it, as a shallow caller would.
+    """
+    data = payload.encode() if isinstance(payload, str) else bytes(payload)
+    limit = sys.getrecursionlimit()
+    depth = nesting_depth(data, limit)
+    if depth > limit:
+        return Rejection(TOO_DEEP)
+    sys.setrecursionlimit(limit + 2 * depth + 100)
+    try:
+        try:
+            return _DECODE(payload)  # type: ignore[no-any-return]
+        except msgspec.MsgspecError:
+            return _rejection(payload)
+    except Exception as error:  # one message must never stop the stream
+        return unreadable(error)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def unreadable(error: BaseException) -> Rejection:

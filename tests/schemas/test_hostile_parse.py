@@ -9,12 +9,15 @@ properties feed generated hostile values (tests/schemas/hostile.py) through
 from __future__ import annotations
 
 import os
+import sys
 
+import orjson
 from hypothesis import HealthCheck, given, settings
 
 from schemas import Event, Rejection, parse_event
 from schemas.limits import parse_bounded
-from tests.schemas.hostile import MARK, hostile_values, poison_message
+from schemas.parse import nesting_depth
+from tests.schemas.hostile import BASES, MARK, hostile_values, poison_message
 
 FUZZ = os.environ.get("HYPOTHESIS_PROFILE") == "fuzz"
 EXAMPLES = 20_000 if FUZZ else 500
@@ -49,13 +52,34 @@ def test_hostile_values_parse_to_an_event_or_a_one_line_rejection(value):
 
 @settings(max_examples=EXAMPLES // 5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(hostile_values())
-def test_hostile_values_are_rejections_also_deep_in_the_call_stack(value):
-    # msgspec's depth limit is what is left of the interpreter's: a worker's stack is
-    # deeper than a test's, so the same value may fail elsewhere there. Fail it here too.
+def test_hostile_values_parse_alike_at_any_depth_of_the_call_stack(value):
+    # msgspec's depth limit is what is left of the interpreter's, and a worker's stack is
+    # deeper than a replay's: the same message must still get the same outcome in both.
     def at_depth(n: int) -> Event | Rejection:
         return at_depth(n - 1) if n else parse_bounded(value, 1 << 26, NOT_AFTER_US)
 
-    result = at_depth(900)
-    assert isinstance(result, Event | Rejection)
-    if isinstance(result, Rejection):
-        _one_line_of_ours(result.reason)
+    shallow = parse_bounded(value, 1 << 26, NOT_AFTER_US)
+    assert at_depth(900) == shallow
+    if isinstance(shallow, Rejection):
+        _one_line_of_ours(shallow.reason)
+
+
+def _with_unknown_field_nested(levels: int, opening: bytes, closing: bytes) -> bytes:
+    entry = orjson.dumps(BASES[0])
+    return entry[:-1] + b',"note":' + opening * levels + b"0" + closing * levels + b"}"
+
+
+def test_a_document_as_deep_as_the_recursion_limit_is_read_one_level_more_is_not():
+    # Counting the document itself: its own object plus levels - 1 in the unknown field.
+    limit = sys.getrecursionlimit()
+    for opening, closing in ((b"[", b"]"), (b'{"a":', b"}")):
+        at_limit = _with_unknown_field_nested(limit - 1, opening, closing)
+        over = _with_unknown_field_nested(limit, opening, closing)
+        assert nesting_depth(at_limit, limit) == limit
+        assert isinstance(parse_event(at_limit), Event)
+        assert parse_event(over) == Rejection("not JSON: nested too deeply")
+
+
+def test_brackets_inside_strings_are_not_nesting():
+    text = b'"' + b"[{" * 3000 + b'\\\"[[' + b'"'
+    assert nesting_depth(b'{"note":[' + text + b"]}", 10_000) == 2
