@@ -62,7 +62,7 @@ def parse_event(payload: bytes | bytearray | memoryview | str) -> Event | Reject
 
 
 def nesting_depth(payload: bytes, stop_above: int) -> int:
-    """How deep ``payload``'s arrays and objects nest outside strings (counting stops above ``stop_above``)."""
+    """How deep ``payload``'s arrays and objects nest outside strings; stops above ``stop_above``."""
     brackets = _STRING.sub(b"", payload).translate(None, _NOT_BRACKET)
     depth = deepest = 0
     for byte in brackets:
