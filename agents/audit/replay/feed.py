@@ -270,6 +270,7 @@ def _peak_rss_facts(
         added = writer - at_fork if writer is not None and at_fork is not None else 0.0
         total = round(main + reader + max(0.0, added), 1)
     return {
+        "jobs": 1,
         "peak_rss_mib": total,
         "peak_rss_mib_main": main,
         "peak_rss_mib_reader": reader,
