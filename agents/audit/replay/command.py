@@ -82,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="processes sharing the engine work, split as the live shards are "
         f"(a file input only; 1: one engine). Default: one per {JOB_BYTES >> 20} MiB of "
         "input, at least 1, at most the cores this process may use: below that a second "
-        "engine does not repay the cost of splitting (docs/replay.md)",
+        "engine does not repay the cost of splitting (measured: docs/operations.md, Sizing)",
     )
 
 
