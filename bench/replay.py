@@ -56,7 +56,7 @@ def _best_replay(
 ) -> tuple[float, dict]:
     """Best wall time of ``rounds`` replays (noise only ever slows a run), and its run.json.
 
-    ``jobs``: None for the command's default (the number of cores). ``env``: the
+    ``jobs``: None for the command's default (by input size and cores). ``env``: the
     replay's environment (e.g. the engine from source: EDC_LATENCY_INTERPRETED=1)."""
     elapsed = float("inf")
     run: dict = {}

@@ -65,9 +65,14 @@ def _civil_from_days(days: int) -> tuple[int, int, int]:
 # they are stored, so a hit is as strict as the regular expression.
 _DAY_US: dict[str, int] = {}
 _DAY_CACHE_LIMIT = 100_000  # bounds memory on hostile input; the live worker runs for months
+# Validated "YYYY-MM-DDThh" -> epoch µs of that hour: one slice and one look-up for the
+# date and the hour (an audit of 95 days has ~2,300 of them), where a look-up each cost
+# ~0.16 µs more a timestamp compiled (656 -> 497 ns, 200k timestamps of the realistic mix).
+_HOUR_US: dict[str, int] = {}
 # "00".."99": the clock's fields. A tiny table stays in the CPU cache; a table of all
 # 86,400 "hh:mm:ss" did not, and its misses cost as much as orjson.loads (py-spy, 1M lines).
 _TWO_DIGITS = {f"{n:02d}": n for n in range(100)}
+_ZERO = ord("0")
 
 
 def _day_us(text: str) -> int | None:
@@ -130,28 +135,66 @@ def utc_timestamp_us(text: str) -> int | None:
         micros = int(fraction[:6].ljust(6, "0"))
     else:
         return None
-    date = text[:10]
-    day = _DAY_US.get(date)
+    hour = _HOUR_US.get(text[:13])
+    if hour is None:
+        hour = _hour_us(text[:13])
+        if hour is None:
+            return None
+    if text[13] != ":" or text[16] != ":":
+        return None
+    # Minutes and seconds digit by digit: ord() of a one-character string allocates
+    # nothing, where a slice and its look-up did. Any other character (a letter, "²",
+    # another script's digit) falls outside the ranges.
+    zero = _ZERO
+    m_tens, m_ones = ord(text[14]) - zero, ord(text[15]) - zero
+    s_tens, s_ones = ord(text[17]) - zero, ord(text[18]) - zero
+    if not (0 <= m_tens <= 5 and 0 <= m_ones <= 9 and 0 <= s_tens <= 5 and 0 <= s_ones <= 9):
+        return None
+    clock = (m_tens * 10 + m_ones) * 60 + s_tens * 10 + s_ones
+    return hour + clock * US_PER_SECOND + micros
+
+
+def _hour_us(text: str) -> int | None:
+    """Epoch µs of a "YYYY-MM-DDThh" (cached once valid), else None."""
+    if text[10:11] != "T":
+        return None
+    day = _DAY_US.get(text[:10])
     if day is None:
-        day = _day_us(date)
+        day = _day_us(text[:10])
         if day is None:
             return None
-    two_digits = _TWO_DIGITS
-    hour = two_digits.get(text[11:13])
-    minute = two_digits.get(text[14:16])
-    second = two_digits.get(text[17:19])
-    if (
-        hour is None
-        or minute is None
-        or second is None
-        or hour > 23
-        or minute > 59
-        or second > 59
-        or text[13] != ":"
-        or text[16] != ":"
-    ):
+    hour = _TWO_DIGITS.get(text[11:13])
+    if hour is None or hour > 23:
         return None
-    return day + (hour * 3600 + minute * 60 + second) * US_PER_SECOND + micros
+    if len(_HOUR_US) >= _DAY_CACHE_LIMIT:
+        _HOUR_US.clear()
+    value = _HOUR_US[text] = day + hour * US_PER_HOUR
+    return value
+
+
+def offset_timestamp_us(text: str) -> int | None:
+    """The shape ``YYYY-MM-DDThh:mm:ss[.f…]±hh:mm`` in epoch microseconds, else ``None``.
+
+    As ``utc_timestamp_us`` with an offset for the ``Z``: the same local date-time
+    checks (the text before the offset, with a ``Z``), then the offset's own (hours at
+    most 23, minutes at most 59). ``None`` leaves the decision and the reason to
+    ``parse_timestamp_us``'s regular expression. Never raises.
+    """
+    if len(text) < 25 or text[-3] != ":":
+        return None
+    sign = text[-6]
+    if sign != "+" and sign != "-":
+        return None
+    two_digits = _TWO_DIGITS
+    hours = two_digits.get(text[-5:-3])
+    minutes = two_digits.get(text[-2:])
+    if hours is None or minutes is None or hours > 23 or minutes > 59:
+        return None
+    local = utc_timestamp_us(text[:-6] + "Z")
+    if local is None:
+        return None
+    offset = (hours * 60 + minutes) * US_PER_MINUTE
+    return local - offset if sign == "+" else local + offset
 
 
 def parse_timestamp_us(text: str) -> int:
@@ -160,6 +203,9 @@ def parse_timestamp_us(text: str) -> int:
     Raises ``ValueError`` with a short reason (no field name: the caller adds it).
     """
     fast = utc_timestamp_us(text)
+    if fast is not None:
+        return fast
+    fast = offset_timestamp_us(text)
     if fast is not None:
         return fast
     match = _RFC3339.match(text)

@@ -12,6 +12,7 @@ from schemas.timestamps import (
     _RFC3339,
     TimestampFormatter,
     format_timestamp,
+    offset_timestamp_us,
     parse_timestamp_us,
     utc_timestamp_us,
 )
@@ -166,3 +167,50 @@ def test_the_last_clock_and_offset_values_are_exact_integers():
     )
     west = parse_timestamp_us("2026-01-01T00:00:00-01:30")
     assert (type(west), west) == (int, parse_timestamp_us("2026-01-01T01:30:00Z"))
+
+
+def _offset_reference(text: str) -> int | None:
+    """The offset shape by way of the regular expression and datetime: None when invalid."""
+    match = _RFC3339.match(text)
+    if match is None or match.group(9) is None:
+        return None
+    hours, minutes = int(match.group(10)), int(match.group(11))
+    if hours > 23 or minutes > 59:
+        return None
+    try:
+        moment = datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+    fraction = match.group(7) or ""
+    micros = int((fraction + "000000")[:6])
+    offset = timedelta(hours=hours, minutes=minutes) * (1 if match.group(9) == "+" else -1)
+    return (moment - offset - EPOCH) // timedelta(microseconds=1) + micros
+
+
+@settings(max_examples=2000)
+@given(
+    st.one_of(
+        st.text(alphabet="0123456789-:T+.Z _²٣", min_size=23, max_size=36),
+        st.builds(
+            lambda moment, fraction, offset: moment.isoformat(timespec="seconds") + fraction + offset,
+            st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+            st.sampled_from(["", ".1", ".123", ".123456", ".1234567", ".", ".1_2", ".²"]),
+            st.one_of(
+                st.sampled_from(["+00:00", "-00:00", "+23:59", "-24:00", "+05:60", "+5:30",
+                                 "+05:3٣", "+05:30 ", "Z", "", "+0530", "±05:30"]),
+                st.builds(
+                    lambda sign, hours, minutes: f"{sign}{hours:02d}:{minutes:02d}",
+                    st.sampled_from("+-"), st.integers(0, 99), st.integers(0, 99),
+                ),
+            ),
+        ),
+    )
+)
+def test_offset_fast_path_is_as_strict_as_the_regular_expression(text):
+    # The fast path of "±hh:mm" must accept exactly what the general parser accepts in
+    # that shape, at the same instant; None hands every other text to the general parser.
+    assume(not text.startswith("0000"))  # valid for us, before datetime's year 1
+    fast = offset_timestamp_us(text)
+    assert fast == _offset_reference(text)
+    if fast is not None:
+        assert parse_timestamp_us(text) == fast

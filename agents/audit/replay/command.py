@@ -40,7 +40,7 @@ from agents.audit.replay.coverage import (
 from agents.audit.replay.engine_parts import merge_parts
 from agents.audit.replay.feed import BadInput, Fed, Job, by_shard, one_engine
 from agents.audit.replay.html import render
-from agents.audit.replay.parallel import default_jobs
+from agents.audit.replay.parallel import JOB_BYTES, default_jobs
 from agents.audit.replay.pipeline import forking_is_safe
 from agents.audit.replay.report import build_report, dumps, options_dict
 from agents.audit.replay.scorecard_report import report_sections, scorecard_csv
@@ -78,9 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--jobs",
         type=int,
-        default=default_jobs(),
+        default=None,
         help="processes sharing the engine work, split as the live shards are "
-        "(default: the number of cores; 1: one engine; a file input only)",
+        f"(a file input only; 1: one engine). Default: one per {JOB_BYTES >> 20} MiB of "
+        "input, at least 1, at most the cores this process may use: below that a second "
+        "engine does not repay the cost of splitting (measured: docs/operations.md, Sizing)",
     )
 
 
@@ -92,8 +94,9 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     started = time.time()
     job = _job(args)
-    if args.input is not None and args.jobs > 1 and forking_is_safe():
-        fed = by_shard(job, args.input, args.jobs)
+    jobs = args.jobs if args.jobs is not None else _default_jobs(args.input)
+    if args.input is not None and jobs > 1 and forking_is_safe():
+        fed = by_shard(job, args.input, jobs)
     else:
         fed = one_engine(job, args.input)
     try:
@@ -122,6 +125,17 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _default_jobs(input_path: str | None) -> int:
+    """--jobs when not given: by the input's size and the cores (parallel.default_jobs)."""
+    if input_path is None:
+        return 1  # the topics: one engine
+    try:
+        size = Path(input_path).stat().st_size
+    except OSError:
+        return 1  # one_engine says why it cannot read it
+    return default_jobs(size)
+
+
 def _job(args: argparse.Namespace) -> Job:
     """The options, checked: BadInput names the first wrong one."""
     try:
@@ -137,7 +151,7 @@ def _job(args: argparse.Namespace) -> Job:
         settings = load_settings(args.config, **overrides)
     except ConfigurationError as error:
         raise BadInput(" ".join(str(error).split())) from None
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise BadInput("--jobs: must be at least 1")
     period = _period_floor(args.since, as_of, window_us, settings)
     out = Path(args.out)

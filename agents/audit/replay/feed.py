@@ -34,6 +34,7 @@ from agents.audit.replay.pipeline import (
     children_peak_rss_mib,
     read_events_pipelined,
     rss_mib,
+    timed,
 )
 from agents.audit.replay.progress import Progress
 from agents.audit.replay.reader import CountingLines, InputSummary, read_events
@@ -121,16 +122,16 @@ def one_engine(job: Job, input_path: str | None) -> Fed:
     if handle is None:
         counted = CountingLines(lines)
         source = counted if progress.enabled else lines  # the count only feeds the bar
-        events = read_events(
-            source, summary, lambda n: progress.show(n, counted.bytes), job.bounds
+        events = timed(
+            read_events(source, summary, lambda n: progress.show(n, counted.bytes), job.bounds),
+            job.times,
         )
     else:
-        # Parsing in a second process, beside the engine (agents/audit/replay/pipeline.py).
-        events = read_events_pipelined(handle, summary, progress.show, job.bounds)
+        # Parsing, and the event times, in a second process beside the engine
+        # (agents/audit/replay/pipeline.py).
+        events = read_events_pipelined(handle, summary, progress.show, job.bounds, job.times)
     try:
-        add_time = job.times.add
         for event in events:
-            add_time(event)
             outcome = engine.apply(event)
             if outcome != ACCEPTED:
                 continue
@@ -270,6 +271,7 @@ def _peak_rss_facts(
         added = writer - at_fork if writer is not None and at_fork is not None else 0.0
         total = round(main + reader + max(0.0, added), 1)
     return {
+        "jobs": 1,
         "peak_rss_mib": total,
         "peak_rss_mib_main": main,
         "peak_rss_mib_reader": reader,

@@ -493,5 +493,22 @@ def _write_queries_csv(target: Path, answers: list[ShardAnswer]) -> None:
     target.write_bytes(QUERIES_HEADER + text.getvalue().encode())
 
 
-def default_jobs() -> int:
-    return os.cpu_count() or 1
+# Input bytes per job of the default --jobs (docs/replay.md, "--jobs"): sharding costs
+# ~20% more CPU in all (routing, a shard file per job, every job reading every event id,
+# entries.csv put back in order), which a second engine repays only on large inputs. On
+# the realistic mix, 2 cores: --jobs 1 was faster at 11, 93 and 181 MB, --jobs 2 at 303 MB.
+JOB_BYTES = 128 << 20
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a container's), else all."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def default_jobs(input_bytes: int, cores: int | None = None) -> int:
+    """``--jobs`` when not given: one job per JOB_BYTES of input, at least 1, at most the cores."""
+    available = usable_cores() if cores is None else cores
+    return max(1, min(available, input_bytes // JOB_BYTES))

@@ -13,7 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.audit.framing import EXPORT_HEADER, record_line
-from agents.audit.replay.parallel import JobFailed, line_ranges, run_sharded
+from agents.audit.replay import parallel
+from agents.audit.replay.parallel import (
+    JOB_BYTES,
+    JobFailed,
+    default_jobs,
+    line_ranges,
+    run_sharded,
+)
 from agents.cli import main
 from agents.live.shard_wire import shard_of
 from schemas import format_timestamp
@@ -148,3 +155,42 @@ def test_ids_that_csv_must_quote_keep_their_rows_in_order(tmp_path):
                for jobs in (1, 2, 3)]  # fmt: skip
     assert outputs[0] == outputs[1] == outputs[2]
     assert outputs[0]["entries.csv"].count(b'"e3 ""x"",\ny"') == 1
+
+
+@pytest.mark.parametrize(
+    ("input_bytes", "cores", "expected"),
+    [
+        (0, 4, 1),
+        (JOB_BYTES - 1, 4, 1),
+        (2 * JOB_BYTES - 1, 4, 1),  # below two jobs' worth: one engine
+        (2 * JOB_BYTES, 4, 2),  # at the boundary: a second job
+        (3 * JOB_BYTES, 4, 3),
+        (10 * JOB_BYTES, 4, 4),  # never more jobs than cores
+        (10 * JOB_BYTES, 1, 1),
+    ],
+)
+def test_the_default_number_of_jobs_follows_the_input_size_and_the_cores(
+    input_bytes, cores, expected
+):
+    assert default_jobs(input_bytes, cores) == expected
+
+
+def test_without_jobs_a_small_input_runs_one_engine_and_a_large_one_is_split(
+    tmp_path, monkeypatch
+):
+    source = Path("agents/data/sample-events.jsonl")
+    monkeypatch.setattr(parallel, "usable_cores", lambda: 2)
+
+    def jobs_of_a_run(out: str) -> int:
+        argv = ["replay", "--input", str(source), "--as-of", "2026-02-01T00:00:00Z",
+                "--out", str(tmp_path / out), "--quiet",
+                "--config", "deploy/simulated-studies.toml"]  # fmt: skip
+        assert main(argv) == 0
+        return json.loads((tmp_path / out / "run.json").read_text())["jobs"]  # type: ignore[no-any-return]
+
+    assert jobs_of_a_run("small") == 1
+    # The same file counts as two jobs' worth once a job's share is half its size.
+    monkeypatch.setattr(parallel, "JOB_BYTES", source.stat().st_size // 2)
+    assert jobs_of_a_run("large") == 2
+    for name in OUTPUTS:
+        assert (tmp_path / "small" / name).read_bytes() == (tmp_path / "large" / name).read_bytes()
