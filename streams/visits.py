@@ -95,8 +95,8 @@ class VisitGroup:
     order, which gives what filing and counting each on arrival gave. Live reads them at
     each scrape, checkpoint and pruning; the replay never does (its report takes the values
     as of T, ``VisitLedger.values``, from both parts). Filing and counting each entry on
-    arrival cost ~60% of what the visit date cost ``Engine.apply`` (measured: ~0.85 µs an
-    entry with a visit date, on the bench's input).
+    arrival was ~65% of what a visit date cost ``Engine.apply`` (callgrind, the bench's
+    input: 6.3k instructions an entry before, 2.2k now; BENCHMARKS.md).
     """
 
     __slots__ = ("_hours", "_over_high", "_over_medium", "_tally", "high_us", "medium_us",
