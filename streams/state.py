@@ -415,7 +415,9 @@ def _restore_visits(state: schema.VisitsState, ledger: VisitLedger) -> VisitLedg
     for filed in state.before_hours:
         ledger.before_hours[filed.hour] = array("q", filed.entered_us)
     for group_state in state.groups:
-        group = ledger.groups[tuple(group_state.key)] = VisitGroup(ledger.bounds_us)  # type: ignore[index]
+        group = ledger.groups[tuple(group_state.key)] = VisitGroup(  # type: ignore[index]
+            ledger.bounds_us, ledger.medium_us, ledger.high_us
+        )
         group.tally = _restore_tally(group_state.tally, ledger.bounds_us)
         group.over_medium, group.over_high = group_state.over_medium, group_state.over_high
         for hour in group_state.hours:

@@ -55,7 +55,9 @@ class Tally:
         self.breaches_withdrawn = 0
 
     def add(self, value_us: int, within_sla: bool = False) -> None:
-        self.bucket_counts[bucket_of(self.bounds_us, value_us)] += 1
+        # bucket_of, written out: this runs per entry published before it arrived and per
+        # query observation (14% of the bench's events), and the call was one more each.
+        self.bucket_counts[bisect_left(self.bounds_us, value_us)] += 1
         self.count += 1
         self.sum_us += value_us
         if within_sla:
@@ -64,8 +66,8 @@ class Tally:
     def lower(self, old_us: int, new_us: int, was_within: bool, is_within: bool) -> None:
         """An observation lowered from old to new: moved down a bucket (or not), never removed."""
         counts, bounds = self.bucket_counts, self.bounds_us
-        counts[bucket_of(bounds, old_us)] -= 1
-        counts[bucket_of(bounds, new_us)] += 1
+        counts[bisect_left(bounds, old_us)] -= 1  # bucket_of, written out as in add
+        counts[bisect_left(bounds, new_us)] += 1
         self.corrected_us += old_us - new_us
         if is_within and not was_within:
             self.within_sla += 1

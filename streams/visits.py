@@ -87,17 +87,99 @@ def visit_to_entry_us(visit_date: str, entered_us: int) -> int | None:
 
 
 class VisitGroup:
-    """One breakdown group's visit to entry: cumulative (the live series) and retained."""
+    """One breakdown group's visit to entry: cumulative (the live series) and retained.
 
-    __slots__ = ("hours", "over_high", "over_medium", "tally")
+    Filed and counted when read: an entry only joins ``recent`` (``VisitLedger.add``: its
+    time and value packed in one int, in arrival order). ``hours``, ``tally``,
+    ``over_medium`` and ``over_high`` first file and count the recent entries, in arrival
+    order, which gives what filing and counting each on arrival gave. Live reads them at
+    each scrape, checkpoint and pruning; the replay never does (its report takes the values
+    as of T, ``VisitLedger.values``, from both parts). Filing and counting each entry on
+    arrival was ~65% of what a visit date cost ``Engine.apply`` (callgrind, the bench's
+    input: 6.3k instructions an entry before, 2.2k now; BENCHMARKS.md).
+    """
 
-    def __init__(self, bounds_us: tuple[int, ...]) -> None:
-        self.tally = Tally(bounds_us)  # bucket counts, count and exact sum
-        self.over_medium = 0
-        self.over_high = 0
+    __slots__ = ("_hours", "_over_high", "_over_medium", "_tally", "high_us", "medium_us",
+                 "recent")  # fmt: skip
+
+    def __init__(self, bounds_us: tuple[int, ...], medium_us: int, high_us: int) -> None:
+        self.medium_us = medium_us
+        self.high_us = high_us
+        self._tally = Tally(bounds_us)  # bucket counts, count and exact sum
+        self._over_medium = 0
+        self._over_high = 0
         # Hour of entry time -> each entry's time and value packed in one int (``pack``): one
         # list append (~25 ns) where two array appends cost ~160 (measured, bench A/B).
-        self.hours: dict[int, list[int]] = {}
+        self._hours: dict[int, list[int]] = {}
+        self.recent: list[int] = []  # packed too, not filed nor counted yet
+
+    @property
+    def hours(self) -> dict[int, list[int]]:
+        self.file()
+        return self._hours
+
+    @property
+    def tally(self) -> Tally:
+        self.file()
+        return self._tally
+
+    @tally.setter
+    def tally(self, tally: Tally) -> None:  # a restored state's
+        self.file()
+        self._tally = tally
+
+    @property
+    def over_medium(self) -> int:
+        self.file()
+        return self._over_medium
+
+    @over_medium.setter
+    def over_medium(self, count: int) -> None:  # a restored state's
+        self.file()
+        self._over_medium = count
+
+    @property
+    def over_high(self) -> int:
+        self.file()
+        return self._over_high
+
+    @over_high.setter
+    def over_high(self, count: int) -> None:  # a restored state's
+        self.file()
+        self._over_high = count
+
+    def file(self) -> None:
+        """File the recent entries by hour and count them, in their arrival order."""
+        recent = self.recent
+        if not recent:
+            return
+        self.recent = []
+        hours, tally = self._hours, self._tally
+        bounds, counts = tally.bounds_us, tally.bucket_counts
+        medium_us, high_us = self.medium_us, self.high_us
+        total = over_medium = over_high = 0
+        hour = filed = None
+        for packed in recent:
+            # A group's entries mostly come hour after hour: the hour's list is looked up
+            # once per run.
+            entered_hour = (packed >> VALUE_BITS) // US_PER_HOUR
+            if entered_hour != hour:
+                hour = entered_hour
+                filed = hours.get(hour)
+                if filed is None:
+                    filed = hours[hour] = []
+            filed.append(packed)  # type: ignore[union-attr]
+            value = packed & VALUE_MASK
+            counts[bisect_left(bounds, value)] += 1
+            total += value
+            if value > medium_us:
+                over_medium += 1
+                if value > high_us:
+                    over_high += 1
+        tally.count += len(recent)
+        tally.sum_us += total
+        self._over_medium += over_medium
+        self._over_high += over_high
 
 
 class VisitLedger:
@@ -117,11 +199,11 @@ class VisitLedger:
         self.before_hours: dict[int, array[int]] = {}
 
     def add(self, key: GroupKey, visit_date: str | None, entered_us: int) -> None:
-        # Once per entry event: the filing is written out here, not called (~0.1 µs each).
+        # Once per entry event: written out here, not called (~0.1 µs each); the filing by
+        # hour and the counting wait for a reader (VisitGroup).
         if visit_date is None:
             self.without_visit_date += 1
             return
-        hour = entered_us // US_PER_HOUR
         start = _VISIT_STARTS.get(visit_date)
         if start is None:
             start = _visit_start(visit_date)
@@ -129,27 +211,17 @@ class VisitLedger:
         if value < 0:
             if value < -AHEAD_OF_UTC_US:  # visit_to_entry_us: before the visit date everywhere
                 self.before_visit += 1
-                _file(self.before_hours, hour).append(entered_us)
+                _file(self.before_hours, entered_us // US_PER_HOUR).append(entered_us)
                 return
             value = 0
         group = self.groups.get(key)
         if group is None:
-            group = self.groups[key] = VisitGroup(self.bounds_us)
-        tally = group.tally  # Tally.add, written out: this runs for every entry with a visit date
-        tally.bucket_counts[bisect_left(tally.bounds_us, value)] += 1
-        tally.count += 1
-        tally.sum_us += value
-        if value > self.medium_us:
-            group.over_medium += 1
-            if value > self.high_us:
-                group.over_high += 1
-        filed = group.hours.get(hour)
-        if filed is None:
-            filed = group.hours[hour] = []
-        filed.append(entered_us << VALUE_BITS | value)
+            group = self.groups[key] = VisitGroup(self.bounds_us, self.medium_us, self.high_us)
+        group.recent.append(entered_us << VALUE_BITS | value)
 
     def prune(self, horizon_us: int) -> None:
-        """Forget the retained parts of hours of entry time that end at or before the horizon."""
+        """Forget the retained parts of hours of entry time that end at or before the horizon
+        (counted first: the cumulative counts keep them)."""
         for hours in (self.before_hours, *(group.hours for group in self.groups.values())):
             for hour in [h for h in hours if (h + 1) * US_PER_HOUR <= horizon_us]:
                 del hours[hour]
@@ -160,7 +232,7 @@ class VisitLedger:
         if group is None:
             return []
         out: list[int] = []
-        for filed in group.hours.values():
+        for filed in (*group._hours.values(), group.recent):  # filed or not: no need to file
             out.extend(p & VALUE_MASK for p in filed if p >> VALUE_BITS <= as_of_us)
         return out
 
