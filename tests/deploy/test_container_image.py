@@ -9,6 +9,7 @@ within the stop timeout (exit code 0, not a SIGKILL).
 
 from __future__ import annotations
 
+import fcntl
 import time
 import urllib.error
 import urllib.request
@@ -37,8 +38,13 @@ READY = "/readyz"
 
 
 @pytest.fixture(scope="module")
-def image() -> str:
-    return build_image()
+def image(tmp_path_factory: pytest.TempPathFactory) -> str:
+    # One build at a time over the parallel runners (they share the parent of their temporary
+    # directories): this module's tests may run on two, and the second then finds every layer
+    # built instead of compiling the same modules again beside the first.
+    with (tmp_path_factory.getbasetemp().parent / "image-build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return build_image()
 
 
 @pytest.fixture
