@@ -105,8 +105,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items.sort(key=lambda item: -last.get(item.nodeid, _guess(item.nodeid)))
     # pytest-xdist's worksteal hands each runner a contiguous share of this order (and a runner
     # that runs dry takes the end of another's): dealt out, each share starts with its long ones.
+    # Within a share a module's tests stay together, so its fixtures start once (an image build).
     runners = getattr(config, "workerinput", {}).get("workercount", 1)
-    items[:] = [item for share in range(runners) for item in items[share::runners]]
+    items[:] = [item for share in range(runners) for item in _by_module(items[share::runners])]
+
+
+def _by_module(share: list[pytest.Item]) -> list[pytest.Item]:
+    first: dict[str, int] = {}
+    for item in share:
+        first.setdefault(item.nodeid.partition("::")[0], len(first))
+    return sorted(share, key=lambda item: first[item.nodeid.partition("::")[0]])
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
