@@ -33,6 +33,16 @@ MESSAGE_TIME = "its message's timestamp"
 WALL_CLOCK = "the wall clock"
 
 
+def message_size(payload: bytes | bytearray | memoryview) -> int:
+    """The size the bound judges: a file line's end (one ``\\n`` or ``\\r\\n``) is framing, not
+    message; every other byte counts, a ``\\r`` before that end included. The replay's
+    bounded reads count a line passed over in pieces the same way (agents/audit/replay/lines.py)."""
+    size = len(payload)
+    if size and payload[-1] == 10:
+        return size - 2 if size > 1 and payload[-2] == 13 else size - 1
+    return size
+
+
 def too_large(size: int, max_bytes: int) -> Rejection | None:
     if size > max_bytes:
         return Rejection(f"message too large: {size} bytes (max_message_bytes is {max_bytes})")
@@ -102,9 +112,7 @@ def parse_bounded(
         return Rejection("empty message: null value (tombstone)")
     size = len(payload)
     if size > max_bytes:
-        if isinstance(payload, bytes):
-            size = len(payload.rstrip(b"\r\n"))  # a file line's end is framing, not message
-        rejected = too_large(size, max_bytes)
+        rejected = too_large(message_size(payload), max_bytes)
         if rejected is not None:
             return rejected
     event = parse_event(payload)

@@ -86,17 +86,39 @@ def sasl_broker() -> Iterator[str]:
         yield broker.bootstrap_servers
 
 
-# Tests that mostly wait (on brokers, workers, Prometheus, an image build) go first, so that
-# `make test`'s parallel runners overlap their waits with the CPU-bound property tests
-# instead of ending on a long broker test alone.
-_WAITING_FIRST = ("tests/integration/", "tests/deploy/")
+# The longest tests go first, so that `make test`'s parallel runners never end on a long one
+# alone: each test as long as it took last time (pytest's cache, written by the run that
+# started the runners), or else a guess: the tests that mostly wait (on brokers, workers,
+# Prometheus, an image build) long, so their waits overlap the CPU-bound property tests.
+_WAITING = ("tests/integration/", "tests/deploy/")
+_DURATIONS = "edc-latency/durations"
+_durations: dict[str, float] = {}
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    def waits(item: pytest.Item) -> bool:
-        return item.nodeid.startswith(_WAITING_FIRST)
+def _guess(nodeid: str) -> float:
+    return 10.0 if nodeid.startswith(_WAITING) else 0.5
 
-    items.sort(key=lambda item: not waits(item))
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    cache = getattr(config, "cache", None)
+    last: dict[str, float] = (cache.get(_DURATIONS, {}) if cache is not None else {}) or {}
+    items.sort(key=lambda item: -last.get(item.nodeid, _guess(item.nodeid)))
+    # pytest-xdist's worksteal hands each runner a contiguous share of this order (and a runner
+    # that runs dry takes the end of another's): dealt out, each share starts with its long ones.
+    # Within a share a module's tests stay together, so its fixtures start once (an image build).
+    runners = getattr(config, "workerinput", {}).get("workercount", 1)
+    items[:] = [item for share in range(runners) for item in _by_module(items[share::runners])]
+
+
+def _by_module(share: list[pytest.Item]) -> list[pytest.Item]:
+    first: dict[str, int] = {}
+    for item in share:
+        first.setdefault(item.nodeid.partition("::")[0], len(first))
+    return sorted(share, key=lambda item: first[item.nodeid.partition("::")[0]])
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
 
 
 # Every test writes under a temporary directory; the suite fails when a run leaves anything new
@@ -117,6 +139,9 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if hasattr(session.config, "workerinput"):
         return  # judged once, by the process that started the run
+    cache = getattr(session.config, "cache", None)
+    if cache is not None and _durations:  # for the next run's order (tests not run: kept)
+        cache.set(_DURATIONS, {**(cache.get(_DURATIONS, {}) or {}), **_durations})
     left = sorted(_root_entries() - _root_before)
     if left:
         print(f"\nthe run left these in the repository's root: {', '.join(left)}")

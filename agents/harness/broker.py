@@ -17,7 +17,6 @@ import signal
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -25,6 +24,7 @@ from typing import Any
 
 from agents.errors import BrokerUnreachable
 from agents.harness.lifetime import die_with_parent
+from agents.harness.waiting import wait_for
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -96,13 +96,15 @@ class EmbeddedBroker:
             start_new_session=True,
             preexec_fn=die_with_parent(),
         )
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
+        process = self._process
+
+        def listening() -> bool:
+            if process.poll() is not None:
                 raise BrokerError(f"embedded broker exited at start: {self._tail()}")
-            if _port_open(self.host, self.port):
-                return self
-            time.sleep(0.05)
+            return _port_open(self.host, self.port)
+
+        if wait_for(listening, timeout_s):
+            return self
         self.stop()
         raise BrokerError(f"embedded broker did not listen within {timeout_s:.0f}s")
 

@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -19,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agents.harness.broker import free_port, terminate
 from agents.harness.lifetime import die_with_parent
+from agents.harness.waiting import wait_for
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -100,17 +100,17 @@ class WorkerSubprocess:
 
     def wait_ready(self, timeout_s: float = 90.0) -> None:
         """Until /metrics answers and the worker owns its shards (or the timeout)."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        def owns_shards() -> bool:
             if self.process is None or self.process.poll() is not None:
                 raise RuntimeError(f"worker exited: {self.log_tail()}")
             try:
-                if total(scrape(self.url, 1.0), "edc_worker_partitions") > 0:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise TimeoutError(f"worker not ready within {timeout_s:.0f}s: {self.log_tail()}")
+                return total(scrape(self.url, 1.0), "edc_worker_partitions") > 0
+            except OSError:  # /metrics not up yet
+                return False
+
+        if not wait_for(owns_shards, timeout_s):
+            raise TimeoutError(f"worker not ready within {timeout_s:.0f}s: {self.log_tail()}")
 
     def probe(self, path: str, timeout_s: float = 2.0) -> tuple[int, dict[str, object]]:
         """Status and JSON body of /readyz or /healthz (a 503 is an answer, not an error)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import resource
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 IMAGE = "localhost/edc-latency:test"
@@ -55,25 +56,29 @@ def require_podman() -> None:
 
 
 def build_image() -> str:
-    """Build the worker image on a local Debian base; its name."""
+    """Build the worker image on a local Debian base; its id."""
     require_podman()
     base = subprocess.run(
         [str(CONTAINER_DIR / "build-local-base.sh")], capture_output=True, text=True, timeout=600
     )
     if base.returncode != 0:
         raise RuntimeError(f"local base image: {base.stderr.strip()[-1000:]}")
-    build = subprocess.run(
-        [
-            str(CONTAINER_DIR / "build.sh"),
-            "-t",
-            IMAGE,
-            "--build-arg",
-            f"BASE_IMAGE={base.stdout.strip().splitlines()[-1]}",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if build.returncode != 0:
-        raise RuntimeError(f"image build: {(build.stdout + build.stderr).strip()[-2000:]}")
-    return IMAGE
+    with tempfile.TemporaryDirectory(prefix="edc-image-") as folder:
+        built = Path(folder) / "id"
+        build = subprocess.run(
+            [
+                str(CONTAINER_DIR / "build.sh"),
+                "-t",
+                IMAGE,
+                f"--iidfile={built}",
+                "--build-arg",
+                f"BASE_IMAGE={base.stdout.strip().splitlines()[-1]}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
+        if build.returncode != 0:
+            raise RuntimeError(f"image build: {(build.stdout + build.stderr).strip()[-2000:]}")
+        # The image by its id: the tag is the machine's, and another checkout's run may move it.
+        return built.read_text().strip()

@@ -4,21 +4,21 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 import urllib.request
 from pathlib import Path
+
+from agents.harness.waiting import wait_for
 
 
 def until_ready(url: str, name: str, seconds: float = 30.0) -> None:
     """Return once ``url``/-/ready answers; RuntimeError naming ``name`` after ``seconds``."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/-/ready", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{name} did not become ready")
+
+    def ready() -> bool:
+        with urllib.request.urlopen(url + "/-/ready", timeout=1):
+            return True
+
+    if not wait_for(ready, seconds, ignoring=(OSError,)):
+        raise RuntimeError(f"{name} did not become ready")
 
 
 def stop(process: subprocess.Popen[bytes], folder: Path) -> None:

@@ -13,7 +13,6 @@ import json
 import shutil
 import subprocess
 import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ import pytest
 import yaml
 
 from agents.harness.broker import free_port
+from agents.harness.waiting import wait_for
 from tests.deploy import servers
 
 CONFIG = Path("deploy/alertmanager/alertmanager.yml")
@@ -84,12 +84,15 @@ class Alertmanager:
     def settle(self, expected: dict[tuple[tuple[str, str], ...], bool]) -> dict:
         """Poll until the state reads as expected (the inhibitor learns of alerts
         asynchronously) or 15 s pass; returns the last state read."""
-        deadline = time.monotonic() + 15
-        while True:
+        seen: dict = {}
+
+        def settled() -> bool:
             state = self.inhibited()
-            if all(state.get(k) == v for k, v in expected.items()) or time.monotonic() > deadline:
-                return {k: state.get(k) for k in expected}
-            time.sleep(0.2)
+            seen.update((k, state.get(k)) for k in expected)
+            return seen == expected
+
+        wait_for(settled, 15)
+        return seen
 
     def stop(self) -> None:
         servers.stop(self.process, self.dir)

@@ -9,6 +9,7 @@ within the stop timeout (exit code 0, not a SIGKILL).
 
 from __future__ import annotations
 
+import fcntl
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +21,7 @@ import pytest
 
 from agents.harness.broker import free_port
 from agents.harness.processes import input_topics, isolated_env, scrape
+from agents.harness.waiting import settled, wait_for
 from agents.settings import load_settings
 from tests.deploy.podman import STOP_TIMEOUT_S, build_image, podman, ulimit_flags
 from tests.integration.workload import (
@@ -36,8 +38,13 @@ READY = "/readyz"
 
 
 @pytest.fixture(scope="module")
-def image() -> str:
-    return build_image()
+def image(tmp_path_factory: pytest.TempPathFactory) -> str:
+    # One build at a time over the parallel runners (they share the parent of their temporary
+    # directories): this module's tests may run on two, and the second then finds every layer
+    # built instead of compiling the same modules again beside the first.
+    with (tmp_path_factory.getbasetemp().parent / "image-build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return build_image()
 
 
 @pytest.fixture
@@ -83,14 +90,15 @@ def status(url: str) -> int:
 
 
 def wait_ready(name: str, base: str, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         if status(base + READY) == 200:
-            return
+            return True
         state = podman("inspect", "--format", "{{.State.Running}}", name).stdout.strip()
         assert state == "true", f"container exited: {logs(name)}"
-        time.sleep(0.5)
-    raise AssertionError(f"{READY} not 200 within {timeout_s:.0f}s: {logs(name)}")
+        return False
+
+    assert wait_for(ready, timeout_s), f"{READY} not 200 within {timeout_s:.0f}s: {logs(name)}"
 
 
 def process_uids(name: str) -> list[int]:
@@ -133,14 +141,13 @@ def test_the_image_serves_the_engines_figures_as_non_root_and_stops_cleanly(cont
     settings = load_settings()  # the engine settings: defaults, as in the container
     expected = engine_figures(expected_engine(messages, settings.engine_config()))
     produce_sync(env["KAFKA_BOOTSTRAP_SERVERS"], input_topics(env), messages)
-    scraped: dict[str, float] = {}
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        scraped = {k: v for k, v in scraped_figures([scrape(base + "/metrics")]).items() if v}
-        if scraped == {k: v for k, v in expected.items() if v}:
-            break
-        time.sleep(0.5)
-    assert scraped == {k: v for k, v in expected.items() if v}, logs(name)
+    nonzero = {k: v for k, v in expected.items() if v}
+    scraped = settled(
+        lambda: {k: v for k, v in scraped_figures([scrape(base + "/metrics")]).items() if v},
+        lambda now: now == nonzero,
+        90,
+    )
+    assert scraped == nonzero, logs(name)
 
     # The image's own HEALTHCHECK (run on demand: this machine has no systemd timers).
     health = podman("healthcheck", "run", name)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import tempfile
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ import yaml
 
 from agents.harness.broker import free_port
 from agents.harness.processes import WorkerSubprocess
+from agents.harness.waiting import wait_for
 from agents.sim.simulator import Simulation
 from grafana.generate import panel_queries
 from schemas.timestamps import US_PER_DAY, US_PER_HOUR, format_timestamp
@@ -28,6 +28,9 @@ from tests.integration.workload import produce_sync
 
 pytestmark = pytest.mark.integration
 RULES = sorted(Path("deploy/prometheus/rules").glob("*.yml"))
+# Scrapes and rule evaluations this often: each step below waits for the next one, not for
+# a production interval.
+INTERVAL = "500ms"
 
 
 class Prometheus:
@@ -38,13 +41,13 @@ class Prometheus:
         for path in RULES:
             document = yaml.safe_load(path.read_text())
             for group in document["groups"]:
-                group["interval"] = "1s"
+                group["interval"] = INTERVAL
                 for rule in group["rules"]:
                     rule.pop("for", None)
             (self.dir / path.name).write_text(yaml.safe_dump(document))
             rule_files.append(str(self.dir / path.name))
         config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+            "global": {"scrape_interval": INTERVAL, "evaluation_interval": INTERVAL},
             "rule_files": rule_files,
             "scrape_configs": [
                 {"job_name": "edc-latency", "static_configs": [{"targets": [target]}]}
@@ -115,13 +118,10 @@ def recorded_rules() -> list[str]:
     ]
 
 
-def wait_until(check, timeout_s: float = 60.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    result = check()
-    while not result and time.monotonic() < deadline:
-        time.sleep(1)
-        result = check()
-    return result
+def counted(prometheus: Prometheus) -> float:
+    """The messages the worker had counted (any outcome) at Prometheus's latest scrape."""
+    result = prometheus.query("sum(edc_messages_total)")
+    return float(result[0]["value"][1]) if result else 0.0
 
 
 def test_every_panel_and_rule_returns_data_and_a_breach_pages(scraped_worker):
@@ -133,23 +133,26 @@ def test_every_panel_and_rule_returns_data_and_a_breach_pages(scraped_worker):
     }
     simulation = Simulation(seed=9, invalid_rate=0.02)
     start = simulation.start_us
-    # Feed 40 simulated days in slices, so counters rise between scrapes (rates need two points).
+    # Feed 40 simulated days in slices, so counters rise between scrapes (rates need two points):
+    # the next slice once Prometheus has scraped the worker counting every message so far.
+    produced = 0
     for day in range(0, 40, 2):
         window = (start + day * US_PER_DAY, start + (day + 2) * US_PER_DAY)
-        produce_sync(
-            env["KAFKA_BOOTSTRAP_SERVERS"], topics, list(simulation.events_between(*window))
-        )
-        time.sleep(1.2)
+        messages = list(simulation.events_between(*window))
+        produce_sync(env["KAFKA_BOOTSTRAP_SERVERS"], topics, messages)
+        produced += len(messages)
+        scraped = wait_for(lambda n=produced: counted(prometheus) >= n, 60)
+        assert scraped, f"Prometheus saw {counted(prometheus)} of {produced} messages"
 
     missing = []
     for board, title, expr in panel_queries():
         concrete = (expr.replace('=~"$study"', '=~".*"').replace('=~"$dashboard"', '=~".*"')
                     .replace('=~"$site"', '=~".*"').replace('=~"$country"', '=~".*"')
                     .replace('=~"$vendor"', '=~".*"').replace('=~"$owner"', '=~".*"'))  # fmt: skip
-        if not wait_until(lambda q=concrete: prometheus.query(q), timeout_s=20):
+        if not wait_for(lambda q=concrete: prometheus.query(q), 20):
             missing.append(f"{board} / {title}: {expr}")
     for record in recorded_rules():
-        if not wait_until(lambda r=record: prometheus.query(r), timeout_s=20):
+        if not wait_for(lambda r=record: prometheus.query(r), 20):
             missing.append(f"recording rule {record}")
     assert not missing, "no data for:\n" + "\n".join(missing)
 
@@ -158,7 +161,7 @@ def test_every_panel_and_rule_returns_data_and_a_breach_pages(scraped_worker):
         return {(a["labels"]["study"], a["labels"]["vendor"])
                 for a in prometheus.alerts() if a["labels"]["alertname"] == "EdcVendorSlaDrift"}  # fmt: skip
 
-    assert wait_until(lambda: drifting(), timeout_s=30) == {("ONC-301", "FSP-Beta")}
+    assert wait_for(lambda: drifting(), 30) == {("ONC-301", "FSP-Beta")}
 
     # A breach: an entry of a study that nothing publishes, then event time moves on past its SLA.
     newest = start + 40 * US_PER_DAY
@@ -173,6 +176,6 @@ def test_every_panel_and_rule_returns_data_and_a_breach_pages(scraped_worker):
         }).encode()),
     ]  # fmt: skip
     produce_sync(env["KAFKA_BOOTSTRAP_SERVERS"], topics, breach)
-    assert wait_until(lambda: "EdcOldestPendingOverSla" in prometheus.firing(), timeout_s=60), (
+    assert wait_for(lambda: "EdcOldestPendingOverSla" in prometheus.firing(), 60), (
         f"firing: {prometheus.firing()}"
     )

@@ -11,13 +11,13 @@ runs as of the newest event time, the worker's event clock.
 from __future__ import annotations
 
 import json
-import time
 from datetime import datetime
 
 import orjson
 import pytest
 
 from agents.harness.processes import WorkerSubprocess, input_topics, scrape
+from agents.harness.waiting import settled
 from schemas import format_timestamp
 from tests.integration.both_replays import export_and_replay_both_ways
 from tests.integration.workload import BASE_US, HOUR_US, produce_sync
@@ -129,14 +129,10 @@ def test_live_at_risk_figures_equal_the_replay_as_of_the_same_instant(
     assert want["LRN-2/default source"] == "learned"
     with WorkerSubprocess(env) as worker:
         worker.wait_ready(timeout_s=120)
-        deadline = time.monotonic() + 120
-        got: dict[str, object] = {}
-        while time.monotonic() < deadline:
-            try:
-                got = _from_scrape(scrape(worker.url))
-            except OSError:
-                got = {}
-            if got == want:
-                break
-            time.sleep(0.5)
+        got = settled(
+            lambda: _from_scrape(scrape(worker.url)),
+            lambda now: now == want,
+            120,
+            ignoring=(OSError,),
+        )
         assert got == want

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 
 import orjson
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from agents.harness.processes import WorkerSubprocess, input_topics
+from agents.harness.waiting import wait_for
 from agents.kafka.codecs import CODECS
 from agents.kafka.topics import ensure_topics
 from agents.settings import load_settings
@@ -104,9 +104,7 @@ def test_a_batch_no_codec_decodes_stops_the_worker_and_the_export_with_one_line(
     subprocess.run([sys.executable, "-c", BROKEN_PRODUCER, bootstrap, topic], check=True)
     line = f"cannot decode the batch at {topic}[0]@0"
     with WorkerSubprocess(env) as worker:
-        deadline = time.monotonic() + 90
-        while worker.process.poll() is None and time.monotonic() < deadline:  # type: ignore[union-attr]
-            time.sleep(0.3)
+        wait_for(lambda: worker.process.poll() is not None, 90)  # type: ignore[union-attr]
         assert worker.process.returncode == 3, worker.log_tail()  # type: ignore[union-attr]
         log = worker.log_path.read_text()  # type: ignore[union-attr]
         assert line in log

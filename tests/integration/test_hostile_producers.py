@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
-import time
 
 import orjson
 import pytest
 
 from agents.harness.broker import produce_all
 from agents.harness.processes import WorkerSubprocess, input_topics, scrape, total
+from agents.harness.waiting import settled, wait_for
 from agents.live.shard_wire import shard_of
 from agents.settings import load_settings
 from schemas import format_timestamp
@@ -56,15 +56,11 @@ def _produce(bootstrap: str, env: dict[str, str], messages: list[tuple[str, byte
 
 
 def _wait_counts(worker: WorkerSubprocess, want: dict[str, float], timeout_s: float = 90) -> dict:
-    deadline = time.monotonic() + timeout_s
-    got: dict[str, float] = {}
-    while time.monotonic() < deadline:
+    def counts() -> dict[str, float]:
         samples = scrape(worker.url)
-        got = {outcome: total(samples, "edc_messages_total", outcome=outcome) for outcome in want}
-        if got == want:
-            break
-        time.sleep(0.5)
-    return got
+        return {outcome: total(samples, "edc_messages_total", outcome=outcome) for outcome in want}
+
+    return settled(counts, lambda got: got == want, timeout_s) or {}
 
 
 def test_oversized_batches_and_messages_lose_nothing(pipeline_env):
@@ -176,10 +172,12 @@ def test_the_poison_message_is_dead_lettered_and_the_partition_moves_on(pipeline
         _produce(bootstrap, pipeline_env, [("entries", poison), *entries])
         want = {"valid": 20, "invalid": 1}
         assert _wait_counts(worker, want) == want
-        deadline = time.monotonic() + 60
-        while (committed := asyncio.run(_committed(bootstrap, pipeline_env, topic))) < 21:
-            assert time.monotonic() < deadline, f"committed offsets {committed} of 21"
-            time.sleep(0.5)
+        committed = wait_for(
+            lambda: asyncio.run(_committed(bootstrap, pipeline_env, topic)) >= 21, 60
+        )
+        assert committed, (
+            f"committed offsets {asyncio.run(_committed(bootstrap, pipeline_env, topic))} of 21"
+        )
         assert worker.process is not None and worker.process.poll() is None  # never crashed
     dead = asyncio.run(read_all(bootstrap, pipeline_env["EDC_LATENCY_TOPIC_DEADLETTER"]))
     assert [(value, headers["reason"]) for value, headers in dead] == [

@@ -9,6 +9,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from agents.harness.processes import WorkerSubprocess, input_topics, scrape, total
+from agents.harness.waiting import settled
 from agents.settings import load_settings
 from schemas import Rejection, parse_event
 from tests.integration.workload import (
@@ -31,18 +32,13 @@ def wait_for_figures(
     workers: list[WorkerSubprocess], expected: dict[str, float], timeout_s: float = 90
 ):
     """Scrape until the workers' summed figures equal the expectation, or give the last ones."""
-    deadline = time.monotonic() + timeout_s
-    scraped: dict[str, float] = {}
-    while time.monotonic() < deadline:
-        try:
-            scraped = scraped_figures([scrape(w.url) for w in workers])
-        except OSError:
-            scraped = {}
-        want, got = _aligned(expected, scraped)
-        if want == got:
-            break
-        time.sleep(0.5)
-    return _aligned(expected, scraped)
+    scraped = settled(
+        lambda: _aligned(expected, scraped_figures([scrape(w.url) for w in workers])),
+        lambda aligned: aligned[0] == aligned[1],
+        timeout_s,
+        ignoring=(OSError,),  # a worker whose /metrics is not up yet
+    )
+    return scraped or _aligned(expected, {})
 
 
 def test_live_metrics_equal_the_engine_and_invalid_messages_reach_the_dead_letter_topic(

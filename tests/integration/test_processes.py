@@ -13,13 +13,13 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from agents.harness.broker import free_port, pid_alive
 from agents.harness.processes import WorkerSubprocess, input_topics, scrape, total
+from agents.harness.waiting import wait_for
 from agents.settings import load_settings
 from tests.agents.live.test_group_leave import group_members
 from tests.integration.test_live_pipeline import wait_for_figures
@@ -45,11 +45,13 @@ def children_of(pid: int) -> set[int]:
 
 def wait_gone(pids: set[int], bound_s: float) -> set[int]:
     """The pids still alive after the bound (empty when all ended in time)."""
-    deadline = time.monotonic() + bound_s
     alive = set(pids)
-    while alive and time.monotonic() < deadline:
-        alive = {p for p in alive if pid_alive(p) and not _zombie(p)}
-        time.sleep(0.1)
+
+    def all_gone() -> bool:
+        alive.intersection_update({p for p in alive if pid_alive(p) and not _zombie(p)})
+        return not alive
+
+    wait_for(all_gone, bound_s)
     return alive
 
 
@@ -74,12 +76,12 @@ def start_demo(log: Path) -> tuple[subprocess.Popen[bytes], set[int]]:
         env=env,
         start_new_session=True,
     )
-    deadline = time.monotonic() + 120
-    while "simulated time" not in log.read_text(errors="replace"):
-        if demo.poll() is not None or time.monotonic() > deadline:
-            demo.kill()
-            pytest.fail(f"demo did not start: {log.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.2)
+    started = wait_for(
+        lambda: demo.poll() is not None or "simulated time" in log.read_text(errors="replace"), 120
+    )
+    if not started or demo.poll() is not None:
+        demo.kill()
+        pytest.fail(f"demo did not start: {log.read_text(errors='replace')[-2000:]}")
     children = children_of(demo.pid)
     assert len(children) == 2, "the demo starts a broker and a worker"
     return demo, children

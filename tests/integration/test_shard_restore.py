@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -13,6 +12,7 @@ import agents.live.shard_engines as shards_module
 from agents.errors import EdcLatencyError, ShardsNotRestored
 from agents.harness.broker import EmbeddedBroker, free_port
 from agents.harness.processes import WorkerSubprocess, input_topics, scrape, total
+from agents.harness.waiting import wait_for_async
 from agents.kafka.topics import ensure_topics, worker_topics
 from agents.live.shard_engines import ShardStore
 from agents.metrics.health import TopicHealth
@@ -38,9 +38,7 @@ def _store(bootstrap: str, fatal: list[EdcLatencyError]) -> ShardStore:
 
 
 async def _wait(store: ShardStore, fatal: list[EdcLatencyError], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while (store.unrestored() and not fatal) and time.monotonic() < deadline:
-        await asyncio.sleep(0.1)
+    await wait_for_async(lambda: not store.unrestored() or fatal, timeout_s)
 
 
 def test_a_restore_retries_through_a_broker_that_comes_back(monkeypatch):

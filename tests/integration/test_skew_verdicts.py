@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaProducer
 
 from agents.cli import main
 from agents.harness.processes import WorkerSubprocess, input_topics, scrape, total
+from agents.harness.waiting import wait_for
 from schemas import format_timestamp
 from tests.integration.test_live_pipeline import read_all
 from tests.integration.workload import BASE_US, HOUR_US
@@ -74,10 +75,7 @@ def test_worker_export_and_both_replays_refuse_the_same_events_with_the_same_wor
     with WorkerSubprocess(pipeline_env) as worker:
         worker.wait_ready()
         asyncio.run(_produce(bootstrap, input_topics(pipeline_env)["entries"], messages))
-        for _ in range(180):
-            if total(scrape(worker.url), "edc_dead_letters_total") >= far:
-                break
-            asyncio.run(asyncio.sleep(0.5))
+        wait_for(lambda: total(scrape(worker.url), "edc_dead_letters_total") >= far, 90)
     dead = asyncio.run(read_all(bootstrap, pipeline_env["EDC_LATENCY_TOPIC_DEADLETTER"]))
     live = {
         (h["source_topic"].decode(), int(h["source_partition"]), int(h["source_offset"]),

@@ -4,7 +4,6 @@ events, and a stage event of no configured stage is dead-lettered with its reaso
 from __future__ import annotations
 
 import json
-import time
 from bisect import bisect_left
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pytest
 
 from agents.cli import main
 from agents.harness.processes import WorkerSubprocess, input_topics, scrape, total
+from agents.harness.waiting import settled
 from agents.metrics.definitions import LATENCY_BUCKETS_S
 from agents.sim.simulator import Simulation
 from schemas import Rejection, format_timestamp, parse_event
@@ -110,17 +110,13 @@ def test_live_stage_figures_equal_the_replay_and_unknown_stages_are_dead_lettere
     with WorkerSubprocess(env) as worker:
         worker.wait_ready()
         produce_sync(env["KAFKA_BOOTSTRAP_SERVERS"], input_topics(env), messages)
-        deadline = time.monotonic() + 120
-        got: dict = {}
-        while time.monotonic() < deadline:
-            try:
-                samples = scrape(worker.url)
-                got = _live(samples)
-            except OSError:
-                got = {}
-            if got == expected and total(samples, "edc_dead_letters_total") == 1:
-                break
-            time.sleep(0.5)
+        samples = settled(
+            lambda: scrape(worker.url),
+            lambda now: _live(now) == expected and total(now, "edc_dead_letters_total") == 1,
+            120,
+            ignoring=(OSError,),
+        )
+        got = _live(samples or {})
         assert got == expected
         for (study, dashboard, stage), row in got.items():
             replayed = next(
@@ -128,7 +124,9 @@ def test_live_stage_figures_equal_the_replay_and_unknown_stages_are_dead_lettere
             )
             count = row["edc_stage_duration_seconds_count"]
             if count:  # the share of the SLA, from the histogram's sum, as the report has it
-                labels = tuple(sorted({"study": study, "dashboard": dashboard, "stage": stage}.items()))
+                labels = tuple(
+                    sorted({"study": study, "dashboard": dashboard, "stage": stage}.items())
+                )
                 sla_s = settings.studies[study].sla
                 share = samples[("edc_stage_duration_seconds_sum", labels)] / (count * sla_s)
                 assert round(share, 4) == replayed["share_of_sla"]

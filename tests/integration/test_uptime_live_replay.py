@@ -3,11 +3,10 @@ report as of the same instant, the engine's clock (docs/kpis.md, "Freshness and 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from agents.harness.processes import WorkerSubprocess, input_topics, scrape
+from agents.harness.waiting import settled
 from agents.settings import load_settings
 from schemas import format_timestamp, seconds_ms
 from tests.integration.both_replays import export_and_replay_both_ways
@@ -54,11 +53,7 @@ def test_live_freshness_and_uptime_minutes_equal_the_replay_as_of_the_engine_clo
         produce_sync(pipeline_env["KAFKA_BOOTSTRAP_SERVERS"], input_topics(pipeline_env), messages)
         want, got = wait_for_figures([worker], engine_figures(engine))
         assert got == want
-        deadline = time.monotonic() + 30
-        live = _scraped_uptime(worker.url)
-        while live != expected and time.monotonic() < deadline:
-            time.sleep(0.5)
-            live = _scraped_uptime(worker.url)
+        live = settled(lambda: _scraped_uptime(worker.url), lambda now: now == expected, 30)
         assert live == expected
     for name, value in pipeline_env.items():
         monkeypatch.setenv(name, value)

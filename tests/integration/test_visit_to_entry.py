@@ -9,12 +9,12 @@ what the replay of the export (and of the topics) reports per study and site.
 from __future__ import annotations
 
 import random
-import time
 
 import orjson
 import pytest
 
 from agents.harness.processes import Samples, WorkerSubprocess, input_topics, scrape
+from agents.harness.waiting import settled
 from schemas import format_timestamp
 from streams import EngineConfig
 from tests.integration.both_replays import export_and_replay_both_ways
@@ -108,16 +108,12 @@ def test_live_visit_to_entry_equals_the_replay_of_the_export_and_of_the_topics(
         a.wait_ready(timeout_s=120)
         b.wait_ready(timeout_s=120)
         produce_sync(env["KAFKA_BOOTSTRAP_SERVERS"], input_topics(env), messages)
-        got: dict[str, float] = {}
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                got = live_figures([scrape(w.url) for w in (a, b)])
-            except OSError:
-                got = {}
-            if got == expected:
-                break
-            time.sleep(0.5)
+        got = settled(
+            lambda: live_figures([scrape(w.url) for w in (a, b)]),
+            lambda figures: figures == expected,
+            120,
+            ignoring=(OSError,),
+        )
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     _export, report = export_and_replay_both_ways(tmp_path, "--as-of", "2026-02-01T00:00:00Z")

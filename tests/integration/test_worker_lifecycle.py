@@ -4,24 +4,20 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from collections.abc import Callable
 
 import pytest
 
 from agents.harness.broker import EmbeddedBroker
 from agents.harness.processes import WorkerSubprocess, isolated_env
+from agents.harness.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 
 def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"not within {timeout_s:.0f}s: {what}")
+    if not wait_for(check, timeout_s):
+        raise AssertionError(f"not within {timeout_s:.0f}s: {what}")
 
 
 def test_readyz_follows_the_broker_while_healthz_stays_up():

@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 from agents.audit.framing import EXPORT_HEADER
 from schemas import Rejection
-from schemas.limits import too_large
+from schemas.limits import message_size, too_large
 
 _PIECE = 1 << 16  # what the rest of a long line is read in
 _NUMBER = re.compile(r"(?<!/)\d+")  # not a schema's version (edc.entry/1)
@@ -41,6 +41,13 @@ class LongLine:
                 f"record of a message of max_message_bytes ({max_bytes}) takes"
             )
         return too_large(self.size, max_bytes)  # type: ignore[return-value]
+
+
+def blank(line: bytes, limit: int) -> bool:
+    """A line of whitespace within ``limit``, skipped. One the size rule refuses is refused
+    whatever it holds: a line passed over in pieces is never looked at (``LongLine``), so a
+    line read whole must not be told apart by its bytes either (the same reason at any limit)."""
+    return line.isspace() and message_size(line) <= limit
 
 
 def first_limit(max_bytes: int) -> int:
@@ -95,8 +102,8 @@ class BoundedLines:
             raw += len(piece)
             if skipped is not None:
                 skipped(piece)
-        crlf = piece[-2:] == b"\r\n" or (piece == b"\n" and before == b"\r")
-        return LongLine(raw - (2 if crlf else 1), raw)
+        end = (before + piece)[-2:]  # the line's last two bytes, whichever pieces held them
+        return LongLine(raw - len(end) + message_size(end), raw)
 
 
 @dataclass(slots=True)

@@ -43,7 +43,7 @@ from msgspec.structs import replace
 from agents.audit.framing import parse_plain, parse_record
 from agents.audit.replay.coverage import EventTimes
 from agents.audit.replay.engine_parts import EngineParts, engine_parts
-from agents.audit.replay.lines import BoundedLines, InvalidLines, LongLine, record_limit
+from agents.audit.replay.lines import BoundedLines, InvalidLines, LongLine, blank, record_limit
 from agents.audit.replay.pipeline import _telling_the_main_process, rss_mib
 from agents.audit.replay.tables import EntryRows, query_rows, write_entry_rows
 from agents.errors import EdcLatencyError
@@ -177,7 +177,8 @@ def parse_range(
         handle.seek(start)
         position = start
         # A line over the limit is passed over in pieces, never held (lines.py).
-        reader = iter(BoundedLines(handle, record_limit(max_bytes) if framed else max_bytes))
+        limit = record_limit(max_bytes) if framed else max_bytes
+        reader = iter(BoundedLines(handle, limit))
         while position < end:
             line = next(reader, None)
             if line is None:
@@ -188,7 +189,7 @@ def parse_range(
                 invalid.add(lines, line.rejection(max_bytes, framed).reason)  # type: ignore[union-attr]
                 continue
             position += len(line)  # type: ignore[arg-type]
-            if line.isspace():  # type: ignore[union-attr]
+            if blank(line, limit):  # type: ignore[arg-type]
                 continue  # blank lines are skipped, as read_events does
             if framed and start == 0 and lines == 1:
                 continue  # the export's header line, as read_events skips it

@@ -28,7 +28,7 @@ import orjson
 
 from agents.audit.framing import EXPORT_HEADER, parse_plain, parse_record
 from agents.audit.replay.coverage import EventTimes
-from agents.audit.replay.lines import BoundedLines, LongLine, first_limit, record_limit
+from agents.audit.replay.lines import BoundedLines, LongLine, blank, first_limit, record_limit
 from agents.audit.replay.reader import CountingLines, InputSummary, read_events
 from agents.errors import EdcLatencyError
 from schemas import Event, Rejection, wire
@@ -183,7 +183,7 @@ def _child(
                     read += len(line)  # type: ignore[arg-type]
                     if number == 1 and line == EXPORT_HEADER:  # the framing, as read_events does
                         parse = parse_record
-                    elif line and not line.isspace():  # type: ignore[union-attr]  # not blank
+                    elif not blank(line, lines.limit):  # type: ignore[arg-type]
                         event = parse(line, max_bytes, allowed_us)  # type: ignore[arg-type]
                         if event.__class__ is Rejection:
                             invalid.append((number, event.reason))  # type: ignore[union-attr]

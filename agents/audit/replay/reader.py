@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from agents.audit.framing import EXPORT_HEADER, parse_plain, parse_record
-from agents.audit.replay.lines import BoundedLines, InvalidLines, LongLine, record_limit
+from agents.audit.replay.lines import BoundedLines, InvalidLines, LongLine, blank, record_limit
 from schemas import Event, Rejection
 
 
@@ -48,6 +48,7 @@ def read_events(
     number = 0
     parse = parse_plain
     framed = False
+    limit = max_bytes  # of a line: the message's, or (an export's) a record's
     bounded = lines if lines.__class__ is BoundedLines else getattr(lines, "bounded", None)
     for number, line in enumerate(lines, 1):
         if number == 1 and bounded is not None:  # the first line (read at first_limit) tells
@@ -56,10 +57,10 @@ def read_events(
             invalid.add(number, line.rejection(max_bytes, framed).reason)  # type: ignore[union-attr]
             continue
         update(line)  # type: ignore[arg-type]
-        if not line or line.isspace():  # type: ignore[union-attr]  # blank; copies nothing
+        if blank(line, limit):  # type: ignore[arg-type]  # copies nothing
             continue
         if number == 1 and line == EXPORT_HEADER:
-            parse, framed = parse_record, True
+            parse, framed, limit = parse_record, True, record_limit(max_bytes)
             continue
         event = parse(line, max_bytes, allowed_us)  # type: ignore[arg-type]
         if event.__class__ is Rejection:

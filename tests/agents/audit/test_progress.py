@@ -8,9 +8,11 @@ from agents.audit.replay.progress import Progress
 def test_the_bar_shows_bytes_read_of_the_file_and_the_lines_on_stderr(capsys):
     import threading
 
+    before = set(threading.enumerate())  # another test's may still be ending: not the bar's
     progress = Progress(1000, enabled=True)
     progress.show(10, 500)
-    assert threading.active_count() == 1  # no thread of its own: the replay forks after this
+    # No thread of its own (tqdm's monitor): the replay forks after this.
+    assert not set(threading.enumerate()) - before
     progress.done(20, 1000)
     captured = capsys.readouterr()
     assert captured.out == ""

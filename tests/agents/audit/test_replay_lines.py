@@ -87,6 +87,44 @@ def test_a_bounded_read_says_what_a_whole_read_says(lines, last_ending, framed, 
         assert bounded.invalid == whole.invalid
 
 
+# Lines of a few bytes where a limit of a few bytes meets every kind of line: whitespace (blank
+# within the limit), a carriage return that is or is not part of the line's end, not JSON.
+_short_line = st.lists(st.sampled_from([b"\x00", b"\r", b" ", b"\t", b"{}", b"x"]), max_size=5)
+
+
+@settings(max_examples=FUZZ * 300, deadline=None)
+@given(
+    lines=st.lists(st.tuples(_short_line.map(b"".join), _ending), min_size=1, max_size=6),
+    last_ending=st.booleans(),
+    max_bytes=st.integers(1, 6),
+)
+def test_a_line_over_the_limit_is_refused_by_its_size_whatever_it_holds_wherever_it_is(
+    lines, last_ending, max_bytes
+):
+    """One rule, read whole or in pieces, on the first line (read at a larger limit) or any
+    other: a message is the line without one ``\\n`` or ``\\r\\n``; longer than the limit, it
+    is "message too large" with that size; within it, whitespace is blank and skipped.
+    (b"\\x00\\r" + b"\\r\\n" at a limit of 1 was "not JSON" whole and "too large" in pieces.)"""
+    data = b"".join(line + ending for line, ending in lines)
+    if not last_ending:
+        data = data.removesuffix(lines[-1][1])
+    *ended, last = data.split(b"\n")  # the last: after the last line end (b"" if none)
+    messages = [line.removesuffix(b"\r") for line in ended] + ([last] if last else [])
+    for read in (_whole, _bounded):
+        _events, summary = read(data, max_bytes)
+        reasons = dict(summary.invalid.listed)
+        for number, message in enumerate(messages, 1):
+            if len(message) > max_bytes:
+                assert reasons.get(number) == (
+                    f"message too large: {len(message)} bytes (max_message_bytes is {max_bytes})"
+                ), (read.__name__, data)
+            elif message.isspace() or not message:
+                assert number not in reasons, (read.__name__, data)
+            else:
+                reason = reasons.get(number, "")  # not JSON, or {} without a schema
+                assert reason.startswith(("not JSON", "schema:")), (read.__name__, data)
+
+
 def test_a_line_is_held_up_to_the_limit_and_its_end_never_more():
     for ending in (b"\n", b"\r\n", b""):
         at_limit = b"x" * 100 + ending

@@ -15,6 +15,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as prometheus_text
 
 from agents.harness.broker import free_port
+from agents.harness.waiting import wait_for_async
 from agents.live.probes import probe_routes
 from agents.live.readiness import Readiness
 from agents.live.stalls import StallWatch
@@ -97,13 +98,7 @@ async def test_half_sent_requests_are_closed_and_at_the_cap_the_oldest_waiting_o
 
 async def _until(condition: Callable[[], bool], timeout_s: float) -> bool:
     """Whether ``condition`` held within ``timeout_s``, checked every few ms."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while not condition():
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.005)
-    return True
+    return await wait_for_async(condition, timeout_s, every_max_s=0.005)
 
 
 def _probe(port: int, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
