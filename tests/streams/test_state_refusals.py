@@ -357,3 +357,13 @@ def test_a_wrong_type_is_named_by_its_path_in_one_line_without_its_value():
         "malformed engine state: Expected `int`, got `str` - at `$.studies[0][3][0][1]`"
     )
     assert decode(orjson.dumps(STATE)).studies[0].sla_us == DAY
+
+
+@pytest.mark.parametrize("country", ["", "de", "D"])
+def test_a_last_entry_the_event_contract_refuses_is_refused_naming_its_field(country):
+    state = _broken(_set(("last_entry", 4), country))
+    with pytest.raises(StateError) as refused:
+        Engine.from_state(CONFIG, state)
+    assert str(refused.value) == "malformed engine state: $.last_entry: country out of range"
+    restored = _restores_alike(_broken(_set(("last_entry", 4), "DE")))
+    assert restored.last_entry is not None and restored.last_entry.country == "DE"
