@@ -178,6 +178,14 @@ def functions_changed_since(base: str) -> set[tuple[str, str]]:
             first, n = int(start), 1 if count is None else int(count)
             # A deletion (n = 0) touches the lines on either side of where it was.
             lines.setdefault(path, set()).update(range(first, first + max(n, 1) + (n == 0)))
+    # Files git does not track yet are new since any base: every line of them changed.
+    untracked = subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard", "--", *MUTATED],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    for path in untracked:
+        if path.endswith(".py"):
+            lines[path] = set(range(1, len((ROOT / path).read_text().splitlines()) + 1))
     changed: set[tuple[str, str]] = set()
     for path, touched in lines.items():
         if not path.endswith(".py") or not (ROOT / path).exists():
@@ -411,6 +419,9 @@ def render_summary(report: dict) -> str:
              f"with the cores to itself; load {cost.get('load_before')} before, "
              f"{cost.get('load_after')} after):"]  # fmt: skip
     for package, c in report["packages"].items():
+        if c["score"] is None:
+            lines.append(f"  {package}/: no mutant judged (none selected, or all equivalent)")
+            continue
         lines.append(
             f"  {package}/: {c['score']}% killed of non-equivalent ({c.get('killed', 0)} killed, "
             f"{c.get('survived', 0)} survived, {c.get('equivalent', 0)} equivalent; "
