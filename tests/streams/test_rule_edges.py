@@ -63,9 +63,9 @@ def test_merged_parts_add_their_counts_and_keep_the_earliest_deadline():
 
 
 def test_a_publish_interval_must_be_positive():
-    with pytest.raises(ValueError, match="^a publish interval must be positive$"):
+    with pytest.raises(ValueError, match=r"^a publish interval must be positive$"):
         IntervalSchedule(0)
-    with pytest.raises(ValueError, match="^a publish interval must be positive$"):
+    with pytest.raises(ValueError, match=r"^a publish interval must be positive$"):
         IntervalSchedule(-HOUR)
     assert IntervalSchedule(1).first_slot_from(BASE + 1) == BASE + 1  # one µs: every instant
 
