@@ -130,11 +130,19 @@ def load_equivalents() -> dict[tuple[str, str, str, str], str]:
     return out
 
 
+# Not copied: bytecode, and the install's compiled modules with their manifest
+# (setup.py, schemas/compiled.py). A mutant is a change of the .py, so the copy runs every
+# module from its source; with the manifest beside a mutated source, the loader would warn
+# on every import and tests/schemas/test_compiled_loader.py would find the install's
+# compiled engine not running (mutmut's first run of the tests then fails, and no mutant runs).
+IGNORED = ("__pycache__", "*.pyc", ".hypothesis", "*.so", "*.pyd", "_compiled.json")
+
+
 def copy_sources() -> None:
     """A fresh copy of what the tests need: mutmut's state never outlives a run."""
     shutil.rmtree(OUT, ignore_errors=True)
     COPY.mkdir(parents=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    ignore = shutil.ignore_patterns(*IGNORED)
     for name in COPIED:
         source = ROOT / name
         if source.is_dir():
@@ -152,7 +160,7 @@ def refresh_copy() -> None:
     """
     if not (COPY / "mutants").is_dir():
         raise SystemExit("no earlier run to go on with: run without --survivors/--continue")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    ignore = shutil.ignore_patterns(*IGNORED)
     for name in COPIED:
         source = ROOT / name
         if source.is_dir():
