@@ -127,27 +127,71 @@ def test_an_owner_is_the_site_the_sponsor_or_an_fsp():
     ]  # fmt: skip
 
 
+# Study S has three stages on its default dashboard; every other study (the default
+# study's configuration) has none.
 STAGED = EngineConfig(
-    default_study=StudyConfig(
-        sla_us=DAY,
-        dashboards=("default", "ops"),
-        stages={"default": (StageConfig("extract", "site"), StageConfig("load", "sponsor"))},
-    )
-)
+    default_study=StudyConfig(sla_us=DAY, dashboards=("default", "ops")),
+    studies={
+        "S": StudyConfig(
+            sla_us=DAY,
+            dashboards=("default", "ops"),
+            stages={"default": (StageConfig("extract", "site"), StageConfig("transform", "FSP"),
+                                StageConfig("load", "sponsor"))},
+        )
+    },
+)  # fmt: skip
 
 
-def _stage(stage: str, dashboard: str = "default") -> StageEvent:
+def _stage(stage: str, dashboard: str = "default", study: str = "S") -> StageEvent:
     return _valid(StageEvent, {
-        "schema": "pipeline.stage/1", "event_id": "s", "study_id": "S", "stage": stage,
+        "schema": "pipeline.stage/1", "event_id": "s", "study_id": study, "stage": stage,
         "completed_at": "2024-01-01T00:00:00Z", "record_ids": ["r"], "dashboard": dashboard,
     })  # fmt: skip
 
 
 def test_a_stage_event_is_refused_unless_it_names_a_stage_before_the_publish():
     assert stage_problem(STAGED, _stage("extract")) is None
+    assert stage_problem(STAGED, _stage("transform")) is None
+    assert stage_problem(STAGED, _stage("extract", study="other")) == UNKNOWN_STAGE_REASON
     assert stage_problem(STAGED, _stage("load")) == UNKNOWN_STAGE_REASON  # the publish's
     assert stage_problem(STAGED, _stage("other")) == UNKNOWN_STAGE_REASON
     assert stage_problem(STAGED, _stage("extract", "ops")) == UNKNOWN_STAGE_REASON  # no stages
     assert UNKNOWN_STAGE_REASON == (
         "pipeline.stage/1: stage: not a stage of the dashboard's pipeline before its publish"
+    )
+
+
+# -- the schedule before any publish, read as the live collector reads it -----------------
+
+
+def test_before_any_publish_the_first_slot_after_the_first_entry_is_due():
+    from streams import Engine
+    from streams.at_risk import outlooks, publish_histories
+    from tests.streams.test_at_risk import _config, _entry
+
+    engine = Engine(_config(("interval", DAY, BASE)))  # S1's default: daily at 00:00 UTC
+    engine.apply_all([_entry("late", BASE + 2 * DAY + HOUR), _entry("first", BASE + DAY + HOUR)])
+    seen = outlooks(engine.config, publish_histories([engine]), BASE + 2 * DAY + 2 * HOUR)
+    due = seen[("S1", "default")]
+    assert due is not None and (due.due_us, due.missed) == (BASE + 2 * DAY, True)
+    assert seen[("S1", "ops")] is None  # no schedule, nothing published to learn one from
+    before = outlooks(engine.config, publish_histories([engine]), BASE + DAY + HOUR - 1)
+    assert before[("S1", "default")] is None  # nothing entered by T: nothing expected yet
+
+
+# -- a snapshot's parts: studies not seen by T are left out, the others kept ---------------
+
+
+def test_a_study_first_seen_after_t_is_left_out_and_the_studies_after_it_are_kept():
+    from streams import Engine
+    from streams.parts import merge_snapshots, snapshot_parts
+    from tests.streams.shapes import snapshot_dict
+    from tests.streams.test_at_risk import _config, _entry
+
+    engine = Engine(_config(None))
+    engine.apply_all([_entry("later", BASE + DAY, "S1"), _entry("early", BASE, "S2")])
+    parts, orphans = snapshot_parts(engine, BASE + HOUR)
+    assert (sorted(parts), orphans) == (["S2"], 0)
+    assert snapshot_dict(merge_snapshots(BASE + HOUR, [(parts, orphans)])) == snapshot_dict(
+        engine.snapshot(BASE + HOUR)
     )
