@@ -26,3 +26,12 @@ def test_a_constructed_event_is_refused_naming_its_field(field, value, reason):
         EntryEvent(**FIELDS, **{field: value})  # type: ignore[arg-type]
     assert str(refused.value).startswith(reason)
     assert EntryEvent(**FIELDS, visit_date="2024-02-29").visit_date == "2024-02-29"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["2024-02-30", "2023-02-29", "2024-13-01", "24-01-01", ""])
+def test_the_start_of_what_is_not_a_calendar_date_is_refused(text):
+    from schemas.timestamps import day_start_us
+
+    with pytest.raises(ValueError, match=r"^not a calendar date$"):
+        day_start_us(text)
+    assert day_start_us("2024-02-29") == 1_709_164_800_000_000  # 00:00 UTC

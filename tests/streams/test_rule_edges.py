@@ -177,6 +177,9 @@ def test_before_any_publish_the_first_slot_after_the_first_entry_is_due():
     assert seen[("S1", "ops")] is None  # no schedule, nothing published to learn one from
     before = outlooks(engine.config, publish_histories([engine]), BASE + DAY + HOUR - 1)
     assert before[("S1", "default")] is None  # nothing entered by T: nothing expected yet
+    at = outlooks(engine.config, publish_histories([engine]), BASE + DAY + HOUR)
+    assert at[("S1", "default")] is not None  # the first entry at T: its slot is expected
+    assert (at[("S1", "default")].due_us, at[("S1", "default")].missed) == (BASE + 2 * DAY, False)
 
 
 # -- a snapshot's parts: studies not seen by T are left out, the others kept ---------------

@@ -101,3 +101,30 @@ def test_figures_by_grain_need_site_country_and_vendor_in_the_breakdown():
     assert str(refused.value) == (
         "visit figures by grain need the engine's breakdown to include ['country', 'vendor']"
     )
+
+
+def test_an_entry_exactly_14_hours_before_its_visit_date_counts_0_and_one_microsecond_more_is_left_out():
+    engine = Engine(EngineConfig(breakdown=ALL))
+    engine.apply_all([
+        _entry(1, BASE - AHEAD_OF_UTC_US, "2024-01-01"),
+        _entry(2, BASE - AHEAD_OF_UTC_US - 1, "2024-01-01"),
+        _entry(3, BASE - 1, "2024-01-01"),
+    ])  # fmt: skip
+    study = _report(engine, BASE).studies["S1"]
+    assert (study.all.count, study.all.max_us, study.entered_before_visit) == (2, 0, 1)
+
+
+def test_entries_of_one_hour_and_group_all_keep_their_values_and_the_cumulative_counts_add_up():
+    engine = Engine(EngineConfig(breakdown=ALL))
+    engine.apply_all([
+        _entry(1, BASE + DAY, "2024-01-01"), _entry(2, BASE + DAY + 1, "2024-01-01"),
+        _entry(3, BASE + DAY + 2, "2024-01-01"), _entry(4, BASE + DAY, None),
+        _entry(5, BASE + DAY + 3, None), _entry(6, BASE - DAY, "2024-01-01"),
+        _entry(7, BASE - DAY + 1, "2024-01-01"),
+    ])  # fmt: skip
+    study = _report(engine, BASE + 2 * DAY).studies["S1"]
+    assert (study.all.count, study.all.max_us, study.all.p50_us) == (3, DAY + 2, DAY + 1)
+    assert (study.without_visit_date, study.entered_before_visit) == (2, 2)
+    # What a checkpoint keeps (and the live series export): the cumulative counts per reason.
+    without_visit_date, before_visit = engine.to_state()["studies"][0][6][:2]
+    assert (without_visit_date, before_visit) == (2, 2)
