@@ -278,6 +278,58 @@ REFUSALS |= {
 }
 
 
+def _pending_group(state: dict) -> list:  # type: ignore[type-arg]
+    return next(g for g in state["studies"][0][3][0][7] if g[3])
+
+
+def _published_group(state: dict) -> list:  # type: ignore[type-arg]
+    return next(g for g in state["studies"][0][3][0][7] if g[4])
+
+
+def _column_cut(group_of: Callable[[dict], list], part: int, column: int) -> Callable[[dict], None]:  # type: ignore[type-arg]
+    """One column of a group's first hour (pending: part 3, published: part 4) a value short."""
+
+    def change(state: dict) -> None:  # type: ignore[type-arg]
+        group_of(state)[part][0][column].pop()
+
+    return change
+
+
+def _group_index(group_of: Callable[[dict], list]) -> int:  # type: ignore[type-arg]
+    return STATE["studies"][0][3][0][7].index(group_of(STATE))
+
+
+UNEQUAL = "columns of unequal length"
+REFUSALS |= (
+    {
+        f"a pending hour without one of its {name}": (
+            _column_cut(_pending_group, 3, column),
+            f"{D}[7][{_group_index(_pending_group)}][3]: {UNEQUAL}",
+        )
+        for name, column in (("entry times", 1), ("sequence numbers", 2), ("record ids", 3))
+    }
+    | {
+        f"a published hour without one of its {name}": (
+            _column_cut(_published_group, 4, column),
+            f"{D}[7][{_group_index(_published_group)}][4]: {UNEQUAL}",
+        )
+        for name, column in (
+            ("entry times", 2),
+            ("sequence numbers", 3),
+            ("publish times", 4),
+            ("record ids", 5),
+        )
+    }
+    | {
+        f"a visit hour without one of its {name}": (
+            lambda s, column=column: s["studies"][0][6][3][0][4][0][column].pop(),
+            f"$.studies[0][6][3][0][4]: {UNEQUAL}",
+        )
+        for name, column in (("entry times", 1), ("values", 2))
+    }
+)
+
+
 @pytest.mark.parametrize("name", sorted(REFUSALS))
 def test_a_malformed_state_is_refused_with_the_place_it_breaks(name):
     change, reason = REFUSALS[name]
