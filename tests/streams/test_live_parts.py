@@ -94,24 +94,33 @@ def _publish(n: int, at: int, records: list[str]) -> PublishEvent:
 
 
 def _figures(engine: Engine, as_of: int, following: int | None = None) -> TimeToBreach:
+    """The live count (per group), after checking the replay's sorted count agrees."""
     (group,) = engine.studies["S1"].dashboards["default"].groups.values()
-    return time_to_breach([group], SLA, as_of, EDGES, following)
+    live = time_to_breach([group], SLA, as_of, EDGES, following)
+    replay = _replay(engine, as_of).get(("S1", "default"))
+    if replay is None:  # the study not seen by T: nothing pending
+        assert live.pending == 0
+    elif following is None or replay.next_publish_us == following:
+        assert replay == live
+    return live
 
 
 def test_entries_of_the_hour_t_falls_in_count_up_to_t_and_the_earliest_deadline_is_theirs():
     hour = BASE + 10 * HOUR
     engine = Engine(_config(None))
     engine.apply_all([_entry(1, hour + 10 * MINUTE), _entry(2, hour + 30 * MINUTE),
-                      _entry(3, hour + 30 * MINUTE + 1), _entry(4, hour - 1)])  # fmt: skip
+                      _entry(3, hour + 30 * MINUTE + 1), _entry(4, hour - 1),
+                      _entry(5, hour + 10 * MINUTE - 1)])  # fmt: skip
     at = _figures(engine, hour + 30 * MINUTE)
-    assert at.by_time_left == (0, 0, 0, 3, 0)  # 6 h left or less: three entered by T
+    assert at.by_time_left == (0, 0, 0, 4, 0)  # 6 h left or less: four entered by T
     assert at.earliest_deadline_us == hour - 1 + SLA
     # T on the last microsecond of the hour: the hour is whole, counted by its length.
     whole = _figures(engine, hour + HOUR - 1)
-    assert whole.by_time_left == (0, 0, 0, 4, 0)
-    # Entered before the due instant: breached; entered at it (deadline = T): 0 left.
+    assert whole.by_time_left == (0, 0, 0, 5, 0)
+    # Entered before the due instant (one 1 µs before): breached; entered at it
+    # (deadline = T): 0 left, and the earliest upcoming deadline.
     later = _figures(engine, hour + 10 * MINUTE + SLA)
-    assert later.by_time_left == (1, 3, 0, 0, 0)
+    assert later.by_time_left == (2, 3, 0, 0, 0)
     assert later.earliest_deadline_us == hour + 10 * MINUTE + SLA
     assert _figures(engine, hour + 10 * MINUTE + SLA + 1).earliest_deadline_us == (
         hour + 30 * MINUTE + SLA
@@ -121,18 +130,23 @@ def test_entries_of_the_hour_t_falls_in_count_up_to_t_and_the_earliest_deadline_
 def test_an_entry_published_after_t_is_pending_as_of_t_and_not_at_its_publish():
     entered, published = BASE + 10 * HOUR, BASE + 12 * HOUR
     engine = Engine(_config(None))
-    engine.apply_all([_entry(1, entered), _entry(2, entered), _publish(1, published, ["r1"])])
+    engine.apply_all([
+        _entry(1, entered), _entry(2, entered), _entry(3, entered + 1),
+        _publish(1, published, ["r1"]), _publish(3, published + HOUR, ["r3"]),
+    ])  # fmt: skip
     before = _figures(engine, published - 1)
-    assert before.pending == 2 and before.earliest_deadline_us == entered + SLA
+    assert before.pending == 3 and before.earliest_deadline_us == entered + SLA
     at = _figures(engine, published)
-    assert at.pending == 1  # r1 published at T: no longer pending
+    assert at.pending == 2  # r1 published at T: no longer pending; r3 published after T
+    assert _figures(engine, published + HOUR).pending == 1
     assert _figures(engine, entered).pending == 2  # entered at T: pending
     assert _figures(engine, entered - 1).pending == 0
 
 
 def test_certain_breaches_leave_out_those_already_breached_and_carry_the_next_publish():
     as_of = BASE + 10 * DAY
-    engine = Engine(_config(None))
+    # Daily at T + 2 h: nothing published, so that slot is the next expected publish.
+    engine = Engine(_config(("interval", DAY, as_of + 2 * HOUR)))
     # Breached (deadline 1 µs before T), under 1 h left, and 5 h left.
     engine.apply_all([_entry(1, as_of - SLA - 1), _entry(2, as_of - SLA + 30 * MINUTE),
                       _entry(3, as_of - SLA + 5 * HOUR)])  # fmt: skip
@@ -222,3 +236,53 @@ def test_two_shards_publishing_in_the_same_minute_merge_to_the_newest_of_each():
         t = minute + 2 * HOUR if clock is None else clock
         merged = merge_histories(ledger.freshness.copy() for ledger in ledgers[:2])
         assert newest_at(merged, t) == newest_at(ledgers[2].freshness, t) == expected
+
+
+def test_an_entry_before_1970_is_pending_like_any_other():
+    from schemas.timestamps import parse_timestamp_us
+
+    entered = parse_timestamp_us("1969-12-31T23:00:00Z")
+    engine = Engine(_config(None))
+    engine.apply(_entry(1, entered))
+    assert _figures(engine, entered + HOUR).by_time_left == (0, 0, 0, 1, 0)
+
+
+# -- the replay's parts: engines fed disjoint shards, merged -------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(scenarios(), schedules, st.integers(2, 3), instants)
+def test_at_risk_of_shards_merged_is_one_engines(scenario, spec, shards, as_of):
+    """Cut as the live router cuts (entries and record publishes by record, snapshots to
+    every shard): the parts of every engine merged answer what one engine answers."""
+    from agents.live.shard_wire import route
+
+    events, shifted_as_of = scenario
+    events = brute_force.dedupe(events)
+    engines = [Engine(_config(spec)) for _ in range(shards)]
+    whole = Engine(_config(spec))
+    for event in events:
+        whole.apply(event)
+        for shard, part in route(event, shards):
+            engines[shard].apply(part)
+    for t in (as_of, shifted_as_of):
+        merged = at_risk_from_parts(whole.config, [at_risk_parts(e, t) for e in engines], t)
+        assert merged == at_risk_from_parts(whole.config, [at_risk_parts(whole, t)], t)
+
+
+def test_parts_merged_keep_the_earliest_first_entry_and_entries_before_1970():
+    from schemas.timestamps import parse_timestamp_us
+
+    first = parse_timestamp_us("1969-12-31T20:00:00Z")
+    config = _config(("interval", HOUR, 0))  # hourly: the first slot after the first entry
+    late, early, whole = Engine(config), Engine(config), Engine(config)
+    late.apply(_entry(1, first + 2 * HOUR))
+    early.apply(_entry(2, first))
+    whole.apply_all([_entry(1, first + 2 * HOUR), _entry(2, first)])
+    as_of = first + 3 * HOUR
+    merged = at_risk_from_parts(config, [at_risk_parts(e, as_of) for e in (late, early)], as_of)
+    one = at_risk_from_parts(config, [at_risk_parts(whole, as_of)], as_of)
+    assert merged == one
+    risk = merged["S1"]["default"]
+    assert risk.outlook is not None and risk.outlook.due_us == first + HOUR
+    assert risk.time_to_breach.pending == 2
