@@ -35,3 +35,31 @@ def test_the_start_of_what_is_not_a_calendar_date_is_refused(text):
     with pytest.raises(ValueError, match=r"^not a calendar date$"):
         day_start_us(text)
     assert day_start_us("2024-02-29") == 1_709_164_800_000_000  # 00:00 UTC
+
+
+STAGE = {
+    "schema": "pipeline.stage/1", "event_id": "s", "study_id": "S", "stage": "transform",
+    "completed_at": "2024-01-01T00:00:00Z", "dashboard": "default",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("coverage", "reason"),
+    [
+        ({"data_cutoff": "2024-01-01T00:00:00.000001Z"}, "data_cutoff is later than completed_at"),
+        ({}, "exactly one of record_ids or data_cutoff is required, got neither"),
+        (
+            {"record_ids": ["r"], "data_cutoff": "2024-01-01T00:00:00Z"},
+            "exactly one of record_ids or data_cutoff is required, got both",
+        ),
+    ],
+)
+def test_a_stage_event_s_coverage_is_refused_with_its_own_time_named(coverage, reason):
+    import orjson
+
+    from schemas import Rejection, parse_event
+
+    refused = parse_event(orjson.dumps({**STAGE, **coverage}))
+    assert refused == Rejection(f"pipeline.stage/1: {reason}")
+    at_its_time = parse_event(orjson.dumps({**STAGE, "data_cutoff": STAGE["completed_at"]}))
+    assert not isinstance(at_its_time, Rejection)  # a cutoff equal to completed_at

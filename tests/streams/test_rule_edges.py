@@ -198,3 +198,16 @@ def test_a_study_first_seen_after_t_is_left_out_and_the_studies_after_it_are_kep
     assert snapshot_dict(merge_snapshots(BASE + HOUR, [(parts, orphans)])) == snapshot_dict(
         engine.snapshot(BASE + HOUR)
     )
+
+
+def test_a_stage_event_of_a_stage_before_the_publish_is_accepted_and_counts_nothing_unknown():
+    from streams import ACCEPTED, UNKNOWN_STAGE, Engine
+
+    engine = Engine(STAGED)
+    assert engine.apply(_stage("extract")) == ACCEPTED
+    assert engine.counters.unknown_stage == 0
+    assert engine.apply(_valid(StageEvent, {
+        "schema": "pipeline.stage/1", "event_id": "s2", "study_id": "S", "stage": "load",
+        "completed_at": "2024-01-01T00:00:00Z", "record_ids": ["r"], "dashboard": "default",
+    })) == UNKNOWN_STAGE  # fmt: skip
+    assert engine.counters.unknown_stage == 1
