@@ -92,6 +92,10 @@ def test_an_entry_before_1970_entered_before_its_visit_is_counted():
     engine.apply_all([_entry(1, entered, "1970-01-01"), _entry(2, entered, "1969-11-30")])
     study = _report(engine, entered).studies["S1"]
     assert (study.entered_before_visit, study.all.count, study.all.max_us) == (1, 1, DAY)
+    import orjson  # and a checkpoint of it restores them
+
+    restored = Engine.from_state(engine.config, orjson.loads(orjson.dumps(engine.to_state())))
+    assert _report(restored, entered) == _report(engine, entered)
 
 
 def test_figures_by_grain_need_site_country_and_vendor_in_the_breakdown():
