@@ -403,11 +403,12 @@ def test_bytes_that_are_not_json_or_nest_without_end_are_refused_in_one_line():
 
 
 def test_a_wrong_type_is_named_by_its_path_in_one_line_without_its_value():
-    state = _broken(_set(("studies", 0, 3, 0, 1), "a secret sla"))  # a dashboard's SLA
-    reason = _refusal(state)
-    assert reason == (
-        "malformed engine state: Expected `int`, got `str` - at `$.studies[0][3][0][1]`"
-    )
+    for value in ("a secret sla", str(DAY)):  # a dashboard's SLA; a number written as text
+        state = _broken(_set(("studies", 0, 3, 0, 1), value))
+        reason = _refusal(state)
+        assert reason == (
+            "malformed engine state: Expected `int`, got `str` - at `$.studies[0][3][0][1]`"
+        )
     assert decode(orjson.dumps(STATE)).studies[0].sla_us == DAY
 
 
