@@ -168,6 +168,10 @@ def refresh_copy() -> None:
         else:
             shutil.copy2(source, COPY / name)
     shutil.copytree(ROOT / "tests", COPY / "mutants" / "tests", ignore=ignore, dirs_exist_ok=True)
+    # mutmut records which tests call which function once, by test name: a test whose body
+    # changed since would keep its old record and not be run against the mutants of the
+    # functions it now calls (its survivors would stay survivors). Recorded again each pass.
+    (COPY / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
 
 
 def functions_changed_since(base: str) -> set[tuple[str, str]]:
