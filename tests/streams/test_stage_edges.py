@@ -45,3 +45,30 @@ def test_in_live_use_a_stage_ledger_keeps_the_newest_publish_instants_only():
     (pipeline,) = [p for p in s1[5] if p[0] == "default"]
     kept = pipeline[2][0][8]  # the extract ledger's publish instants
     assert kept == [BASE + n * HOUR for n in range(8, CADENCE_HISTORY + 8)]
+
+
+def _hours(engine: Engine) -> tuple[set[int], set[int]]:
+    """(hours the dashboard keeps, hours its stage ledgers keep) of S1's default dashboard."""
+    study = engine.studies["S1"]
+    kept = set()
+    for group in study.dashboards["default"].groups.values():
+        kept |= set(group.pending) | set(group.published)
+    staged = set()
+    for ledger in study.pipelines["default"].ledgers:
+        for group in ledger.group_list:
+            staged |= set(group.pending) | set(group.published)
+    return kept, staged
+
+
+def test_stage_completions_are_forgotten_with_their_hour_once_it_ends_at_the_horizon():
+    hour = BASE // HOUR
+    first = [_entry("e", "r", BASE), _stage("x", "extract", BASE + 600_000_000, "r"),
+             _publish("p", "r", BASE + 1_200_000_000)]  # fmt: skip
+    for margin, forgotten in ((0, True), (1, False)):
+        engine = Engine(staged_config(retention_us=DAY))
+        engine.apply_all(first)
+        # The retention horizon trails the newest event by a day: at BASE + 1 h exactly, the
+        # hour of the first entry ends at the horizon.
+        engine.apply(_entry("later", "r2", BASE + HOUR + DAY - margin))
+        kept, staged = _hours(engine)
+        assert staged <= kept | {hour} and (hour in staged) == (hour in kept) == (not forgotten)

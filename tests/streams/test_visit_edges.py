@@ -132,3 +132,13 @@ def test_entries_of_one_hour_and_group_all_keep_their_values_and_the_cumulative_
     # What a checkpoint keeps (and the live series export): the cumulative counts per reason.
     without_visit_date, before_visit = engine.to_state()["studies"][0][6][:2]
     assert (without_visit_date, before_visit) == (2, 2)
+
+
+def test_values_of_an_hour_are_forgotten_once_it_ends_at_the_retention_horizon():
+    for margin, kept in ((0, 1), (1, 2)):
+        engine = Engine(EngineConfig(breakdown=ALL, retention_us=DAY))
+        engine.apply(_entry(1, BASE + 2 * DAY, "2024-01-01"))
+        # A day after the end of the first entry's hour (minus the margin): the horizon.
+        engine.apply(_entry(2, BASE + 2 * DAY + HOUR + DAY - margin, "2024-01-01"))
+        study = _report(engine, BASE + 4 * DAY).studies["S1"]
+        assert study.all.count == kept
