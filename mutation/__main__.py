@@ -130,11 +130,19 @@ def load_equivalents() -> dict[tuple[str, str, str, str], str]:
     return out
 
 
+# Not copied: bytecode, and the install's compiled modules with their manifest
+# (setup.py, schemas/compiled.py). A mutant is a change of the .py, so the copy runs every
+# module from its source; with the manifest beside a mutated source, the loader would warn
+# on every import and tests/schemas/test_compiled_loader.py would find the install's
+# compiled engine not running (mutmut's first run of the tests then fails, and no mutant runs).
+IGNORED = ("__pycache__", "*.pyc", ".hypothesis", "*.so", "*.pyd", "_compiled.json")
+
+
 def copy_sources() -> None:
     """A fresh copy of what the tests need: mutmut's state never outlives a run."""
     shutil.rmtree(OUT, ignore_errors=True)
     COPY.mkdir(parents=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    ignore = shutil.ignore_patterns(*IGNORED)
     for name in COPIED:
         source = ROOT / name
         if source.is_dir():
@@ -152,7 +160,7 @@ def refresh_copy() -> None:
     """
     if not (COPY / "mutants").is_dir():
         raise SystemExit("no earlier run to go on with: run without --survivors/--continue")
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis")
+    ignore = shutil.ignore_patterns(*IGNORED)
     for name in COPIED:
         source = ROOT / name
         if source.is_dir():
@@ -160,6 +168,10 @@ def refresh_copy() -> None:
         else:
             shutil.copy2(source, COPY / name)
     shutil.copytree(ROOT / "tests", COPY / "mutants" / "tests", ignore=ignore, dirs_exist_ok=True)
+    # mutmut records which tests call which function once, by test name: a test whose body
+    # changed since would keep its old record and not be run against the mutants of the
+    # functions it now calls (its survivors would stay survivors). Recorded again each pass.
+    (COPY / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
 
 
 def functions_changed_since(base: str) -> set[tuple[str, str]]:
@@ -178,6 +190,14 @@ def functions_changed_since(base: str) -> set[tuple[str, str]]:
             first, n = int(start), 1 if count is None else int(count)
             # A deletion (n = 0) touches the lines on either side of where it was.
             lines.setdefault(path, set()).update(range(first, first + max(n, 1) + (n == 0)))
+    # Files git does not track yet are new since any base: every line of them changed.
+    untracked = subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard", "--", *MUTATED],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    for path in untracked:
+        if path.endswith(".py"):
+            lines[path] = set(range(1, len((ROOT / path).read_text().splitlines()) + 1))
     changed: set[tuple[str, str]] = set()
     for path, touched in lines.items():
         if not path.endswith(".py") or not (ROOT / path).exists():
@@ -411,6 +431,9 @@ def render_summary(report: dict) -> str:
              f"with the cores to itself; load {cost.get('load_before')} before, "
              f"{cost.get('load_after')} after):"]  # fmt: skip
     for package, c in report["packages"].items():
+        if c["score"] is None:
+            lines.append(f"  {package}/: no mutant judged (none selected, or all equivalent)")
+            continue
         lines.append(
             f"  {package}/: {c['score']}% killed of non-equivalent ({c.get('killed', 0)} killed, "
             f"{c.get('survived', 0)} survived, {c.get('equivalent', 0)} equivalent; "

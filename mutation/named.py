@@ -32,9 +32,11 @@ NAMED: tuple[tuple[str, str, str, str, tuple[str, ...]], ...] = (
     ("streams/latency.py", "best = self.snapshot_times[bisect_left(cutoffs, entered_us)]",
      "bisect_left", "bisect_right", FAST),
     ("streams/engine.py", "if time_us < base - retention:", "<", "<=", FAST),
-    ("agents/audit/replay/tables.py", "{'true' if latency <= sla_us else 'false'}",
-     "<=", "<", REPLAY),
-    ("agents/audit/replay/tables.py", "if as_of_us - entered_us > sla_us", ">", ">=", REPLAY),
+    # The replay's row walk (entries.csv) asks the rules of streams/latency.py since issue 25
+    # ("rules once"): within_sla for a published entry, overdue_before for a pending one.
+    ("streams/latency.py", "return latency_us <= sla_us", "<=", "<", REPLAY),
+    ("agents/audit/replay/tables.py", "overdue = entered_us < overdue_before(as_of_us, sla_us)",
+     "<", "<=", REPLAY),
 )  # fmt: skip
 COPIED = ("streams", "schemas", "agents", "tests", "docs", "deploy", "pyproject.toml")
 

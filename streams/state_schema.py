@@ -329,7 +329,7 @@ def check(
                 raise SchemaError(f"{where}[0][{g}][0]: one key part per breakdown dimension")
             _check_tally(group.answers, query_buckets, f"{where}[0][{g}][1]")
             _check_tally(group.closes, query_buckets, f"{where}[0][{g}][2]")
-        where_visits = f"$.studies[{s}][5]"
+        where_visits = f"$.studies[{s}][6]"
         for g, visit_group in enumerate(study.visits.groups):
             if len(visit_group.key) != dimensions:
                 raise SchemaError(

@@ -1,0 +1,65 @@
+"""An event built in Python (the engine's restored last entry, a caller of schemas/) is
+checked like a decoded one: a value beyond its type is refused with the field's name."""
+
+from __future__ import annotations
+
+import pytest
+
+from schemas import EntryEvent
+
+FIELDS = {
+    "event_id": "e", "study_id": "S", "site_id": "s", "subject_id": "x", "form_id": "f",
+    "record_id": "r", "entered_at": 1_704_067_200_000_000,
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("visit_date", "2024-02-30", "visit_date: impossible date: no such day in that month"),
+        ("visit_date", "2024-1-01", "visit_date: String should match pattern"),
+        ("country", "de", "country: String should match pattern '^[A-Z]{2}$'"),
+    ],
+)
+def test_a_constructed_event_is_refused_naming_its_field(field, value, reason):
+    with pytest.raises(ValueError) as refused:
+        EntryEvent(**FIELDS, **{field: value})  # type: ignore[arg-type]
+    assert str(refused.value).startswith(reason)
+    assert EntryEvent(**FIELDS, visit_date="2024-02-29").visit_date == "2024-02-29"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("text", ["2024-02-30", "2023-02-29", "2024-13-01", "24-01-01", ""])
+def test_the_start_of_what_is_not_a_calendar_date_is_refused(text):
+    from schemas.timestamps import day_start_us
+
+    with pytest.raises(ValueError, match=r"^not a calendar date$"):
+        day_start_us(text)
+    assert day_start_us("2024-02-29") == 1_709_164_800_000_000  # 00:00 UTC
+
+
+STAGE = {
+    "schema": "pipeline.stage/1", "event_id": "s", "study_id": "S", "stage": "transform",
+    "completed_at": "2024-01-01T00:00:00Z", "dashboard": "default",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("coverage", "reason"),
+    [
+        ({"data_cutoff": "2024-01-01T00:00:00.000001Z"}, "data_cutoff is later than completed_at"),
+        ({}, "exactly one of record_ids or data_cutoff is required, got neither"),
+        (
+            {"record_ids": ["r"], "data_cutoff": "2024-01-01T00:00:00Z"},
+            "exactly one of record_ids or data_cutoff is required, got both",
+        ),
+    ],
+)
+def test_a_stage_event_s_coverage_is_refused_with_its_own_time_named(coverage, reason):
+    import orjson
+
+    from schemas import Rejection, parse_event
+
+    refused = parse_event(orjson.dumps({**STAGE, **coverage}))
+    assert refused == Rejection(f"pipeline.stage/1: {reason}")
+    at_its_time = parse_event(orjson.dumps({**STAGE, "data_cutoff": STAGE["completed_at"]}))
+    assert not isinstance(at_its_time, Rejection)  # a cutoff equal to completed_at
