@@ -25,6 +25,8 @@ RELEASES = {
               "shard wire": "3-4", "report": "edc-latency.report/1"},
     "0.3.0": {"engine state": "4", "checkpoint": "edc-latency.checkpoint/3",
               "shard wire": "3-4", "report": "edc-latency.report/1"},
+    "0.3.1": {"engine state": "4", "checkpoint": "edc-latency.checkpoint/3",
+              "shard wire": "3-4", "report": "edc-latency.report/1"},
 }  # fmt: skip
 
 
