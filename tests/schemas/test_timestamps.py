@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -48,10 +49,14 @@ def _offset(minutes: int) -> str:
     return f"{sign}{hours:02d}:{mins:02d}"
 
 
-def _strict_reference(text: str) -> int | None:
-    """The common shape by way of the regular expression and datetime: None when invalid."""
+def _reference(text: str, *, with_offset: bool) -> int | None:
+    """The shape (``Z``, or ``±hh:mm`` with ``with_offset``) by way of the regular expression
+    and datetime: None when invalid."""
     match = _RFC3339.match(text)
-    if match is None or match.group(8) != "Z":
+    if match is None or (match.group(9) is None if with_offset else match.group(8) != "Z"):
+        return None
+    hours, minutes = (int(match.group(10)), int(match.group(11))) if with_offset else (0, 0)
+    if hours > 23 or minutes > 59:
         return None
     try:
         moment = datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)
@@ -59,29 +64,45 @@ def _strict_reference(text: str) -> int | None:
         return None
     fraction = match.group(7) or ""
     micros = int((fraction + "000000")[:6])
-    return (moment - EPOCH) // timedelta(microseconds=1) + micros
+    offset = timedelta(hours=hours, minutes=minutes) * (1 if match.group(9) == "+" else -1)
+    return (moment - offset - EPOCH) // timedelta(microseconds=1) + micros
+
+
+def _agrees_with_the_reference(
+    fast_path: Callable[[str], int | None], text: str, *, with_offset: bool
+) -> None:
+    """``fast_path`` gives the reference's instant, or None where the reference refuses."""
+    assume(not text.startswith("0000"))  # valid for us, before datetime's year 1
+    fast = fast_path(text)
+    assert fast == _reference(text, with_offset=with_offset)
+    if fast is not None:
+        assert parse_timestamp_us(text) == fast
+
+
+# Whole seconds of every year datetime has, and fractions right and wrong.
+_MOMENTS = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31))
+_FRACTIONS = st.sampled_from(["", ".1", ".123", ".123456", ".1234567", ".", ".1_2", ".²"])
+
+
+def _shaped(suffixes: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """A timestamp's seconds, a fraction and a suffix drawn from ``suffixes``."""
+    return st.builds(
+        lambda moment, fraction, suffix: moment.isoformat(timespec="seconds") + fraction + suffix,
+        _MOMENTS, _FRACTIONS, suffixes,
+    )
 
 
 @settings(max_examples=2000)
 @given(
     st.one_of(
         st.text(alphabet="0123456789-:TZtz.+ _²٣", min_size=18, max_size=30),
-        st.builds(
-            lambda moment, fraction, junk: moment.isoformat(timespec="seconds") + fraction + junk,
-            st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
-            st.sampled_from(["", ".1", ".123", ".123456", ".1234567", ".", ".1_2", ".²"]),
-            st.sampled_from(["Z", "", "z", "ZZ", " Z", "+00:00", "Z\n"]),
-        ),
+        _shaped(st.sampled_from(["Z", "", "z", "ZZ", " Z", "+00:00", "Z\n"])),
     )
 )
 def test_cached_fast_path_is_as_strict_as_the_regular_expression(text):
     # utc_timestamp_us answers from caches of validated dates and clocks: a hit must
     # never accept what the regular expression and the calendar reject.
-    assume(not text.startswith("0000"))  # valid for us, before datetime's year 1
-    fast = utc_timestamp_us(text)
-    assert fast == _strict_reference(text)
-    if fast is not None:
-        assert parse_timestamp_us(text) == fast
+    _agrees_with_the_reference(utc_timestamp_us, text, with_offset=False)
 
 
 @settings(max_examples=1000)
@@ -169,32 +190,11 @@ def test_the_last_clock_and_offset_values_are_exact_integers():
     assert (type(west), west) == (int, parse_timestamp_us("2026-01-01T01:30:00Z"))
 
 
-def _offset_reference(text: str) -> int | None:
-    """The offset shape by way of the regular expression and datetime: None when invalid."""
-    match = _RFC3339.match(text)
-    if match is None or match.group(9) is None:
-        return None
-    hours, minutes = int(match.group(10)), int(match.group(11))
-    if hours > 23 or minutes > 59:
-        return None
-    try:
-        moment = datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)
-    except ValueError:
-        return None
-    fraction = match.group(7) or ""
-    micros = int((fraction + "000000")[:6])
-    offset = timedelta(hours=hours, minutes=minutes) * (1 if match.group(9) == "+" else -1)
-    return (moment - offset - EPOCH) // timedelta(microseconds=1) + micros
-
-
 @settings(max_examples=2000)
 @given(
     st.one_of(
         st.text(alphabet="0123456789-:T+.Z _²٣", min_size=23, max_size=36),
-        st.builds(
-            lambda moment, fraction, offset: moment.isoformat(timespec="seconds") + fraction + offset,
-            st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
-            st.sampled_from(["", ".1", ".123", ".123456", ".1234567", ".", ".1_2", ".²"]),
+        _shaped(
             st.one_of(
                 st.sampled_from(["+00:00", "-00:00", "+23:59", "-24:00", "+05:60", "+5:30",
                                  "+05:3٣", "+05:30 ", "Z", "", "+0530", "±05:30"]),
@@ -209,8 +209,4 @@ def _offset_reference(text: str) -> int | None:
 def test_offset_fast_path_is_as_strict_as_the_regular_expression(text):
     # The fast path of "±hh:mm" must accept exactly what the general parser accepts in
     # that shape, at the same instant; None hands every other text to the general parser.
-    assume(not text.startswith("0000"))  # valid for us, before datetime's year 1
-    fast = offset_timestamp_us(text)
-    assert fast == _offset_reference(text)
-    if fast is not None:
-        assert parse_timestamp_us(text) == fast
+    _agrees_with_the_reference(offset_timestamp_us, text, with_offset=True)

@@ -16,18 +16,8 @@ from streams import Engine
 from streams.at_risk import at_risk_from_parts, at_risk_parts, outlooks, publish_histories
 from streams.deadlines import TimeToBreach, merge_time_to_breach, time_to_breach
 from streams.freshness import merge_histories, newest_at, verdicts
-from tests.streams import brute_force
-from tests.streams.strategies import (
-    BASE,
-    DAY,
-    HOUR,
-    MINUTE,
-    _ts,
-    _valid,
-    arrivals,
-    engine_config,
-    instants,
-)
+from tests.streams import brute_force, strategies
+from tests.streams.strategies import BASE, DAY, HOUR, MINUTE
 from tests.streams.test_at_risk import _config, scenarios, schedules
 from tests.streams.test_freshness import _on_time
 
@@ -65,7 +55,7 @@ def _replay(engine: Engine, as_of: int) -> dict[tuple[str, str], TimeToBreach]:
 
 
 @settings(max_examples=150, deadline=None)
-@given(scenarios(), schedules, instants)
+@given(scenarios(), schedules, strategies.instants)
 def test_time_to_breach_per_group_as_of_any_instant_equals_the_replay(scenario, spec, as_of):
     events, shifted_as_of = scenario
     engine = Engine(_config(spec))
@@ -80,16 +70,16 @@ SLA = 6 * HOUR  # S1's (test_at_risk._config)
 
 
 def _entry(n: int, at: int) -> EntryEvent:
-    return _valid(EntryEvent, {
+    return strategies._valid(EntryEvent, {
         "schema": "edc.entry/1", "event_id": f"e{n}", "study_id": "S1", "site_id": "s",
-        "subject_id": "x", "form_id": "f", "record_id": f"r{n}", "entered_at": _ts(at),
+        "subject_id": "x", "form_id": "f", "record_id": f"r{n}", "entered_at": strategies._ts(at),
     })  # fmt: skip
 
 
 def _publish(n: int, at: int, records: list[str]) -> PublishEvent:
-    return _valid(PublishEvent, {
+    return strategies._valid(PublishEvent, {
         "schema": "dashboard.publish/1", "event_id": f"p{n}", "study_id": "S1",
-        "published_at": _ts(at), "record_ids": records, "dashboard": "default",
+        "published_at": strategies._ts(at), "record_ids": records, "dashboard": "default",
     })  # fmt: skip
 
 
@@ -165,7 +155,7 @@ thresholds = st.sampled_from([0, MINUTE, HOUR, DAY])
 
 
 @settings(max_examples=100, deadline=None)
-@given(arrivals, st.integers(2, 3), windows, st.sampled_from([0, 1, MINUTE]), thresholds)
+@given(strategies.arrivals, st.integers(2, 3), windows, st.sampled_from([0, 1, MINUTE]), thresholds)
 def test_compacted_shard_histories_copied_and_merged_are_one_engines(
     events, shards, window, after, threshold
 ):
@@ -174,8 +164,8 @@ def test_compacted_shard_histories_copied_and_merged_are_one_engines(
     from agents.live.shard_wire import route
 
     events = _on_time(brute_force.dedupe(events), 2 * DAY)
-    engines = [Engine(engine_config(retention_us=2 * DAY)) for _ in range(shards)]
-    whole = Engine(engine_config(retention_us=2 * DAY))
+    engines = [Engine(strategies.engine_config(retention_us=2 * DAY)) for _ in range(shards)]
+    whole = Engine(strategies.engine_config(retention_us=2 * DAY))
     for event in events:
         for engine, part in [*((engines[s], p) for s, p in route(event, shards)), (whole, event)]:
             engine.apply(part)
@@ -202,16 +192,16 @@ def test_compacted_shard_histories_copied_and_merged_are_one_engines(
 
 
 def _s2_entry(record: str, at: int) -> EntryEvent:
-    return _valid(EntryEvent, {
+    return strategies._valid(EntryEvent, {
         "schema": "edc.entry/1", "event_id": f"e-{record}", "study_id": "S2", "site_id": "s",
-        "subject_id": "x", "form_id": "f", "record_id": record, "entered_at": _ts(at),
+        "subject_id": "x", "form_id": "f", "record_id": record, "entered_at": strategies._ts(at),
     })  # fmt: skip
 
 
 def _s2_publish(record: str, at: int) -> PublishEvent:
-    return _valid(PublishEvent, {
+    return strategies._valid(PublishEvent, {
         "schema": "dashboard.publish/1", "event_id": f"p-{record}", "study_id": "S2",
-        "published_at": _ts(at), "record_ids": [record], "dashboard": "default",
+        "published_at": strategies._ts(at), "record_ids": [record], "dashboard": "default",
     })  # fmt: skip
 
 
@@ -226,7 +216,7 @@ def test_two_shards_publishing_in_the_same_minute_merge_to_the_newest_of_each():
     shard_b = [_s2_entry("rb", minute - 50 * MINUTE), _s2_publish("rb", minute + 10_000_000)]
     expected = (minute + 50_000_000, minute - 10 * MINUTE)
     for clock, window in ((None, None), (minute + 2 * MINUTE, DAY), (minute + 2 * HOUR, HOUR)):
-        engines = [Engine(engine_config(retention_us=2 * DAY)) for _ in range(3)]
+        engines = [Engine(strategies.engine_config(retention_us=2 * DAY)) for _ in range(3)]
         for engine, events in zip(engines, (shard_a, shard_b, shard_a + shard_b), strict=True):
             engine.apply_all(events)
         ledgers = [e.studies["S2"].dashboards["default"] for e in engines]
@@ -251,7 +241,7 @@ def test_an_entry_before_1970_is_pending_like_any_other():
 
 
 @settings(max_examples=150, deadline=None)
-@given(scenarios(), schedules, st.integers(2, 3), instants)
+@given(scenarios(), schedules, st.integers(2, 3), strategies.instants)
 def test_at_risk_of_shards_merged_is_one_engines(scenario, spec, shards, as_of):
     """Cut as the live router cuts (entries and record publishes by record, snapshots to
     every shard): the parts of every engine merged answer what one engine answers."""
