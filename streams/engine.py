@@ -31,7 +31,7 @@ from streams.schedules import CADENCE_HISTORY
 from streams.stages import Pipeline, PipelineFigures, StageObservations, observe
 from streams.state import engine_state, restore_parts
 from streams.tally import Tally
-from streams.visits import VALUE_BITS, VISIT_STARTS, VisitLedger, visit_ledger
+from streams.visits import PACK_FACTOR, VISIT_STARTS, VisitLedger, visit_ledger
 from streams.watermarks import InputMark, InputWatermarks
 
 ACCEPTED = "accepted"
@@ -259,7 +259,9 @@ class Engine:
                 start = VISIT_STARTS.get(visit_date)
                 group = study.visits.groups.get(key)
                 if start is not None and group is not None and time_us >= start:
-                    group.recent.append(time_us << VALUE_BITS | (time_us - start))
+                    # pack(time_us, time_us - start) as one multiply: the value is below
+                    # 2**VALUE_BITS, so adding it is or-ing it (one big int made, not two).
+                    group.recent.append(time_us * PACK_FACTOR - start)
                 else:
                     study.visits.add(key, visit_date, time_us)
             self._last_entry = event  # type: ignore[assignment]
