@@ -536,7 +536,8 @@ class DashboardLedger:
     def add_entry(self, record_id: str, entered_us: int, seq: int, group_key: GroupKey) -> int:
         """Track an entry (seq: its arrival number, unique per engine); returns its key."""
         group = self.groups.get(group_key) or self.group(group_key)
-        if self.first_entered_us is None or entered_us < self.first_entered_us:
+        first = self.first_entered_us
+        if first is None or entered_us < first:
             self.first_entered_us = entered_us
         key = entered_us << ENTERED_SHIFT | seq << SEQ_SHIFT | group.index
         by_record = self.by_record
@@ -558,17 +559,16 @@ class DashboardLedger:
             else:
                 i = bisect_left(known, key)  # type: ignore[arg-type]
                 by_record[record_id] = (*known[:i], key, *known[i:])  # type: ignore[index]
+            # A record new to by_record has no publish times (apply_records indexes it).
             times = self.record_publishes.get(record_id)
-        else:
-            times = None
-        if times is not None:
-            if times.__class__ is int:
-                if times >= entered_us and (best is None or times < best):  # type: ignore[operator]
-                    best = times  # type: ignore[assignment]
-            elif times[-1] >= entered_us:  # type: ignore[index]
-                candidate = times[bisect_left(times, entered_us)]  # type: ignore[arg-type,index]
-                if best is None or candidate < best:
-                    best = candidate
+            if times is not None:
+                if times.__class__ is int:
+                    if times >= entered_us and (best is None or times < best):  # type: ignore[operator]
+                        best = times  # type: ignore[assignment]
+                elif times[-1] >= entered_us:  # type: ignore[index]
+                    candidate = times[bisect_left(times, entered_us)]  # type: ignore[arg-type,index]
+                    if best is None or candidate < best:
+                        best = candidate
         if best is None:
             bucket = entered_us // BUCKET_US
             pending = group.pending.get(bucket)

@@ -13,7 +13,10 @@ from schemas.events import document_hook
 from streams import Engine, EngineConfig
 from streams.visits import (
     AHEAD_OF_UTC_US,
+    PACK_FACTOR,
+    VALUE_BITS,
     VisitFigures,
+    pack,
     visit_parts,
     visit_report,
     visit_to_entry_us,
@@ -306,3 +309,15 @@ def test_reading_between_arrivals_changes_nothing(events, reads, retention, as_o
     restored = Engine.from_state(config, orjson.loads(orjson.dumps(unread.to_state())))
     assert _report(restored, as_of) == _report(unread, as_of)
     assert orjson.dumps(restored.to_state()) == orjson.dumps(unread.to_state())
+
+
+# Entry times of the contract's years (0001 to 9999) in µs from 1970, either side of 0.
+_ENTRY_US = st.integers(min_value=-62_135_596_800_000_000, max_value=253_402_300_799_999_999)
+
+
+@given(_ENTRY_US, st.integers(min_value=0, max_value=(1 << VALUE_BITS) - 1))
+def test_the_engines_one_multiply_packs_as_pack_does(entered_us: int, value_us: int) -> None:
+    """Engine.apply packs a dated entry as ``t * PACK_FACTOR - start``; it must equal
+    ``pack(t, t - start)`` for every value from 0 to the largest one packed."""
+    start = entered_us - value_us
+    assert entered_us * PACK_FACTOR - start == pack(entered_us, value_us)
