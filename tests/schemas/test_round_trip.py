@@ -165,8 +165,26 @@ def test_hostile_documents_what_the_schema_file_refuses_is_refused_in_one_line(
         # "string", "data_cut" in "data_cutoff").
         if any(value in name for name in FIELDS):
             continue
-        if value not in VOCABULARY and (len(value) >= 8 or (len(value) >= 3 and value in TRICKY)):
-            assert value not in reason.removeprefix(str(schema)), (value, reason)
+        checked = value not in VOCABULARY and (len(value) >= 8 or (len(value) >= 3 and value in TRICKY))
+        if checked and value in reason.removeprefix(str(schema)):
+            # In the contract's own words ("date-tim" in "date-time") when it stays there
+            # with the producer's text replaced; an echo when it goes with it.
+            assert value in _reason_without(mutated, value), (value, reason)
+
+
+def _reason_without(document: dict[str, Any], value: str) -> str:
+    """The rejection's reason once every string equal to ``value`` is replaced by other text."""
+    other = ("#" if "~" in value else "~") * len(value)
+
+    def replaced(item: object) -> object:
+        if isinstance(item, dict):
+            return {key: replaced(inner) for key, inner in item.items()}
+        if isinstance(item, list):
+            return [replaced(inner) for inner in item]
+        return other if item == value and isinstance(item, str) else item
+
+    result = parse_event(orjson.dumps(replaced(document)))
+    return result.reason if isinstance(result, Rejection) else ""
 
 
 @ROUND_TRIPS
