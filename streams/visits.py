@@ -40,12 +40,14 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from schemas.timestamps import US_PER_HOUR, day_start_us
 from streams.config import EngineConfig, bounds_us
 from streams.percentiles import nearest_rank
 from streams.tally import Tally
+
+T = TypeVar("T")
 
 GroupKey = tuple[str, ...]
 
@@ -91,6 +93,22 @@ def visit_to_entry_us(visit_date: str, entered_us: int) -> int | None:
     return None
 
 
+class _FiledFirst(Generic[T]):
+    """A figure of a ``VisitGroup`` kept in ``_<name>``, read or restored once the group's
+    recent entries are filed and counted, so that no reader sees them uncounted."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, group: VisitGroup, owner: type | None = None) -> T:
+        group.file()
+        return getattr(group, self.slot)  # type: ignore[no-any-return]
+
+    def __set__(self, group: VisitGroup, value: T) -> None:
+        group.file()
+        setattr(group, self.slot, value)
+
+
 class VisitGroup:
     """One breakdown group's visit to entry: cumulative (the live series) and retained.
 
@@ -123,35 +141,10 @@ class VisitGroup:
         self.file()
         return self._hours
 
-    @property
-    def tally(self) -> Tally:
-        self.file()
-        return self._tally
-
-    @tally.setter
-    def tally(self, tally: Tally) -> None:  # a restored state's
-        self.file()
-        self._tally = tally
-
-    @property
-    def over_medium(self) -> int:
-        self.file()
-        return self._over_medium
-
-    @over_medium.setter
-    def over_medium(self, count: int) -> None:  # a restored state's
-        self.file()
-        self._over_medium = count
-
-    @property
-    def over_high(self) -> int:
-        self.file()
-        return self._over_high
-
-    @over_high.setter
-    def over_high(self, count: int) -> None:  # a restored state's
-        self.file()
-        self._over_high = count
+    # What a restore sets (state.py) and a reader reads: each files the recent entries first.
+    tally: _FiledFirst[Tally] = _FiledFirst()
+    over_medium: _FiledFirst[int] = _FiledFirst()
+    over_high: _FiledFirst[int] = _FiledFirst()
 
     def file(self) -> None:
         """File the recent entries by hour and count them, in their arrival order."""
