@@ -114,7 +114,7 @@ def dashboards() -> dict[str, dict[str, Any]]:
         ], "short", description="Event time: breached, under 1 h, 4 h, 24 h left (time_left_edges), later. docs/kpis.md, 'What will breach next'.")),
         _panel("Certain breaches before the next publish", [
             (f"sum by (study, dashboard) (edc_certain_breaches_entries{{{KPI}}})", "{{study}} {{dashboard}}"),
-        ], "short", description="Deadline not passed yet, but before the next expected publish: only an off-cycle publish saves them (EdcPublishNow)."),
+        ], "short", description="Deadline not passed yet, but before the next expected publish: only a publish before their deadline (off-cycle, or a late scheduled run) saves them (EdcPublishNow)."),
         _panel("Next scheduled publish", [
             (f'min by (study, dashboard, source) (edc_publish_next_expected_timestamp_seconds{{{STUDY},dashboard=~"$dashboard"}}) * 1000', "{{study}} {{dashboard}} ({{source}})"),
             (f'max by (study, dashboard) (edc_publish_schedule_missed{{{STUDY},dashboard=~"$dashboard"}})', "missed {{study}} {{dashboard}}"),

@@ -140,8 +140,8 @@ EARLIEST_DEADLINE = MetricSpec(
 CERTAIN_BREACHES = MetricSpec(
     "edc_certain_breaches_entries", "gauge",
     "Waiting entries whose deadline is not passed yet but falls before the dashboard's next "
-    "expected publish: only an off-cycle publish saves them (absent without a schedule or a "
-    "learned cadence).",
+    "expected publish: only a publish before their deadline (off-cycle, or a late scheduled "
+    "run) saves them (absent without a schedule or a learned cadence).",
     KPI_BASE_LABELS,
 )  # fmt: skip
 NEXT_PUBLISH = MetricSpec(

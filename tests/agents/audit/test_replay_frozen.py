@@ -37,7 +37,8 @@ studies' stall and staleness thresholds follow their schedules
 (ONC-301 safety, NEU-112) and 92700 (CV-204), ``data_stale_after_s`` 92700 (CV-204), and in
 the sample the minutes and uptime they judge (CV-204 1.0, was 0.2515; NEU-112 0.7611, was
 0.7369; ONC-301 safety 1.0, was 0.987). The CSVs are unchanged. Then release 0.3.1:
-report.html's provenance names the version; nothing else.
+report.html's provenance names the version, and its words on certain breaches say a late scheduled
+run saves them too (the late-slot rule); nothing else.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ FROZEN = {
         "queries.csv": "601c6ccbf43c9f81dffcf29ef876557729c78f0929b71d05b927aaf6f1d105d7",
         "scorecard.csv": "2f9212955a344122d867210212b82b6176c55194040fca053f6fd31dc63d873a",
         "windows.csv": "79e784c21436294c81b653e4d6e1768f5d09f734e4d740f9f16681757994e929",
-        "report.html": "6e431c1809b2d656fff0d1b61f2bf9a6559b9c95891d22d934c0acc9f696334c",
+        "report.html": "b7be87ceec889db02f6e4025300da4f05e65f4af31a1ca9dd260ec4d413700d8",
         "stages.csv": "b7d9c64e93ea83b68623a7a6d30bd9e3fb71c1de50d975505d8e70634944dca6",
         "visit_to_entry.csv": "9e68a47561f5a7ca67e761d8e6ea40068b6fafdcb78191703ee71e90a69df2c6",
     },
@@ -79,7 +80,7 @@ FROZEN = {
         "queries.csv": "d8713e65811f5c79c5e2ab87f8a9cccaec452629494772c3cebb58644d31a41f",
         "scorecard.csv": "8b25e852fb17855c402a5288e1ad4d130efbe15dc47fae27351b34d5c7dbf609",
         "windows.csv": "4f19e39c1c7a892986cbc0460b868dc9a1330b7249c86a83926f610d762268db",
-        "report.html": "d6a7a74c0758852149e6cf4c2286d73829292e48e6067898f28ebbb7b1808b7f",
+        "report.html": "bb305203dbba5aafa533766af9438a2f6b45ab3029f3bb650f4bcd19d16fb827",
         "stages.csv": "4d468d893872e80640df4d9042a800f0a8ddd254810383c1dea3b4b3e8836861",
         "visit_to_entry.csv": "48c2dc9c68dd74f4199e052931ecfdb13b1609bc59f621981f24891e66b4bfdb",
     },
