@@ -1,8 +1,14 @@
 """Pipeline stages on a real broker: the live /metrics equal the replay's figures of the same
-events, and a stage event of no configured stage is dead-lettered with its reason."""
+events, and a stage event of no configured stage is dead-lettered with its reason.
+
+The producer behaves like a sponsor's (compressed, keyed, three partitions a topic), and the
+topic carrying the stage events and publishes lags days behind the entries: the worker has
+taken in five days of entries before the first stage event arrives.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from bisect import bisect_left
 from pathlib import Path
@@ -12,14 +18,14 @@ import pytest
 
 from agents.cli import main
 from agents.harness.processes import WorkerSubprocess, input_topics, scrape, total
-from agents.harness.waiting import settled
+from agents.harness.waiting import settled, wait_for
 from agents.metrics.definitions import LATENCY_BUCKETS_S
 from agents.sim.simulator import Simulation
 from schemas import Rejection, format_timestamp, parse_event
 from schemas.timestamps import US_PER_DAY
 from streams.stages import UNKNOWN_STAGE_REASON
+from tests.integration.test_codecs import produce_compressed
 from tests.integration.test_live_pipeline import read_all
-from tests.integration.workload import produce_sync
 
 pytestmark = pytest.mark.integration
 
@@ -109,7 +115,17 @@ def test_live_stage_figures_equal_the_replay_and_unknown_stages_are_dead_lettere
 
     with WorkerSubprocess(env) as worker:
         worker.wait_ready()
-        produce_sync(env["KAFKA_BOOTSTRAP_SERVERS"], input_topics(env), messages)
+        bootstrap, topics = env["KAFKA_BOOTSTRAP_SERVERS"], input_topics(env)
+        ahead = [(kind, value) for kind, value in messages if kind != "publishes"]
+        behind = [(kind, value) for kind, value in messages if kind == "publishes"]
+        asyncio.run(produce_compressed(bootstrap, topics, ahead, "zstd"))
+        taken_in = wait_for(
+            lambda: total(scrape(worker.url), "edc_messages_total") >= len(ahead),
+            120,
+            ignoring=(OSError,),
+        )
+        assert taken_in, "the worker never took in the entries and queries"
+        asyncio.run(produce_compressed(bootstrap, topics, behind, "lz4"))
         samples = settled(
             lambda: scrape(worker.url),
             lambda now: _live(now) == expected and total(now, "edc_dead_letters_total") == 1,
@@ -137,6 +153,4 @@ def test_live_stage_figures_equal_the_replay_and_unknown_stages_are_dead_lettere
 
 
 def read_all_sync(bootstrap: str, topic: str) -> list[tuple[bytes, dict[str, bytes]]]:
-    import asyncio
-
     return asyncio.run(read_all(bootstrap, topic))
