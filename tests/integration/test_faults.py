@@ -23,6 +23,7 @@ from agents.harness.broker import EmbeddedBroker
 from agents.harness.processes import WorkerSubprocess, input_topics, isolated_env, scrape, total
 from agents.harness.waiting import settled, wait_for
 from agents.settings import load_settings
+from tests.conftest import TEST_SESSION_TIMEOUT
 from tests.integration.test_live_pipeline import wait_for_figures
 from tests.integration.workload import engine_figures, expected_engine, workload
 
@@ -92,6 +93,7 @@ def test_the_broker_paused_while_events_flow(tmp_path):
             EDC_LATENCY_SHARD_PARTITIONS="4", EDC_LATENCY_CLOCK="event",
             EDC_LATENCY_CHECKPOINT_INTERVAL="1s",
             EDC_LATENCY_BROKER_UNREACHABLE_AFTER=f"{UNREACHABLE_AFTER_S}s",
+            EDC_LATENCY_SESSION_TIMEOUT=TEST_SESSION_TIMEOUT,
         )  # fmt: skip
         with WorkerSubprocess(env) as worker:
             worker.wait_ready()
