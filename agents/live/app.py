@@ -295,6 +295,7 @@ class LiveApp:
 
     async def _on_shutdown(self, sender: Any, **_: Any) -> None:
         await self.checkpoints.final("stopping")
+        await self.checkpoints.close()
 
 
 def _timestamp_ms(message: Message) -> int | None:
