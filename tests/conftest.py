@@ -55,7 +55,16 @@ def pipeline_env(kafka_bootstrap: str) -> dict[str, str]:
         EDC_LATENCY_SHARD_PARTITIONS="4",
         EDC_LATENCY_CLOCK="event",
         EDC_LATENCY_CHECKPOINT_INTERVAL="1s",
+        EDC_LATENCY_SESSION_TIMEOUT=TEST_SESSION_TIMEOUT,
     )
+
+
+# Workers in the tests use the shortest session brokers accept (agents/settings.py,
+# SESSION_TIMEOUT_RANGE_S): the embedded broker holds each JoinGroup for half the session
+# timeout, and a killed worker's shards move only once its session has expired. Measured at
+# the default 10 s: a worker owned its shards 10 s after its start (5 s of it in JoinGroup),
+# and 23 s after its start when another had just been killed; at 6 s, 8 s and 16 s.
+TEST_SESSION_TIMEOUT = "6s"
 
 
 @pytest.fixture(scope="module")

@@ -143,6 +143,10 @@ class LiveApp:
         self.app.timer(min(BROKER_PROBE_EVERY_S, settings.broker_unreachable_after / 3))(
             self.broker_watch.probe
         )
+        # And once at start: a timer first runs one interval after it, and until the first
+        # answer /readyz says "broker not reached yet", though the shards may be restored and
+        # events counted by then.
+        self.app.task(self.broker_watch.probe)
         self.endpoint = Endpoint(
             settings, self.store, self.health, self.gate, self.readiness, self.stalls
         )
@@ -291,6 +295,7 @@ class LiveApp:
 
     async def _on_shutdown(self, sender: Any, **_: Any) -> None:
         await self.checkpoints.final("stopping")
+        await self.checkpoints.close()
 
 
 def _timestamp_ms(message: Message) -> int | None:

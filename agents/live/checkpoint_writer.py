@@ -47,3 +47,16 @@ class CheckpointWriter:
             log.warning("%s: final checkpoint not written (%s)", why, type(error).__name__)
         else:
             log.warning("%s: final checkpoint of %d changed shard(s) written", why, written)
+
+    async def close(self) -> None:
+        """Stop the producer once the final checkpoint is written. Left running, it held the
+        worker's exit up by a second: at exit the loop waits up to 1 s for every task still
+        running (this producer's sender and connection) before it cancels them (mode's
+        Worker._gather_all). Bounded as the final checkpoint is: the broker may be gone."""
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        try:
+            await asyncio.wait_for(producer.stop(), self.session_timeout_s / 4)
+        except Exception as error:
+            log.warning("checkpoint producer not stopped (%s)", type(error).__name__)

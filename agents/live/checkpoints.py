@@ -236,16 +236,22 @@ class CheckpointReader:
     async def latest(self, shards: list[int]) -> dict[int, Checkpoint]:
         async with topic_reader(self.client_options) as consumer:
             count = len((await partitions_of(consumer, [self.topic]))[self.topic])
-            if not count:
-                return {}
-            by_partition: dict[int, list[int]] = {}
-            for shard in shards:
-                by_partition.setdefault(shard % count, []).append(shard)
-            out: dict[int, Checkpoint] = {}
-            for partition, wanted in sorted(by_partition.items()):
-                tp = TopicPartition(self.topic, partition)
-                out.update(await self._from_partition(consumer, tp, set(wanted)))
-            return out
+        if not count:
+            return {}
+        by_partition: dict[int, list[int]] = {}
+        for shard in shards:
+            by_partition.setdefault(shard % count, []).append(shard)
+        # Every partition at once, each with its own reader: read one after the other, each
+        # cost its offset look-ups and a last idle fetch, ~0.5 s even when empty (measured on
+        # the embedded broker), so a worker taking 8 shards waited 4 s before applying any.
+        found = await asyncio.gather(
+            *(self._latest_of(partition, set(wanted)) for partition, wanted in by_partition.items())
+        )
+        return {shard: checkpoint for part in found for shard, checkpoint in part.items()}
+
+    async def _latest_of(self, partition: int, wanted: set[int]) -> dict[int, Checkpoint]:
+        async with topic_reader(self.client_options) as consumer:
+            return await self._from_partition(consumer, TopicPartition(self.topic, partition), wanted)
 
     async def _from_partition(
         self, consumer: AIOKafkaConsumer, tp: TopicPartition, wanted: set[int]

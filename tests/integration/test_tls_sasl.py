@@ -18,6 +18,7 @@ from agents.cli import main
 from agents.harness.broker import produce_all
 from agents.harness.processes import WorkerSubprocess, input_topics, isolated_env
 from agents.settings import load_settings
+from tests.conftest import TEST_SESSION_TIMEOUT
 from tests.integration.both_replays import export_and_replay_both_ways
 from tests.integration.test_live_pipeline import wait_for_figures
 from tests.integration.workload import engine_figures, expected_engine, workload
@@ -36,6 +37,7 @@ def _tls_env(tls_broker: dict, cafile: Path) -> dict[str, str]:
         EDC_LATENCY_SHARD_PARTITIONS="4",
         EDC_LATENCY_CLOCK="event",
         EDC_LATENCY_CHECKPOINT_INTERVAL="1s",
+        EDC_LATENCY_SESSION_TIMEOUT=TEST_SESSION_TIMEOUT,
     )
 
 

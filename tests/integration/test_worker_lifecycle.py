@@ -11,6 +11,7 @@ import pytest
 from agents.harness.broker import EmbeddedBroker
 from agents.harness.processes import WorkerSubprocess, isolated_env
 from agents.harness.waiting import wait_for
+from tests.conftest import TEST_SESSION_TIMEOUT
 
 pytestmark = pytest.mark.integration
 
@@ -27,6 +28,7 @@ def test_readyz_follows_the_broker_while_healthz_stays_up():
             "edc-latency-ready",
             EDC_LATENCY_SHARD_PARTITIONS="2",
             EDC_LATENCY_BROKER_UNREACHABLE_AFTER="3s",
+            EDC_LATENCY_SESSION_TIMEOUT=TEST_SESSION_TIMEOUT,
         )
         with WorkerSubprocess(env) as worker:
             worker.wait_ready()
