@@ -243,15 +243,13 @@ def digits_timestamp_us(text: str) -> int | None:
     hour = _two_digits(text, 11)
     minute = _two_digits(text, 14)
     second = _two_digits(text, 17)
-    if century < 0 or years < 0 or not (1 <= month <= 12 and 1 <= day):
+    if century < 0 or years < 0 or not (1 <= month <= 12 and day >= 1):
         return None
     if not (0 <= hour <= 23 and 0 <= minute <= 59 and 0 <= second <= 59):
         return None
     year = century * 100 + years
-    if month == 2:
-        last = 29 if _is_leap(year) else 28
-    else:
-        last = 30 + ((month + month // 8) & 1)  # 31 for Jan, Mar, May, Jul, Aug, Oct, Dec
+    # 31 days in Jan, Mar, May, Jul, Aug, Oct, Dec: without a table, a Python object here.
+    last = (29 if _is_leap(year) else 28) if month == 2 else 30 + ((month + month // 8) & 1)
     if day > last:
         return None
     index = 19
