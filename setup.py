@@ -114,13 +114,23 @@ class OptionalCythonBuild(build_ext):
         for extension in self.extensions:
             target = Path(self.get_ext_fullpath(extension.name)).parent
             name = extension.name.rpartition(".")[2]
-            digest = hashlib.sha256(Path(_source(extension.name)).read_bytes()).hexdigest()
+            digest = source_digest(Path(_source(extension.name)))
             by_package.setdefault(target, {})[name] = digest
         for directory, modules in by_package.items():
             manifest = {"compiler": f"Cython {Cython.__version__}", "modules": modules}
             (directory / "_compiled.json").write_text(
                 json.dumps(manifest, indent=1, sort_keys=True) + "\n"
             )
+
+
+def source_digest(source: Path) -> str:
+    """schemas.compiled.source_digest, which the loader compares (a test keeps them equal):
+    the .py and the .pxd beside it, if any, so an edited .pxd is compiled again too."""
+    digest = hashlib.sha256(source.read_bytes())
+    declarations = source.with_suffix(".pxd")
+    if declarations.is_file():
+        digest.update(b"\0.pxd\0" + declarations.read_bytes())
+    return digest.hexdigest()
 
 
 def _c_size(extension: Extension) -> int:

@@ -1,8 +1,9 @@
 """Which of our modules run compiled, and the import hook that never lets a stale one run.
 
 The install (setup.py) compiles the hot modules of ``streams/`` and ``schemas/`` with
-Cython, from the very same ``.py`` files, and writes ``_compiled.json`` beside them: the
-SHA-256 of each source it compiled. The ``.py`` stays the reference. Python alone would
+Cython, from the very same ``.py`` files (typed by a ``.pxd`` beside one where it pays),
+and writes ``_compiled.json`` beside them: the SHA-256 of each source it compiled, its
+``.pxd`` included. The ``.py`` stays the reference. Python alone would
 load an extension module before the ``.py`` of the same name, so an edited source
 (an editable install compiles in the checkout) would silently run the old compiled
 code; this finder loads the extension only while its recorded hash equals the source's,
@@ -49,6 +50,18 @@ def _manifest(directory: str) -> dict[str, object]:
     return found
 
 
+def source_digest(source: Path) -> str:
+    """SHA-256 of what a module is compiled from: its ``.py`` and, if there is one, the
+    ``.pxd`` beside it (Cython's C types for it). setup.py records the same digest (its own
+    copy of this function: the build cannot import the package); an edited or removed
+    ``.pxd`` changes it too, so its stale extension is never loaded."""
+    digest = hashlib.sha256(source.read_bytes())
+    declarations = source.with_suffix(".pxd")
+    if declarations.is_file():
+        digest.update(b"\0.pxd\0" + declarations.read_bytes())
+    return digest.hexdigest()
+
+
 def _extension(directory: Path, name: str) -> Path | None:
     for suffix in EXTENSION_SUFFIXES:
         candidate = directory / f"{name}{suffix}"
@@ -60,7 +73,8 @@ def _extension(directory: Path, name: str) -> Path | None:
 def choose(fullname: str, directory: Path) -> tuple[Path, bool, str]:
     """The file to load for ``fullname`` in ``directory``: (path, compiled?, why).
 
-    Compiled only if the manifest names the module with the SHA-256 of today's source.
+    Compiled only if the manifest names the module with the digest of today's source
+    (``source_digest``: the ``.py`` and its ``.pxd``).
     """
     name = fullname.rpartition(".")[2]
     source = directory / f"{name}.py"
@@ -72,7 +86,7 @@ def choose(fullname: str, directory: Path) -> tuple[Path, bool, str]:
         return source, False, "" if expected is None else "interpreted: its build failed"
     if forced_interpreted():
         return source, False, f"interpreted: {INTERPRETED_ENV} is set"
-    if expected != hashlib.sha256(source.read_bytes()).hexdigest():
+    if expected != source_digest(source):
         warnings.warn(
             f"{fullname}: the compiled module is older than {source.name} (or unrecorded); "
             "running the source. Reinstall to compile it again.",

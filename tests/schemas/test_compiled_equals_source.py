@@ -32,7 +32,8 @@ import sys, orjson
 from msgspec import to_builtins
 from schemas import parse_event
 from schemas.compiled import STATUS
-from schemas.timestamps import TimestampFormatter, format_timestamp, parse_timestamp_us, utc_timestamp_us
+from schemas.timestamps import TimestampFormatter, format_timestamp, parse_timestamp_us
+from schemas.timestamps import digits_timestamp_us, offset_timestamp_us, utc_timestamp_us
 assert "compiled" not in STATUS.values(), STATUS
 def outcome(kind, argument):
     if kind == "parse":
@@ -45,7 +46,8 @@ def outcome(kind, argument):
             parsed = parse_timestamp_us(argument)
         except ValueError as error:
             parsed = str(error)
-        return [utc_timestamp_us(argument), parsed]
+        fast = [f(argument) for f in (utc_timestamp_us, offset_timestamp_us, digits_timestamp_us)]
+        return [*fast, parsed]
     return [format_timestamp(argument), TimestampFormatter()(argument)]
 for line in sys.stdin.buffer:
     limit, kind, argument = orjson.loads(line)
@@ -106,14 +108,27 @@ def test_hostile_values_are_refused_alike(reference, payload):
     assert _parsed(payload) == reference("parse", payload.hex())
 
 
-@settings(max_examples=500, deadline=None)
-@given(st.one_of(instants.flatmap(timestamps), st.text(max_size=40)))
+# Timestamps as producers write them, near misses of their shape, and any text.
+_NEAR_TIMESTAMPS = st.one_of(
+    instants.flatmap(timestamps),
+    st.text(alphabet="0123456789-:T+.Zz _²٣", min_size=18, max_size=36),
+    st.text(max_size=40),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_NEAR_TIMESTAMPS)
 def test_timestamps_parse_alike(reference, text):
+    # Compiled, parse_timestamp_us takes the typed character path (schemas/timestamps.pxd);
+    # the source takes its cached one: equal instants, and the same words for a refusal.
     try:
         parsed: object = schemas.timestamps.parse_timestamp_us(text)
     except ValueError as error:
         parsed = str(error)
-    assert [schemas.timestamps.utc_timestamp_us(text), parsed] == reference("timestamp", text)
+    module = schemas.timestamps
+    fast = [f(text) for f in (module.utc_timestamp_us, module.offset_timestamp_us,
+                              module.digits_timestamp_us)]  # fmt: skip
+    assert [*fast, parsed] == reference("timestamp", text)
 
 
 @settings(max_examples=300, deadline=None)

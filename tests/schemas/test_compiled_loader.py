@@ -14,7 +14,7 @@ import pytest
 
 import streams.engine
 from schemas import compiled
-from schemas.compiled import INTERPRETED_ENV, MANIFEST, choose
+from schemas.compiled import INTERPRETED_ENV, MANIFEST, choose, source_digest
 
 
 def _package(tmp_path: Path, recorded: str | None, extension: bool = True) -> Path:
@@ -48,6 +48,29 @@ def test_an_edited_source_runs_instead_of_its_stale_compiled_module(tmp_path, mo
     (directory / MANIFEST).write_text(json.dumps({"modules": {"mod": _sha(directory)}}))
     (directory / "mod.py").write_text("VALUE = 2  # edited after the install compiled it\n")
     with pytest.warns(RuntimeWarning, match=r"pkg\.mod: the compiled module is older than mod\.py"):
+        path, is_compiled, why = choose("pkg.mod", directory)
+    assert (path.name, is_compiled) == ("mod.py", False)
+    assert why == "interpreted: the source changed since it was compiled"
+
+
+@pytest.mark.parametrize("edit", ["edited", "removed"])
+def test_an_edited_pxd_runs_the_source_instead_of_its_stale_compiled_module(
+    tmp_path, monkeypatch, edit
+):
+    """A .pxd types its module for Cython: its extension is stale once the .pxd changes."""
+    monkeypatch.delenv(INTERPRETED_ENV, raising=False)
+    directory = _package(tmp_path, recorded=None)
+    declarations = directory / "mod.pxd"
+    declarations.write_text("cdef long VALUE\n")
+    recorded = source_digest(directory / "mod.py")
+    assert recorded != _sha(directory)  # the .pxd is part of the digest
+    (directory / MANIFEST).write_text(json.dumps({"modules": {"mod": recorded}}))
+    assert choose("pkg.mod", directory)[1:] == (True, "compiled")
+    if edit == "edited":
+        declarations.write_text("cdef int VALUE\n")
+    else:
+        declarations.unlink()
+    with pytest.warns(RuntimeWarning, match=r"pkg\.mod: the compiled module is older"):
         path, is_compiled, why = choose("pkg.mod", directory)
     assert (path.name, is_compiled) == ("mod.py", False)
     assert why == "interpreted: the source changed since it was compiled"
@@ -112,12 +135,17 @@ def test_the_version_says_which_one_runs():
         assert printed.endswith("compiled core: false; interpreted: no module was compiled at install)")
 
 
-def _build(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    """setup.py's build step on a one-line package, in place, as the editable install runs it."""
+def _build(
+    tmp_path: Path, declarations: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """setup.py's build step on a one-line package, in place, as the editable install runs it;
+    with ``declarations``, a ``mod.pxd`` beside it (C types for Cython)."""
     package = tmp_path / "pkg"
     package.mkdir()
     (package / "__init__.py").write_text("")
     (package / "mod.py").write_text("def twice(n):\n    return 2 * n\n")
+    if declarations is not None:
+        (package / "mod.pxd").write_text(declarations)
     repository = Path(__file__).resolve().parents[2]
     script = (
         f"import sys; sys.path.insert(0, {str(repository)!r}); "
@@ -149,4 +177,16 @@ def test_a_build_records_the_hash_of_the_source_it_compiled(tmp_path, monkeypatc
     assert built.returncode == 0, built.stderr
     manifest = json.loads((tmp_path / "pkg" / MANIFEST).read_text())
     assert manifest["modules"] == {"mod": _sha(tmp_path / "pkg")}
+    assert choose("pkg.mod", tmp_path / "pkg")[1:] == (True, "compiled")
+
+
+def test_a_build_records_the_digest_the_loader_compares_pxd_included(tmp_path, monkeypatch):
+    """setup.py keeps its own copy of the digest (the build cannot import the package): both
+    must cover the .pxd, or an extension built from it would never be loaded."""
+    monkeypatch.delenv(INTERPRETED_ENV, raising=False)
+    built = _build(tmp_path, declarations="cpdef long twice(long n)\n")
+    assert built.returncode == 0, built.stderr
+    manifest = json.loads((tmp_path / "pkg" / MANIFEST).read_text())
+    assert manifest["modules"] == {"mod": source_digest(tmp_path / "pkg" / "mod.py")}
+    assert manifest["modules"]["mod"] != _sha(tmp_path / "pkg")
     assert choose("pkg.mod", tmp_path / "pkg")[1:] == (True, "compiled")

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from schemas.timestamps import (
     _RFC3339,
     TimestampFormatter,
+    digits_timestamp_us,
     format_timestamp,
     offset_timestamp_us,
     parse_timestamp_us,
@@ -92,13 +93,14 @@ def _shaped(suffixes: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
     )
 
 
-@settings(max_examples=2000)
-@given(
-    st.one_of(
-        st.text(alphabet="0123456789-:TZtz.+ _²٣", min_size=18, max_size=30),
-        _shaped(st.sampled_from(["Z", "", "z", "ZZ", " Z", "+00:00", "Z\n"])),
-    )
+_UTC_SHAPED = st.one_of(
+    st.text(alphabet="0123456789-:TZtz.+ _²٣", min_size=18, max_size=30),
+    _shaped(st.sampled_from(["Z", "", "z", "ZZ", " Z", "+00:00", "Z\n"])),
 )
+
+
+@settings(max_examples=2000)
+@given(_UTC_SHAPED)
 def test_cached_fast_path_is_as_strict_as_the_regular_expression(text):
     # utc_timestamp_us answers from caches of validated dates and clocks: a hit must
     # never accept what the regular expression and the calendar reject.
@@ -190,23 +192,90 @@ def test_the_last_clock_and_offset_values_are_exact_integers():
     assert (type(west), west) == (int, parse_timestamp_us("2026-01-01T01:30:00Z"))
 
 
-@settings(max_examples=2000)
-@given(
-    st.one_of(
-        st.text(alphabet="0123456789-:T+.Z _²٣", min_size=23, max_size=36),
-        _shaped(
-            st.one_of(
-                st.sampled_from(["+00:00", "-00:00", "+23:59", "-24:00", "+05:60", "+5:30",
-                                 "+05:3٣", "+05:30 ", "Z", "", "+0530", "±05:30"]),
-                st.builds(
-                    lambda sign, hours, minutes: f"{sign}{hours:02d}:{minutes:02d}",
-                    st.sampled_from("+-"), st.integers(0, 99), st.integers(0, 99),
-                ),
+_OFFSET_SHAPED = st.one_of(
+    st.text(alphabet="0123456789-:T+.Z _²٣", min_size=23, max_size=36),
+    _shaped(
+        st.one_of(
+            st.sampled_from(["+00:00", "-00:00", "+23:59", "-24:00", "+05:60", "+5:30",
+                             "+05:3٣", "+05:30 ", "Z", "", "+0530", "±05:30"]),
+            st.builds(
+                lambda sign, hours, minutes: f"{sign}{hours:02d}:{minutes:02d}",
+                st.sampled_from("+-"), st.integers(0, 99), st.integers(0, 99),
             ),
         ),
-    )
-)
+    ),
+)  # fmt: skip
+
+
+@settings(max_examples=2000)
+@given(_OFFSET_SHAPED)
 def test_offset_fast_path_is_as_strict_as_the_regular_expression(text):
     # The fast path of "±hh:mm" must accept exactly what the general parser accepts in
     # that shape, at the same instant; None hands every other text to the general parser.
     _agrees_with_the_reference(offset_timestamp_us, text, with_offset=True)
+
+
+def _either_shape(text: str) -> int | None:
+    """The reference for a fast path of both shapes: the "Z" one's instant, else the offset's."""
+    utc = _reference(text, with_offset=False)
+    return utc if utc is not None else _reference(text, with_offset=True)
+
+
+@settings(max_examples=3000)
+@given(st.one_of(_UTC_SHAPED, _OFFSET_SHAPED))
+def test_character_fast_path_is_as_strict_as_the_regular_expression(text):
+    # digits_timestamp_us is the compiled build's fast path (C characters and integers,
+    # schemas/timestamps.pxd), run here as Python; tests/schemas/test_compiled_equals_source.py
+    # holds the compiled one to this one.
+    assume(not text.startswith("0000"))  # valid for us, before datetime's year 1
+    fast = digits_timestamp_us(text)
+    assert fast == _either_shape(text)
+    if fast is not None:
+        assert parse_timestamp_us(text) == fast
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0000-01-01T00:00:00Z",  # the contract's first instant: C floor division of year -1
+        "0000-02-29T23:59:59.999999999+23:59",  # year 0 is a leap year
+        "0000-03-01T00:00:00-00:01",
+        "9999-12-31T23:59:59.9999999-23:59",  # the last: 64-bit microseconds with room
+        "1969-12-31T23:59:59.999999Z",  # day -1 and the microseconds before the epoch
+        "2024-02-29T00:00:00Z",
+        "2100-02-28T12:00:00+00:00",
+        "2026-04-30T00:00:00.1Z",
+        "2026-01-05T07:15:55.792756Z",
+    ],
+)
+def test_the_character_fast_path_reads_the_calendar_s_ends_as_the_cached_one(text):
+    """Years 0000 and 9999 too, which datetime (the reference above) cannot hold."""
+    cached = utc_timestamp_us(text)
+    if cached is None:
+        cached = offset_timestamp_us(text)
+    assert cached is not None
+    assert digits_timestamp_us(text) == cached
+
+
+def test_a_str_subclass_parses_as_its_text():
+    """The compiled fast path takes a str exactly; parse_timestamp_us takes any str."""
+
+    class Text(str):
+        __slots__ = ()
+
+    assert parse_timestamp_us(Text("2026-01-05T09:12:44+01:00")) == 1_767_600_764_000_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0000-02-30T00:00:00Z", "2100-02-29T00:00:00Z", "2026-04-31T00:00:00Z", "2026-00-01T00:00:00Z",
+     "2026-13-01T00:00:00Z", "2026-01-00T00:00:00Z", "2026-01-01T24:00:00Z", "2026-01-01T00:60:00Z",
+     "2026-01-01T00:00:60Z", "2026-01-01T00:00:00+24:00", "2026-01-01T00:00:00+00:60",
+     "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00", "2026-01-01t00:00:00Z", "2026-01-01T00:00:00z",
+     "2026-01-01 00:00:00Z", "2026-01-01T00:00:00.1_2Z", "2026-01-01T00:00:00+01:00Z"],
+)  # fmt: skip
+def test_the_character_fast_path_leaves_every_refusal_to_the_general_parser(text):
+    """None: parse_timestamp_us then words the refusal as it always did."""
+    assert digits_timestamp_us(text) is None
+    with pytest.raises(ValueError):
+        parse_timestamp_us(text)
