@@ -207,10 +207,11 @@ def offset_timestamp_us(text: str) -> int | None:
 
 
 # The compiled module's fast path: the same shapes read character by character, with C
-# integers and C characters (schemas/timestamps.pxd types these three functions). No
-# slice, no look-up, no Python int until the result: ~0.5 µs a timestamp became tens of
-# ns. Interpreted, the cached path above is the faster one, so each build uses its own;
-# the equality properties hold them to the same answers.
+# integers and C characters (schemas/timestamps.pxd types these three functions and the
+# calendar's two above). No slice, no look-up, no Python int until the result: ~0.54 µs a
+# timestamp became ~0.15, its Python call included (BENCHMARKS.md, "Timestamps in C").
+# Interpreted, the cached path above is the faster one (1.2 µs against 5.6), so each build
+# uses its own; the equality properties hold them to the same answers.
 def _digit(text: str, index: int) -> int:
     """The ASCII digit at ``index`` as its value, else -1 (a letter, "²", another
     script's digit: the regular expression's ``\\d`` is ASCII only)."""

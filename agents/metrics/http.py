@@ -287,7 +287,13 @@ class MetricsServer:
             ready.set_exception(error)
             return
         ready.set_result(None)
-        loop.run_forever()
+        try:
+            loop.run_forever()
+        finally:
+            # The executor's threads (renders, collections) end with the server, not once a
+            # full garbage collection happens to free the loop.
+            loop.run_until_complete(loop.shutdown_default_executor())
+            loop.close()
 
     def stop(self) -> None:
         loop, server, web_server = self.loop, self._server, self._web

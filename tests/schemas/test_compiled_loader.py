@@ -190,3 +190,20 @@ def test_a_build_records_the_digest_the_loader_compares_pxd_included(tmp_path, m
     assert manifest["modules"] == {"mod": source_digest(tmp_path / "pkg" / "mod.py")}
     assert manifest["modules"]["mod"] != _sha(tmp_path / "pkg")
     assert choose("pkg.mod", tmp_path / "pkg")[1:] == (True, "compiled")
+
+
+def test_the_timestamps_source_runs_without_cython_installed():
+    """schemas/timestamps.py asks Cython whether it runs compiled; without Cython it is the
+    interpreted module it always was (an install without the build requirement)."""
+    import os
+
+    script = (
+        "import sys; sys.modules['cython'] = None\n"  # `import cython` raises ImportError
+        "from schemas.timestamps import _COMPILED, parse_timestamp_us\n"
+        "print(_COMPILED, parse_timestamp_us('2026-01-05T09:12:44.5+01:00'))\n"
+    )
+    env = {**os.environ, INTERPRETED_ENV: "1"}
+    ran = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True
+    )
+    assert ran.stdout.split() == ["False", "1767600764500000"]
