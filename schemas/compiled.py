@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -49,6 +50,35 @@ def _manifest(directory: str) -> dict[str, object]:
     return found
 
 
+def source_digest(source: Path, _within: frozenset[Path] = frozenset()) -> str:
+    """What ``_compiled.json`` records of a compiled module's source: the SHA-256 of its
+    ``.py``, and, when a ``.pxd`` beside it declares C types for it, of that ``.pxd`` and
+    of every module of ours it cimports (their own digests, recursively). An edited
+    ``.pxd`` changes the digest as an edited ``.py`` does, and a module compiled against
+    another's C layout (a cimport) runs interpreted with it, never beside a stale one.
+    setup.py records the digests with this very function.
+    """
+    code = source.read_bytes()
+    declarations = source.with_suffix(".pxd")
+    if not declarations.is_file():
+        return hashlib.sha256(code).hexdigest()
+    text = declarations.read_bytes()
+    digest = hashlib.sha256(code + b"\0" + text)
+    root = source.parent.parent  # the packages are top-level: streams/, schemas/
+    names = {a or b for a, b in _CIMPORT.findall(text.decode())}
+    for name in sorted(names):
+        imported = root / (name.replace(".", "/") + ".py")
+        # Ours only: Cython's own (cython, libc, cpython) are no file here.
+        if imported.is_file() and imported not in _within:
+            cover = source_digest(imported, _within | {source})
+            digest.update(f"\0{name}\0{cover}".encode())
+    return digest.hexdigest()
+
+
+# "from streams.tally cimport Tally" or "cimport streams.tally", in a .pxd
+_CIMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+cimport\b|cimport\s+([\w.]+))", re.MULTILINE)
+
+
 def _extension(directory: Path, name: str) -> Path | None:
     for suffix in EXTENSION_SUFFIXES:
         candidate = directory / f"{name}{suffix}"
@@ -72,7 +102,7 @@ def choose(fullname: str, directory: Path) -> tuple[Path, bool, str]:
         return source, False, "" if expected is None else "interpreted: its build failed"
     if forced_interpreted():
         return source, False, f"interpreted: {INTERPRETED_ENV} is set"
-    if expected != hashlib.sha256(source.read_bytes()).hexdigest():
+    if expected != source_digest(source):
         warnings.warn(
             f"{fullname}: the compiled module is older than {source.name} (or unrecorded); "
             "running the source. Reinstall to compile it again.",

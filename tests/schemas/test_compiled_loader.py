@@ -53,6 +53,43 @@ def test_an_edited_source_runs_instead_of_its_stale_compiled_module(tmp_path, mo
     assert why == "interpreted: the source changed since it was compiled"
 
 
+def test_an_edited_pxd_runs_the_source_instead_of_its_stale_compiled_module(tmp_path, monkeypatch):
+    """A .pxd declares the C layout the extension was compiled with: editing it (or the
+    .py or .pxd of a module it cimports) leaves the compiled module stale too."""
+    monkeypatch.delenv(INTERPRETED_ENV, raising=False)
+    directory = _package(tmp_path, recorded=None)
+    (directory / "mod.pxd").write_text("from pkg.other cimport Other\ncimport cython\n")
+    (directory / "other.py").write_text("class Other:\n    pass\n")
+    (directory / "other.pxd").write_text("cdef class Other:\n    pass\n")
+    recorded = compiled.source_digest(directory / "mod.py")
+    (directory / MANIFEST).write_text(json.dumps({"modules": {"mod": recorded}}))
+    assert recorded != _sha(directory)  # the .pxd is covered, not the .py alone
+    assert choose("pkg.mod", directory)[1:] == (True, "compiled")
+    for edited, text in [
+        ("mod.pxd", "from pkg.other cimport Other\ncimport cython\n# edited\n"),
+        ("other.pxd", "cdef class Other:\n    cdef public object value\n"),
+        ("other.py", "class Other:\n    value = None\n"),
+    ]:
+        before = (directory / edited).read_text()
+        (directory / edited).write_text(text)
+        with pytest.warns(RuntimeWarning, match=r"pkg\.mod: the compiled module is older"):
+            path, is_compiled, why = choose("pkg.mod", directory)
+        assert (path.name, is_compiled) == ("mod.py", False), edited
+        assert why == "interpreted: the source changed since it was compiled"
+        (directory / edited).write_text(before)
+        assert choose("pkg.mod", directory)[1] is True
+
+
+def test_the_build_records_what_the_loader_checks():
+    """setup.py's manifest digest is the loader's own (one rule for .py and .pxd)."""
+    import setup
+
+    repository = Path(__file__).resolve().parents[2]
+    for module in ("streams/engine.py", "streams/latency.py", "streams/config.py"):
+        source = repository / module
+        assert setup._source_digest(source) == compiled.source_digest(source)
+
+
 def test_an_extension_without_a_record_is_not_trusted(tmp_path, monkeypatch):
     monkeypatch.delenv(INTERPRETED_ENV, raising=False)
     directory = _package(tmp_path, recorded=None)
