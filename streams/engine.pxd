@@ -5,11 +5,13 @@ cimport cython
 
 from streams.dedupe cimport EventIdMemory
 from streams.latency cimport DashboardLedger
+from streams.queries cimport QueryLedger
 from streams.visits cimport VisitLedger
 
 
 cdef class StudyState:
-    cdef public object sla_us, first_seen_us, queries
+    cdef public object sla_us, first_seen_us
+    cdef public QueryLedger queries
     cdef public VisitLedger visits
     cdef public dict dashboards, pipelines
     cdef public tuple ledgers, staged
