@@ -214,7 +214,7 @@ class Engine:
         if retention is None:
             seen[event_id] = 0  # never pruned, so not filed by hour either
         # EventIdMemory.remember, its common case; US_PER_HOUR written out (streams/latency.py)
-        elif time_us // 3_600_000_000 == ids.hour:
+        elif time_us // 60_000_000 // 60 == ids.hour:
             seen[event_id] = ids.hour
             ids.hour_ids.append(event_id)
         else:

@@ -72,14 +72,20 @@ def test_every_slot_of_a_typed_class_is_declared_in_its_pxd():
 
 
 def test_the_hour_written_out_in_the_hot_paths_is_the_hour():
-    """streams/latency.py, engine.py and dedupe.py divide by the hour as a literal (a C
-    division when compiled): it must stay the hour the rest of the code files by."""
+    """streams/latency.py, engine.py and dedupe.py divide by the hour in two literal steps
+    (C divisions when compiled): they must make the hour the rest of the code files by."""
     from pathlib import Path
 
     from schemas.timestamps import US_PER_HOUR
     from streams.latency import BUCKET_US
 
-    assert BUCKET_US == US_PER_HOUR == 3_600_000_000
+    assert BUCKET_US == US_PER_HOUR == 60_000_000 * 60
     for module in ("latency", "engine", "dedupe"):
         source = (Path(streams.engine.__file__).parent / f"{module}.py").read_text()
-        assert "// 3_600_000_000" in source, module
+        assert "// 60_000_000 // 60" in source, module
+
+
+@given(st.integers(min_value=-(2**64), max_value=2**64))
+def test_dividing_in_two_steps_is_dividing_by_the_hour(instant):
+    # Floor division by a then by b is floor division by a * b, negative instants too.
+    assert instant // 60_000_000 // 60 == instant // 3_600_000_000
