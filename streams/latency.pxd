@@ -13,10 +13,15 @@ cdef class GroupLedger:
 
     cpdef _record_published(self, key, record_id, published_us)
     cpdef lower_published(self, key, published_us)
+    # count, within, withdrawn: keys of this one call, so a C count cannot overflow.
     @cython.locals(pending=dict, published_buckets=dict, records_by_bucket=dict,
-                   max_published=dict, tally=Tally, entries=dict, published=dict, records=list)
+                   max_published=dict, tally=Tally, entries=dict, published=dict, records=list,
+                   counts=list, count=cython.Py_ssize_t, within=cython.Py_ssize_t,
+                   withdrawn=cython.Py_ssize_t)
     cpdef publish_keys(self, keys, published_us, due_before)
-    @cython.locals(pending=dict, tally=Tally, entries=dict, covered=dict, published=dict)
+    @cython.locals(pending=dict, tally=Tally, entries=dict, covered=dict, published=dict,
+                   counts=list, count=cython.Py_ssize_t, within=cython.Py_ssize_t,
+                   withdrawn=cython.Py_ssize_t)
     cpdef cover_up_to(self, cutoff_us, published_us, due_before)
 
 
