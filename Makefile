@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 # setup.py compiles the hot modules (Cython, from their .py) when a C compiler is present;
 # an edited source compiles again here (until then the loader runs the .py, warning once).
-$(STAMP): pyproject.toml setup.py $(wildcard streams/*.py schemas/*.py)
+$(STAMP): pyproject.toml setup.py $(wildcard streams/*.py schemas/*.py streams/*.pxd schemas/*.pxd)
 	-@./deploy/install-compiler.sh $(PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip

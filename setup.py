@@ -9,11 +9,13 @@ the install still succeeds, interpreted, and says so once.
 
 from __future__ import annotations
 
-import hashlib
+import functools
+import importlib.util
 import json
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -114,7 +116,7 @@ class OptionalCythonBuild(build_ext):
         for extension in self.extensions:
             target = Path(self.get_ext_fullpath(extension.name)).parent
             name = extension.name.rpartition(".")[2]
-            digest = source_digest(Path(_source(extension.name)))
+            digest = _source_digest(Path(_source(extension.name)))
             by_package.setdefault(target, {})[name] = digest
         for directory, modules in by_package.items():
             manifest = {"compiler": f"Cython {Cython.__version__}", "modules": modules}
@@ -123,14 +125,19 @@ class OptionalCythonBuild(build_ext):
             )
 
 
-def source_digest(source: Path) -> str:
-    """schemas.compiled.source_digest, which the loader compares (a test keeps them equal):
-    the .py and the .pxd beside it, if any, so an edited .pxd is compiled again too."""
-    digest = hashlib.sha256(source.read_bytes())
-    declarations = source.with_suffix(".pxd")
-    if declarations.is_file():
-        digest.update(b"\0.pxd\0" + declarations.read_bytes())
-    return digest.hexdigest()
+@functools.cache
+def _loader() -> ModuleType:
+    # schemas/compiled.py read from its file: the build's environment lacks our dependencies.
+    path = Path(__file__).resolve().parent / "schemas" / "compiled.py"
+    spec = importlib.util.spec_from_file_location("_edc_latency_loader", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def _source_digest(source: Path) -> str:
+    """The loader's own rule (``source_digest``: the .py, its .pxd and what that cimports)."""
+    return _loader().source_digest(source)  # type: ignore[no-any-return]
 
 
 def _c_size(extension: Extension) -> int:

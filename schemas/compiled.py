@@ -1,9 +1,8 @@
 """Which of our modules run compiled, and the import hook that never lets a stale one run.
 
 The install (setup.py) compiles the hot modules of ``streams/`` and ``schemas/`` with
-Cython, from the very same ``.py`` files (typed by a ``.pxd`` beside one where it pays),
-and writes ``_compiled.json`` beside them: the SHA-256 of each source it compiled, its
-``.pxd`` included. The ``.py`` stays the reference. Python alone would
+Cython, from the very same ``.py`` files, and writes ``_compiled.json`` beside them: the
+SHA-256 of each source it compiled. The ``.py`` stays the reference. Python alone would
 load an extension module before the ``.py`` of the same name, so an edited source
 (an editable install compiles in the checkout) would silently run the old compiled
 code; this finder loads the extension only while its recorded hash equals the source's,
@@ -16,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import sys
 import warnings
 from collections.abc import Sequence
@@ -50,16 +50,33 @@ def _manifest(directory: str) -> dict[str, object]:
     return found
 
 
-def source_digest(source: Path) -> str:
-    """SHA-256 of what a module is compiled from: its ``.py`` and, if there is one, the
-    ``.pxd`` beside it (Cython's C types for it). setup.py records the same digest (its own
-    copy of this function: the build cannot import the package); an edited or removed
-    ``.pxd`` changes it too, so its stale extension is never loaded."""
-    digest = hashlib.sha256(source.read_bytes())
+def source_digest(source: Path, _within: frozenset[Path] = frozenset()) -> str:
+    """What ``_compiled.json`` records of a compiled module's source: the SHA-256 of its
+    ``.py``, and, when a ``.pxd`` beside it declares C types for it, of that ``.pxd`` and
+    of every module of ours it cimports (their own digests, recursively). An edited
+    ``.pxd`` changes the digest as an edited ``.py`` does, and a module compiled against
+    another's C layout (a cimport) runs interpreted with it, never beside a stale one.
+    setup.py records the digests with this very function.
+    """
+    code = source.read_bytes()
     declarations = source.with_suffix(".pxd")
-    if declarations.is_file():
-        digest.update(b"\0.pxd\0" + declarations.read_bytes())
+    if not declarations.is_file():
+        return hashlib.sha256(code).hexdigest()
+    text = declarations.read_bytes()
+    digest = hashlib.sha256(code + b"\0" + text)
+    root = source.parent.parent  # the packages are top-level: streams/, schemas/
+    names = {a or b for a, b in _CIMPORT.findall(text.decode())}
+    for name in sorted(names):
+        imported = root / (name.replace(".", "/") + ".py")
+        # Ours only: Cython's own (cython, libc, cpython) are no file here.
+        if imported.is_file() and imported not in _within:
+            cover = source_digest(imported, _within | {source})
+            digest.update(f"\0{name}\0{cover}".encode())
     return digest.hexdigest()
+
+
+# "from streams.tally cimport Tally" or "cimport streams.tally", in a .pxd
+_CIMPORT = re.compile(r"^\s*(?:from\s+([\w.]+)\s+cimport\b|cimport\s+([\w.]+))", re.MULTILINE)
 
 
 def _extension(directory: Path, name: str) -> Path | None:
@@ -73,8 +90,7 @@ def _extension(directory: Path, name: str) -> Path | None:
 def choose(fullname: str, directory: Path) -> tuple[Path, bool, str]:
     """The file to load for ``fullname`` in ``directory``: (path, compiled?, why).
 
-    Compiled only if the manifest names the module with the digest of today's source
-    (``source_digest``: the ``.py`` and its ``.pxd``).
+    Compiled only if the manifest names the module with the SHA-256 of today's source.
     """
     name = fullname.rpartition(".")[2]
     source = directory / f"{name}.py"

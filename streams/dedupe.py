@@ -38,7 +38,7 @@ class EventIdMemory:
 
     def remember(self, event_id: str, time_us: int) -> None:
         """File an id not seen before under the hour of its event time."""
-        hour = time_us // US_PER_HOUR
+        hour = time_us // 60_000_000 // 60  # US_PER_HOUR written out (streams/latency.py)
         if hour == self.hour:
             self.seen[event_id] = self.hour  # type: ignore[assignment]
             self.hour_ids.append(event_id)

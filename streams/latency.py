@@ -48,6 +48,13 @@ from streams.publish_times import note_publish_time
 from streams.tally import Tally
 
 BUCKET_US = US_PER_HOUR
+# The per-entry divisions below divide by BUCKET_US in two steps of literals
+# (``// 60_000_000 // 60``: floor division by a then b is floor division by a * b for any
+# int): compiled (setup.py), Cython divides an int by a literal below 2**30 in C, with
+# Python's floor rule, where dividing by the global (two 30-bit digits) goes through
+# CPython's long division (~780 instructions); interpreted, two one-digit divisions are
+# cheaper than that one too.
+# tests/streams/test_compiled_equals_source.py holds the literals to BUCKET_US.
 GroupKey = tuple[str, ...]
 
 # Entry key layout: entered_us << 96 | seq << 32 | group index. Keys order by entry
@@ -159,7 +166,7 @@ class GroupLedger:
 
     def _record_published(self, key: int, record_id: str, published_us: int) -> None:
         entered_us = key >> ENTERED_SHIFT
-        bucket = entered_us // BUCKET_US
+        bucket = entered_us // 60_000_000 // 60  # BUCKET_US
         entries = self.published.get(bucket)
         if entries is None:
             self.published[bucket] = {key: published_us}
@@ -209,7 +216,7 @@ class GroupLedger:
         records: list[str] = []
         for key in keys:
             entered_us = key >> ENTERED_SHIFT
-            hour = entered_us // BUCKET_US
+            hour = entered_us // 60_000_000 // 60  # BUCKET_US
             if hour != bucket:
                 bucket = hour
                 entries = pending.get(bucket)
@@ -570,7 +577,7 @@ class DashboardLedger:
                     if best is None or candidate < best:
                         best = candidate
         if best is None:
-            bucket = entered_us // BUCKET_US
+            bucket = entered_us // 60_000_000 // 60  # BUCKET_US
             pending = group.pending.get(bucket)
             if pending is None:
                 group.pending[bucket] = {key: record_id}

@@ -53,10 +53,45 @@ def test_an_edited_source_runs_instead_of_its_stale_compiled_module(tmp_path, mo
     assert why == "interpreted: the source changed since it was compiled"
 
 
+def test_an_edited_pxd_runs_the_source_instead_of_its_stale_compiled_module(tmp_path, monkeypatch):
+    """A .pxd declares the C layout the extension was compiled with: editing it (or the
+    .py or .pxd of a module it cimports) leaves the compiled module stale too."""
+    monkeypatch.delenv(INTERPRETED_ENV, raising=False)
+    directory = _package(tmp_path, recorded=None)
+    (directory / "mod.pxd").write_text("from pkg.other cimport Other\ncimport cython\n")
+    (directory / "other.py").write_text("class Other:\n    pass\n")
+    (directory / "other.pxd").write_text("cdef class Other:\n    pass\n")
+    recorded = compiled.source_digest(directory / "mod.py")
+    (directory / MANIFEST).write_text(json.dumps({"modules": {"mod": recorded}}))
+    assert recorded != _sha(directory)  # the .pxd is covered, not the .py alone
+    assert choose("pkg.mod", directory)[1:] == (True, "compiled")
+    for edited, text in [
+        ("mod.pxd", "from pkg.other cimport Other\ncimport cython\n# edited\n"),
+        ("other.pxd", "cdef class Other:\n    cdef public object value\n"),
+        ("other.py", "class Other:\n    value = None\n"),
+    ]:
+        before = (directory / edited).read_text()
+        (directory / edited).write_text(text)
+        with pytest.warns(RuntimeWarning, match=r"pkg\.mod: the compiled module is older"):
+            path, is_compiled, why = choose("pkg.mod", directory)
+        assert (path.name, is_compiled) == ("mod.py", False), edited
+        assert why == "interpreted: the source changed since it was compiled"
+        (directory / edited).write_text(before)
+        assert choose("pkg.mod", directory)[1] is True
+
+
+def test_the_build_records_what_the_loader_checks():
+    """setup.py's manifest digest is the loader's own (one rule for .py and .pxd)."""
+    import setup
+
+    repository = Path(__file__).resolve().parents[2]
+    for module in ("streams/engine.py", "streams/latency.py", "streams/config.py"):
+        source = repository / module
+        assert setup._source_digest(source) == compiled.source_digest(source)
+
+
 @pytest.mark.parametrize("edit", ["edited", "removed"])
-def test_an_edited_pxd_runs_the_source_instead_of_its_stale_compiled_module(
-    tmp_path, monkeypatch, edit
-):
+def test_a_changed_or_removed_pxd_runs_the_source(tmp_path, monkeypatch, edit):
     """A .pxd types its module for Cython: its extension is stale once the .pxd changes."""
     monkeypatch.delenv(INTERPRETED_ENV, raising=False)
     directory = _package(tmp_path, recorded=None)
@@ -181,8 +216,8 @@ def test_a_build_records_the_hash_of_the_source_it_compiled(tmp_path, monkeypatc
 
 
 def test_a_build_records_the_digest_the_loader_compares_pxd_included(tmp_path, monkeypatch):
-    """setup.py keeps its own copy of the digest (the build cannot import the package): both
-    must cover the .pxd, or an extension built from it would never be loaded."""
+    """setup.py records the loader's own digest, .pxd included, or an extension built from a
+    .pxd would never be loaded."""
     monkeypatch.delenv(INTERPRETED_ENV, raising=False)
     built = _build(tmp_path, declarations="cpdef long twice(long n)\n")
     assert built.returncode == 0, built.stderr

@@ -48,3 +48,44 @@ def test_loaded_engine_equals_its_source(events, as_of, breakdown, retention, si
         assert scorecards_dict(scorecards(loaded, as_of)) == scorecards_dict(
             TWIN["streams.scorecards"].scorecards(twin, as_of)
         )
+
+
+# The modules with a .pxd beside them (setup.py compiles their classes as C types).
+TYPED = ("streams.dedupe", "streams.engine", "streams.latency", "streams.queries", "streams.tally",
+         "streams.visits")  # fmt: skip
+TYPED_TWIN = interpreted(TYPED, ("streams",))
+
+
+def test_every_slot_of_a_typed_class_is_declared_in_its_pxd():
+    """A C type has exactly the attributes its .pxd declares: a slot added to the .py
+    without it would fail only when compiled, at the first assignment."""
+    import importlib
+
+    for name in TYPED:
+        loaded, source = importlib.import_module(name), TYPED_TWIN[name]
+        for class_name, reference in vars(source).items():
+            if not isinstance(reference, type) or reference.__module__ != name:
+                continue
+            declared = getattr(loaded, class_name)
+            for slot in getattr(reference, "__slots__", ()):
+                assert hasattr(declared, slot), f"{name}.{class_name}.{slot}"
+
+
+def test_the_hour_written_out_in_the_hot_paths_is_the_hour():
+    """streams/latency.py, engine.py and dedupe.py divide by the hour in two literal steps
+    (C divisions when compiled): they must make the hour the rest of the code files by."""
+    from pathlib import Path
+
+    from schemas.timestamps import US_PER_HOUR
+    from streams.latency import BUCKET_US
+
+    assert BUCKET_US == US_PER_HOUR == 60_000_000 * 60
+    for module in ("latency", "engine", "dedupe"):
+        source = (Path(streams.engine.__file__).parent / f"{module}.py").read_text()
+        assert "// 60_000_000 // 60" in source, module
+
+
+@given(st.integers(min_value=-(2**64), max_value=2**64))
+def test_dividing_in_two_steps_is_dividing_by_the_hour(instant):
+    # Floor division by a then by b is floor division by a * b, negative instants too.
+    assert instant // 60_000_000 // 60 == instant // 3_600_000_000

@@ -1,0 +1,19 @@
+# C layout for streams/queries.py when compiled (setup.py): the .py stays the reference
+# and runs unchanged when interpreted.
+cimport cython
+
+from streams.tally cimport Tally
+
+
+cdef class TrackedQuery:
+    cdef public object group_key, last_us, state, opened_us, orphans
+    cdef public list events
+    cdef public Tally answers, closes
+
+
+cdef class QueryLedger:
+    cdef public object bounds_us
+    cdef public dict queries, answer_tallies, close_tallies
+
+    @cython.locals(query=TrackedQuery, events=list)
+    cpdef apply(self, query_id, status, occurred_us, seq, group_key)
