@@ -3,7 +3,9 @@
 Why a thread: a scrape must never hold up consuming, and consuming must never
 hold up ``/healthz``. The Kafka loop only collects the figures (engine state
 changes only there, so it must be read there), at most once per
-``metrics_refresh_interval`` however many scrapes arrive; the text is rendered
+``metrics_refresh_interval`` however many scrapes arrive, and a collection that cost t
+seconds there is reused for at least t / owner_share - t (``owner_share``: at most
+that share of the loop goes to collecting); the text is rendered
 on a worker thread by prometheus_client: its ``choose_encoder`` picks the
 Prometheus text or OpenMetrics format from the scraper's ``Accept`` header, and
 the body is gzipped when ``Accept-Encoding`` allows (``gzip_accepted``), as the
