@@ -43,6 +43,13 @@ def simulated_messages(count: int) -> list[tuple[str, bytes]]:
     return messages
 
 
+def simulated_studies() -> str:
+    """The ``studies`` setting for the simulated input (as ``edc-latency demo`` gives it): its
+    stages, schedules and SLAs. Without it the worker dead-letters every stage event (30% of
+    the mix, each with a log line and a dead-letter record), and the figure times that path."""
+    return json.dumps(Simulation(seed=2, start_us=THROUGHPUT_START_US).study_configs_settings())
+
+
 def _env(bootstrap: str, **extra: str) -> dict[str, str]:
     return isolated_env(bootstrap, "bench", EDC_LATENCY_CLOCK="event", **extra)
 
@@ -105,7 +112,7 @@ def _bare_faust_rate(bootstrap: str, messages: list[tuple[str, bytes]]) -> float
 
 def _worker_rate(bootstrap: str, messages: list[tuple[str, bytes]]) -> float:
     """The worker over the same messages: timed from the first to the last one on /metrics."""
-    env = _env(bootstrap)
+    env = _env(bootstrap, EDC_LATENCY_STUDIES=simulated_studies())
     asyncio.run(_produce(bootstrap, input_topics(env), messages))
     n = len(messages)
     with WorkerSubprocess(env) as worker:

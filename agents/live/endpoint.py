@@ -11,6 +11,7 @@ from agents.live.probes import probe_routes
 from agents.live.readiness import Readiness
 from agents.live.shard_engines import ShardStore
 from agents.live.stalls import StallWatch
+from agents.live.tunables import METRICS_COLLECT_LOOP_SHARE
 from agents.metrics.cardinality import CardinalityGate
 from agents.metrics.collector import EngineCollector
 from agents.metrics.health import TopicHealth
@@ -63,7 +64,10 @@ class Endpoint:
     async def serve(self) -> None:
         settings = self.settings
         cache = ExpositionCache(
-            self.collector(), asyncio.get_running_loop(), settings.metrics_refresh_interval
+            self.collector(),
+            asyncio.get_running_loop(),
+            settings.metrics_refresh_interval,
+            METRICS_COLLECT_LOOP_SHARE,
         )
         probes = probe_routes(
             self.readiness,

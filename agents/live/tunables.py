@@ -38,6 +38,15 @@ COMMIT_INTERVAL_S = 1.0
 # under it: agents/live/checkpoints.py CHUNK_BYTES).
 CHECKPOINT_REQUEST_BYTES = 1 << 20
 
+# -- the metrics endpoint (agents/metrics/http.py) -------------------------------------------
+
+# The most of the Kafka loop's time that collecting the metrics may take: each collection
+# walks the shards' retained state on that loop (stage figures, at-risk, backlog), so a
+# costly one is reused for longer, whatever the scrape rate. At 20 scrapes a second over
+# 100k messages of the simulator it had taken 30% of the loop (BENCHMARKS.md, "Live worker
+# on the new input"); at a scrape every 15 s it never binds.
+METRICS_COLLECT_LOOP_SHARE = 0.1
+
 # -- the broker probe (readiness and lag) ----------------------------------------------------
 
 # The broker is probed this often, or a third of broker_unreachable_after when that is

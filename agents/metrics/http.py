@@ -3,7 +3,9 @@
 Why a thread: a scrape must never hold up consuming, and consuming must never
 hold up ``/healthz``. The Kafka loop only collects the figures (engine state
 changes only there, so it must be read there), at most once per
-``metrics_refresh_interval`` however many scrapes arrive; the text is rendered
+``metrics_refresh_interval`` however many scrapes arrive, and a collection that cost t
+seconds there is reused for at least t / owner_share - t (``owner_share``: at most
+that share of the loop goes to collecting); the text is rendered
 on a worker thread by prometheus_client: its ``choose_encoder`` picks the
 Prometheus text or OpenMetrics format from the scraper's ``Accept`` header, and
 the body is gzipped when ``Accept-Encoding`` allows (``gzip_accepted``), as the
@@ -88,11 +90,19 @@ class ExpositionCache:
     """The /metrics body: collected on the owner loop, rendered off it, reused while fresh."""
 
     def __init__(
-        self, collector: EngineCollector, owner: asyncio.AbstractEventLoop, max_age_s: float
+        self,
+        collector: EngineCollector,
+        owner: asyncio.AbstractEventLoop,
+        max_age_s: float,
+        owner_share: float | None = None,
     ) -> None:
+        """``owner_share``: the most of the owner loop's time collections may take (None: no
+        bound): a collection that took t s is reused for at least t / owner_share - t s."""
         self._collector = collector
         self._owner = owner
         self._max_age_s = max_age_s
+        self._owner_share = owner_share
+        self._reuse_s = max_age_s  # max_age_s, or longer after a costly collection
         self._families: list = []  # type: ignore[type-arg]
         self._rendered: dict[tuple[str, bool], asyncio.Future[bytes]] = {}
         self._at = float("-inf")
@@ -106,7 +116,7 @@ class ExpositionCache:
         """The metrics in the format ``accept`` asks for, gzipped if ``accept_encoding`` allows."""
         encoder, content_type = choose_encoder(accept)
         compress = gzip_accepted(accept_encoding)
-        if time.monotonic() - self._at >= self._max_age_s:
+        if time.monotonic() - self._at >= self._reuse_s:
             await asyncio.shield(self._refresh_once())
         key = (content_type, compress)
         rendered = self._rendered.get(key)
@@ -140,13 +150,21 @@ class ExpositionCache:
         started = self._tried_at = time.monotonic()
         try:
 
-            async def gather() -> Callable[[], list]:  # type: ignore[type-arg]
-                return self._collector.gather()
+            async def gather() -> tuple[Callable[[], list], float]:  # type: ignore[type-arg]
+                begun = time.perf_counter()
+                build = self._collector.gather()
+                return build, time.perf_counter() - begun
 
-            build = await asyncio.wrap_future(
+            build, owner_s = await asyncio.wrap_future(
                 asyncio.run_coroutine_threadsafe(gather(), self._owner)
             )
             self.collections += 1
+            self._reuse_s = self._max_age_s
+            if self._owner_share is not None:
+                # The gather walks the engines' retained state on the Kafka loop, so its cost
+                # grows with that state: however often /metrics is asked, collecting takes
+                # at most this share of that loop.
+                self._reuse_s = max(self._max_age_s, owner_s / self._owner_share - owner_s)
             families = await asyncio.get_running_loop().run_in_executor(None, build)
         except Exception as error:
             self.failure = f"collecting the metrics failed ({type(error).__name__})"
