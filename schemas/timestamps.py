@@ -312,6 +312,13 @@ def parse_timestamp_us(text: str) -> int:
         fast = offset_timestamp_us(text)
         if fast is not None:
             return fast
+    return general_timestamp_us(text)
+
+
+def general_timestamp_us(text: str) -> int:
+    """``parse_timestamp_us`` by the contract's regular expression alone: the rule the fast
+    paths above must equal (the properties hold them to it), and the words of every refusal.
+    """
     match = _RFC3339.match(text)
     if match is None:
         raise ValueError("not an RFC 3339 date-time (YYYY-MM-DDThh:mm:ss[.f](Z|±hh:mm))")

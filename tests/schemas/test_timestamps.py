@@ -14,6 +14,7 @@ from schemas.timestamps import (
     TimestampFormatter,
     digits_timestamp_us,
     format_timestamp,
+    general_timestamp_us,
     offset_timestamp_us,
     parse_timestamp_us,
     utc_timestamp_us,
@@ -22,20 +23,26 @@ from schemas.timestamps import (
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+# Each parser: the whole one (its fast paths take every valid shape), and the general one
+# alone, the rule the fast paths must equal, which only refusals reach through the whole one.
+PARSERS = pytest.mark.parametrize("parse", [parse_timestamp_us, general_timestamp_us])
+
+
+@PARSERS
 @settings(max_examples=300)
 @given(
-    st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1)),
-    st.sampled_from([None, 0, 60, -330, 845]),
-    st.sampled_from(["", ".123", ".123456", ".5", ".123456789"]),
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31)),
+    st.sampled_from([None, 0, 60, -330, 845, 1439, -1439]),
+    st.sampled_from(["", ".123", ".123456", ".5", ".123456789", ".000001", ".999999999"]),
 )
-def test_every_shape_parses_to_the_same_instant_as_datetime(moment, offset_min, fraction):
+def test_every_shape_parses_to_the_same_instant_as_datetime(parse, moment, offset_min, fraction):
     base = moment.replace(microsecond=0).isoformat(timespec="seconds")
     suffix = "Z" if offset_min is None else _offset(offset_min)
     text = base + fraction + suffix
     tz = UTC if offset_min is None else timezone(timedelta(minutes=offset_min))
     micros = int((fraction[1:] + "000000")[:6]) if fraction else 0
     expected = moment.replace(microsecond=micros, tzinfo=tz)
-    assert parse_timestamp_us(text) == (expected - EPOCH) // timedelta(microseconds=1)
+    assert parse(text) == (expected - EPOCH) // timedelta(microseconds=1)
 
 
 @settings(max_examples=300)
@@ -77,7 +84,7 @@ def _agrees_with_the_reference(
     fast = fast_path(text)
     assert fast == _reference(text, with_offset=with_offset)
     if fast is not None:
-        assert parse_timestamp_us(text) == fast
+        assert parse_timestamp_us(text) == general_timestamp_us(text) == fast
 
 
 # Whole seconds of every year datetime has, and fractions right and wrong.
@@ -179,17 +186,18 @@ def test_a_calendar_date_is_checked_against_its_own_year_and_month(text, valid):
         ("2026-01-01T00:00:00+00:60", "impossible UTC offset"),
     ],
 )
-def test_the_clock_and_the_offset_stop_at_their_last_value(text, reason):
+@PARSERS
+def test_the_clock_and_the_offset_stop_at_their_last_value(parse, text, reason):
     with pytest.raises(ValueError, match=reason):
-        parse_timestamp_us(text)
+        parse(text)
 
 
-def test_the_last_clock_and_offset_values_are_exact_integers():
-    assert parse_timestamp_us("2026-01-01T23:59:59+23:59") == parse_timestamp_us(
-        "2026-01-01T00:00:59Z"
-    )
-    west = parse_timestamp_us("2026-01-01T00:00:00-01:30")
-    assert (type(west), west) == (int, parse_timestamp_us("2026-01-01T01:30:00Z"))
+@PARSERS
+def test_the_last_clock_and_offset_values_are_exact_integers(parse):
+    assert parse("2026-01-01T23:59:59+23:59") == parse("2026-01-01T00:00:59Z")
+    assert parse("2026-01-01T23:59:59Z") == parse("2026-01-02T00:00:00Z") - 1_000_000
+    west = parse("2026-01-01T00:00:00-01:30")
+    assert (type(west), west) == (int, parse("2026-01-01T01:30:00Z"))
 
 
 _OFFSET_SHAPED = st.one_of(
