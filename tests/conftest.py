@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,3 +156,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if left:
         print(f"\nthe run left these in the repository's root: {', '.join(left)}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+# A test that leaves Ctrl-C ignored or blocked in this process (a library's handler, a
+# forked child's body run here) would pass that on to every program the next tests start:
+# they then ignore the SIGINT the exit-status and demo tests send. Each test starts with
+# the disposition a shell gives a program.
+@pytest.fixture(autouse=True)
+def _default_ctrl_c() -> None:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
