@@ -12,11 +12,14 @@ the cap the ids of the oldest event hours go first, each hour's in arrival order
 
 from __future__ import annotations
 
+from heapq import heappush
+
 from schemas.timestamps import US_PER_HOUR
+from streams.expiry import hour_heap, hours_before
 
 
 class EventIdMemory:
-    __slots__ = ("by_hour", "hour", "hour_ids", "seen")
+    __slots__ = ("by_hour", "hour", "hour_heap", "hour_ids", "seen")
 
     def __init__(self) -> None:
         self.seen: dict[str, int] = {}
@@ -25,6 +28,8 @@ class EventIdMemory:
         # this spares a look-up, and every id of the hour shares one int object.
         self.hour: int | None = None
         self.hour_ids: list[str] = []
+        # by_hour's hours as a heap, for pruning (streams/expiry.py): None until the first.
+        self.hour_heap: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.seen)
@@ -46,12 +51,19 @@ class EventIdMemory:
         bucket = self.by_hour.get(hour)
         if bucket is None:
             bucket = self.by_hour[hour] = []
+            if self.hour_heap is not None:
+                heappush(self.hour_heap, hour)
         bucket.append(event_id)
         self.seen[event_id] = hour
         self.hour, self.hour_ids = hour, bucket
 
     def prune(self, horizon_us: int) -> None:
-        for hour in [h for h in self.by_hour if (h + 1) * US_PER_HOUR <= horizon_us]:
+        """Forget the ids of the hours that end at or before the horizon."""
+        heap = self.hour_heap
+        if heap is None:
+            heap = self.hour_heap = hour_heap(self.by_hour)
+        # (hour + 1) * US_PER_HOUR <= horizon_us, for whole hours: hour < horizon_us // US_PER_HOUR
+        for hour in hours_before(heap, horizon_us // US_PER_HOUR, self.by_hour):
             for event_id in self.by_hour.pop(hour):
                 del self.seen[event_id]
             if hour == self.hour:

@@ -7,7 +7,7 @@ from streams.tally cimport Tally
 
 
 cdef class GroupLedger:
-    cdef public object key, index, sla_us, latest_published
+    cdef public object key, index, sla_us, latest_published, published_heap
     cdef public dict pending, published, published_records, max_published
     cdef public Tally tally
 
@@ -27,7 +27,7 @@ cdef class GroupLedger:
 
 cdef class DashboardLedger:
     cdef public object sla_us, bounds_us, last_published_us, first_entered_us
-    cdef public object publish_history_cap, freshness
+    cdef public object publish_history_cap, freshness, publish_hours, publish_hour_heap
     cdef public dict groups, by_record, record_publishes
     cdef public list group_list, snapshot_cutoffs, snapshot_times, publish_times
 

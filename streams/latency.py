@@ -40,8 +40,10 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator
+from heapq import heappush
 
 from schemas.timestamps import US_PER_HOUR
+from streams.expiry import hour_heap, hours_before
 from streams.figures import BacklogFigures
 from streams.freshness import FreshnessHistory
 from streams.publish_times import note_publish_time
@@ -138,6 +140,7 @@ class GroupLedger:
         "max_published",
         "pending",
         "published",
+        "published_heap",
         "published_records",
         "sla_us",
         "tally",
@@ -159,6 +162,9 @@ class GroupLedger:
         # Upper bound of published_us per bucket, so publishes that cannot lower
         # any latency skip the bucket without visiting its entries.
         self.max_published: dict[int, int] = {}
+        # The published buckets as a heap, for pruning (streams/expiry.py): None until the
+        # first pruning, so a replay, which never prunes, never keeps one.
+        self.published_heap: list[int] | None = None
         # The same bound over all buckets: in-order publishes skip the scan entirely.
         self.latest_published = -1
         # Cumulative over everything that arrived (not "as of T"): the live histogram.
@@ -172,6 +178,8 @@ class GroupLedger:
             self.published[bucket] = {key: published_us}
             self.published_records[bucket] = [record_id]
             self.max_published[bucket] = published_us
+            if self.published_heap is not None:
+                heappush(self.published_heap, bucket)
         else:
             entries[key] = published_us
             self.published_records[bucket].append(record_id)
@@ -234,6 +242,8 @@ class GroupLedger:
                     published = published_buckets[bucket] = {}
                     records = records_by_bucket[bucket] = []
                     max_published[bucket] = published_us
+                    if self.published_heap is not None:
+                        heappush(self.published_heap, bucket)
                 else:
                     records = records_by_bucket[bucket]
                     if published_us > max_published[bucket]:
@@ -298,6 +308,8 @@ class GroupLedger:
                     self.published[bucket] = dict.fromkeys(covered, published_us)
                     self.published_records[bucket] = list(covered.values())
                     self.max_published[bucket] = published_us
+                    if self.published_heap is not None:
+                        heappush(self.published_heap, bucket)
                 else:
                     published.update(dict.fromkeys(covered, published_us))
                     self.published_records[bucket].extend(covered.values())
@@ -441,14 +453,20 @@ class GroupLedger:
         still pending, lies before the horizon too.
         """
         gone: list[tuple[dict[int, int], list[str]]] = []
-        published_by = self.max_published
-        for bucket in [
-            b
-            for b in self.published
-            if (b + 1) * BUCKET_US <= horizon_us and published_by[b] <= horizon_us
-        ]:
-            gone.append((self.published.pop(bucket), self.published_records.pop(bucket)))
-            del self.max_published[bucket]
+        published, published_by = self.published, self.max_published
+        heap = self.published_heap
+        if heap is None:
+            heap = self.published_heap = hour_heap(published)
+        late: list[int] = []  # old enough, but published after the horizon: kept for now
+        # (b + 1) * BUCKET_US <= horizon_us, for whole hours b: b < horizon_us // BUCKET_US
+        for bucket in hours_before(heap, horizon_us // 60_000_000 // 60, published):
+            if published_by[bucket] <= horizon_us:
+                gone.append((published.pop(bucket), self.published_records.pop(bucket)))
+                del published_by[bucket]
+            else:
+                late.append(bucket)
+        for bucket in late:
+            heappush(heap, bucket)
         return gone
 
 
@@ -464,6 +482,8 @@ class DashboardLedger:
         "groups",
         "last_published_us",
         "publish_history_cap",
+        "publish_hour_heap",
+        "publish_hours",
         "publish_times",
         "record_publishes",
         "sla_us",
@@ -489,6 +509,12 @@ class DashboardLedger:
         self.snapshot_times: list[int] = []
         # record_id -> its publish times, ascending; a lone time is stored bare.
         self.record_publishes: dict[str, int | list[int]] = {}
+        # For pruning record_publishes without visiting every record (streams/expiry.py):
+        # hour of a publish time -> the records the publish named (a record may be named
+        # again, or after its time is forgotten: visiting it then changes nothing), and
+        # those hours as a heap. None until the first pruning: a replay never keeps them.
+        self.publish_hours: dict[int, list[str]] | None = None
+        self.publish_hour_heap: list[int] | None = None
         # For "publishing stalled": the newest publish and the oldest entry ever seen.
         self.last_published_us: int | None = None
         self.first_entered_us: int | None = None
@@ -617,6 +643,15 @@ class DashboardLedger:
         """``clock_us`` as in ``apply_snapshot``."""
         record_publishes, by_record = self.record_publishes, self.by_record
         limit = (published_us + 1) << ENTERED_SHIFT  # keys of entries entered ≤ published_us
+        index = self.publish_hours
+        if index is not None:  # pruned before: file the records for the next pruning
+            hour = published_us // 60_000_000 // 60  # BUCKET_US
+            filed = index.get(hour)
+            if filed is None:
+                index[hour] = list(record_ids)
+                heappush(self.publish_hour_heap, hour)  # type: ignore[arg-type]
+            else:
+                filed.extend(record_ids)
         keys: list[int] = []
         # A record named twice is skipped the second time: its time is already known.
         for record_id in record_ids:
@@ -693,23 +728,45 @@ class DashboardLedger:
         (the pipeline stages' ledgers prune their entries by their own rule, then this)."""
         keep = bisect_left(self.snapshot_cutoffs, horizon_us)
         del self.snapshot_cutoffs[:keep], self.snapshot_times[:keep]
-        record_publishes, by_record = self.record_publishes, self.by_record
-        for record_id in list(record_publishes):
-            times = record_publishes[record_id]
-            if times.__class__ is int:
-                if times >= horizon_us:  # type: ignore[operator]
-                    continue
-            else:
-                keep = bisect_left(times, horizon_us)  # type: ignore[arg-type]
-                if keep < len(times) - 1:  # type: ignore[arg-type]
-                    del times[:keep]  # type: ignore[union-attr]
-                    continue
-                if keep == len(times) - 1:  # type: ignore[arg-type]
-                    record_publishes[record_id] = times[-1]  # type: ignore[index]
-                    continue
-            del record_publishes[record_id]
-            if by_record[record_id] == ():
-                del by_record[record_id]
+        record_publishes = self.record_publishes
+        index, heap = self.publish_hours, self.publish_hour_heap
+        if index is None or heap is None:
+            index = self.publish_hours = {}
+            for record_id, times in record_publishes.items():
+                for time_us in (times,) if times.__class__ is int else times:  # type: ignore[union-attr]
+                    index.setdefault(time_us // 60_000_000 // 60, []).append(record_id)  # type: ignore[operator]
+            heap = self.publish_hour_heap = hour_heap(index)
+        # Only records with a time before the horizon change: those filed under an hour
+        # wholly before it (unfiled now) and under the horizon's own hour (which stays
+        # filed: its later times stay). Visiting any other record would change nothing.
+        limit_hour = horizon_us // 60_000_000 // 60
+        visit = [index.pop(hour) for hour in hours_before(heap, limit_hour, index)]
+        if limit_hour in index:
+            visit.append(index[limit_hour])
+        for record_ids in visit:
+            for record_id in record_ids:
+                self._forget_publishes_before(record_id, horizon_us)
+
+    def _forget_publishes_before(self, record_id: str, horizon_us: int) -> None:
+        """Forget a record's publish times before the horizon, and the record once it has none."""
+        record_publishes = self.record_publishes
+        times = record_publishes.get(record_id)
+        if times is None:
+            return  # forgotten already (named twice, or by an earlier pruning)
+        if times.__class__ is int:
+            if times >= horizon_us:  # type: ignore[operator]
+                return
+        else:
+            keep = bisect_left(times, horizon_us)  # type: ignore[arg-type]
+            if keep < len(times) - 1:  # type: ignore[arg-type]
+                del times[:keep]  # type: ignore[union-attr]
+                return
+            if keep == len(times) - 1:  # type: ignore[arg-type]
+                record_publishes[record_id] = times[-1]  # type: ignore[index]
+                return
+        del record_publishes[record_id]
+        if self.by_record[record_id] == ():
+            del self.by_record[record_id]
 
     def _unindex(self, record_id: str, gone: dict[int, int]) -> None:
         """Drop the keys of forgotten entries from the record's index (once per record)."""

@@ -12,7 +12,7 @@ cdef class TrackedQuery:
 
 
 cdef class QueryLedger:
-    cdef public object bounds_us
+    cdef public object bounds_us, by_last_hour, last_hour_heap
     cdef public dict queries, answer_tallies, close_tallies
 
     @cython.locals(query=TrackedQuery, events=list)

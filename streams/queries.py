@@ -13,8 +13,10 @@ from __future__ import annotations
 from bisect import insort
 from collections import Counter
 from dataclasses import dataclass
+from heapq import heappush
 
-from schemas.timestamps import US_PER_DAY
+from schemas.timestamps import US_PER_DAY, US_PER_HOUR
+from streams.expiry import hour_heap, hours_before
 from streams.figures import QueryFigures
 from streams.tally import Tally
 
@@ -118,11 +120,18 @@ class TrackedQuery:
 class QueryLedger:
     """The queries of one study."""
 
-    __slots__ = ("answer_tallies", "bounds_us", "close_tallies", "queries")
+    __slots__ = ("answer_tallies", "bounds_us", "by_last_hour", "close_tallies",
+                 "last_hour_heap", "queries")  # fmt: skip
 
     def __init__(self, bounds_us: tuple[int, ...]) -> None:
         self.bounds_us = bounds_us
         self.queries: dict[str, TrackedQuery] = {}
+        # For pruning without visiting every query (streams/expiry.py): hour of a query's
+        # last event -> the queries filed under it when an event came (a query filed again
+        # under a later hour, or forgotten, is skipped then), and those hours as a heap.
+        # None until the first pruning: a replay never keeps them.
+        self.by_last_hour: dict[int, list[str]] | None = None
+        self.last_hour_heap: list[int] | None = None
         # Cumulative over everything that arrived; corrected when a late event reorders a query.
         self.answer_tallies: dict[QueryGroupKey, Tally] = {}
         self.close_tallies: dict[QueryGroupKey, Tally] = {}
@@ -150,6 +159,8 @@ class QueryLedger:
         # (ties of occurred_at go by arrival) and only extends the fold.
         if events and occurred_us < events[-1][0]:
             self._reorder(query, (occurred_us, seq, status))
+            if self.by_last_hour is not None:
+                self._file_last(query_id, query.last_us)
             return
         events.append((occurred_us, seq, status))
         query.last_us = occurred_us
@@ -169,6 +180,18 @@ class QueryLedger:
         else:  # closed or cancelled
             query.closes.add(occurred_us - query.opened_us)  # type: ignore[operator]
             query.state = CLOSED
+        if self.by_last_hour is not None:
+            self._file_last(query_id, occurred_us)
+
+    def _file_last(self, query_id: str, last_us: int) -> None:
+        """File a query that just had an event under the hour of its last one."""
+        hour = last_us // US_PER_HOUR
+        filed = self.by_last_hour.get(hour)  # type: ignore[union-attr]
+        if filed is None:
+            self.by_last_hour[hour] = [query_id]  # type: ignore[index]
+            heappush(self.last_hour_heap, hour)  # type: ignore[arg-type]
+        else:
+            filed.append(query_id)
 
     def _reorder(self, query: TrackedQuery, event: tuple[int, int, str]) -> None:
         """A late event lands inside the history: re-fold, and correct the tallies by the difference.
@@ -232,9 +255,26 @@ class QueryLedger:
 
     def prune(self, horizon_us: int) -> None:
         """Forget queries that are closed (or were never opened) and quiet since before the horizon."""
-        for query_id in [
-            qid
-            for qid, q in self.queries.items()
-            if q.last_us < horizon_us and q.state in (CLOSED, NEVER_OPENED)
-        ]:
-            del self.queries[query_id]
+        queries, filed = self.queries, self.by_last_hour
+        heap = self.last_hour_heap
+        if filed is None or heap is None:
+            filed = self.by_last_hour = {}
+            for query_id, query in queries.items():
+                filed.setdefault(query.last_us // US_PER_HOUR, []).append(query_id)
+            heap = self.last_hour_heap = hour_heap(filed)
+        # Quiet since before the horizon: last event in an hour wholly before it (unfiled
+        # now: a query still open then is filed again by its next event, the only thing that
+        # can close it) or in the horizon's own hour (which stays filed).
+        limit_hour = horizon_us // US_PER_HOUR
+        visit = [filed.pop(hour) for hour in hours_before(heap, limit_hour, filed)]
+        if limit_hour in filed:
+            visit.append(filed[limit_hour])
+        for query_ids in visit:
+            for query_id in query_ids:
+                query = queries.get(query_id)
+                if (
+                    query is not None
+                    and query.last_us < horizon_us
+                    and query.state in (CLOSED, NEVER_OPENED)
+                ):
+                    del queries[query_id]

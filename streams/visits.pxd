@@ -4,5 +4,6 @@
 cdef class VisitLedger:
     cdef public object bounds_us, medium_us, high_us, without_visit_date, before_visit
     cdef public dict groups, before_hours
+    cdef public object before_heap
 
     cpdef add(self, key, visit_date, entered_us)

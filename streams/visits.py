@@ -40,10 +40,12 @@ from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from heapq import heappush
 from typing import Any, Generic, Protocol, TypeVar
 
 from schemas.timestamps import US_PER_HOUR, day_start_us
 from streams.config import EngineConfig, bounds_us
+from streams.expiry import hour_heap, hours_before
 from streams.percentiles import nearest_rank
 from streams.tally import Tally
 
@@ -122,8 +124,8 @@ class VisitGroup:
     input: 6.3k instructions an entry before, 2.2k now; BENCHMARKS.md).
     """
 
-    __slots__ = ("_hours", "_over_high", "_over_medium", "_tally", "high_us", "medium_us",
-                 "recent")  # fmt: skip
+    __slots__ = ("_heap", "_hours", "_over_high", "_over_medium", "_tally", "high_us",
+                 "medium_us", "recent")  # fmt: skip
 
     def __init__(self, bounds_us: tuple[int, ...], medium_us: int, high_us: int) -> None:
         self.medium_us = medium_us
@@ -134,6 +136,7 @@ class VisitGroup:
         # Hour of entry time -> each entry's time and value packed in one int (``pack``): one
         # list append (~25 ns) where two array appends cost ~160 (measured, bench A/B).
         self._hours: dict[int, list[int]] = {}
+        self._heap: list[int] | None = None  # _hours' hours, for pruning (streams/expiry.py)
         self.recent: list[int] = []  # packed too, not filed nor counted yet
 
     @property
@@ -166,6 +169,8 @@ class VisitGroup:
                 filed = hours.get(hour)
                 if filed is None:
                     filed = hours[hour] = []
+                    if self._heap is not None:
+                        heappush(self._heap, hour)
             filed.append(packed)  # type: ignore[union-attr]
             value = packed & VALUE_MASK
             counts[bisect_left(bounds, value)] += 1
@@ -180,11 +185,21 @@ class VisitGroup:
         self._over_high += over_high
 
 
+    def forget_hours_before(self, limit_hour: int) -> None:
+        """Forget the retained entries of the hours before ``limit_hour`` (filed first)."""
+        hours = self.hours
+        heap = self._heap
+        if heap is None:
+            heap = self._heap = hour_heap(hours)
+        for hour in hours_before(heap, limit_hour, hours):
+            del hours[hour]
+
+
 class VisitLedger:
     """A study's visit to entry, per breakdown group, and its left-out entries."""
 
-    __slots__ = ("before_hours", "before_visit", "bounds_us", "groups", "high_us", "medium_us",
-                 "without_visit_date")  # fmt: skip
+    __slots__ = ("before_heap", "before_hours", "before_visit", "bounds_us", "groups", "high_us",
+                 "medium_us", "without_visit_date")  # fmt: skip
 
     def __init__(self, bounds_us: tuple[int, ...], medium_us: int, high_us: int) -> None:
         self.bounds_us = bounds_us
@@ -195,6 +210,7 @@ class VisitLedger:
         self.before_visit = 0
         # Hour of entry time -> entry times of the entries entered before their visit date.
         self.before_hours: dict[int, array[int]] = {}
+        self.before_heap: list[int] | None = None  # its hours, for pruning (streams/expiry.py)
 
     def add(self, key: GroupKey, visit_date: str | None, entered_us: int) -> None:
         # Once per entry event: written out here, not called (~0.1 µs each); the filing by
@@ -209,7 +225,13 @@ class VisitLedger:
         if value < 0:
             if value < -AHEAD_OF_UTC_US:  # visit_to_entry_us: before the visit date everywhere
                 self.before_visit += 1
-                _file(self.before_hours, entered_us // US_PER_HOUR).append(entered_us)
+                hour = entered_us // US_PER_HOUR
+                filed = self.before_hours.get(hour)
+                if filed is None:
+                    filed = self.before_hours[hour] = array("q")
+                    if self.before_heap is not None:
+                        heappush(self.before_heap, hour)
+                filed.append(entered_us)
                 return
             value = 0
         group = self.groups.get(key)
@@ -220,9 +242,15 @@ class VisitLedger:
     def prune(self, horizon_us: int) -> None:
         """Forget the retained parts of hours of entry time that end at or before the horizon
         (counted first: the cumulative counts keep them)."""
-        for hours in (self.before_hours, *(group.hours for group in self.groups.values())):
-            for hour in [h for h in hours if (h + 1) * US_PER_HOUR <= horizon_us]:
-                del hours[hour]
+        # (h + 1) * US_PER_HOUR <= horizon_us, for whole hours h: h < horizon_us // US_PER_HOUR
+        limit_hour = horizon_us // US_PER_HOUR
+        heap = self.before_heap
+        if heap is None:
+            heap = self.before_heap = hour_heap(self.before_hours)
+        for hour in hours_before(heap, limit_hour, self.before_hours):
+            del self.before_hours[hour]
+        for group in self.groups.values():
+            group.forget_hours_before(limit_hour)
 
     def values(self, key: GroupKey, as_of_us: int) -> list[int]:
         """The retained values of a group's entries entered at or before T, in no set order."""
@@ -257,13 +285,6 @@ def _visit_start(visit_date: str) -> int:
         VISIT_STARTS.clear()
     start = VISIT_STARTS[visit_date] = day_start_us(visit_date)
     return start
-
-
-def _file(hours: dict[int, array[int]], hour: int) -> array[int]:
-    filed = hours.get(hour)
-    if filed is None:
-        filed = hours[hour] = array("q")
-    return filed
 
 
 # -- figures as of T -----------------------------------------------------------------------

@@ -1,0 +1,198 @@
+"""Pruning by filed hours (streams/expiry.py) forgets exactly what scanning everything did.
+
+Each pruning used to scan every retained hour, record, query and event id for what fell
+behind the horizon; it now takes the hours that leave the horizon off heaps the engine
+files as events come (built at the first pruning, so a restored engine builds its own).
+The reference below is the scanning pruning as it was, applied to a copy of the same
+engine: after any arrivals (which prune on their own as the horizon moves) and at any
+horizon, on and either side of whole hours, both must leave the same state.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+
+import msgspec
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas import format_timestamp
+from streams import Engine
+from streams.queries import CLOSED, NEVER_OPENED
+from tests.streams.strategies import (
+    BASE,
+    DAY,
+    HOUR,
+    engine_config,
+    entries,
+    publishes,
+    query_events,
+)
+from tests.streams.test_rules import entry, feed, query, records
+
+# Entries with visit dates too (the visit to entry's hours are pruned as well): days around
+# the entries' own, so some are entered before their visit date.
+visit_dates = st.builds(lambda day: format_timestamp(BASE + day * DAY)[:10], st.integers(-1, 42))
+dated_entries = st.builds(
+    lambda entry, date: msgspec.structs.replace(entry, visit_date=date), entries(), visit_dates
+)
+arrivals = st.lists(st.one_of(entries(), dated_entries, publishes(), query_events()), max_size=40)
+
+
+def _scan_prune(engine: Engine, base: int, horizon: int) -> None:
+    """Engine._prune as it was before filed hours: every pruning scans everything retained."""
+    engine._pruned_at_us = base
+    ids = engine.event_ids
+    for hour in [h for h in ids.by_hour if (h + 1) * HOUR <= horizon]:
+        for event_id in ids.by_hour.pop(hour):
+            del ids.seen[event_id]
+        if hour == ids.hour:
+            ids.hour, ids.hour_ids = None, []
+    clock = engine.deadline_clock()
+    for study in engine.studies.values():
+        assert not study.pipelines  # the arrivals carry no stage events
+        for ledger in study.dashboards.values():
+            for group in ledger.groups.values():
+                for bucket in [
+                    b
+                    for b in group.published
+                    if (b + 1) * HOUR <= horizon and group.max_published[b] <= horizon
+                ]:
+                    keys = group.published.pop(bucket)
+                    del group.max_published[bucket]
+                    for record_id in group.published_records.pop(bucket):
+                        ledger._unindex(record_id, keys)
+            keep = bisect_left(ledger.snapshot_cutoffs, horizon)
+            del ledger.snapshot_cutoffs[:keep], ledger.snapshot_times[:keep]
+            for record_id in list(ledger.record_publishes):
+                times = ledger.record_publishes[record_id]
+                if isinstance(times, int):
+                    if times >= horizon:
+                        continue
+                else:
+                    keep = bisect_left(times, horizon)
+                    if keep < len(times) - 1:
+                        del times[:keep]
+                        continue
+                    if keep == len(times) - 1:
+                        ledger.record_publishes[record_id] = times[-1]
+                        continue
+                del ledger.record_publishes[record_id]
+                if ledger.by_record[record_id] == ():
+                    del ledger.by_record[record_id]
+            if clock is not None:
+                ledger.freshness.compact(clock)
+        queries = study.queries.queries
+        for query_id in [
+            q
+            for q, tracked in queries.items()
+            if tracked.last_us < horizon and tracked.state in (CLOSED, NEVER_OPENED)
+        ]:
+            del queries[query_id]
+        visits = study.visits
+        for hours in (visits.before_hours, *(group.hours for group in visits.groups.values())):
+            for hour in [h for h in hours if (h + 1) * HOUR <= horizon]:
+                del hours[hour]
+
+
+class ScanningEngine(Engine):
+    """The engine with the scanning pruning, wherever it prunes (as events move the horizon)."""
+
+    def _prune(self, base: int, horizon: int) -> None:
+        _scan_prune(self, base, horizon)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    arrivals,
+    st.sampled_from([6 * HOUR, DAY, 3 * DAY]),
+    st.sampled_from([(), ("site",)]),
+    st.data(),
+)
+def test_pruning_by_filed_hours_leaves_what_scanning_everything_left(
+    events, retention, breakdown, data
+):
+    config = engine_config(retention_us=retention, breakdown=breakdown)
+    filed, scanned = Engine(config), ScanningEngine(config)
+    # Horizons where it matters: on an event's instant or its hour's start (a whole hour),
+    # and a microsecond either side; in any order (a new input can hold the horizon back).
+    instants = sorted({t for e in events for t in (e.time_us, e.time_us // HOUR * HOUR)})
+    horizons = st.builds(
+        lambda t, side: t + side, st.sampled_from(instants or [BASE]), st.sampled_from([-1, 0, 1])
+    )
+    for event in events:  # each prunes on its own as the horizon moves
+        assert filed.apply(event) == scanned.apply(event)
+        for horizon in data.draw(st.lists(horizons, max_size=2)):  # and between arrivals
+            filed._prune(horizon + retention, horizon)
+            scanned._prune(horizon + retention, horizon)
+        assert filed.to_state() == scanned.to_state()
+
+
+# -- what a pruning's filing must catch that arrivals seldom draw --------------------------
+
+T0 = 1_767_571_200_000_000  # 2026-01-05T00:00:00Z
+
+
+def _at(hours: float) -> str:
+    return format_timestamp(T0 + int(hours * HOUR))
+
+
+def _pair() -> tuple[Engine, Engine]:
+    config = engine_config(retention_us=DAY)
+    return Engine(config), ScanningEngine(config)
+
+
+def _feed_and_prune(engines: tuple[Engine, Engine], *steps: bytes | int) -> None:
+    """Feed messages to both engines; an int prunes both at that horizon."""
+    for step in steps:
+        for engine in engines:
+            if isinstance(step, int):
+                engine._prune(step + DAY, step)
+            else:
+                feed(engine, step)
+        assert engines[0].to_state() == engines[1].to_state()
+
+
+def test_a_query_closed_by_a_late_event_after_a_pruning_kept_it_open_is_forgotten():
+    engines = _pair()
+    _feed_and_prune(
+        engines,
+        query("q1", "Q", "opened", _at(0)),
+        query("q2", "Q", "answered", _at(2)),
+        T0 + 3 * HOUR,  # quiet since before the horizon, but open: kept
+        query("q3", "Q", "closed", _at(1)),  # late: closes it, its last event stays at 2 h
+        T0 + 3 * HOUR,
+    )
+    assert "Q" not in engines[0].studies["S"].queries.queries
+
+
+def test_an_entry_published_on_arrival_after_a_pruning_is_forgotten_with_its_hour():
+    engines = _pair()
+    _feed_and_prune(
+        engines,
+        records("p1", _at(5), ["r1"]),
+        entry("e0", _at(10), "r2"),  # pending: its group's published hours are filed (none)
+        T0,
+        entry("e1", _at(1), "r1"),  # covered by the earlier publish: published as it arrives
+        T0 + 6 * HOUR,  # its hour and its publish are both before the horizon
+    )
+    assert all(
+        not g.published for g in engines[0].studies["S"].dashboards["default"].groups.values()
+    )
+
+
+def test_visit_hours_filed_after_a_pruning_are_forgotten_with_the_rest():
+    def dated(eid: str, at: str) -> bytes:
+        return orjson.dumps({**orjson.loads(entry(eid, at)), "visit_date": "2026-01-05"})
+
+    engines = _pair()
+    _feed_and_prune(
+        engines,
+        dated("e1", _at(1)),
+        T0,  # files the visit hours: 1 h
+        dated("e2", _at(2)),  # a new hour, filed when next read
+        T0 + 4 * HOUR,
+    )
+    groups = engines[0].studies["S"].visits.groups.values()
+    assert groups and all(not group.hours for group in groups)
