@@ -7,7 +7,7 @@ from streams.tally cimport Tally
 
 
 cdef class GroupLedger:
-    cdef public object key, index, sla_us, latest_published, published_heap
+    cdef public object key, index, sla_us, latest_published, published_heap, pending_heap
     cdef public dict pending, published, published_records, max_published
     cdef public Tally tally
 

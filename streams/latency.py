@@ -139,6 +139,7 @@ class GroupLedger:
         "latest_published",
         "max_published",
         "pending",
+        "pending_heap",
         "published",
         "published_heap",
         "published_records",
@@ -156,6 +157,9 @@ class GroupLedger:
         self.pending: dict[int, dict[int, str]] = {}
         # hour bucket -> {entry key: published_us}
         self.published: dict[int, dict[int, int]] = {}
+        # The pending buckets as a heap, for a pipeline stage's pruning (streams/stages.py;
+        # the dashboards never forget pending entries): None until its first.
+        self.pending_heap: list[int] | None = None
         # hour bucket -> record ids of its published entries, in the published dict's
         # order (entries are only ever added to it), to unindex them when pruned.
         self.published_records: dict[int, list[str]] = {}
@@ -607,6 +611,8 @@ class DashboardLedger:
             pending = group.pending.get(bucket)
             if pending is None:
                 group.pending[bucket] = {key: record_id}
+                if group.pending_heap is not None:
+                    heappush(group.pending_heap, bucket)
             else:
                 pending[key] = record_id
         else:

@@ -30,9 +30,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from heapq import heappush
 
 from schemas.events import StageEvent
 from streams.config import SITE_OWNER, SPONSOR_OWNER, EngineConfig, StageConfig
+from streams.expiry import hour_heap, hours_before
 from streams.latency import (
     BUCKET_US,
     DashboardLedger,
@@ -146,27 +148,42 @@ class Pipeline:
 
     def prune(self, horizon_us: int, dashboard: DashboardLedger) -> None:
         """Forget the completions of entries the dashboard forgot, then old stage events."""
-        retained: set[int] = set()
-        for group in dashboard.groups.values():
-            retained.update(group.pending)
-            retained.update(group.published)
+        retaining = list(dashboard.groups.values())
+
+        def retained(hour: int) -> bool:
+            return any(hour in g.pending or hour in g.published for g in retaining)
+
+        # (h + 1) * BUCKET_US <= horizon_us, for whole hours h: h < horizon_us // BUCKET_US
+        limit_hour = horizon_us // 60_000_000 // 60
         for ledger in self.ledgers:
             for group in ledger.group_list:
-                for hour in [
-                    h for h in group.published
-                    if (h + 1) * BUCKET_US <= horizon_us and h not in retained
-                ]:  # fmt: skip
+                # The hours leaving the horizon off heaps filed as entries come
+                # (streams/expiry.py); those the dashboard still holds wait for a later pruning.
+                if group.published_heap is None:
+                    group.published_heap = hour_heap(group.published)
+                held: list[int] = []
+                for hour in hours_before(group.published_heap, limit_hour, group.published):
+                    if retained(hour):
+                        held.append(hour)
+                        continue
                     keys = group.published.pop(hour)
                     del group.max_published[hour]
                     for record_id in group.published_records.pop(hour):
                         ledger._unindex(record_id, keys)
-                for hour in [
-                    h for h in group.pending
-                    if (h + 1) * BUCKET_US <= horizon_us and h not in retained
-                ]:  # fmt: skip
+                for hour in held:
+                    heappush(group.published_heap, hour)
+                if group.pending_heap is None:
+                    group.pending_heap = hour_heap(group.pending)
+                held = []
+                for hour in hours_before(group.pending_heap, limit_hour, group.pending):
+                    if retained(hour):
+                        held.append(hour)
+                        continue
                     waiting = group.pending.pop(hour)
                     for record_id in waiting.values():
                         ledger._unindex(record_id, waiting)  # type: ignore[arg-type]
+                for hour in held:
+                    heappush(group.pending_heap, hour)
             ledger.prune_publishes(horizon_us)
 
 

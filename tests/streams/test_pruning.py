@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 
 from schemas import format_timestamp
 from streams import Engine
+from streams.latency import DashboardLedger
 from streams.queries import CLOSED, NEVER_OPENED
+from streams.stages import Pipeline
 from tests.streams.strategies import (
     BASE,
     DAY,
@@ -30,6 +32,7 @@ from tests.streams.strategies import (
     query_events,
 )
 from tests.streams.test_rules import entry, feed, query, records
+from tests.streams.test_stages import staged_arrivals, staged_config
 
 # Entries with visit dates too (the visit to entry's hours are pruned as well): days around
 # the entries' own, so some are entered before their visit date.
@@ -51,7 +54,6 @@ def _scan_prune(engine: Engine, base: int, horizon: int) -> None:
             ids.hour, ids.hour_ids = None, []
     clock = engine.deadline_clock()
     for study in engine.studies.values():
-        assert not study.pipelines  # the arrivals carry no stage events
         for ledger in study.dashboards.values():
             for group in ledger.groups.values():
                 for bucket in [
@@ -63,26 +65,14 @@ def _scan_prune(engine: Engine, base: int, horizon: int) -> None:
                     del group.max_published[bucket]
                     for record_id in group.published_records.pop(bucket):
                         ledger._unindex(record_id, keys)
-            keep = bisect_left(ledger.snapshot_cutoffs, horizon)
-            del ledger.snapshot_cutoffs[:keep], ledger.snapshot_times[:keep]
-            for record_id in list(ledger.record_publishes):
-                times = ledger.record_publishes[record_id]
-                if isinstance(times, int):
-                    if times >= horizon:
-                        continue
-                else:
-                    keep = bisect_left(times, horizon)
-                    if keep < len(times) - 1:
-                        del times[:keep]
-                        continue
-                    if keep == len(times) - 1:
-                        ledger.record_publishes[record_id] = times[-1]
-                        continue
-                del ledger.record_publishes[record_id]
-                if ledger.by_record[record_id] == ():
-                    del ledger.by_record[record_id]
+            _scan_publishes(ledger, horizon)
             if clock is not None:
                 ledger.freshness.compact(clock)
+        for name, pipeline in study.pipelines.items():
+            _scan_prune_stages(pipeline, horizon, study.dashboards[name])
+            if clock is not None:
+                for stage_ledger in pipeline.ledgers:
+                    stage_ledger.freshness.compact(clock)
         queries = study.queries.queries
         for query_id in [
             q
@@ -94,6 +84,52 @@ def _scan_prune(engine: Engine, base: int, horizon: int) -> None:
         for hours in (visits.before_hours, *(group.hours for group in visits.groups.values())):
             for hour in [h for h in hours if (h + 1) * HOUR <= horizon]:
                 del hours[hour]
+
+
+def _scan_publishes(ledger: DashboardLedger, horizon: int) -> None:
+    """DashboardLedger.prune_publishes as it was: every record with publish times, each time."""
+    keep = bisect_left(ledger.snapshot_cutoffs, horizon)
+    del ledger.snapshot_cutoffs[:keep], ledger.snapshot_times[:keep]
+    for record_id in list(ledger.record_publishes):
+        times = ledger.record_publishes[record_id]
+        if isinstance(times, int):
+            if times >= horizon:
+                continue
+        else:
+            keep = bisect_left(times, horizon)
+            if keep < len(times) - 1:
+                del times[:keep]
+                continue
+            if keep == len(times) - 1:
+                ledger.record_publishes[record_id] = times[-1]
+                continue
+        del ledger.record_publishes[record_id]
+        if ledger.by_record[record_id] == ():
+            del ledger.by_record[record_id]
+
+
+def _scan_prune_stages(pipeline: Pipeline, horizon: int, dashboard: DashboardLedger) -> None:
+    """Pipeline.prune as it was: every hour of every stage ledger, each time."""
+    retained: set[int] = set()
+    for group in dashboard.groups.values():
+        retained.update(group.pending)
+        retained.update(group.published)
+    for ledger in pipeline.ledgers:
+        for group in ledger.group_list:
+            for hour in [
+                h for h in group.published if (h + 1) * HOUR <= horizon and h not in retained
+            ]:
+                keys = group.published.pop(hour)
+                del group.max_published[hour]
+                for record_id in group.published_records.pop(hour):
+                    ledger._unindex(record_id, keys)
+            for hour in [
+                h for h in group.pending if (h + 1) * HOUR <= horizon and h not in retained
+            ]:
+                waiting = group.pending.pop(hour)
+                for record_id in waiting.values():
+                    ledger._unindex(record_id, waiting)
+        _scan_publishes(ledger, horizon)
 
 
 class ScanningEngine(Engine):
@@ -196,3 +232,22 @@ def test_visit_hours_filed_after_a_pruning_are_forgotten_with_the_rest():
     )
     groups = engines[0].studies["S"].visits.groups.values()
     assert groups and all(not group.hours for group in groups)
+
+
+@settings(max_examples=150, deadline=None)
+@given(staged_arrivals, st.sampled_from([6 * HOUR, DAY]), st.data())
+def test_pruning_stage_ledgers_by_filed_hours_leaves_what_scanning_everything_left(
+    events, retention, data
+):
+    config = staged_config(retention_us=retention)
+    filed, scanned = Engine(config), ScanningEngine(config)
+    instants = sorted({t for e in events for t in (e.time_us, e.time_us // HOUR * HOUR)})
+    horizons = st.builds(
+        lambda t, side: t + side, st.sampled_from(instants or [BASE]), st.sampled_from([-1, 0, 1])
+    )
+    for event in events:
+        assert filed.apply(event) == scanned.apply(event)
+        for horizon in data.draw(st.lists(horizons, max_size=2)):
+            filed._prune(horizon + retention, horizon)
+            scanned._prune(horizon + retention, horizon)
+        assert filed.to_state() == scanned.to_state()
