@@ -45,7 +45,7 @@ from agents.audit.replay.coverage import EventTimes
 from agents.audit.replay.engine_parts import EngineParts, engine_parts
 from agents.audit.replay.lines import BoundedLines, InvalidLines, LongLine, blank, record_limit
 from agents.audit.replay.pipeline import _telling_the_main_process, rss_mib
-from agents.audit.replay.tables import EntryRows, query_rows, write_entry_rows
+from agents.audit.replay.tables import EntryRows, query_lines, write_entry_rows
 from agents.errors import EdcLatencyError
 from agents.live.shard_wire import shard_of
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, wire
@@ -78,7 +78,7 @@ class ShardAnswer:
     parts: EngineParts  # its engine's parts of the figures
     entry_order: array[int]  # global ordinal (among valid lines) of each accepted entry event
     entry_ends: array[int]  # offset in this shard's entries.csv body after each one's rows
-    queries: list[tuple[tuple[str, str], list[str]]]
+    queries: list[tuple[tuple[str, str], str]]  # queries.csv's rows, by (study, query id)
     peak_rss_mib: float | None = None
 
 
@@ -290,7 +290,7 @@ def apply_shard(
         parts=parts,
         entry_order=array("q", entry_order),
         entry_ends=_entry_ends(body_path, rows_per_entry),
-        queries=query_rows(engine, sites, as_of_us),
+        queries=query_lines(engine, sites, as_of_us),
     )
 
 
@@ -488,10 +488,8 @@ def _row_ends(path: Path) -> array[int]:
 def _write_queries_csv(target: Path, answers: list[ShardAnswer]) -> None:
     from agents.audit.replay.tables import QUERIES_HEADER
 
-    text = io.StringIO()
     merged = heapq.merge(*(answer.queries for answer in answers), key=lambda item: item[0])
-    csv.writer(text, lineterminator="\n").writerows(row for _key, row in merged)
-    target.write_bytes(QUERIES_HEADER + text.getvalue().encode())
+    target.write_bytes(QUERIES_HEADER + "".join(line for _key, line in merged).encode())
 
 
 # Input bytes per job of the default --jobs (docs/replay.md, "--jobs"): sharding costs
