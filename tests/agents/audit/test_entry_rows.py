@@ -1,4 +1,5 @@
-"""entries.csv's rows, joined as text: hostile ids come out as csv.writer and cells.py write them."""
+"""entries.csv's rows, joined as text: hostile ids and dimensions come out as csv.writer and
+cells.py write them, to the byte."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def _sample_events() -> tuple[EntryEvent | PublishEvent, ...]:
     return tuple(events)
 
 
-def _rows_of(events) -> tuple[list[list[str]], list[int]]:  # type: ignore[no-untyped-def]
+def _text_of(events) -> tuple[str, list[int]]:  # type: ignore[no-untyped-def]
     settings_ = load_settings(str(ROOT / "deploy/simulated-studies.toml"))
     engine = Engine(replace(settings_.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN))
     rows = EntryRows()
@@ -44,7 +45,12 @@ def _rows_of(events) -> tuple[list[list[str]], list[int]]:  # type: ignore[no-un
             rows.add(event, engine.last_entry_seq, engine.last_entry_group)
     out = io.StringIO()
     counts = write_entry_rows(rows, engine, AS_OF, out)
-    return list(csv.reader(io.StringIO(out.getvalue()))), counts
+    return out.getvalue(), counts
+
+
+def _rows_of(events) -> tuple[list[list[str]], list[int]]:  # type: ignore[no-untyped-def]
+    text, counts = _text_of(events)
+    return list(csv.reader(io.StringIO(text))), counts
 
 
 def _renamed(event, prefix: str):  # type: ignore[no-untyped-def]
@@ -71,6 +77,41 @@ def test_hostile_ids_read_back_as_their_safe_cells_and_nothing_else_moves(prefix
         expected[0] = safe_cell(prefix + plain[0])
         expected[7] = safe_cell(prefix + plain[7])
         assert hostile == expected
+
+
+# entries.csv's columns taken from an entry event's own fields (ENTRIES_HEADER)
+EVENT_COLUMNS = {"event_id": 0, "site_id": 3, "vendor": 5, "form_id": 6, "record_id": 7}
+
+
+def _dimensions_renamed(event, prefixes: dict[str, str]):  # type: ignore[no-untyped-def]
+    """The event with ids, site, vendor and form behind their prefixes (a renaming: still
+    unique, the same groups), and the record ids its publishes name."""
+    if isinstance(event, EntryEvent):
+        return msgspec.structs.replace(event, **{
+            field: prefixes[field] + (getattr(event, field) or "") for field in EVENT_COLUMNS
+        })  # fmt: skip
+    if isinstance(event, PublishEvent) and event.record_ids is not None:
+        prefix = prefixes["record_id"]
+        return msgspec.structs.replace(event, record_ids=[prefix + r for r in event.record_ids])
+    return event
+
+
+@settings(max_examples=25, deadline=None)
+@given(prefixes=st.fixed_dictionaries({
+    field: st.text(alphabet=',"\r\n=+-@\t ;:|\'aé中\u2028😀', max_size=5) for field in EVENT_COLUMNS
+}))  # fmt: skip
+def test_hostile_ids_and_dimensions_are_written_as_csv_writer_writes_their_safe_cells(prefixes):
+    plain_rows, plain_counts = _rows_of(_sample_events())
+    text, counts = _text_of(_dimensions_renamed(e, prefixes) for e in _sample_events())
+    assert counts == plain_counts
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\n")
+    for plain in plain_rows:
+        row = list(plain)
+        for field, column in EVENT_COLUMNS.items():
+            row[column] = safe_cell(prefixes[field] + plain[column])
+        writer.writerow(row)
+    assert text == expected.getvalue()
 
 
 @pytest.mark.parametrize(
