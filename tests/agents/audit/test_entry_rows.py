@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
+from array import array
 from dataclasses import replace
 from functools import cache
+from itertools import accumulate
 from pathlib import Path
 
 import msgspec
@@ -36,7 +38,7 @@ def _sample_events() -> tuple[EntryEvent | PublishEvent, ...]:
     return tuple(events)
 
 
-def _text_of(events) -> tuple[str, list[int]]:  # type: ignore[no-untyped-def]
+def _text_of(events, ends: array[int] | None = None) -> tuple[str, list[int]]:  # type: ignore[no-untyped-def]
     settings_ = load_settings(str(ROOT / "deploy/simulated-studies.toml"))
     engine = Engine(replace(settings_.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN))
     rows = EntryRows()
@@ -44,7 +46,7 @@ def _text_of(events) -> tuple[str, list[int]]:  # type: ignore[no-untyped-def]
         if engine.apply(event) == ACCEPTED and isinstance(event, EntryEvent):
             rows.add(event, engine.last_entry_seq, engine.last_entry_group)
     out = io.StringIO()
-    counts = write_entry_rows(rows, engine, AS_OF, out)
+    counts = write_entry_rows(rows, engine, AS_OF, out, ends)
     return out.getvalue(), counts
 
 
@@ -102,16 +104,20 @@ def _dimensions_renamed(event, prefixes: dict[str, str]):  # type: ignore[no-unt
 }))  # fmt: skip
 def test_hostile_ids_and_dimensions_are_written_as_csv_writer_writes_their_safe_cells(prefixes):
     plain_rows, plain_counts = _rows_of(_sample_events())
-    text, counts = _text_of(_dimensions_renamed(e, prefixes) for e in _sample_events())
+    ends = array("q")
+    text, counts = _text_of((_dimensions_renamed(e, prefixes) for e in _sample_events()), ends)
     assert counts == plain_counts
     expected = io.StringIO()
     writer = csv.writer(expected, lineterminator="\n")
+    row_ends = [0]  # bytes of UTF-8 after each row, as --jobs N finds each event's rows
     for plain in plain_rows:
         row = list(plain)
         for field, column in EVENT_COLUMNS.items():
             row[column] = safe_cell(prefixes[field] + plain[column])
         writer.writerow(row)
+        row_ends.append(len(expected.getvalue().encode()))
     assert text == expected.getvalue()
+    assert list(ends) == [row_ends[rows] for rows in accumulate(counts)]
 
 
 @pytest.mark.parametrize(
