@@ -63,6 +63,9 @@ ENTRIES_HEADER = (
     b"latency_s,within_sla,state\n"
 )
 
+US_PER_MINUTE = 60_000_000
+# A second of the minute as a timestamp writes it, with the point of its fraction.
+_SECONDS_DOT = tuple(f"{second:02d}." for second in range(60))
 # A latency's milliseconds as entries.csv writes them after the point.
 _MILLIS = tuple(f"{ms:03d}" for ms in range(1000))
 # The cells after latency_s of a published row, by within SLA.
@@ -115,7 +118,7 @@ def write_entry_rows(
     and numbers we format; the rest (study, dashboard, site, country, vendor, form) is
     written by ``csv.writer`` once per kind of entry (``_csv_text``), with the ledgers
     it is found in. What remains per row is the entry's lookup in the engine (~0.6 µs),
-    its entry time formatted (~0.9 µs an event) and the row's one f-string.
+    its entry time formatted and the row's one f-string.
 
     ``ends`` (``--jobs N``) gets the offset in bytes of UTF-8 after each event's rows,
     counted from the rows as they are written rather than found again in the file.
@@ -130,6 +133,9 @@ def write_entry_rows(
     millis, published_tails = _MILLIS, _PUBLISHED_TAILS
     targets_of: list[_Targets | None] = [None] * len(rows.kinds)
     written = flushed = 0  # bytes written, events whose rows are written
+    minute_start = minute_end = 0  # the minute [start, end) of the last entry time, and
+    minute_text = ""  # its text
+    seconds_dot = _SECONDS_DOT
     for event_id, record_id, entered_us, seq, kind in zip(
         rows.event_ids, rows.record_ids, rows.entered, rows.seqs, rows.kind_of, strict=True
     ):
@@ -143,7 +149,18 @@ def write_entry_rows(
         count_rows(len(dashboards))
         if not plain_ids:
             event_id, record_id = _id_cell(event_id), _id_cell(record_id)
-        entered = timestamp(entered_us)
+        # format_timestamp's text, its minute shared with the entry before (the rows are
+        # in file order: two thirds of the realistic mix's entries share it), the rest
+        # written here: a third of this loop's time was the formatter's call per event.
+        if not minute_start <= entered_us < minute_end:
+            minute_start = entered_us - entered_us % US_PER_MINUTE
+            minute_end = minute_start + US_PER_MINUTE
+            minute_text = timestamp(minute_start)[:-3]  # "YYYY-MM-DDThh:mm:" of "…:00Z"
+        second, micros = divmod(entered_us - minute_start, 1_000_000)
+        if micros % 1000:  # microseconds: six digits (whole seconds or ms: the formatter)
+            entered = f"{minute_text}{seconds_dot[second]}{micros:06d}Z"
+        else:
+            entered = timestamp(entered_us)
         for group, group_index, middle in dashboards:
             published = group.published_of(entry_key(entered_us, seq, group_index))
             if published is not None and published <= as_of_us:

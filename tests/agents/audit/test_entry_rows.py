@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from array import array
 from dataclasses import replace
 from functools import cache
@@ -20,11 +21,12 @@ from agents.audit.replay.cells import all_plain, safe_cell
 from agents.audit.replay.tables import EntryRows, write_entry_rows
 from agents.settings import load_settings
 from schemas import EntryEvent, PublishEvent, Rejection, parse_event
-from schemas.timestamps import parse_timestamp_us
+from schemas.timestamps import format_timestamp, parse_timestamp_us
 from streams import ACCEPTED, Engine
 from streams.scorecards import NEEDED_BREAKDOWN
 
 ROOT = Path(__file__).resolve().parents[3]
+FUZZ = 20 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 1  # make fuzz
 AS_OF = parse_timestamp_us("2026-01-09T00:00:00Z")
 
 
@@ -131,3 +133,34 @@ def test_ids_that_csv_quotes_or_cells_prefix_are_not_plain(texts):
 
 def test_plain_ids_are_plain():
     assert all_plain([]) and all_plain(["e-1", "rec 2", "", "x=y", "a-b"])
+
+
+# From 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z, the contract's timestamps.
+FIRST_US, LAST_US = -62_135_596_800_000_000, 253_402_300_799_999_999
+US_PER_MINUTE = 60_000_000
+
+
+@settings(max_examples=FUZZ * 100, deadline=None)
+@given(times=st.lists(st.one_of(
+    st.integers(FIRST_US, LAST_US),  # anywhere: each its own minute
+    st.integers(0, 3 * US_PER_MINUTE).map(lambda us: 1_767_571_200_000_000 + us),  # shared minutes
+    st.integers(FIRST_US // 1000, LAST_US // 1000).map(lambda ms: ms * 1000),  # whole ms
+    st.integers(FIRST_US // 1_000_000, LAST_US // 1_000_000).map(lambda s: s * 1_000_000),
+), min_size=1, max_size=30))  # fmt: skip
+def test_entry_times_are_written_as_format_timestamp_writes_them_in_any_order(times):
+    events = [
+        EntryEvent(event_id=f"e{n}", study_id="ONC-301", site_id="FR-201", subject_id="s",
+                   form_id="f", record_id=f"r{n}", entered_at=entered)
+        for n, entered in enumerate(times)
+    ]  # fmt: skip
+    settings_ = load_settings(str(ROOT / "deploy/simulated-studies.toml"))
+    engine = Engine(replace(settings_.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN))
+    rows = EntryRows()
+    for event in events:
+        assert engine.apply(event) == ACCEPTED
+        rows.add(event, engine.last_entry_seq, engine.last_entry_group)
+    out = io.StringIO()
+    write_entry_rows(rows, engine, LAST_US, out)
+    dashboards = len(engine.studies["ONC-301"].dashboards)
+    written = [row[8] for row in csv.reader(io.StringIO(out.getvalue()))]
+    assert written == [format_timestamp(us) for us in times for _ in range(dashboards)]

@@ -31,10 +31,12 @@ DAY_US = 86_400_000_000
 START_US = 1_767_571_200_000_000  # 2026-01-05T00:00:00Z
 AS_OF_US = START_US + 20 * DAY_US
 # What csv.writer quotes for, what cells.py prefixes or splits at, and non-ASCII text.
-HOSTILE = st.text(alphabet=',"\r\n=+-@\t ;:|\'aZ09é中\u2028😀', min_size=1, max_size=6)
+HOSTILE = st.text(alphabet=",\"\r\n=+-@\t ;:|'aZ09é中\u2028😀", min_size=1, max_size=6)
 
 
-def _reference_queries_csv(engine: Engine, sites: dict[tuple[str, str], str], as_of_us: int) -> bytes:
+def _reference_queries_csv(
+    engine: Engine, sites: dict[tuple[str, str], str], as_of_us: int
+) -> bytes:
     """csv.writer over each query's cells, as the replay wrote queries.csv before."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
