@@ -45,14 +45,15 @@ manifests: $(STAMP)
 # The fuzz properties with many more examples than `make test` runs: parsing any value
 # (tests/schemas/test_hostile_parse.py), the router and the shard wire
 # (tests/agents/live/test_routing.py), the replay reader (tests/agents/audit/test_replay_audit.py,
-# test_replay_lines.py), CSV cells, malformed manifests for verify, and the dedupe cap's twin.
+# test_replay_lines.py), CSV cells and rows, malformed manifests for verify, and the dedupe cap's twin.
 fuzz: $(STAMP)
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/schemas/test_hostile_parse.py
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/agents/live/test_routing.py -k hostile
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/agents/audit/test_replay_audit.py -k reader
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/agents/live/test_checkpoint_payloads.py -k any_leaf
 	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/agents/audit/test_replay_lines.py \
-		tests/agents/audit/test_cells.py tests/agents/audit/test_verify.py tests/streams/test_dedupe_cap.py
+		tests/agents/audit/test_cells.py tests/agents/audit/test_verify.py tests/streams/test_dedupe_cap.py \
+		tests/agents/audit/test_query_rows.py tests/agents/audit/test_entry_rows.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

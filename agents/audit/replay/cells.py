@@ -21,6 +21,8 @@ _FORMULA_STARTS = frozenset("=+-@\t\r")
 # offers semicolon, comma, tab, space and others; a line break starts a row): that
 # part becomes a cell of its own, so it gets the ' too ("k;=2+3" -> "k;'=2+3").
 _INNER_FORMULA = re.compile(r"([,;:| \t\n\r\f\v]+)([=+\-@])")
+# _INNER_FORMULA's separators other than LF and those that csv quotes (comma, CR).
+_OTHER_SEPARATORS = ";:| \t\f\v"
 
 
 def safe_cell(text: str) -> str:
@@ -54,11 +56,12 @@ def all_plain(texts: list[str]) -> bool:
     joined = "\n".join(texts)
     if joined.count("\n") != len(texts) - 1 or joined[:1] in _FORMULA_STARTS:
         return False
-    return (
-        not any(c in joined for c in ',"\r')
-        and not any("\n" + c in joined for c in _FORMULA_STARTS)
-        and _INNER_FORMULA.search(joined) is None
-    )
+    if any(c in joined for c in ',"\r') or any("\n" + c in joined for c in _FORMULA_STARTS):
+        return False
+    # With no separator but the joining LFs, an inner formula start would follow an LF,
+    # which the line above ruled out: the scan by the expression (a third of the cost,
+    # ~0.035 s a column of 188k ids) only runs when one is there.
+    return not any(c in joined for c in _OTHER_SEPARATORS) or _INNER_FORMULA.search(joined) is None
 
 
 def number_cell(column: str, value: float | None) -> str:

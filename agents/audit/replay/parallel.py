@@ -23,9 +23,7 @@ temporary directory beside the output, removed at the end.
 
 from __future__ import annotations
 
-import csv
 import heapq
-import io
 import multiprocessing
 import os
 import shutil
@@ -45,7 +43,7 @@ from agents.audit.replay.coverage import EventTimes
 from agents.audit.replay.engine_parts import EngineParts, engine_parts
 from agents.audit.replay.lines import BoundedLines, InvalidLines, LongLine, blank, record_limit
 from agents.audit.replay.pipeline import _telling_the_main_process, rss_mib
-from agents.audit.replay.tables import EntryRows, query_rows, write_entry_rows
+from agents.audit.replay.tables import EntryRows, query_lines, write_entry_rows
 from agents.errors import EdcLatencyError
 from agents.live.shard_wire import shard_of
 from schemas import EntryEvent, Event, PublishEvent, QueryEvent, Rejection, wire
@@ -78,7 +76,7 @@ class ShardAnswer:
     parts: EngineParts  # its engine's parts of the figures
     entry_order: array[int]  # global ordinal (among valid lines) of each accepted entry event
     entry_ends: array[int]  # offset in this shard's entries.csv body after each one's rows
-    queries: list[tuple[tuple[str, str], list[str]]]
+    queries: list[tuple[tuple[str, str], str]]  # queries.csv's rows, by (study, query id)
     peak_rss_mib: float | None = None
 
 
@@ -273,8 +271,9 @@ def apply_shard(
                     sites.setdefault((event.study_id, event.query_id), event.site_id)  # type: ignore[union-attr]
     studies = {sid: tuple(study.dashboards) for sid, study in engine.studies.items()}
     body_path = workdir / f"entries-{shard}.csv"
+    entry_ends = array("q")
     with body_path.open("w", encoding="utf-8", newline="") as body:
-        rows_per_entry = write_entry_rows(rows, engine, as_of_us, body)
+        write_entry_rows(rows, engine, as_of_us, body, entry_ends)
     parts = engine_parts(engine, as_of_us, window_us, since_us)
     # A snapshot-style stage event reaches every shard: counted once, by the shard that owns it.
     parts.unknown_stage = unknown_stage
@@ -289,8 +288,8 @@ def apply_shard(
         studies=studies,
         parts=parts,
         entry_order=array("q", entry_order),
-        entry_ends=_entry_ends(body_path, rows_per_entry),
-        queries=query_rows(engine, sites, as_of_us),
+        entry_ends=entry_ends,
+        queries=query_lines(engine, sites, as_of_us),
     )
 
 
@@ -449,49 +448,11 @@ def _write_entries_csv(target: Path, workdir: Path, answers: list[ShardAnswer]) 
             body.close()
 
 
-def _entry_ends(path: Path, rows_per_entry: list[int]) -> array[int]:
-    """The offset in the file after each entry event's rows (an event may have none)."""
-    row_ends = _row_ends(path)
-    ends, row = array("q"), 0
-    for count in rows_per_entry:
-        row += count
-        ends.append(row_ends[row - 1] if row else 0)
-    return ends
-
-
-def _row_ends(path: Path) -> array[int]:
-    """Offset after each row. Without a quote no field was quoted, so every newline ends a row;
-    otherwise the rows are parsed back (a quoted field may hold a newline)."""
-    ends = array("q")
-    quoted = False
-    offset = 0
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            quoted = quoted or b'"' in block
-            position = block.find(b"\n")
-            while position >= 0:
-                ends.append(offset + position + 1)
-                position = block.find(b"\n", position + 1)
-            offset += len(block)
-    if not quoted:
-        return ends
-    ends, offset = array("q"), 0
-    with path.open(encoding="utf-8", newline="") as text:
-        for row in csv.reader(text):
-            line = io.StringIO()
-            csv.writer(line, lineterminator="\n").writerow(row)
-            offset += len(line.getvalue().encode())
-            ends.append(offset)
-    return ends
-
-
 def _write_queries_csv(target: Path, answers: list[ShardAnswer]) -> None:
     from agents.audit.replay.tables import QUERIES_HEADER
 
-    text = io.StringIO()
     merged = heapq.merge(*(answer.queries for answer in answers), key=lambda item: item[0])
-    csv.writer(text, lineterminator="\n").writerows(row for _key, row in merged)
-    target.write_bytes(QUERIES_HEADER + text.getvalue().encode())
+    target.write_bytes(QUERIES_HEADER + "".join(line for _key, line in merged).encode())
 
 
 # Input bytes per job of the default --jobs (docs/replay.md, "--jobs"): sharding costs

@@ -5,52 +5,57 @@ from __future__ import annotations
 import csv
 import io
 from array import array
+from itertools import accumulate
 from typing import TextIO
 
 from agents.audit.replay.cells import all_plain, safe_cell, safe_cells
 from schemas import EntryEvent
 from schemas.timestamps import TimestampFormatter, seconds_ms
 from streams import AGING_BUCKETS, Engine
-from streams.latency import GroupKey, entry_key, overdue_before, within_sla
+from streams.latency import GroupKey, GroupLedger, entry_key, overdue_before, within_sla
 from streams.queries import AWAITING_DM, AWAITING_SITE, CLOSED, STATE_NAMES, aging_bucket, fold
 
-# (study, site, country, vendor, form) of an entry event: few distinct values, so each
-# is stored once however many entries share it.
+# (study, site, country, vendor, form) of an entry event.
 Dimensions = tuple[str, str, str, str, str]
 
 
 class EntryRows:
     """Per accepted entry event, what entries.csv needs to find its entries in the engine.
 
-    Columns rather than a tuple per event: its id, its dimensions (interned), record id,
-    entry time and arrival number (``array``s of int64: 8 bytes each), and its breakdown
-    group (interned). With the engine, that locates the event's entry on each dashboard
-    of its study when the CSV is written, so no view object is kept per entry and
-    dashboard (which cost ~100 bytes and ~1 µs each, 1M lines).
+    Columns rather than a tuple per event: its id, record id, entry time and arrival
+    number (``array``s of int64: 8 bytes each), and the index of its dimensions with its
+    breakdown group in ``kinds`` (few distinct: each is stored once however many
+    entries share it, and the writer resolves each kind's cells and ledgers once). With
+    the engine, that locates the event's entry on each dashboard of its study when the
+    CSV is written, so no view object is kept per entry and dashboard (which cost ~100
+    bytes and ~1 µs each, 1M lines). This runs in the engine's process, on the replay's
+    critical path: an event costs a tuple, a lookup and five appends.
     """
 
-    __slots__ = ("_interned", "dimensions", "entered", "event_ids", "groups", "record_ids", "seqs")
+    __slots__ = ("_index_of", "entered", "event_ids", "kind_of", "kinds", "record_ids", "seqs")
 
     def __init__(self) -> None:
         self.event_ids: list[str] = []
-        self.dimensions: list[Dimensions] = []
         self.record_ids: list[str] = []
         self.entered = array("q")
         self.seqs = array("q")
-        self.groups: list[GroupKey] = []
-        self._interned: dict[tuple[str, ...], tuple[str, ...]] = {}
+        self.kind_of = array("q")  # per event, its index in ``kinds``
+        self.kinds: list[tuple[Dimensions, GroupKey]] = []
+        self._index_of: dict[tuple[str, str, str, str, str, GroupKey], int] = {}
 
     def add(self, event: EntryEvent, seq: int, group: GroupKey) -> None:
         """An entry event the engine accepted with this arrival number and breakdown group."""
-        interned = self._interned
         key = (event.study_id, event.site_id, event.country or "", event.vendor or "",
-               event.form_id)  # fmt: skip
+               event.form_id, group)  # fmt: skip
+        index = self._index_of.get(key)
+        if index is None:
+            index = self._index_of[key] = len(self.kinds)
+            self.kinds.append((key[:5], group))  # type: ignore[arg-type]
         self.event_ids.append(event.event_id)
-        self.dimensions.append(interned.setdefault(key, key))  # type: ignore[arg-type]
         self.record_ids.append(event.record_id)
         self.entered.append(event.entered_at)
         self.seqs.append(seq)
-        self.groups.append(interned.setdefault(group, group))
+        self.kind_of.append(index)
 
 
 ENTRIES_HEADER = (
@@ -58,90 +63,156 @@ ENTRIES_HEADER = (
     b"latency_s,within_sla,state\n"
 )
 
+US_PER_MINUTE = 60_000_000
+# A second of the minute as a timestamp writes it, with the point of its fraction.
+_SECONDS_DOT = tuple(f"{second:02d}." for second in range(60))
+# A latency's milliseconds as entries.csv writes them after the point.
+_MILLIS = tuple(f"{ms:03d}" for ms in range(1000))
+# The cells after latency_s of a published row, by within SLA.
+_PUBLISHED_TAILS = (",false,published\n", ",true,published\n")
+
+
+class _EncodedChunks:
+    """A text sink that keeps what it is given as UTF-8 chunks, joined once at the end."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(self, first: bytes) -> None:
+        self.chunks = [first]
+
+    def write(self, text: str) -> int:
+        self.chunks.append(text.encode())
+        return len(text)
+
 
 def entries_csv(rows: EntryRows, engine: Engine, as_of_us: int) -> bytes:
     """One row per entry event and dashboard of its study (in the study's dashboard order)."""
-    return ENTRIES_HEADER + entries_csv_body(rows, engine, as_of_us)[0]
+    out = _EncodedChunks(ENTRIES_HEADER)
+    write_entry_rows(rows, engine, as_of_us, out)  # type: ignore[arg-type]
+    return b"".join(out.chunks)
 
 
-def entries_csv_body(rows: EntryRows, engine: Engine, as_of_us: int) -> tuple[bytes, list[int]]:
-    """The rows without the header, and how many rows each entry event has (0 or its dashboards)."""
-    out = io.StringIO()
-    rows_per_event = write_entry_rows(rows, engine, as_of_us, out)
-    return out.getvalue().encode(), rows_per_event
+# Per kind of entry (EntryRows.kinds), resolved at its first row: per dashboard of its
+# study, its group's ledger, that group's index and the row's cells from study to form
+# ("study,dashboard,site,country,vendor,form", as csv.writer joins them); the study's
+# SLA; and the instant before which an unpublished entry is overdue.
+_Targets = tuple[tuple[tuple[GroupLedger, int, str], ...], int, int]
 
 
-def write_entry_rows(rows: EntryRows, engine: Engine, as_of_us: int, out: TextIO) -> list[int]:
-    """``entries_csv_body`` into a text stream (a file: no copy of the rows in memory).
+def write_entry_rows(
+    rows: EntryRows, engine: Engine, as_of_us: int, out: TextIO, ends: array[int] | None = None
+) -> list[int]:
+    """entries.csv's rows without the header into a text stream (a file: no copy of the
+    rows in memory); answers how many rows each entry event has (0 or its dashboards).
 
-    Rows are joined as text, ~2× faster than ``csv.writer`` with its per-cell checks,
+    Rows are joined as text, faster than ``csv.writer`` with its per-cell checks,
     and the same bytes: the cells that vary per row are ids, made safe and quoted as
     ``csv.writer`` would (``_id_cell``) unless the whole column is plain (checked at
     once, ``cells.all_plain``: the common case costs nothing per row), and timestamps
     and numbers we format; the rest (study, dashboard, site, country, vendor, form) is
-    written by ``csv.writer`` once per distinct combination (``_csv_text``).
+    written by ``csv.writer`` once per kind of entry (``_csv_text``), with the ledgers
+    it is found in. What remains per row is the entry's lookup in the engine (~0.6 µs),
+    its entry time formatted and the row's one f-string.
+
+    ``ends`` (``--jobs N``) gets the offset in bytes of UTF-8 after each event's rows,
+    counted from the rows as they are written rather than found again in the file.
     """
     plain_ids = all_plain(rows.event_ids) and all_plain(rows.record_ids)
     rows_per_event: list[int] = []
+    count_rows = rows_per_event.append
     timestamp = TimestampFormatter()
     published_texts: dict[int, str] = {}  # a publish covers many entries: its time once
     batch: list[str] = []
-    # Per study: its ledgers, their dashboard names made safe (cells.py), and its SLA.
-    studies = {
-        sid: (
-            tuple(study.dashboards.values()),
-            tuple(safe_cell(name) for name in study.dashboards),
-            study.sla_us,
-        )
-        for sid, study in engine.studies.items()
-    }
-    # dimensions -> per dashboard of its study, "study,dashboard,site,country,vendor,form"
-    middles: dict[Dimensions, tuple[str, ...]] = {}
-    for event_id, dimensions, record_id, entered_us, seq, group_key in zip(
-        rows.event_ids, rows.dimensions, rows.record_ids, rows.entered, rows.seqs, rows.groups,
-        strict=True,
-    ):  # fmt: skip
-        ledgers, names, sla_us = studies[dimensions[0]]
-        if not ledgers or entered_us > as_of_us:
-            rows_per_event.append(0)  # a study without dashboards has no rows
+    add_row = batch.append
+    millis, published_tails = _MILLIS, _PUBLISHED_TAILS
+    targets_of: list[_Targets | None] = [None] * len(rows.kinds)
+    written = flushed = 0  # bytes written, events whose rows are written
+    minute_start = minute_end = 0  # the minute [start, end) of the last entry time, and
+    minute_text = ""  # its text
+    seconds_dot = _SECONDS_DOT
+    for event_id, record_id, entered_us, seq, kind in zip(
+        rows.event_ids, rows.record_ids, rows.entered, rows.seqs, rows.kind_of, strict=True
+    ):
+        if entered_us > as_of_us:
+            count_rows(0)  # entered after T: not an entry as of T
             continue
-        rows_per_event.append(len(ledgers))
-        middle = middles.get(dimensions)
-        if middle is None:
-            study, site, country, vendor, form = safe_cells(dimensions)
-            middle = middles[dimensions] = tuple(
-                _csv_text((study, name, site, country, vendor, form)) for name in names
-            )
+        targets = targets_of[kind]
+        if targets is None:
+            targets = targets_of[kind] = _targets(engine, rows.kinds[kind], as_of_us)
+        dashboards, sla_us, due_before = targets
+        if not dashboards:
+            count_rows(0)  # a study without dashboards has no rows
+            continue
+        count_rows(len(dashboards))
         if not plain_ids:
             event_id, record_id = _id_cell(event_id), _id_cell(record_id)
-        head = event_id + ","
-        tail = f",{record_id},{timestamp(entered_us)},"
-        for ledger, row_middle in zip(ledgers, middle, strict=True):
-            group = ledger.groups[group_key]
-            published = group.published_of(entry_key(entered_us, seq, group.index))
+        # format_timestamp's text, its minute shared with the entry before (the rows are
+        # in file order: two thirds of the realistic mix's entries share it), the rest
+        # written here: a third of this loop's time was the formatter's call per event.
+        if not minute_start <= entered_us < minute_end:
+            minute_start = entered_us - entered_us % US_PER_MINUTE
+            minute_end = minute_start + US_PER_MINUTE
+            minute_text = timestamp(minute_start)[:-3]  # "YYYY-MM-DDThh:mm:" of "…:00Z"
+        second, micros = divmod(entered_us - minute_start, 1_000_000)
+        if micros % 1000:  # microseconds: six digits (whole seconds or ms: the formatter)
+            entered = f"{minute_text}{seconds_dot[second]}{micros:06d}Z"
+        else:
+            entered = timestamp(entered_us)
+        for group, group_index, middle in dashboards:
+            published = group.published_of(entry_key(entered_us, seq, group_index))
             if published is not None and published <= as_of_us:
                 latency = published - entered_us
                 published_text = published_texts.get(published)
                 if published_text is None:
                     published_text = published_texts[published] = timestamp(published)
                 if latency >= 0:
-                    ms = (latency + 500) // 1000  # _seconds_text, inlined
-                    seconds = f"{ms // 1000}.{ms % 1000:03d}"
+                    seconds, ms = divmod((latency + 500) // 1000, 1000)  # _seconds_text
+                    latency_text = f"{seconds}.{millis[ms]}"
                 else:
-                    seconds = _seconds_text(latency)
-                cells = (
-                    f"{published_text},{seconds},"
-                    f"{'true' if within_sla(latency, sla_us) else 'false'},published\n"
+                    latency_text = _seconds_text(latency)
+                add_row(
+                    f"{event_id},{middle},{record_id},{entered},{published_text},{latency_text}"
+                    f"{published_tails[within_sla(latency, sla_us)]}"
                 )
+            elif entered_us < due_before:
+                add_row(f"{event_id},{middle},{record_id},{entered},,,,overdue\n")
             else:
-                overdue = entered_us < overdue_before(as_of_us, sla_us)
-                cells = ",,,overdue\n" if overdue else ",,,pending\n"
-            batch.append(head + row_middle + tail + cells)
+                add_row(f"{event_id},{middle},{record_id},{entered},,,,pending\n")
         if len(batch) >= 4096:
-            out.write("".join(batch))
-            batch.clear()
-    out.write("".join(batch))
+            written = _write_batch(out, batch, ends, written, rows_per_event[flushed:])
+            flushed = len(rows_per_event)
+    _write_batch(out, batch, ends, written, rows_per_event[flushed:])
     return rows_per_event
+
+
+def _write_batch(
+    out: TextIO, batch: list[str], ends: array[int] | None, offset: int, counts: list[int]
+) -> int:
+    """Writes the rows of whole events, and adds each event's end to ``ends``: its rows'
+    lengths summed (characters are bytes while the text is ASCII, the common case).
+    Answers the offset after them, and empties ``batch``."""
+    text = "".join(batch)
+    out.write(text)
+    if ends is not None:
+        lengths = map(len, batch) if text.isascii() else (len(row.encode()) for row in batch)
+        row_ends = list(accumulate(lengths, initial=offset))  # [k]: after k rows
+        ends.extend(map(row_ends.__getitem__, accumulate(counts)))
+        offset = row_ends[-1]
+    batch.clear()
+    return offset
+
+
+def _targets(engine: Engine, kind: tuple[Dimensions, GroupKey], as_of_us: int) -> _Targets:
+    """What the rows of one kind of entry share (``_Targets``)."""
+    dimensions, group_key = kind
+    study = engine.studies[dimensions[0]]
+    study_cell, site, country, vendor, form = safe_cells(dimensions)
+    dashboards = []
+    for name, ledger in study.dashboards.items():
+        group = ledger.groups[group_key]
+        middle = _csv_text((study_cell, safe_cell(name), site, country, vendor, form))
+        dashboards.append((group, group.index, middle))
+    return tuple(dashboards), study.sla_us, overdue_before(as_of_us, study.sla_us)
 
 
 def _csv_text(cells: tuple[str, ...]) -> str:
@@ -157,6 +228,12 @@ def _id_cell(text: str) -> str:
     return _csv_text((safe_cell(text),))
 
 
+def _any_cell(text: str) -> str:
+    """``_id_cell`` of a text that may be empty: a row of several cells leaves it empty
+    (csv.writer quotes an empty cell only when it is the row's one cell)."""
+    return _id_cell(text) if text else ""
+
+
 def _seconds_text(us: int) -> str:
     """``f"{seconds_ms(us):.3f}"`` in integer arithmetic (a latency is never negative)."""
     if us < 0:
@@ -169,23 +246,39 @@ QUERIES_HEADER = b"query_id,study,site,state,opened_at,answered_at,closed_at,age
 
 
 def queries_csv(engine: Engine, sites: dict[tuple[str, str], str], as_of_us: int) -> bytes:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerows(row for _key, row in query_rows(
-        engine, sites, as_of_us))  # fmt: skip
-    return QUERIES_HEADER + out.getvalue().encode()
+    return QUERIES_HEADER + "".join(line for _key, line in query_lines(
+        engine, sites, as_of_us)).encode()  # fmt: skip
 
 
-def query_rows(
+# The last two cells of a query's row: empty while closed, else its age and aging bucket.
+_CLOSED_AGE = ",\n"
+_BUCKET_CELLS = tuple(_csv_text((bucket,)) for bucket in AGING_BUCKETS)
+
+
+def query_lines(
     engine: Engine, sites: dict[tuple[str, str], str], as_of_us: int
-) -> list[tuple[tuple[str, str], list[str]]]:
-    """queries.csv's rows with their order, (study, query id): ascending."""
-    rows: list[tuple[tuple[str, str], list[str]]] = []
-    format_timestamp = TimestampFormatter()  # the same text, with days and clocks cached
+) -> list[tuple[tuple[str, str], str]]:
+    """queries.csv's rows as text with their order, (study, query id): ascending.
+
+    The same bytes as ``csv.writer`` over the cells (a property says so): query ids,
+    studies and sites are made safe and quoted as csv.writer would (``_id_cell``),
+    per column at once while the ids are plain, per study and site once; the other
+    cells are our own words, timestamps and numbers, which never need quoting.
+    """
+    lines: list[tuple[tuple[str, str], str]] = []
+    add_line = lines.append
+    timestamp = TimestampFormatter()  # the same text, with days and clocks cached
+    site_cells: dict[str, str] = {}
+    state_names = tuple(_csv_text((name,)) for name in STATE_NAMES)
     for study_id in sorted(engine.studies):
         queries = engine.studies[study_id].queries.queries
-        for query_id in sorted(queries):
+        query_ids = sorted(queries)
+        plain_ids = all_plain(query_ids)
+        study_cell = _any_cell(study_id)
+        for query_id in query_ids:
             folded = fold(queries[query_id].events, as_of_us)
-            if folded.opened_us is None:
+            opened_us = folded.opened_us
+            if opened_us is None:
                 continue  # never opened as of T: its events are orphans
             answered = closed = None
             for time_us, state, opened in folded.changes:
@@ -195,15 +288,20 @@ def query_rows(
                     answered = time_us
                 elif state == CLOSED:
                     closed = time_us
-            is_open = folded.state in (AWAITING_SITE, AWAITING_DM)
-            age = as_of_us - folded.opened_us if is_open else None
-            rows.append(((study_id, query_id), [
-                safe_cell(query_id), safe_cell(study_id),
-                safe_cell(sites.get((study_id, query_id), "")),
-                STATE_NAMES[folded.state], format_timestamp(folded.opened_us),
-                "" if answered is None else format_timestamp(answered),
-                "" if closed is None else format_timestamp(closed),
-                "" if age is None else f"{seconds_ms(age):.3f}",
-                "" if age is None else AGING_BUCKETS[aging_bucket(age)],
-            ]))  # fmt: skip
-    return rows
+            state = folded.state
+            if state in (AWAITING_SITE, AWAITING_DM):
+                age = as_of_us - opened_us
+                age_cells = f"{seconds_ms(age):.3f},{_BUCKET_CELLS[aging_bucket(age)]}\n"
+            else:
+                age_cells = _CLOSED_AGE
+            site = sites.get((study_id, query_id), "")
+            site_cell = site_cells.get(site)
+            if site_cell is None:
+                site_cell = site_cells[site] = _any_cell(site)
+            add_line(((study_id, query_id), (
+                f"{query_id if plain_ids else _any_cell(query_id)},{study_cell},{site_cell},"
+                f"{state_names[state]},{timestamp(opened_us)},"
+                f"{'' if answered is None else timestamp(answered)},"
+                f"{'' if closed is None else timestamp(closed)},{age_cells}"
+            )))  # fmt: skip
+    return lines

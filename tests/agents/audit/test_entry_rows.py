@@ -1,11 +1,15 @@
-"""entries.csv's rows, joined as text: hostile ids come out as csv.writer and cells.py write them."""
+"""entries.csv's rows, joined as text: hostile ids and dimensions come out as csv.writer and
+cells.py write them, to the byte."""
 
 from __future__ import annotations
 
 import csv
 import io
+import os
+from array import array
 from dataclasses import replace
 from functools import cache
+from itertools import accumulate
 from pathlib import Path
 
 import msgspec
@@ -17,11 +21,12 @@ from agents.audit.replay.cells import all_plain, safe_cell
 from agents.audit.replay.tables import EntryRows, write_entry_rows
 from agents.settings import load_settings
 from schemas import EntryEvent, PublishEvent, Rejection, parse_event
-from schemas.timestamps import parse_timestamp_us
+from schemas.timestamps import format_timestamp, parse_timestamp_us
 from streams import ACCEPTED, Engine
 from streams.scorecards import NEEDED_BREAKDOWN
 
 ROOT = Path(__file__).resolve().parents[3]
+FUZZ = 20 if os.environ.get("HYPOTHESIS_PROFILE") == "fuzz" else 1  # make fuzz
 AS_OF = parse_timestamp_us("2026-01-09T00:00:00Z")
 
 
@@ -35,7 +40,7 @@ def _sample_events() -> tuple[EntryEvent | PublishEvent, ...]:
     return tuple(events)
 
 
-def _rows_of(events) -> tuple[list[list[str]], list[int]]:  # type: ignore[no-untyped-def]
+def _text_of(events, ends: array[int] | None = None) -> tuple[str, list[int]]:  # type: ignore[no-untyped-def]
     settings_ = load_settings(str(ROOT / "deploy/simulated-studies.toml"))
     engine = Engine(replace(settings_.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN))
     rows = EntryRows()
@@ -43,8 +48,13 @@ def _rows_of(events) -> tuple[list[list[str]], list[int]]:  # type: ignore[no-un
         if engine.apply(event) == ACCEPTED and isinstance(event, EntryEvent):
             rows.add(event, engine.last_entry_seq, engine.last_entry_group)
     out = io.StringIO()
-    counts = write_entry_rows(rows, engine, AS_OF, out)
-    return list(csv.reader(io.StringIO(out.getvalue()))), counts
+    counts = write_entry_rows(rows, engine, AS_OF, out, ends)
+    return out.getvalue(), counts
+
+
+def _rows_of(events) -> tuple[list[list[str]], list[int]]:  # type: ignore[no-untyped-def]
+    text, counts = _text_of(events)
+    return list(csv.reader(io.StringIO(text))), counts
 
 
 def _renamed(event, prefix: str):  # type: ignore[no-untyped-def]
@@ -73,6 +83,45 @@ def test_hostile_ids_read_back_as_their_safe_cells_and_nothing_else_moves(prefix
         assert hostile == expected
 
 
+# entries.csv's columns taken from an entry event's own fields (ENTRIES_HEADER)
+EVENT_COLUMNS = {"event_id": 0, "site_id": 3, "vendor": 5, "form_id": 6, "record_id": 7}
+
+
+def _dimensions_renamed(event, prefixes: dict[str, str]):  # type: ignore[no-untyped-def]
+    """The event with ids, site, vendor and form behind their prefixes (a renaming: still
+    unique, the same groups), and the record ids its publishes name."""
+    if isinstance(event, EntryEvent):
+        return msgspec.structs.replace(event, **{
+            field: prefixes[field] + (getattr(event, field) or "") for field in EVENT_COLUMNS
+        })  # fmt: skip
+    if isinstance(event, PublishEvent) and event.record_ids is not None:
+        prefix = prefixes["record_id"]
+        return msgspec.structs.replace(event, record_ids=[prefix + r for r in event.record_ids])
+    return event
+
+
+@settings(max_examples=25, deadline=None)
+@given(prefixes=st.fixed_dictionaries({
+    field: st.text(alphabet=',"\r\n=+-@\t ;:|\'aé中\u2028😀', max_size=5) for field in EVENT_COLUMNS
+}))  # fmt: skip
+def test_hostile_ids_and_dimensions_are_written_as_csv_writer_writes_their_safe_cells(prefixes):
+    plain_rows, plain_counts = _rows_of(_sample_events())
+    ends = array("q")
+    text, counts = _text_of((_dimensions_renamed(e, prefixes) for e in _sample_events()), ends)
+    assert counts == plain_counts
+    expected = io.StringIO()
+    writer = csv.writer(expected, lineterminator="\n")
+    row_ends = [0]  # bytes of UTF-8 after each row, as --jobs N finds each event's rows
+    for plain in plain_rows:
+        row = list(plain)
+        for field, column in EVENT_COLUMNS.items():
+            row[column] = safe_cell(prefixes[field] + plain[column])
+        writer.writerow(row)
+        row_ends.append(len(expected.getvalue().encode()))
+    assert text == expected.getvalue()
+    assert list(ends) == [row_ends[rows] for rows in accumulate(counts)]
+
+
 @pytest.mark.parametrize(
     "texts",
     [["a", "b,c"], ['x"y'], ["a\nb"], ["a", "b\rc"], ["=1"], ["ok", "+1"], ["ok", "-x"],
@@ -84,3 +133,34 @@ def test_ids_that_csv_quotes_or_cells_prefix_are_not_plain(texts):
 
 def test_plain_ids_are_plain():
     assert all_plain([]) and all_plain(["e-1", "rec 2", "", "x=y", "a-b"])
+
+
+# From 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z, the contract's timestamps.
+FIRST_US, LAST_US = -62_135_596_800_000_000, 253_402_300_799_999_999
+US_PER_MINUTE = 60_000_000
+
+
+@settings(max_examples=FUZZ * 100, deadline=None)
+@given(times=st.lists(st.one_of(
+    st.integers(FIRST_US, LAST_US),  # anywhere: each its own minute
+    st.integers(0, 3 * US_PER_MINUTE).map(lambda us: 1_767_571_200_000_000 + us),  # shared minutes
+    st.integers(FIRST_US // 1000, LAST_US // 1000).map(lambda ms: ms * 1000),  # whole ms
+    st.integers(FIRST_US // 1_000_000, LAST_US // 1_000_000).map(lambda s: s * 1_000_000),
+), min_size=1, max_size=30))  # fmt: skip
+def test_entry_times_are_written_as_format_timestamp_writes_them_in_any_order(times):
+    events = [
+        EntryEvent(event_id=f"e{n}", study_id="ONC-301", site_id="FR-201", subject_id="s",
+                   form_id="f", record_id=f"r{n}", entered_at=entered)
+        for n, entered in enumerate(times)
+    ]  # fmt: skip
+    settings_ = load_settings(str(ROOT / "deploy/simulated-studies.toml"))
+    engine = Engine(replace(settings_.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN))
+    rows = EntryRows()
+    for event in events:
+        assert engine.apply(event) == ACCEPTED
+        rows.add(event, engine.last_entry_seq, engine.last_entry_group)
+    out = io.StringIO()
+    write_entry_rows(rows, engine, LAST_US, out)
+    dashboards = len(engine.studies["ONC-301"].dashboards)
+    written = [row[8] for row in csv.reader(io.StringIO(out.getvalue()))]
+    assert written == [format_timestamp(us) for us in times for _ in range(dashboards)]
