@@ -28,7 +28,14 @@ from streams.engine import Engine
 from streams.figures import BacklogFigures, QueryFigures, StudyFigures
 from streams.latency import BUCKET_US, ENTERED_SHIFT, GroupLedger, overdue_from
 from streams.parts import StudyPart, merge_study
-from streams.queries import AGING_LIMITS_US, AWAITING_DM, AWAITING_SITE, TrackedQuery, fold
+from streams.queries import (
+    AGING_LIMITS_US,
+    AWAITING_DM,
+    AWAITING_SITE,
+    TrackedQuery,
+    fold_values,
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Window:
@@ -323,17 +330,17 @@ def _query_windows(queries: Iterable[TrackedQuery], instants: list[int]) -> list
     diff = [[[0] * (n + 1) for _ in range(buckets)] for _ in range(2)]
     intervals: list[tuple[int, int, int]] = []  # (first instant index, opened, stop index)
     for query in queries:
-        changes = fold(query.events).changes
-        for i, (time_us, state, opened) in enumerate(changes):
-            if state not in (AWAITING_SITE, AWAITING_DM):
-                continue
-            first = bisect_left(instants, time_us)
+        changes = fold_values(query.events)[5]
+        # Each change's instant index ends the interval before it and starts its own.
+        first = bisect_left(instants, changes[0][0]) if changes else n
+        for i, (_time_us, state, opened) in enumerate(changes):
             stop = n if i + 1 == len(changes) else bisect_left(instants, changes[i + 1][0])
-            if first >= stop:
+            start, first = first, stop
+            if start >= stop or state not in (AWAITING_SITE, AWAITING_DM):
                 continue
-            intervals.append((first, opened, stop))  # type: ignore[arg-type]
+            intervals.append((start, opened, stop))  # type: ignore[arg-type]
             rows = diff[state - AWAITING_SITE]
-            low = first
+            low = start
             for bucket in range(buckets):
                 # Instants of this bucket: age ≤ its limit (and above the previous one's).
                 if bucket < len(AGING_LIMITS_US):
