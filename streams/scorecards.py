@@ -278,7 +278,7 @@ def _entries_as_of(group: GroupLedger, as_of_us: int, sla_us: int) -> tuple[_Raw
     # which sorted() merges in about linear time.
     latencies.sort()
     within = bisect_right(latencies, sla_us)  # within_sla: latency ≤ SLA (streams/latency.py)
-    overdue = sum(1 for key in waiting if key < overdue_by)
+    overdue = len([key for key in waiting if key < overdue_by])
     raw = _Raw(
         entries=len(latencies) + len(waiting),
         latencies=latencies,

@@ -214,12 +214,15 @@ def _dashboard_windows(
                 if first < stop:
                     pending_diff[first] += 1
                     pending_diff[stop] -= 1
-                    _note_oldest(oldest, first * (n + 1) + stop, key >> ENTERED_SHIFT)
+                    span, entered = first * (n + 1) + stop, key >> ENTERED_SHIFT
+                    known = oldest.get(span)  # _note_oldest, written out: once per entry
+                    if known is None or entered < known:
+                        oldest[span] = entered
                 if overdue_first < stop:
                     overdue_diff[overdue_first] += 1
                     overdue_diff[stop] -= 1
     # (earliest entry time, first, stop) per range, by first; a heap of (earliest, stop).
-    ranges = sorted((divmod(span, n + 1), entered) for span, entered in oldest.items())
+    ranges = sorted([(divmod(at, n + 1), earliest) for at, earliest in oldest.items()])
     heap: list[tuple[int, int]] = []
     cursor = 0
     out: list[tuple[list[int], BacklogFigures, int | None]] = []
@@ -329,6 +332,7 @@ def _query_windows(queries: Iterable[TrackedQuery], instants: list[int]) -> list
     # diff[state][bucket]: +1 where a range of instants starts, -1 after it ends.
     diff = [[[0] * (n + 1) for _ in range(buckets)] for _ in range(2)]
     intervals: list[tuple[int, int, int]] = []  # (first instant index, opened, stop index)
+    limits = AGING_LIMITS_US
     for query in queries:
         changes = fold_values(query.events)[5]
         # Each change's instant index ends the interval before it and starts its own.
@@ -343,8 +347,8 @@ def _query_windows(queries: Iterable[TrackedQuery], instants: list[int]) -> list
             low = start
             for bucket in range(buckets):
                 # Instants of this bucket: age ≤ its limit (and above the previous one's).
-                if bucket < len(AGING_LIMITS_US):
-                    high = min(stop, bisect_right(instants, opened + AGING_LIMITS_US[bucket]))  # type: ignore[operator]
+                if bucket < len(limits):
+                    high = min(stop, bisect_right(instants, opened + limits[bucket]))  # type: ignore[operator]
                 else:
                     high = stop
                 if low < high:
