@@ -219,6 +219,7 @@ def scorecard_grains(engine: Engine, as_of_us: int) -> ScorecardGrains:
                     site = breaches.setdefault((study_id, key[site_at]), [0, 0])
                     site[0] += over_sla
                     site[1] += raw.entries
+        by_key: dict[tuple[str, ...], _Raw] = {}  # the study's groups: few, queries many
         for query in study.queries.queries.values():
             state, opened_us, _orphans, answers, closes, _changes = fold_values(
                 query.events, as_of_us
@@ -226,7 +227,9 @@ def scorecard_grains(engine: Engine, as_of_us: int) -> ScorecardGrains:
             if opened_us is None:
                 continue  # never opened by T: orphan events only, no query yet
             # Added to its grain in place: a _Raw per query cost as much as its fold.
-            known = grain(study_id, query.group_key)
+            known = by_key.get(query.group_key)
+            if known is None:
+                known = by_key[query.group_key] = grain(study_id, query.group_key)
             known.answers += answers
             known.closes += closes
             if state in (AWAITING_SITE, AWAITING_DM):
