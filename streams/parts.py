@@ -61,7 +61,9 @@ def snapshot_parts(engine: Engine, as_of_us: int) -> tuple[dict[str, StudyPart],
             continue
         dashboards: dict[str, tuple[list[int], BacklogFigures, int | None]] = {}
         for name, ledger in study.dashboards.items():
-            latencies = [n for group in ledger.groups.values() for n in group.latencies(as_of_us)]
+            latencies: list[int] = []
+            for group in ledger.groups.values():
+                latencies += group.latencies(as_of_us)  # each group's list, not each value
             backlog = merge_backlogs(group.backlog(as_of_us) for group in ledger.groups.values())
             dashboards[name] = (latencies, backlog, None)
         by_group, study_orphans = study.queries.figures(as_of_us)

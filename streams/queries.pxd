@@ -17,3 +17,8 @@ cdef class QueryLedger:
 
     @cython.locals(query=TrackedQuery, events=list)
     cpdef apply(self, query_id, status, occurred_us, seq, group_key)
+
+
+# Once per query by the replay's windows and scorecards (and each query event out of order).
+@cython.locals(answers=list, closes=list, changes=list)
+cpdef tuple fold_values(events, as_of_us=*)

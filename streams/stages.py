@@ -37,11 +37,11 @@ from streams.config import SITE_OWNER, SPONSOR_OWNER, EngineConfig, StageConfig
 from streams.expiry import hour_heap, hours_before
 from streams.latency import (
     BUCKET_US,
+    ENTERED_SHIFT,
+    SEQ_SHIFT,
     DashboardLedger,
     GroupKey,
-    arrival,
     entered_at,
-    entry_key,
 )
 from streams.percentiles import nearest_rank
 
@@ -138,13 +138,16 @@ class Pipeline:
 
     def completions(self, key: int) -> list[int | None]:
         """c_i of the entry with the dashboard's key ``key``, per stage before the publish."""
-        stage_key = entry_key(entered_at(key), arrival(key), 0)  # stage ledgers: one group
-        bucket = entered_at(key) // BUCKET_US
-        out: list[int | None] = []
-        for ledger in self.ledgers:
-            published = ledger.group_list[0].published.get(bucket) if ledger.group_list else None
-            out.append(None if published is None else published.get(stage_key))
-        return out
+        return completions_of(self.completed_in(entered_at(key) // BUCKET_US), key)
+
+    def completed_in(self, bucket: int) -> list[dict[int, int] | None]:
+        """Per stage before the publish, the completions of the entries of one hour bucket
+        (stage ledger key -> c_i), or None where it completed none: looked up once per
+        bucket by ``observe``, not once per entry and stage."""
+        return [
+            ledger.group_list[0].published.get(bucket) if ledger.group_list else None
+            for ledger in self.ledgers
+        ]
 
     def prune(self, horizon_us: int, dashboard: DashboardLedger) -> None:
         """Forget the completions of entries the dashboard forgot, then old stage events."""
@@ -215,6 +218,15 @@ class StageObservations:
                 mine_counts[i] += n
 
 
+def completions_of(completed: list[dict[int, int] | None], key: int) -> list[int | None]:
+    """c_i of the entry with the dashboard's key ``key`` from ``Pipeline.completed_in`` of
+    its hour bucket."""
+    # The stage ledgers hold one group: the key with its group index cleared, i.e.
+    # entry_key(entered_at(key), arrival(key), 0), written out (once per entry).
+    stage_key = key >> SEQ_SHIFT << SEQ_SHIFT
+    return [None if published is None else published.get(stage_key) for published in completed]
+
+
 def observe(
     ledger: DashboardLedger, pipeline: Pipeline, sla_us: int, as_of_us: int
 ) -> StageObservations:
@@ -223,16 +235,18 @@ def observe(
     durations, pending = out.durations, out.pending
     for group in ledger.groups.values():
         charged = None
-        for entries in group.pending.values():
+        for bucket, entries in group.pending.items():
+            completed = pipeline.completed_in(bucket)
             for key in entries:
-                if entered_at(key) <= as_of_us:
-                    pending[waiting_stage(pipeline.completions(key), as_of_us)] += 1
-        for published in group.published.values():
+                if key >> ENTERED_SHIFT <= as_of_us:  # entered_at(key), inline
+                    pending[waiting_stage(completions_of(completed, key), as_of_us)] += 1
+        for bucket, published in group.published.items():
+            completed = pipeline.completed_in(bucket)
             for key, published_us in published.items():
-                entered_us = entered_at(key)
+                entered_us = key >> ENTERED_SHIFT  # entered_at(key), inline
                 if entered_us > as_of_us:
                     continue
-                completions = pipeline.completions(key)
+                completions = completions_of(completed, key)
                 if published_us > as_of_us:
                     pending[waiting_stage(completions, as_of_us)] += 1
                     continue

@@ -46,6 +46,7 @@ from typing import Any, Generic, Protocol, TypeVar
 from schemas.timestamps import US_PER_HOUR, day_start_us
 from streams.config import EngineConfig, bounds_us
 from streams.expiry import hour_heap, hours_before
+from streams.latency import BUCKET_US, keys_entered_before
 from streams.percentiles import nearest_rank
 from streams.tally import Tally
 
@@ -258,8 +259,13 @@ class VisitLedger:
         if group is None:
             return []
         out: list[int] = []
-        for filed in (*group._hours.values(), group.recent):  # filed or not: no need to file
-            out.extend(p & VALUE_MASK for p in filed if p >> VALUE_BITS <= as_of_us)
+        last_hour = as_of_us // US_PER_HOUR  # hours before it were entered by T, whole
+        for hour, filed in group._hours.items():  # filed or not (recent): no need to file
+            if hour < last_hour:
+                out += [p & VALUE_MASK for p in filed]
+            else:
+                out += [p & VALUE_MASK for p in filed if p >> VALUE_BITS <= as_of_us]
+        out += [p & VALUE_MASK for p in group.recent if p >> VALUE_BITS <= as_of_us]
         return out
 
     def before_visit_by(self, as_of_us: int) -> int:
@@ -390,16 +396,26 @@ def visit_parts(engine: EngineStudies, as_of_us: int) -> VisitParts:
                 grain = (key[at[0]], key[at[1]] or UNASSIGNED, key[at[2]] or UNASSIGNED)
                 part.values.setdefault(grain, []).extend(values)
         part.entered_before_visit = ledger.before_visit_by(as_of_us)
-        entered = sum(
-            1
-            for group in study.ledgers[0].groups.values()
-            for entered_us, _published in group.times()
-            if entered_us <= as_of_us
-        )
+        entered = sum(_entered_by(group, as_of_us) for group in study.ledgers[0].groups.values())
         part.without_visit_date = entered - measured - part.entered_before_visit
         if part.values or part.without_visit_date or part.entered_before_visit:
             out[study_id] = part
     return out
+
+
+def _entered_by(group: Any, as_of_us: int) -> int:
+    """How many of a dashboard group's retained entries were entered by T: an hour bucket
+    before T's by its size, T's own by its keys (streams/latency.py's layout)."""
+    bound = keys_entered_before(as_of_us + 1)  # key < this: entered ≤ T
+    last_bucket = as_of_us // BUCKET_US
+    count = 0
+    for buckets in (group.pending, group.published):
+        for bucket, keys in buckets.items():
+            if bucket < last_bucket:
+                count += len(keys)
+            elif bucket == last_bucket:
+                count += sum(1 for key in keys if key < bound)
+    return count
 
 
 def merge_visit_parts(parts: Iterable[VisitParts]) -> VisitParts:

@@ -26,11 +26,15 @@ from dataclasses import dataclass
 
 from streams.engine import Engine
 from streams.figures import BacklogFigures, QueryFigures, StudyFigures
-from streams.latency import overdue_from
+from streams.latency import BUCKET_US, ENTERED_SHIFT, GroupLedger, overdue_from
 from streams.parts import StudyPart, merge_study
-from streams.queries import AGING_LIMITS_US, AWAITING_DM, AWAITING_SITE, TrackedQuery, fold
-
-_NEVER = 1 << 62  # "not published yet", later than any instant
+from streams.queries import (
+    AGING_LIMITS_US,
+    AWAITING_DM,
+    AWAITING_SITE,
+    TrackedQuery,
+    fold_values,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +95,7 @@ def window_parts(
             continue
         dashboards = {
             name: _dashboard_windows(
-                [times for group in ledger.groups.values() for times in group.times()],
+                ledger.groups.values(),
                 bounds,
                 instants,
                 as_of_us,
@@ -134,41 +138,91 @@ def merge_windows(
 
 
 def _dashboard_windows(
-    entries: list[tuple[int, int | None]],  # (entered_us, published_us or None)
+    groups: Iterable[GroupLedger],
     bounds: list[tuple[int, int]],
     instants: list[int],
     as_of_us: int,
     sla_us: int,
 ) -> list[tuple[list[int], BacklogFigures, int | None]]:
+    """One dashboard's part of every window, from its groups' entry keys in one pass.
+
+    Per entry: its latency in the window of its publish, its breach in the window where
+    its deadline passed, and the instants it is pending (overdue) at as one range of
+    instant indexes ``[first, stop)`` in a difference array. What depends on the entry
+    time alone is found once per hour bucket when it is the same for the whole hour (the
+    common case: windows and SLAs of whole hours), and the instant index of a publish
+    once per distinct publish instant (publishes are few, entries many). The oldest
+    pending entry at an instant is the earliest entry time among the entries whose range
+    covers it: kept per distinct range, then swept with a heap of ranges (the entries are
+    never sorted).
+    """
     n = len(instants)
     starts = [start for start, _end in bounds]
+    first_start = starts[0]
     latencies: list[list[int]] = [[] for _ in range(n)]
-    breaches = [0] * n
+    breaches = [0] * (n + 1)  # [n]: deadlines outside the windows, dropped
     pending_diff = [0] * (n + 1)
     overdue_diff = [0] * (n + 1)
-    for entered, published in entries:
-        if published is not None and starts[0] <= published <= as_of_us:
-            latencies[bisect_right(starts, published) - 1].append(published - entered)
-        # Over SLA from the instant it is overdue, when no publish came before then.
-        passed = overdue_from(entered, sla_us)
-        if (published is None or published >= passed) and starts[0] <= passed <= as_of_us:
-            breaches[bisect_right(starts, passed) - 1] += 1
-        # Pending at instant a when entered ≤ a < published.
-        first = bisect_left(instants, entered)
-        stop = n if published is None else bisect_left(instants, published)
-        if first < stop:
-            pending_diff[first] += 1
-            pending_diff[stop] -= 1
-        # Overdue at instant a when overdue_from(entered) ≤ a < published.
-        first = bisect_left(instants, overdue_from(entered, sla_us))
-        if first < stop:
-            overdue_diff[first] += 1
-            overdue_diff[stop] -= 1
-    ordered = sorted(
-        (entered, _NEVER if published is None else published)
-        for entered, published in entries
-        if entered <= as_of_us
-    )
+    # Range of instant indexes [first, stop) as first * (n + 1) + stop -> earliest entry time.
+    oldest: dict[int, int] = {}
+    # Publish instant -> (index of the first instant not before it, index of its window or n).
+    at_publish: dict[int, tuple[int, int]] = {}
+    for group in groups:
+        for bucket, entries in group.pending.items():
+            first, overdue_first, breach_at = _hour_positions(
+                bucket, instants, starts, as_of_us, sla_us
+            )
+            if first < 0 or overdue_first < 0 or breach_at < 0:
+                for key in entries:
+                    _entry_at(key >> ENTERED_SHIFT, None, instants, starts, as_of_us, sla_us,
+                              pending_diff, overdue_diff, breaches, oldest)  # fmt: skip
+                continue
+            # Not published by now: pending from its first instant on, at every one.
+            count = len(entries)
+            breaches[breach_at] += count
+            if first < n:
+                pending_diff[first] += count
+                pending_diff[n] -= count
+                _note_oldest(oldest, first * (n + 1) + n, min(entries) >> ENTERED_SHIFT)
+            if overdue_first < n:
+                overdue_diff[overdue_first] += count
+                overdue_diff[n] -= count
+        for bucket, published in group.published.items():
+            first, overdue_first, breach_at = _hour_positions(
+                bucket, instants, starts, as_of_us, sla_us
+            )
+            if first < 0 or overdue_first < 0 or breach_at < 0:
+                for key, when in published.items():
+                    _entry_at(key >> ENTERED_SHIFT, when, instants, starts, as_of_us, sla_us,
+                              pending_diff, overdue_diff, breaches, oldest)  # fmt: skip
+                    if first_start <= when <= as_of_us:
+                        latency = when - (key >> ENTERED_SHIFT)
+                        latencies[bisect_right(starts, when) - 1].append(latency)
+                continue
+            for key, when in published.items():
+                positions = at_publish.get(when)
+                if positions is None:
+                    positions = at_publish[when] = _publish_positions(
+                        when, instants, starts, as_of_us
+                    )
+                stop, window = positions
+                latency = when - (key >> ENTERED_SHIFT)
+                if window < n:
+                    latencies[window].append(latency)
+                if latency > sla_us:  # published after its deadline: a breach when it passed
+                    breaches[breach_at] += 1
+                if first < stop:
+                    pending_diff[first] += 1
+                    pending_diff[stop] -= 1
+                    span, entered = first * (n + 1) + stop, key >> ENTERED_SHIFT
+                    known = oldest.get(span)  # _note_oldest, written out: once per entry
+                    if known is None or entered < known:
+                        oldest[span] = entered
+                if overdue_first < stop:
+                    overdue_diff[overdue_first] += 1
+                    overdue_diff[stop] -= 1
+    # (earliest entry time, first, stop) per range, by first; a heap of (earliest, stop).
+    ranges = sorted([(divmod(at, n + 1), earliest) for at, earliest in oldest.items()])
     heap: list[tuple[int, int]] = []
     cursor = 0
     out: list[tuple[list[int], BacklogFigures, int | None]] = []
@@ -176,14 +230,90 @@ def _dashboard_windows(
     for k, instant in enumerate(instants):
         pending += pending_diff[k]
         overdue += overdue_diff[k]
-        while cursor < len(ordered) and ordered[cursor][0] <= instant:
-            heapq.heappush(heap, ordered[cursor])
+        while cursor < len(ranges) and ranges[cursor][0][0] <= k:
+            (_first, stop), entered = ranges[cursor]
+            heapq.heappush(heap, (entered, stop))
             cursor += 1
-        while heap and heap[0][1] <= instant:
+        while heap and heap[0][1] <= k:
             heapq.heappop(heap)
-        oldest = instant - heap[0][0] if heap else None
-        out.append((latencies[k], BacklogFigures(pending, oldest, overdue), breaches[k]))
+        age = instant - heap[0][0] if heap else None
+        out.append((latencies[k], BacklogFigures(pending, age, overdue), breaches[k]))
     return out
+
+
+def _hour_positions(
+    bucket: int, instants: list[int], starts: list[int], as_of_us: int, sla_us: int
+) -> tuple[int, int, int]:
+    """For every entry of an hour bucket alike, or -1 where its entries differ: the index of
+    the first instant at or after its entry time, of the first at or after its deadline
+    passed (``overdue_from``), and of the window where the deadline passed (len: none)."""
+    n = len(instants)
+    low = bucket * BUCKET_US
+    high = low + BUCKET_US - 1  # the hour's entry times: [low, high]
+    first = bisect_left(instants, low)
+    if bisect_left(instants, high) != first:
+        first = -1
+    low_passed, high_passed = overdue_from(low, sla_us), overdue_from(high, sla_us)
+    overdue_first = bisect_left(instants, low_passed)
+    if bisect_left(instants, high_passed) != overdue_first:
+        overdue_first = -1
+    if high_passed < starts[0] or low_passed > as_of_us:
+        breach_at = n
+    elif starts[0] <= low_passed and high_passed <= as_of_us:
+        breach_at = bisect_right(starts, low_passed) - 1
+        if bisect_right(starts, high_passed) - 1 != breach_at:
+            breach_at = -1
+    else:
+        breach_at = -1
+    return first, overdue_first, breach_at
+
+
+def _publish_positions(
+    when: int, instants: list[int], starts: list[int], as_of_us: int
+) -> tuple[int, int]:
+    """The index of the first instant at or after a publish (its entries are pending before
+    it), and the index of the window it falls in (len: none, before the first or after T)."""
+    window = bisect_right(starts, when) - 1 if starts[0] <= when <= as_of_us else len(instants)
+    return bisect_left(instants, when), window
+
+
+def _entry_at(
+    entered: int,
+    published: int | None,
+    instants: list[int],
+    starts: list[int],
+    as_of_us: int,
+    sla_us: int,
+    pending_diff: list[int],
+    overdue_diff: list[int],
+    breaches: list[int],
+    oldest: dict[int, int],
+) -> None:
+    """One entry's breach and pending ranges, each position found by bisection: the entries
+    of an hour bucket whose positions differ within the hour (``_hour_positions``)."""
+    n = len(instants)
+    # Over SLA from the instant it is overdue, when no publish came before then.
+    passed = overdue_from(entered, sla_us)
+    if (published is None or published >= passed) and starts[0] <= passed <= as_of_us:
+        breaches[bisect_right(starts, passed) - 1] += 1
+    # Pending at instant a when entered ≤ a < published.
+    first = bisect_left(instants, entered)
+    stop = n if published is None else bisect_left(instants, published)
+    if first < stop:
+        pending_diff[first] += 1
+        pending_diff[stop] -= 1
+        _note_oldest(oldest, first * (n + 1) + stop, entered)
+    # Overdue at instant a when overdue_from(entered) ≤ a < published.
+    first = bisect_left(instants, passed)
+    if first < stop:
+        overdue_diff[first] += 1
+        overdue_diff[stop] -= 1
+
+
+def _note_oldest(oldest: dict[int, int], span: int, entered: int) -> None:
+    known = oldest.get(span)
+    if known is None or entered < known:
+        oldest[span] = entered
 
 
 def _query_windows(queries: Iterable[TrackedQuery], instants: list[int]) -> list[QueryFigures]:
@@ -202,22 +332,23 @@ def _query_windows(queries: Iterable[TrackedQuery], instants: list[int]) -> list
     # diff[state][bucket]: +1 where a range of instants starts, -1 after it ends.
     diff = [[[0] * (n + 1) for _ in range(buckets)] for _ in range(2)]
     intervals: list[tuple[int, int, int]] = []  # (first instant index, opened, stop index)
+    limits = AGING_LIMITS_US
     for query in queries:
-        changes = fold(query.events).changes
-        for i, (time_us, state, opened) in enumerate(changes):
-            if state not in (AWAITING_SITE, AWAITING_DM):
-                continue
-            first = bisect_left(instants, time_us)
+        changes = fold_values(query.events)[5]
+        # Each change's instant index ends the interval before it and starts its own.
+        first = bisect_left(instants, changes[0][0]) if changes else n
+        for i, (_time_us, state, opened) in enumerate(changes):
             stop = n if i + 1 == len(changes) else bisect_left(instants, changes[i + 1][0])
-            if first >= stop:
+            start, first = first, stop
+            if start >= stop or state not in (AWAITING_SITE, AWAITING_DM):
                 continue
-            intervals.append((first, opened, stop))  # type: ignore[arg-type]
+            intervals.append((start, opened, stop))  # type: ignore[arg-type]
             rows = diff[state - AWAITING_SITE]
-            low = first
+            low = start
             for bucket in range(buckets):
                 # Instants of this bucket: age ≤ its limit (and above the previous one's).
-                if bucket < len(AGING_LIMITS_US):
-                    high = min(stop, bisect_right(instants, opened + AGING_LIMITS_US[bucket]))  # type: ignore[operator]
+                if bucket < len(limits):
+                    high = min(stop, bisect_right(instants, opened + limits[bucket]))  # type: ignore[operator]
                 else:
                     high = stop
                 if low < high:

@@ -7,17 +7,34 @@ event and equal figures, windows and scorecards.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import streams.engine
+import streams.queries
+import streams.scorecards
+import streams.visits
+import streams.windows
 from streams import tumbling_windows
 from streams.scorecards import scorecards
 from tests.interpreted_twin import interpreted
 from tests.streams.shapes import scorecards_dict, snapshot_dict, windows_list
 from tests.streams.strategies import DAY, HOUR, arrivals, engine_config, instants
+from tests.streams.test_stages import staged_arrivals, staged_config
 
-TWIN = interpreted(("streams.engine", "streams.scorecards", "streams.windows"), ("streams",))
+TWIN = interpreted(
+    (
+        "streams.engine",
+        "streams.queries",
+        "streams.scorecards",
+        "streams.visits",
+        "streams.windows",
+    ),
+    ("streams",),
+)
 
 
 def test_the_twin_runs_from_source_and_apart_from_the_loaded_engine():
@@ -50,9 +67,58 @@ def test_loaded_engine_equals_its_source(events, as_of, breakdown, retention, si
         )
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    staged_arrivals,
+    instants,
+    st.sampled_from([6 * HOUR, DAY, 5 * HOUR + 1]),
+    st.sampled_from([None, 0, 3 * DAY]),
+)
+def test_the_replays_parts_equal_their_source(events, as_of, size, since_back):
+    """What the replay asks of an engine (agents/audit/replay/engine_parts.py), typed in
+    windows.pxd, scorecards.pxd, stages.pxd and queries.pxd: the same from both."""
+    config = staged_config(retention_us=None, breakdown=("site", "country", "vendor"))
+    loaded, twin = streams.engine.Engine(config), TWIN["streams.engine"].Engine(config)
+    loaded.apply_all(events)
+    twin.apply_all(events)
+    since = None if since_back is None else as_of - since_back
+    windows, twin_windows = streams.windows, TWIN["streams.windows"]
+    assert windows_list(
+        windows.merge_windows(
+            [windows.window_parts(loaded, as_of, size, since_us=since)],
+            loaded.earliest_us, as_of, size, since_us=since,
+        )
+    ) == windows_list(
+        twin_windows.merge_windows(
+            [twin_windows.window_parts(twin, as_of, size, since_us=since)],
+            twin.earliest_us, as_of, size, since_us=since,
+        )
+    )  # fmt: skip
+    cards, twin_cards = streams.scorecards, TWIN["streams.scorecards"]
+    assert scorecards_dict(
+        cards.merge_scorecard_grains([cards.scorecard_grains(loaded, as_of)])
+    ) == scorecards_dict(
+        twin_cards.merge_scorecard_grains([twin_cards.scorecard_grains(twin, as_of)])
+    )
+    assert [(s, d, asdict(o)) for s, d, o in loaded.stage_observations(as_of)] == [
+        (s, d, asdict(o)) for s, d, o in twin.stage_observations(as_of)
+    ]
+    assert {s: asdict(p) for s, p in streams.visits.visit_parts(loaded, as_of).items()} == {
+        s: asdict(p) for s, p in TWIN["streams.visits"].visit_parts(twin, as_of).items()
+    }
+    for study_id, study in loaded.studies.items():
+        for query_id, query in study.queries.queries.items():
+            events_of = twin.studies[study_id].queries.queries[query_id].events
+            for at in (None, as_of):
+                assert streams.queries.fold_values(query.events, at) == TWIN[
+                    "streams.queries"
+                ].fold_values(events_of, at)
+
+
 # The modules with a .pxd beside them (setup.py compiles their classes as C types).
-TYPED = ("streams.dedupe", "streams.engine", "streams.latency", "streams.queries", "streams.tally",
-         "streams.visits")  # fmt: skip
+TYPED = tuple(
+    sorted(f"streams.{p.stem}" for p in Path(streams.engine.__file__).parent.glob("*.pxd"))
+)
 TYPED_TWIN = interpreted(TYPED, ("streams",))
 
 
@@ -74,8 +140,6 @@ def test_every_slot_of_a_typed_class_is_declared_in_its_pxd():
 def test_the_hour_written_out_in_the_hot_paths_is_the_hour():
     """streams/latency.py, engine.py and dedupe.py divide by the hour in two literal steps
     (C divisions when compiled): they must make the hour the rest of the code files by."""
-    from pathlib import Path
-
     from schemas.timestamps import US_PER_HOUR
     from streams.latency import BUCKET_US
 

@@ -320,3 +320,13 @@ def test_a_restored_engine_goes_on_with_the_same_stage_figures(before, after, as
             assert "pipeline stages" in str(error)
         else:
             assert not any(study.pipelines for study in engine.studies.values())
+
+
+@given(st.integers(-(2**62), 2**62), st.integers(0, 2**64 - 1), st.integers(0, 2**32 - 1))
+def test_a_stage_ledger_key_is_the_entry_key_without_its_group(entered, seq, group):
+    """``completions_of`` clears the group bits of a dashboard's key in one step: the key
+    the stage ledgers file the same entry under (one group, index 0)."""
+    from streams.latency import SEQ_SHIFT, arrival, entered_at, entry_key
+
+    key = entry_key(entered, seq, group)
+    assert key >> SEQ_SHIFT << SEQ_SHIFT == entry_key(entered_at(key), arrival(key), 0)
