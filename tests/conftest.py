@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.ctrl_c import SignalState, left_changed
 
 
 def _docker_answers() -> bool:
@@ -158,11 +159,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-# A test that leaves Ctrl-C ignored or blocked in this process (a library's handler, a
-# forked child's body run here) would pass that on to every program the next tests start:
-# they then ignore the SIGINT the exit-status and demo tests send. Each test starts with
-# the disposition a shell gives a program.
+# A test that leaves a signal the tests send ignored or blocked in this process would pass
+# it on to every program the next tests start (tests/ctrl_c.py): it fails, at its teardown,
+# and the signal is restored so that one leak does not fail unrelated tests after it.
 @pytest.fixture(autouse=True)
-def _default_ctrl_c() -> None:
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+def _signals_left_as_found() -> Iterator[None]:
+    before = SignalState.now()
+    yield
+    left = left_changed(before)
+    if left is not None:
+        pytest.fail(left, pytrace=False)

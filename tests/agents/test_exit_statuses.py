@@ -25,6 +25,7 @@ from agents.audit.manifest import LineDigests, PartitionRead, build_manifest, du
 from agents.cli import COMMANDS
 from agents.errors import KINDS, EdcLatencyError, exit_statuses
 from agents.harness.broker import free_port
+from tests.ctrl_c import as_a_terminal_starts_it
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = REPO / "agents" / "data" / "sample-events.jsonl"
@@ -321,13 +322,15 @@ def test_8_stop_not_finished(tmp_path):
 
 def test_130_interrupted(tmp_path):
     # Far more lines than a pipe holds: it blocks writing until read, so the interrupt
-    # lands while the command runs, whatever the machine's speed.
+    # lands while the command runs, whatever the machine's speed. Started as from a
+    # terminal: a test run started in the background would pass SIGINT on ignored.
     process = subprocess.Popen(
         [sys.executable, "-m", "agents.cli", "simulate", "--days", "100"],
         cwd=tmp_path,
         env=_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=as_a_terminal_starts_it,
     )
     try:
         assert process.stdout is not None and process.stdout.readline()  # it is writing

@@ -22,6 +22,7 @@ from agents.harness.processes import WorkerSubprocess, input_topics, scrape, tot
 from agents.harness.waiting import wait_for
 from agents.settings import load_settings
 from tests.agents.live.test_group_leave import group_members
+from tests.ctrl_c import as_a_terminal_starts_it
 from tests.integration.test_live_pipeline import wait_for_figures
 from tests.integration.workload import engine_figures, expected_engine, produce_sync, workload
 
@@ -75,6 +76,9 @@ def start_demo(log: Path) -> tuple[subprocess.Popen[bytes], set[int]]:
         stdin=subprocess.DEVNULL,
         env=env,
         start_new_session=True,
+        # Ctrl-C at its default, as a terminal starts the demo: a test run started in the
+        # background would pass SIGINT on ignored (tests/ctrl_c.py).
+        preexec_fn=as_a_terminal_starts_it,
     )
     started = wait_for(
         lambda: demo.poll() is not None or "simulated time" in log.read_text(errors="replace"), 120
