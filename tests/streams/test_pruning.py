@@ -17,7 +17,7 @@ import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import format_timestamp
+from schemas import EntryEvent, PublishEvent, QueryEvent, StageEvent, format_timestamp
 from streams import Engine
 from streams.latency import DashboardLedger
 from streams.queries import CLOSED, NEVER_OPENED
@@ -251,3 +251,116 @@ def test_pruning_stage_ledgers_by_filed_hours_leaves_what_scanning_everything_le
             filed._prune(horizon + retention, horizon)
             scanned._prune(horizon + retention, horizon)
         assert filed.to_state() == scanned.to_state()
+
+
+def test_a_record_published_at_the_horizon_is_kept_and_forgotten_at_the_next_hour():
+    engines = _pair()
+    _feed_and_prune(
+        engines,
+        entry("e0", _at(0), "r0"),
+        T0,  # files the publish hours from now on
+        records("p1", _at(5), ["r1"]),  # a whole hour: filed under hour 5, not 4
+        T0 + 5 * HOUR,  # published at the horizon, not before it: kept
+        T0 + 6 * HOUR,
+    )
+    assert "r1" not in engines[0].studies["S"].dashboards["default"].record_publishes
+
+
+def _restored_pair(*messages: bytes) -> tuple[Engine, Engine]:
+    """Both engines restored from a checkpoint's state of these messages: nothing filed yet."""
+    config = engine_config(retention_us=DAY)
+    source = Engine(config)
+    feed(source, *messages)
+    state = orjson.loads(orjson.dumps(source.to_state()))
+    return Engine.from_state(config, state), ScanningEngine.from_state(config, state)
+
+
+def test_a_record_published_earlier_in_the_horizon_s_own_hour_is_forgotten():
+    publish = records("p1", _at(1.5), ["r1"])
+    filed_as_it_came = _pair()
+    _feed_and_prune(filed_as_it_came, entry("e0", _at(0), "r0"), T0, publish, T0 + 7 * HOUR // 4)
+    restored = _restored_pair(publish)  # filed by its first pruning
+    _feed_and_prune(restored, T0 + 7 * HOUR // 4)
+    for engines in (filed_as_it_came, restored):
+        assert "r1" not in engines[0].studies["S"].dashboards["default"].record_publishes
+
+
+def test_a_query_closed_earlier_in_the_horizon_s_own_hour_is_forgotten():
+    opened, closed = query("q1", "Q", "opened", _at(0.5)), query("q2", "Q", "closed", _at(1.5))
+    filed_as_it_came = _pair()
+    _feed_and_prune(
+        filed_as_it_came,
+        entry("e0", _at(0)),
+        T0,
+        opened,
+        T0 + HOUR,  # open: dropped from the filing, filed again by its next event
+        closed,
+        T0 + 7 * HOUR // 4,
+    )
+    restored = _restored_pair(opened, closed)  # filed by its first pruning
+    _feed_and_prune(restored, T0 + 7 * HOUR // 4)
+    for engines in (filed_as_it_came, restored):
+        assert engines[0].studies["S"].queries.queries == {}
+
+
+def test_two_queries_quiet_since_the_same_hour_are_both_forgotten():
+    engines = _pair()
+    _feed_and_prune(
+        engines,
+        entry("e0", _at(0)),
+        T0,  # files the queries' hours from now on
+        query("q1", "Q1", "opened", _at(1)),
+        query("q2", "Q1", "closed", _at(1.25)),
+        query("q3", "Q2", "opened", _at(1.5)),
+        query("q4", "Q2", "closed", _at(1.75)),  # the same hour as Q1's last event
+        T0 + 3 * HOUR,
+    )
+    assert engines[0].studies["S"].queries.queries == {}
+
+
+T9 = 253_402_128_000_000_000  # 9999-12-30T00:00:00Z: event times this large lose µs as floats
+
+
+def test_at_the_calendar_s_end_an_hour_ending_at_the_horizon_goes_and_not_a_microsecond_before():
+    config = staged_config(retention_us=DAY)
+    filed, scanned = Engine(config), ScanningEngine(config)
+    hour_1 = [
+        _staged_entry("e1", "r1", T9 + HOUR, visit_date="9999-12-30"),
+        _staged_entry("e2", "r2", T9 + HOUR + 1),  # stays pending
+        StageEvent(
+            event_id="s1",
+            study_id="S1",
+            stage="extract",
+            completed_at=T9 + HOUR + 2,
+            record_ids=["r1"],
+        ),
+        PublishEvent(event_id="p1", study_id="S1", published_at=T9 + HOUR + 3, record_ids=["r1"]),
+        PublishEvent(
+            event_id="p2", study_id="S1", published_at=T9 + 2 * HOUR - 1, record_ids=["r3"]
+        ),
+        _staged_query("q1", "opened", T9 + HOUR),
+        _staged_query("q2", "closed", T9 + 2 * HOUR - 1),  # quiet since the first horizon's instant
+    ]
+    for engine in (filed, scanned):
+        engine._prune(T9 + DAY, T9)  # files every hour from now on
+        engine.apply_all(hour_1)
+    for horizon in (T9 + 2 * HOUR - 1, T9 + 2 * HOUR):  # hour 1 ends at T9 + 2 h
+        filed._prune(horizon + DAY, horizon)
+        scanned._prune(horizon + DAY, horizon)
+        assert filed.to_state() == scanned.to_state()
+        group = filed.studies["S1"].dashboards["default"].groups[()]
+        assert (T9 // HOUR + 1 in group.published) is (horizon < T9 + 2 * HOUR)
+        assert (T9 // HOUR + 1 in filed.event_ids.by_hour) is (horizon < T9 + 2 * HOUR)
+        assert ("Q" in filed.studies["S1"].queries.queries) is (horizon < T9 + 2 * HOUR)
+        record_publishes = filed.studies["S1"].dashboards["default"].record_publishes
+        assert ("r3" in record_publishes) is (horizon < T9 + 2 * HOUR)
+
+
+def _staged_entry(event_id: str, record: str, at: int, visit_date: str | None = None) -> EntryEvent:
+    return EntryEvent(event_id=event_id, study_id="S1", site_id="s", subject_id="x", form_id="f",
+                      record_id=record, entered_at=at, visit_date=visit_date)  # fmt: skip
+
+
+def _staged_query(event_id: str, status: str, at: int) -> QueryEvent:
+    return QueryEvent(event_id=event_id, query_id="Q", study_id="S1", site_id="s", status=status,
+                      occurred_at=at)  # fmt: skip
