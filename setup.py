@@ -56,6 +56,10 @@ DIRECTIVES = {
     "binding": True,
     "embedsignature": False,
     "always_allow_keywords": True,
+    # A `const char *` typed in a .pxd may take a str's own buffer when the str is ASCII
+    # (schemas/timestamps.py checks first); any other str would raise. No module converts
+    # between str and C strings otherwise.
+    "c_string_encoding": "ascii",
 }
 
 

@@ -6,7 +6,6 @@ quick look: EDC_BENCH_SCALE=0.1 make bench.
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import platform
@@ -43,10 +42,7 @@ def main() -> int:
             f"[bench] {name}: {figures[name]} ({time.time() - t:.0f}s)", file=sys.stderr, flush=True
         )
 
-    from agents.sim.simulator import Simulation
-
-    mix = Simulation(seed=3, invalid_rate=0.01).events(3650 * 86_400_000_000)
-    values = [value for _kind, value in itertools.islice(mix, int(200_000 * scale))]
+    values = validation.simulated_values(int(200_000 * scale))
     step("validation", lambda: validation.cost_per_event(values))
     values.clear()
     parsed = engine.simulated_events(int(300_000 * scale))

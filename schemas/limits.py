@@ -116,6 +116,6 @@ def parse_bounded(
         if rejected is not None:
             return rejected
     event = parse_event(payload)
-    if event.__class__ is Rejection:
+    if event.__class__ is Rejection or not_after_us is None:  # no bound: a file's line
         return event
     return too_far_ahead(event.time_us, not_after_us, against) or event  # type: ignore[union-attr]

@@ -73,6 +73,9 @@ def _civil_from_days(days: int) -> tuple[int, int, int]:
 # of days, so after a warm-up the date costs one dict hit; keys are validated before
 # they are stored, so a hit is as strict as the regular expression.
 _DAY_US: dict[str, int] = {}
+# The same dict under a public name: an entry's visit date seen before is one look-up
+# (events.py), where is_calendar_date's call cost more than the look-up.
+VALID_DAYS = _DAY_US
 _DAY_CACHE_LIMIT = 100_000  # bounds memory on hostile input; the live worker runs for months
 # Validated "YYYY-MM-DDThh" -> epoch µs of that hour: one slice and one look-up for the
 # date and the hour (an audit of 95 days has ~2,300 of them), where a look-up each cost
@@ -210,19 +213,24 @@ def offset_timestamp_us(text: str) -> int | None:
 # integers and C characters (schemas/timestamps.pxd types these three functions and the
 # calendar's two above). No slice, no look-up, no Python int until the result: ~0.54 µs a
 # timestamp became ~0.15, its Python call included (BENCHMARKS.md, "Timestamps in C").
+# Compiled, ``chars`` is the text's own ASCII buffer, a ``const char *`` (setup.py's
+# ``c_string_encoding`` lets Cython take it from a ``str`` without a copy): a character is
+# one byte read, where indexing the ``str`` checked its bounds and its kind each time. Only
+# an ASCII text can be a timestamp (every character is a digit, a separator, "Z" or a
+# sign), so any other is refused before. Every index read is below the length checked.
 # Interpreted, the cached path above is the faster one (1.2 µs against 5.6), so each build
 # uses its own; the equality properties hold them to the same answers.
-def _digit(text: str, index: int) -> int:
+def _digit(chars: str, index: int) -> int:
     """The ASCII digit at ``index`` as its value, else -1 (a letter, "²", another
     script's digit: the regular expression's ``\\d`` is ASCII only)."""
-    value = ord(text[index]) - ord("0")
+    value = ord(chars[index]) - ord("0")
     return value if 0 <= value <= 9 else -1
 
 
-def _two_digits(text: str, index: int) -> int:
+def _two_digits(chars: str, index: int) -> int:
     """The two ASCII digits at ``index`` as 0..99, else -1."""
-    tens = _digit(text, index)
-    ones = _digit(text, index + 1)
+    tens = _digit(chars, index)
+    ones = _digit(chars, index + 1)
     return -1 if tens < 0 or ones < 0 else tens * 10 + ones
 
 
@@ -233,17 +241,24 @@ def digits_timestamp_us(text: str) -> int | None:
     ``None`` leaves the decision and the reason to ``parse_timestamp_us``. Never raises.
     """
     length = len(text)
-    if length < 20:
+    if length < 20 or not text.isascii():
         return None
-    if text[4] != "-" or text[7] != "-" or text[10] != "T" or text[13] != ":" or text[16] != ":":
+    chars = text  # compiled: the ASCII buffer (above)
+    if (
+        ord(chars[4]) != ord("-")
+        or ord(chars[7]) != ord("-")
+        or ord(chars[10]) != ord("T")
+        or ord(chars[13]) != ord(":")
+        or ord(chars[16]) != ord(":")
+    ):
         return None
-    century = _two_digits(text, 0)
-    years = _two_digits(text, 2)
-    month = _two_digits(text, 5)
-    day = _two_digits(text, 8)
-    hour = _two_digits(text, 11)
-    minute = _two_digits(text, 14)
-    second = _two_digits(text, 17)
+    century = _two_digits(chars, 0)
+    years = _two_digits(chars, 2)
+    month = _two_digits(chars, 5)
+    day = _two_digits(chars, 8)
+    hour = _two_digits(chars, 11)
+    minute = _two_digits(chars, 14)
+    second = _two_digits(chars, 17)
     if century < 0 or years < 0 or not (1 <= month <= 12 and day >= 1):
         return None
     if not (0 <= hour <= 23 and 0 <= minute <= 59 and 0 <= second <= 59):
@@ -255,12 +270,12 @@ def digits_timestamp_us(text: str) -> int | None:
         return None
     index = 19
     micros = 0
-    if text[19] == ".":
+    if ord(chars[19]) == ord("."):
         # Truncated, never rounded: digits past the sixth only have to be digits.
         index = 20
         scale = 100_000
         while index < length:
-            digit = _digit(text, index)
+            digit = _digit(chars, index)
             if digit < 0:
                 break
             micros += digit * scale
@@ -269,17 +284,17 @@ def digits_timestamp_us(text: str) -> int | None:
         if index == 20:
             return None
     suffix = length - index
-    if suffix == 1 and text[index] == "Z":
+    if suffix == 1 and ord(chars[index]) == ord("Z"):
         offset_s = 0
-    elif suffix == 6 and text[index + 3] == ":":
-        sign = text[index]
-        off_h = _two_digits(text, index + 1)
-        off_m = _two_digits(text, index + 4)
+    elif suffix == 6 and ord(chars[index + 3]) == ord(":"):
+        sign = ord(chars[index])
+        off_h = _two_digits(chars, index + 1)
+        off_m = _two_digits(chars, index + 4)
         if not (0 <= off_h <= 23 and 0 <= off_m <= 59):
             return None
-        if sign == "+":
+        if sign == ord("+"):
             offset_s = off_h * 3600 + off_m * 60
-        elif sign == "-":
+        elif sign == ord("-"):
             offset_s = -(off_h * 3600 + off_m * 60)
         else:
             return None

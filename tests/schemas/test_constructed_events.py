@@ -63,3 +63,22 @@ def test_a_stage_event_s_coverage_is_refused_with_its_own_time_named(coverage, r
     assert refused == Rejection(f"pipeline.stage/1: {reason}")
     at_its_time = parse_event(orjson.dumps({**STAGE, "data_cutoff": STAGE["completed_at"]}))
     assert not isinstance(at_its_time, Rejection)  # a cutoff equal to completed_at
+
+
+class _Microseconds(int):
+    """An int-like a caller might hold (a numpy-style integer, the Timestamp marker)."""
+
+
+@pytest.mark.parametrize("make", [_Microseconds, "Timestamp"])
+def test_a_time_given_as_an_int_subclass_is_stored_as_a_plain_int(make):
+    from schemas import PublishEvent
+    from schemas.events import Timestamp
+
+    kind = Timestamp if make == "Timestamp" else make
+    entry = EntryEvent(**{**FIELDS, "entered_at": kind(FIELDS["entered_at"])})  # type: ignore[arg-type]
+    publish = PublishEvent(
+        event_id="p", study_id="S", published_at=kind(20), data_cutoff=kind(10)  # type: ignore[arg-type]
+    )
+    assert type(entry.entered_at) is int and entry.entered_at == FIELDS["entered_at"]
+    assert (type(publish.published_at), type(publish.data_cutoff)) == (int, int)
+    assert (publish.published_at, publish.data_cutoff) == (20, 10)

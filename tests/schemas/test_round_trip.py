@@ -102,6 +102,24 @@ def test_event_to_replay_transfer_to_event(batch: list[dict[str, Any]]) -> None:
 
 
 @ROUND_TRIPS
+@given(st.lists(documents(), min_size=1, max_size=5))
+def test_every_time_is_a_plain_int_after_parsing_and_after_the_transfer(
+    batch: list[dict[str, Any]],
+) -> None:
+    """The hooks return plain ints (no ``Timestamp`` instance is stored, by either decoder),
+    and the transfer gives back events of the same class with the same values."""
+    from schemas.events import _TIMESTAMP_FIELDS
+
+    events = [parsed(document) for document in batch]
+    decoded = wire.decoder().decode(wire.encode(events))
+    for event, again in zip(events, decoded, strict=True):
+        assert type(again) is type(event) and again == event
+        for name in _TIMESTAMP_FIELDS[type(event)]:
+            for value in (getattr(event, name), getattr(again, name)):
+                assert value is None or type(value) is int, (name, type(value))
+
+
+@ROUND_TRIPS
 @given(documents())
 def test_every_accepted_document_is_valid_against_its_json_schema_file(
     document: dict[str, Any],
