@@ -17,6 +17,7 @@ from streams.visits import (
     VALUE_BITS,
     VisitFigures,
     pack,
+    visit_ledger,
     visit_parts,
     visit_report,
     visit_to_entry_us,
@@ -321,3 +322,15 @@ def test_the_engines_one_multiply_packs_as_pack_does(entered_us: int, value_us: 
     ``pack(t, t - start)`` for every value from 0 to the largest one packed."""
     start = entered_us - value_us
     assert entered_us * PACK_FACTOR - start == pack(entered_us, value_us)
+
+
+def test_an_hour_filed_in_two_reads_keeps_the_entries_of_both():
+    """Entries are filed by hour when read (VisitGroup.file): a second read of the same hour
+    adds to the hour's entries, and the retained values as of T hold every one."""
+    ledger = visit_ledger(EngineConfig())
+    day = 1_767_571_200_000_000  # 2026-01-05T00:00:00Z
+    ledger.add((), "2026-01-05", day + 60_000_000)
+    assert list(ledger.groups[()].hours) == [day // 3_600_000_000]  # read: filed
+    ledger.add((), "2026-01-05", day + 120_000_000)
+    assert len(ledger.groups[()].hours[day // 3_600_000_000]) == 2  # filed again, same hour
+    assert sorted(ledger.values((), day + 3_600_000_000)) == [60_000_000, 120_000_000]
