@@ -200,18 +200,7 @@ class PublishEvent(Struct, tag=PUBLISH_SCHEMA, **_CONFIG):
     dashboard: Identifier = "default"
 
     def __post_init__(self) -> None:
-        at, cutoff = self.published_at, self.data_cutoff
-        if at.__class__ is not int:  # built in Python from another int-like
-            at = int(at)
-            force_setattr(self, "published_at", at)
-        if cutoff is not None and cutoff.__class__ is not int:
-            cutoff = int(cutoff)
-            force_setattr(self, "data_cutoff", cutoff)
-        record_ids = self.record_ids
-        # coverage_problem's two rules, inline: its call is for the wording of a refusal.
-        if (record_ids is None) == (cutoff is None) or (cutoff is not None and cutoff > at):
-            problem = coverage_problem(record_ids, cutoff, at)
-            raise ValueError(problem)
+        _check_coverage(self, "published_at", self.published_at, self.data_cutoff)
 
     @property
     def time_us(self) -> int:
@@ -265,22 +254,29 @@ class StageEvent(Struct, tag=STAGE_SCHEMA, **_CONFIG):
     dashboard: Identifier = "default"
 
     def __post_init__(self) -> None:
-        at, cutoff = self.completed_at, self.data_cutoff
-        if at.__class__ is not int:  # built in Python from another int-like
-            at = int(at)
-            force_setattr(self, "completed_at", at)
-        if cutoff is not None and cutoff.__class__ is not int:
-            cutoff = int(cutoff)
-            force_setattr(self, "data_cutoff", cutoff)
-        record_ids = self.record_ids
-        # coverage_problem's two rules, inline: its call is for the wording of a refusal.
-        if (record_ids is None) == (cutoff is None) or (cutoff is not None and cutoff > at):
-            problem = coverage_problem(record_ids, cutoff, at)
-            raise ValueError(problem.replace("published_at", "completed_at"))
+        _check_coverage(self, "completed_at", self.completed_at, self.data_cutoff)
 
     @property
     def time_us(self) -> int:
         return self.completed_at
+
+
+def _check_coverage(
+    event: PublishEvent | StageEvent, at_field: str, at: int, cutoff: int | None
+) -> None:
+    """A publish's or a stage's times as plain ints, and what it covers: record ids or a cutoff
+    (not both, not neither), the cutoff not after the event's own time."""
+    if at.__class__ is not int:  # built in Python from another int-like
+        at = int(at)
+        force_setattr(event, at_field, at)
+    if cutoff is not None and cutoff.__class__ is not int:
+        cutoff = int(cutoff)
+        force_setattr(event, "data_cutoff", cutoff)
+    record_ids = event.record_ids
+    # coverage_problem's two rules, inline: its call is for the wording of a refusal.
+    if (record_ids is None) == (cutoff is None) or (cutoff is not None and cutoff > at):
+        problem = coverage_problem(record_ids, cutoff, at)
+        raise ValueError(problem.replace("published_at", at_field))
 
 
 Event = EntryEvent | PublishEvent | QueryEvent | StageEvent

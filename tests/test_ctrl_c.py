@@ -8,7 +8,8 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import pytest
 
@@ -25,29 +26,26 @@ SEES = (
 
 
 @contextmanager
-def _ctrl_c_ignored_and_blocked() -> Iterator[None]:
+def _ctrl_c(handler: Any, mask_how: int) -> Iterator[None]:
+    """SIGINT in this process set to ``handler`` and blocked or unblocked, then restored."""
+    disposition = signal.getsignal(signal.SIGINT)
+    mask = signal.pthread_sigmask(mask_how, {signal.SIGINT})
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, disposition)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _ctrl_c_ignored_and_blocked() -> AbstractContextManager[None]:
     """This process as a test run started with ``&`` by a script, its thread masking SIGINT."""
-    disposition = signal.getsignal(signal.SIGINT)
-    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, disposition)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    return _ctrl_c(signal.SIG_IGN, signal.SIG_BLOCK)
 
 
-@contextmanager
-def _ctrl_c_at_its_default() -> Iterator[None]:
+def _ctrl_c_at_its_default() -> AbstractContextManager[None]:
     """This process as a test run started from a terminal, whatever started it."""
-    disposition = signal.getsignal(signal.SIGINT)
-    mask = signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, disposition)
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+    return _ctrl_c(signal.default_int_handler, signal.SIG_UNBLOCK)
 
 
 def _what_a_program_sees(**popen: object) -> str:

@@ -141,36 +141,31 @@ def test_a_failing_job_is_raised_with_its_traceback_and_every_job_reaped(
     assert [p.name for p in tmp_path.iterdir()] == []  # the shards' files are removed
 
 
-def test_ids_that_csv_must_quote_keep_their_rows_in_order(tmp_path):
-    """A quoted field may hold a newline: each event's rows are found by their lengths."""
+@pytest.mark.parametrize(
+    ("event_id", "site", "third_row_id"),
+    [
+        # A quoted field may hold a newline: each event's rows are found by their lengths.
+        ('e{n} "x",\ny', "s", b'"e3 ""x"",\ny"'),
+        # Lengths in bytes, which differ from characters here.
+        ("é{n}中😀", "sé", "é3中😀".encode()),
+    ],
+    ids=["quoted", "non-ascii"],
+)
+def test_ids_that_csv_quotes_or_encodes_keep_their_rows_in_order(
+    tmp_path, event_id, site, third_row_id
+):
     lines = [
-        orjson.dumps({"schema": "edc.entry/1", "event_id": f'e{n} "x",\ny', "study_id": "S",
-                      "site_id": "s", "subject_id": "x", "form_id": "f", "record_id": f"r{n}",
+        orjson.dumps({"schema": "edc.entry/1", "event_id": event_id.format(n=n), "study_id": "S",
+                      "site_id": site, "subject_id": "x", "form_id": "f", "record_id": f"r{n}",
                       "entered_at": "2026-01-01T00:00:00Z"})
         for n in range(12)
-    ]
+    ]  # fmt: skip
     source = tmp_path / "input.jsonl"
     source.write_bytes(b"\n".join(lines) + b"\n")
     outputs = [_replay(source, tmp_path / f"j{jobs}", "2026-01-02T00:00:00Z", jobs)
                for jobs in (1, 2, 3)]  # fmt: skip
     assert outputs[0] == outputs[1] == outputs[2]
-    assert outputs[0]["entries.csv"].count(b'"e3 ""x"",\ny"') == 1
-
-
-def test_non_ascii_ids_keep_their_rows_in_order(tmp_path):
-    """Rows are found by their lengths in bytes, which differ from characters here."""
-    lines = [
-        orjson.dumps({"schema": "edc.entry/1", "event_id": f"é{n}中😀", "study_id": "S",
-                      "site_id": "sé", "subject_id": "x", "form_id": "f", "record_id": f"r{n}",
-                      "entered_at": "2026-01-01T00:00:00Z"})
-        for n in range(12)
-    ]
-    source = tmp_path / "input.jsonl"
-    source.write_bytes(b"\n".join(lines) + b"\n")
-    outputs = [_replay(source, tmp_path / f"j{jobs}", "2026-01-02T00:00:00Z", jobs)
-               for jobs in (1, 2, 3)]  # fmt: skip
-    assert outputs[0] == outputs[1] == outputs[2]
-    assert outputs[0]["entries.csv"].count("é3中😀".encode()) == 1
+    assert outputs[0]["entries.csv"].count(third_row_id) == 1
 
 
 @pytest.mark.parametrize(
