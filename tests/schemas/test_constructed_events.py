@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import EntryEvent
+from schemas import EntryEvent, PublishEvent, QueryEvent, StageEvent
 
 FIELDS = {
     "event_id": "e", "study_id": "S", "site_id": "s", "subject_id": "x", "form_id": "f",
@@ -71,14 +71,37 @@ class _Microseconds(int):
 
 @pytest.mark.parametrize("make", [_Microseconds, "Timestamp"])
 def test_a_time_given_as_an_int_subclass_is_stored_as_a_plain_int(make):
-    from schemas import PublishEvent
     from schemas.events import Timestamp
 
     kind = Timestamp if make == "Timestamp" else make
     entry = EntryEvent(**{**FIELDS, "entered_at": kind(FIELDS["entered_at"])})  # type: ignore[arg-type]
     publish = PublishEvent(
-        event_id="p", study_id="S", published_at=kind(20), data_cutoff=kind(10)  # type: ignore[arg-type]
+        event_id="p",
+        study_id="S",
+        published_at=kind(20),
+        data_cutoff=kind(10),  # type: ignore[arg-type]
+    )
+    query = QueryEvent(
+        event_id="q", query_id="Q", study_id="S", site_id="s", status="opened",
+        occurred_at=kind(30),  # type: ignore[arg-type]
+    )  # fmt: skip
+    stage = StageEvent(
+        event_id="s",
+        study_id="S",
+        stage="load",
+        completed_at=kind(40),
+        data_cutoff=kind(5),  # type: ignore[arg-type]
     )
     assert type(entry.entered_at) is int and entry.entered_at == FIELDS["entered_at"]
     assert (type(publish.published_at), type(publish.data_cutoff)) == (int, int)
     assert (publish.published_at, publish.data_cutoff) == (20, 10)
+    assert type(query.occurred_at) is int and query.occurred_at == 30
+    assert (type(stage.completed_at), type(stage.data_cutoff)) == (int, int)
+    assert (stage.completed_at, stage.data_cutoff) == (40, 5)
+
+
+def test_a_constructed_query_event_is_refused_naming_its_field():
+    with pytest.raises(ValueError) as refused:
+        QueryEvent(event_id="q", query_id="Q", study_id="S", site_id="s", status="opened",
+                   occurred_at=1, country="de")  # fmt: skip
+    assert str(refused.value).startswith("country: String should match pattern '^[A-Z]{2}$'")
