@@ -88,6 +88,7 @@ def _crowded_windows() -> list[Event]:
 # 5 h + 1 µs: window edges inside hour buckets, off every SLA (streams/windows.py finds
 # positions per hour bucket where they are alike, per entry where they are not).
 @given(arrivals, instants, st.sampled_from([6 * HOUR, DAY, 5 * HOUR + 1]))
+@example([_crowded_windows()[i] for i in (3, 4, 6, 11, 12)], BASE + 72 * HOUR, DAY)  # the oldest
 @example(_crowded_windows(), BASE + 72 * HOUR, DAY)
 @example(_crowded_windows(), BASE + 72 * HOUR, 6 * HOUR)
 @example(_crowded_windows(), BASE + 72 * HOUR, 5 * HOUR + 1)
