@@ -25,6 +25,7 @@ cdef class Engine:
     cdef public EventIdMemory event_ids
     cdef public object counters, watermark_us, inputs, _low_us, _inputs_high_us, earliest_us
     cdef public object _seq, _pruned_at_us, _last_entry, _last_entry_seq, last_entry_group
+    cdef public bint _ids_deduplicated
 
     @cython.locals(ids=EventIdMemory, seen=dict, study=StudyState, ledger=DashboardLedger)
     cpdef apply(self, event)

@@ -88,8 +88,13 @@ class StudyState:
 
 
 class Engine:
-    def __init__(self, config: EngineConfig | None = None) -> None:
+    def __init__(self, config: EngineConfig | None = None, ids_deduplicated: bool = False) -> None:
+        """``ids_deduplicated``: the feed drops every later event of an event id itself (the
+        audit replay's readers, where the first valid line of an id wins), so this engine
+        keeps no memory of ids and counts no duplicates: the feed counts them. The live
+        shards read topics that may repeat anything, and keep the memory."""
         self.config = config or EngineConfig()
+        self._ids_deduplicated = ids_deduplicated
         self._retention_us = self.config.retention_us
         self._max_event_ids = self.config.max_event_ids
         self._max_hold_us = self.config.max_hold_us
@@ -204,25 +209,26 @@ class Engine:
             time_us = event.occurred_at  # type: ignore[union-attr]
         else:
             time_us = event.completed_at  # type: ignore[union-attr]
-        event_id = event.event_id
-        ids = self.event_ids
-        seen = ids.seen
-        if event_id in seen:
-            self.counters.duplicates += 1
-            return DUPLICATE
         retention = self._retention_us
-        if retention is None:
-            seen[event_id] = 0  # never pruned, so not filed by hour either
-        # EventIdMemory.remember, its common case; US_PER_HOUR written out (streams/latency.py)
-        elif time_us // 60_000_000 // 60 == ids.hour:
-            seen[event_id] = ids.hour
-            ids.hour_ids.append(event_id)
-        else:
-            ids.remember(event_id, time_us)
-        cap = self._max_event_ids
-        if cap is not None and len(seen) > cap:
-            # A slab at a time: evicting per event would cost a sort and a list shift each.
-            self.counters.evicted_ids += ids.evict(cap - (cap >> 6))
+        if not self._ids_deduplicated:
+            event_id = event.event_id
+            ids = self.event_ids
+            seen = ids.seen
+            if event_id in seen:
+                self.counters.duplicates += 1
+                return DUPLICATE
+            if retention is None:
+                seen[event_id] = 0  # never pruned, so not filed by hour either
+            # EventIdMemory.remember, its common case; US_PER_HOUR written out (latency.py)
+            elif time_us // 60_000_000 // 60 == ids.hour:
+                seen[event_id] = ids.hour
+                ids.hour_ids.append(event_id)
+            else:
+                ids.remember(event_id, time_us)
+            cap = self._max_event_ids
+            if cap is not None and len(seen) > cap:
+                # A slab at a time: evicting per event would cost a sort and a list shift each.
+                self.counters.evicted_ids += ids.evict(cap - (cap >> 6))
         seq = self._seq = self._seq + 1
         watermark = self.watermark_us
         if watermark is None or time_us > watermark:

@@ -37,7 +37,12 @@ from agents.audit.replay.pipeline import (
     timed,
 )
 from agents.audit.replay.progress import Progress
-from agents.audit.replay.reader import CountingLines, InputSummary, read_events
+from agents.audit.replay.reader import (
+    CountingLines,
+    InputSummary,
+    first_of_each_id,
+    read_events,
+)
 from agents.audit.replay.tables import EntryRows, entries_csv, queries_csv
 from agents.settings import ConfigurationError, Settings
 from schemas import EntryEvent, Event, QueryEvent
@@ -84,7 +89,8 @@ class Job:
 def one_engine(job: Job, input_path: str | None) -> Fed:
     """Every event into one engine: from the file at ``input_path``, or the topics (None)."""
     settings, as_of = job.settings, job.as_of_us
-    engine = Engine(job.config)
+    # The readers drop repeated event ids (reader.py, first_of_each_id): the engine need not.
+    engine = Engine(job.config, ids_deduplicated=True)
     handle: BinaryIO | None = None  # a file: read and parsed by a second process
     reads: dict[str, dict[int, PartitionRead]] | None = None
     if input_path is None:
@@ -122,14 +128,21 @@ def one_engine(job: Job, input_path: str | None) -> Fed:
     if handle is None:
         counted = CountingLines(lines)
         source = counted if progress.enabled else lines  # the count only feeds the bar
-        events = timed(
-            read_events(source, summary, lambda n: progress.show(n, counted.bytes), job.bounds),
-            job.times,
+        events = first_of_each_id(
+            timed(
+                read_events(
+                    source, summary, lambda n: progress.show(n, counted.bytes), job.bounds
+                ),
+                job.times,
+            ),
+            summary,
         )
     else:
         # Parsing, and the event times, in a second process beside the engine
         # (agents/audit/replay/pipeline.py).
-        events = read_events_pipelined(handle, summary, progress.show, job.bounds, job.times)
+        events = read_events_pipelined(
+            handle, summary, progress.show, job.bounds, job.times, drop_repeated=True
+        )
     try:
         for event in events:
             outcome = engine.apply(event)
@@ -144,6 +157,7 @@ def one_engine(job: Job, input_path: str | None) -> Fed:
             raise BadInput(f"--input {input_path}: {error}") from None
         raise
     progress.done(summary.lines, counted.bytes if handle is None else progress.read)
+    engine.counters.duplicates = summary.duplicates
     reader_peak_mib = children_peak_rss_mib()  # only the reader has ended so far
 
     # The two CSVs are half of the work after the loop and read only the finished state:

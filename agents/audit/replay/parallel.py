@@ -248,7 +248,7 @@ def apply_shard(
     ``since_us``: the audited period's start (``tumbling_windows``), known once every
     range is parsed."""
     repeated, offsets = first_lines(workdir, ranges)
-    engine = Engine(config)
+    engine = Engine(config, ids_deduplicated=True)  # first_lines has dropped repeated ids
     rows = EntryRows()
     sites: dict[tuple[str, str], str] = {}
     entry_order: list[int] = []

@@ -29,7 +29,13 @@ import orjson
 from agents.audit.framing import EXPORT_HEADER, parse_plain, parse_record
 from agents.audit.replay.coverage import EventTimes
 from agents.audit.replay.lines import BoundedLines, LongLine, blank, first_limit, record_limit
-from agents.audit.replay.reader import CountingLines, InputSummary, read_events
+from agents.audit.replay.reader import (
+    CountingLines,
+    InputSummary,
+    RepeatedIds,
+    first_of_each_id,
+    read_events,
+)
 from agents.errors import EdcLatencyError
 from schemas import Event, Rejection, wire
 
@@ -66,8 +72,13 @@ def read_events_pipelined(
     bounds: tuple[int, int | None] = (1 << 62, None),
     times: EventTimes | None = None,
     chunk_lines: int = CHUNK_LINES,
+    drop_repeated: bool = False,
 ) -> Iterator[Event]:
     """What ``read_events`` yields for ``iter(handle)``, with the summary filled the same way.
+
+    ``drop_repeated``: what ``first_of_each_id`` then yields instead, the later events of an
+    event id dropped (after ``times`` counted them) and counted in ``summary.duplicates``,
+    by the child.
 
     ``summary.digest`` is left untouched: the child hashes, and ``summary.sha256``
     answers from ``summary.hexdigest`` set at the end. ``progress`` gets (lines, bytes).
@@ -76,13 +87,14 @@ def read_events_pipelined(
     merges its jobs'. The child is ended and reaped however the caller stops iterating.
     """
     if not forking_is_safe():
-        yield from _read_in_process(handle, summary, progress, bounds, times)
+        events = _read_in_process(handle, summary, progress, bounds, times)
+        yield from first_of_each_id(events, summary) if drop_repeated else events
         return
     context = multiprocessing.get_context("fork")  # no re-import: the child starts at once
     receiver, sender = context.Pipe(duplex=False)
     child = context.Process(
         target=_child,
-        args=(handle, sender, chunk_lines, bounds, times),
+        args=(handle, sender, chunk_lines, bounds, times, drop_repeated),
         name="replay-reader",
         daemon=True,
     )
@@ -114,7 +126,8 @@ def read_events_pipelined(
             for line, reason in message[3]:
                 invalid.add(line, reason)
             events = _decode_events(receiver.recv_bytes())  # a chunk's second message
-            summary.valid += len(events)
+            summary.valid += len(events) + message[4]
+            summary.duplicates += message[4]
             yield from events
             if progress is not None:
                 progress(message[1], message[2])
@@ -158,6 +171,7 @@ def _child(
     chunk_lines: int,
     bounds: tuple[int, int | None],
     times: EventTimes | None,
+    drop_repeated: bool,
 ) -> None:
     """Read, hash and parse; one message per chunk, then the line count and digest."""
     digest = hashlib.sha256()
@@ -168,6 +182,9 @@ def _child(
     max_bytes, allowed_us = bounds
     parse = parse_plain
     add_time = times.add if times is not None else None
+    repeated = RepeatedIds() if drop_repeated else None
+    repeats = repeated.repeats if repeated is not None else None
+    dropped_before = 0  # duplicates dropped in the chunks sent so far
     lines = BoundedLines(handle, first_limit(max_bytes), update)  # long lines: hashed there
     with _telling_the_main_process(sender, "the reading process failed"):
         try:
@@ -188,25 +205,34 @@ def _child(
                         if event.__class__ is Rejection:
                             invalid.append((number, event.reason))  # type: ignore[union-attr]
                         else:
-                            events.append(event)  # type: ignore[arg-type]
                             if add_time is not None:
                                 add_time(event)  # type: ignore[arg-type]
+                            if repeats is None or not repeats(event.event_id):  # type: ignore[union-attr]
+                                events.append(event)  # type: ignore[arg-type]
                 if number % chunk_lines == 0:
-                    _send_chunk(sender, number, read, invalid, events)
+                    dropped = repeated.count - dropped_before if repeated is not None else 0
+                    _send_chunk(sender, number, read, invalid, events, dropped)
+                    dropped_before += dropped
         except OSError as error:
             sender.send_bytes(orjson.dumps([_UNREADABLE, error.strerror or str(error)]))
             return
-        if events or invalid:
-            _send_chunk(sender, number, read, invalid, events)
+        dropped = repeated.count - dropped_before if repeated is not None else 0
+        if events or invalid or dropped:
+            _send_chunk(sender, number, read, invalid, events, dropped)
         counts = times.counts() if times is not None else None
         sender.send_bytes(orjson.dumps([_END, number, digest.hexdigest(), read, counts]))
 
 
 def _send_chunk(
-    sender: Connection, lines: int, read: int, invalid: list[tuple[int, str]], events: list[Event]
+    sender: Connection,
+    lines: int,
+    read: int,
+    invalid: list[tuple[int, str]],
+    events: list[Event],
+    dropped: int,
 ) -> None:
-    """A chunk is two messages: its counts and rejections, then its events."""
-    sender.send_bytes(orjson.dumps([_CHUNK, lines, read, invalid]))
+    """A chunk is two messages: its counts, rejections and dropped duplicates, then its events."""
+    sender.send_bytes(orjson.dumps([_CHUNK, lines, read, invalid, dropped]))
     sender.send_bytes(wire.encode(events))
     invalid.clear()
     events.clear()

@@ -23,6 +23,9 @@ class InputSummary:
     invalid: InvalidLines = field(default_factory=InvalidLines)
     digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     hexdigest: str | None = None  # set instead of ``digest`` when another process hashed
+    # Valid lines repeating an earlier valid line's event id, when the reader drops them
+    # (``first_of_each_id``): the engine, fed only first ones, counts none itself.
+    duplicates: int = 0
 
     @property
     def sha256(self) -> str:
@@ -71,6 +74,40 @@ def read_events(
             progress(number)
         yield event  # type: ignore[misc]
     summary.lines = number
+
+
+class RepeatedIds:
+    """The replay's duplicate rule, ahead of its engine: the first valid line of an event
+    id wins, whatever it holds; a later one is a duplicate. One set look-up an event where
+    the engine's memory takes two, and in the reading process, off the engine's."""
+
+    __slots__ = ("count", "seen")
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+        self.count = 0
+
+    def repeats(self, event_id: str) -> bool:
+        """Whether an earlier event had this id (counted); remembers it otherwise."""
+        seen = self.seen
+        size = len(seen)
+        seen.add(event_id)
+        if len(seen) == size:
+            self.count += 1
+            return True
+        return False
+
+
+def first_of_each_id(events: Iterable[Event], summary: InputSummary) -> Iterator[Event]:
+    """``events`` without the later ones of each event id, counted in ``summary.duplicates``."""
+    repeated = RepeatedIds()
+    repeats = repeated.repeats
+    try:
+        for event in events:
+            if not repeats(event.event_id):
+                yield event
+    finally:
+        summary.duplicates += repeated.count
 
 
 class CountingLines:

@@ -9,6 +9,8 @@ import tracemalloc
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agents.audit.replay.report import study_dict
 from agents.cli import main
@@ -178,6 +180,46 @@ def test_the_reading_process_yields_what_read_events_yields_across_chunk_boundar
     assert [type(e) for e in got] == [type(e) for e in expected]
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    picks=st.lists(st.integers(0, 39), max_size=60),
+    bad=st.lists(st.tuples(st.integers(0, 60), st.sampled_from(INVALID)), max_size=4),
+    chunk_lines=st.integers(1, 9),
+)
+def test_the_reading_process_drops_repeated_ids_as_first_of_each_id_does(
+    tmp_path_factory, picks, bad, chunk_lines
+):
+    """Lines of the sample drawn with repeats, invalid lines among them, in chunks of any
+    size (so repeats fall within and across chunks): the child drops what
+    ``first_of_each_id`` drops, counts it, and still counts every valid line and event time."""
+    from agents.audit.replay.coverage import EventTimes
+    from agents.audit.replay.pipeline import read_events_pipelined, timed
+    from agents.audit.replay.reader import InputSummary, first_of_each_id, read_events
+
+    sample = SAMPLE.read_bytes().splitlines()[:40]
+    lines = [sample[i] for i in picks]
+    for position, (payload, _reason) in bad:
+        lines.insert(min(position, len(lines)), payload)
+    source = tmp_path_factory.mktemp("repeats") / "repeats.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    serial, piped = InputSummary(source="s"), InputSummary(source="p")
+    period = (("entries", "queries", "publishes"), 1_767_225_600_000_000, 1_798_761_600_000_000)
+    serial_times, piped_times = EventTimes(*period), EventTimes(*period)
+    with source.open("rb") as handle:
+        expected = list(first_of_each_id(timed(read_events(handle, serial), serial_times), serial))
+    with source.open("rb") as handle:
+        got = list(read_events_pipelined(
+            handle, piped, times=piped_times, chunk_lines=chunk_lines, drop_repeated=True
+        ))  # fmt: skip
+    assert got == expected
+    assert len({event.event_id for event in got}) == len(got)
+    assert (piped.lines, piped.valid, piped.duplicates) == (
+        serial.lines, serial.valid, serial.duplicates
+    )  # fmt: skip
+    assert piped.valid == len(got) + piped.duplicates
+    assert piped_times.counts() == serial_times.counts()
+
+
 def test_the_reading_process_handles_an_empty_file(tmp_path):
     source = tmp_path / "empty.jsonl"
     source.write_bytes(b"")
@@ -228,7 +270,9 @@ def test_an_unreadable_input_exits_2_with_one_line(tmp_path, capsys, monkeypatch
     monkeypatch.setattr(
         feed,
         "read_events_pipelined",
-        lambda handle, *args: real(_FailingLines(OSError(5, "Input/output error")), *args),
+        lambda handle, *args, **options: real(
+            _FailingLines(OSError(5, "Input/output error")), *args, **options
+        ),
     )
     assert main(["replay", "--input", str(SAMPLE), "--as-of", AS_OF, "--quiet", "--jobs", "1",
                  "--out", str(tmp_path / "x")]) == 2  # fmt: skip
