@@ -135,23 +135,24 @@ def write_entry_rows(
     once, ``cells.all_plain``: the common case costs nothing per row), and timestamps
     and numbers we format; the rest (study, dashboard, site, country, vendor, form) is
     written by ``csv.writer`` once per kind of entry (``_csv_text``), with the ledgers
-    it is found in. What remains per row is the entry's lookup in the engine (~0.6 µs),
-    its entry time formatted and the row's one f-string.
+    it is found in. What remains per row is its publish time read by arrival number
+    (``_publish_times``), its entry time formatted and the row's one f-string.
 
     ``ends`` (``--jobs N``) gets the offset in bytes of UTF-8 after each event's rows,
-    counted from the rows as they are written rather than found again in the file.
+    counted from the rows as they are written rather than found again in the file: the
+    batch holds one text per event (its rows, or none), so its lengths are the steps.
     """
     plain_ids = all_plain(rows.event_ids) and all_plain(rows.record_ids)
     rows_per_event: list[int] = []
     count_rows = rows_per_event.append
     timestamp = TimestampFormatter()
     published_texts: dict[int, str] = {}  # a publish covers many entries: its time once
-    batch: list[str] = []
-    add_row = batch.append
+    batch: list[str] = []  # per event, its rows' text
+    add_rows = batch.append
     millis, published_tails = _MILLIS, _PUBLISHED_TAILS
     targets_of: list[_Targets | None] = [None] * len(rows.kinds)
     publish_times = _publish_times(engine) if rows.kinds else []
-    written = flushed = 0  # bytes written, events whose rows are written
+    written = 0  # bytes written
     minute_start = minute_end = 0  # the minute [start, end) of the last entry time, and
     minute_text = ""  # its text
     seconds_dot = _SECONDS_DOT
@@ -160,6 +161,7 @@ def write_entry_rows(
     ):
         if entered_us > as_of_us:
             count_rows(0)  # entered after T: not an entry as of T
+            add_rows("")
             continue
         targets = targets_of[kind]
         if targets is None:
@@ -167,6 +169,7 @@ def write_entry_rows(
         dashboards, sla_us, due_before = targets
         if not dashboards:
             count_rows(0)  # a study without dashboards has no rows
+            add_rows("")
             continue
         count_rows(len(dashboards))
         if not plain_ids:
@@ -185,6 +188,7 @@ def write_entry_rows(
             entered = f"{minute_text}{seconds_dot[second]}{millis[ms]}{millis[micros]}Z"
         else:
             entered = timestamp(entered_us)
+        text = ""  # the event's rows ("" + row is that row, not a copy)
         for times, middle in dashboards:
             published = times[seq]
             if PENDING < published <= as_of_us:
@@ -195,41 +199,39 @@ def write_entry_rows(
                 if latency >= 0:
                     seconds, ms = divmod((latency + 500) // 1000, 1000)  # _seconds_text
                     # within_sla inlined, as streams/latency.py's hot loops do
-                    add_row(
+                    text += (
                         f"{event_id},{middle},{record_id},{entered},{published_text},"
                         f"{seconds}.{millis[ms]}{published_tails[latency <= sla_us]}"
                     )
                 else:
-                    add_row(
+                    text += (
                         f"{event_id},{middle},{record_id},{entered},{published_text},"
                         f"{_seconds_text(latency)}{published_tails[within_sla(latency, sla_us)]}"
                     )
             elif published == NOT_RETAINED:
                 raise LookupError("entry no longer retained (pruned by the retention)")
             elif entered_us < due_before:
-                add_row(f"{event_id},{middle},{record_id},{entered},,,,overdue\n")
+                text += f"{event_id},{middle},{record_id},{entered},,,,overdue\n"
             else:
-                add_row(f"{event_id},{middle},{record_id},{entered},,,,pending\n")
+                text += f"{event_id},{middle},{record_id},{entered},,,,pending\n"
+        add_rows(text)
         if len(batch) >= 4096:
-            written = _write_batch(out, batch, ends, written, rows_per_event[flushed:])
-            flushed = len(rows_per_event)
-    _write_batch(out, batch, ends, written, rows_per_event[flushed:])
+            written = _write_batch(out, batch, ends, written)
+    _write_batch(out, batch, ends, written)
     return rows_per_event
 
 
-def _write_batch(
-    out: TextIO, batch: list[str], ends: array[int] | None, offset: int, counts: list[int]
-) -> int:
-    """Writes the rows of whole events, and adds each event's end to ``ends``: its rows'
-    lengths summed (characters are bytes while the text is ASCII, the common case).
-    Answers the offset after them, and empties ``batch``."""
+def _write_batch(out: TextIO, batch: list[str], ends: array[int] | None, offset: int) -> int:
+    """Writes the rows of whole events (a text each), and adds each event's end to
+    ``ends``: the texts' lengths summed (characters are bytes while the text is ASCII,
+    the common case). Answers the offset after them, and empties ``batch``."""
     text = "".join(batch)
     out.write(text)
-    if ends is not None:
-        lengths = map(len, batch) if text.isascii() else (len(row.encode()) for row in batch)
-        row_ends = list(accumulate(lengths, initial=offset))  # [k]: after k rows
-        ends.extend(map(row_ends.__getitem__, accumulate(counts)))
-        offset = row_ends[-1]
+    if ends is not None and batch:
+        lengths = map(len, batch) if text.isascii() else (len(rows.encode()) for rows in batch)
+        ends.extend(accumulate(lengths, initial=offset))
+        del ends[-len(batch) - 1]  # the initial offset: where the batch starts
+        offset = ends[-1]
     batch.clear()
     return offset
 
