@@ -406,7 +406,8 @@ class TimestampFormatter:
         self._hours: dict[int, str] = {}  # hour number -> "YYYY-MM-DDThh:"
 
     def __call__(self, us: int) -> str:
-        # Divisions by literals below 2**30 (streams/latency.py says why), floor rules.
+        # Divisions by literals below 2**30: compiled, Cython divides in C with Python's
+        # floor rule (a divisor of two 30-bit digits goes through CPython's long division).
         seconds = us // 1_000_000
         micros = us - seconds * 1_000_000
         hour = seconds // 3600

@@ -25,11 +25,12 @@ class EntryRows:
     Columns rather than a tuple per event: its id, record id, entry time and arrival
     number (``array``s of int64: 8 bytes each), and the index of its dimensions with its
     breakdown group in ``kinds`` (few distinct: each is stored once however many
-    entries share it, and the writer resolves each kind's cells and ledgers once). With
-    the engine, that locates the event's entry on each dashboard of its study when the
-    CSV is written, so no view object is kept per entry and dashboard (which cost ~100
-    bytes and ~1 µs each, 1M lines). This runs in the engine's process, on the replay's
-    critical path: an event costs a tuple, a lookup and five appends.
+    entries share it, and the writer resolves each kind's cells once). With the engine,
+    the arrival number finds the event's publish time on each dashboard of its study
+    when the CSV is written (``publish_times_by_arrival``), so no view object is kept per
+    entry and dashboard (which cost ~100 bytes and ~1 µs each, 1M lines). This runs in
+    the engine's process, on the replay's critical path: an event costs a tuple, a
+    lookup and five appends.
     """
 
     __slots__ = ("_index_of", "entered", "event_ids", "kind_of", "kinds", "record_ids", "seqs")
