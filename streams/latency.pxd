@@ -40,3 +40,7 @@ cdef class DashboardLedger:
     @cython.locals(record_publishes=dict, by_record=dict, keys=list, groups=list,
                    by_group=dict)
     cpdef apply_records(self, record_ids, published_us, clock_us)
+
+
+@cython.locals(group=GroupLedger, published=dict, waiting=dict)
+cpdef publish_times_by_arrival(ledger, times, pending)

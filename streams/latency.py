@@ -39,7 +39,7 @@ of feeding the engine; ``TrackedEntry`` objects are views made on request.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableSequence
 from heapq import heappush
 
 from schemas.timestamps import US_PER_HOUR
@@ -792,3 +792,23 @@ class DashboardLedger:
             self.by_record[record_id] = kept[0]
         else:
             self.by_record[record_id] = kept
+
+
+def publish_times_by_arrival(
+    ledger: DashboardLedger, times: MutableSequence[int], pending: int
+) -> None:
+    """Each retained entry's ``published_us`` on this dashboard, written into ``times`` at its
+    arrival number (seq); ``pending`` for an entry not published. Slots of other entries
+    are left as they were.
+
+    What ``GroupLedger.published_of`` answers one key at a time, for every entry at once:
+    one walk of the buckets instead of a key made and two dict look-ups per entry (the
+    replay's entries.csv, which finds every entry event by its arrival number).
+    """
+    for group in ledger.group_list:
+        for published in group.published.values():
+            for key, published_us in published.items():
+                times[key >> SEQ_SHIFT & SEQ_MASK] = published_us
+        for waiting in group.pending.values():
+            for key in waiting:
+                times[key >> SEQ_SHIFT & SEQ_MASK] = pending

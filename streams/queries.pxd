@@ -22,3 +22,8 @@ cdef class QueryLedger:
 # Once per query by the replay's windows and scorecards (and each query event out of order).
 @cython.locals(answers=list, closes=list, changes=list)
 cpdef tuple fold_values(events, as_of_us=*)
+
+
+# Once per query by the replay's queries.csv.
+@cython.locals(state=cython.int)
+cpdef tuple latest_cycle(events, as_of_us)

@@ -88,6 +88,33 @@ def fold_values(events: list[tuple[int, int, str]], as_of_us: int | None = None)
     return state, opened, orphans, answers, closes, changes
 
 
+def latest_cycle(
+    events: list[tuple[int, int, str]], as_of_us: int
+) -> tuple[int, int | None, int | None, int | None]:
+    """A query's state as of T, its latest opening, and the answer and close since that
+    opening (None where there is none): what the replay's queries.csv writes of a query.
+
+    ``fold_values`` walked the same way, keeping four values instead of the durations
+    and changes (a list each, and a tuple per change): a reopening forgets the answer
+    and close before it; an answer counts while open (the latest, if answered again
+    while awaiting review); the close is the one that closed it (a closed query
+    ignores everything but an opening); orphans count for nothing.
+    """
+    state, opened, answered, closed = NEVER_OPENED, None, None, None
+    for occurred, _seq, status in events:
+        if occurred > as_of_us:
+            break
+        if status == "opened":
+            state, opened, answered, closed = AWAITING_SITE, occurred, None, None
+        elif state in (NEVER_OPENED, CLOSED):
+            continue
+        elif status == "answered":
+            state, answered = AWAITING_DM, occurred
+        else:  # closed or cancelled
+            state, closed = CLOSED, occurred
+    return state, opened, answered, closed
+
+
 class TrackedQuery:
     """Every retained event of one query, and where folding all of them leaves it.
 

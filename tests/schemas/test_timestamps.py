@@ -137,6 +137,9 @@ def test_cached_fast_path_is_as_strict_as_the_regular_expression(text):
             st.integers(-(10**17), 10**18),
             st.integers(0, 400).map(lambda d: 1_767_225_600_000_000 + d * 3_600_000_000),
             st.integers(0, 10**6).map(lambda ms: 1_767_225_600_000_000 + ms * 1000),
+            # whole seconds and milliseconds anywhere: the clock and fraction tables
+            st.integers(-(10**11), 10**12).map(lambda s: s * 1_000_000),
+            st.integers(-(10**14), 10**15).map(lambda ms: ms * 1000),
         ),
         max_size=20,
     )

@@ -164,3 +164,52 @@ def test_entry_times_are_written_as_format_timestamp_writes_them_in_any_order(ti
     dashboards = len(engine.studies["ONC-301"].dashboards)
     written = [row[8] for row in csv.reader(io.StringIO(out.getvalue()))]
     assert written == [format_timestamp(us) for us in times for _ in range(dashboards)]
+
+
+def test_an_entry_the_engine_no_longer_retains_is_refused_not_written_as_pending():
+    """A live engine's retention forgets published entries; entries.csv must not write
+    such an entry as pending (the replay's engine never forgets: retention=False)."""
+    settings_ = load_settings(str(ROOT / "deploy/simulated-studies.toml"))
+    engine = Engine(replace(settings_.engine_config(retention=True), breakdown=NEEDED_BREAKDOWN))
+    start = parse_timestamp_us("2026-01-05T00:00:00Z")
+    common = {"study_id": "CV-204", "site_id": "FR-201", "subject_id": "s", "form_id": "f"}
+    first = EntryEvent(event_id="e1", record_id="r1", entered_at=start, **common)
+    rows = EntryRows()
+    assert engine.apply(first) == ACCEPTED
+    rows.add(first, engine.last_entry_seq, engine.last_entry_group)
+    publish = PublishEvent(event_id="p1", study_id="CV-204", published_at=start + 3_600_000_000,
+                           data_cutoff=start)  # fmt: skip
+    assert engine.apply(publish) == ACCEPTED
+    for day in range(1, 60):  # the watermark moves on; the published entry is forgotten
+        later = EntryEvent(event_id=f"e{day + 1}", record_id=f"r{day + 1}",
+                           entered_at=start + day * 86_400_000_000, **common)  # fmt: skip
+        assert engine.apply(later) == ACCEPTED
+    with pytest.raises(LookupError):
+        write_entry_rows(rows, engine, start + 60 * 86_400_000_000, io.StringIO())
+
+
+@settings(max_examples=FUZZ * 50, deadline=None)
+@given(offsets=st.lists(st.integers(-3, 3).map(lambda hours: hours * 3_600_000_000 + 1),
+                        min_size=1, max_size=12),
+       site=st.sampled_from(["FR-201", "é,中"]))  # fmt: skip
+def test_each_events_end_counts_its_rows_and_an_event_entered_after_t_has_none(offsets, site):
+    """--jobs N's offsets: one per event, those entered after T (no rows) included."""
+    as_of = parse_timestamp_us("2026-01-09T00:00:00Z")
+    events = [
+        EntryEvent(event_id=f"e{n}", study_id="ONC-301", site_id=site, subject_id="s",
+                   form_id="f", record_id=f"r{n}", entered_at=as_of + offset)
+        for n, offset in enumerate(offsets)
+    ]  # fmt: skip
+    settings_ = load_settings(str(ROOT / "deploy/simulated-studies.toml"))
+    engine = Engine(replace(settings_.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN))
+    rows = EntryRows()
+    for event in events:
+        assert engine.apply(event) == ACCEPTED
+        rows.add(event, engine.last_entry_seq, engine.last_entry_group)
+    out, ends = io.StringIO(), array("q")
+    counts = write_entry_rows(rows, engine, as_of, out, ends)
+    dashboards = len(engine.studies["ONC-301"].dashboards)
+    assert counts == [0 if offset > 0 else dashboards for offset in offsets]
+    lines = out.getvalue().splitlines(keepends=True)
+    row_ends = list(accumulate((len(line.encode()) for line in lines), initial=0))
+    assert list(ends) == [row_ends[rows] for rows in accumulate(counts)]

@@ -120,3 +120,26 @@ def test_a_query_opened_after_the_as_of_instant_has_no_row_and_an_open_one_its_a
     rows = list(csv.reader(io.StringIO(queries_csv(engine, sites, AS_OF_US).decode())))
     assert rows[1:] == [["q1", "ONC-301", "FR-201", "awaiting_site",
                          format_timestamp(AS_OF_US - 7 * DAY_US), "", "", "604800.000", "0-7d"]]  # fmt: skip
+
+
+# From 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z, the contract's timestamps.
+FIRST_US, LAST_US = -62_135_596_800_000_000, 253_402_300_799_999_999
+
+
+@settings(max_examples=FUZZ * 200, deadline=None)
+@given(
+    as_of=st.integers(FIRST_US, LAST_US),
+    age=st.one_of(
+        st.integers(0, LAST_US - FIRST_US),  # any age the contract allows
+        # half a millisecond and either side of it: where seconds_ms rounds
+        st.tuples(st.integers(0, 10**14), st.sampled_from([0, 499, 500, 501, 999])).map(
+            lambda ms_rest: ms_rest[0] * 1000 + ms_rest[1]
+        ),
+    ),
+)
+def test_an_open_querys_age_is_written_as_seconds_ms_writes_it_at_any_age(as_of, age):
+    opened_us = max(FIRST_US, as_of - age)
+    opened = QueryEvent(event_id="e1", query_id="q1", study_id="ONC-301", site_id="FR-201",
+                        status="opened", occurred_at=opened_us)  # fmt: skip
+    engine, sites = _engine_of([opened])
+    assert queries_csv(engine, sites, as_of) == _reference_queries_csv(engine, sites, as_of)
