@@ -438,9 +438,10 @@ def _tables_child(
 
 def wait_tables(result: ShardedResult) -> float | None:
     """Waits for entries.csv and queries.csv; the writer's peak resident memory (MiB)."""
-    peak = result.tables.wait() if result.tables is not None else None
-    stop_tables(result)
-    return peak
+    try:
+        return result.tables.wait() if result.tables is not None else None
+    finally:
+        stop_tables(result)
 
 
 def stop_tables(result: ShardedResult) -> None:
