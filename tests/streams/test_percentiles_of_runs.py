@@ -39,9 +39,7 @@ def test_counting_the_values_at_most_one_counts_every_run(runs, value):
     waiting=st.integers(0, 5),
     over_sla=st.none() | st.integers(0, 50),
 )
-def test_latency_figures_of_sorted_runs_equal_those_of_the_values(
-    runs, sla_us, waiting, over_sla
-):
+def test_latency_figures_of_sorted_runs_equal_those_of_the_values(runs, sla_us, waiting, over_sla):
     assert LatencyFigures.of_sorted_runs(runs, sla_us, waiting, over_sla) == LatencyFigures.of(
         [value for run in runs for value in run], sla_us, waiting, over_sla
     )
