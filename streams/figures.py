@@ -7,11 +7,11 @@ so that sums and comparisons inside stay exact.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from streams.percentiles import nearest_rank
+from streams.percentiles import count_at_most, nearest_rank, nearest_rank_of_runs
 
 AGING_BUCKETS = ("0-7d", "8-14d", "15-30d", ">30d")
 
@@ -62,6 +62,33 @@ class LatencyFigures:
             p95_us=nearest_rank(ordered, 95),
             p99_us=nearest_rank(ordered, 99),
             max_us=ordered[-1],
+            within_sla=within,
+            sla_us=sla_us,
+            over_sla=over_sla,
+        )
+
+    @classmethod
+    def of_sorted_runs(
+        cls,
+        runs: Sequence[Sequence[int]],
+        sla_us: int,
+        waiting_over_sla: int = 0,
+        over_sla: int | None = None,
+    ) -> LatencyFigures:
+        """``of`` the runs' values together, each run ascending (the parts of a merge):
+        the same figures, without merging and sorting the runs."""
+        count = sum(len(run) for run in runs)
+        if not count:
+            return cls(sla_us=sla_us, over_sla=waiting_over_sla if over_sla is None else over_sla)
+        within = count_at_most(runs, sla_us)
+        if over_sla is None:
+            over_sla = count - within + waiting_over_sla
+        return cls(
+            count=count,
+            p50_us=nearest_rank_of_runs(runs, 50),
+            p95_us=nearest_rank_of_runs(runs, 95),
+            p99_us=nearest_rank_of_runs(runs, 99),
+            max_us=max(run[-1] for run in runs if len(run)),
             within_sla=within,
             sla_us=sla_us,
             over_sla=over_sla,

@@ -31,8 +31,9 @@ class StudyPart:
     """One engine's share of a study's figures as of one instant."""
 
     sla_us: int
-    # dashboard -> (latencies of the entries counted, in any order; backlog; entries over
-    # SLA, or None to derive them from the latencies and the overdue backlog, as of T)
+    # dashboard -> (latencies of the entries counted, ascending; backlog; entries over
+    # SLA, or None to derive them from the latencies and the overdue backlog, as of T).
+    # Ascending: the merge takes percentiles over the parts' runs, never sorting them again.
     dashboards: dict[str, tuple[list[int], BacklogFigures, int | None]]
     queries: QueryFigures
 
@@ -42,13 +43,12 @@ def merge_study(parts: list[StudyPart]) -> StudyFigures:
     dashboards: dict[str, DashboardFigures] = {}
     for name in names:
         shares = [part.dashboards[name] for part in parts if name in part.dashboards]
-        latencies = shares[0][0] if len(shares) == 1 else [n for s in shares for n in s[0]]
+        runs = [latencies for latencies, _backlog, _over in shares]
         backlog = merge_backlogs(backlog for _latencies, backlog, _over in shares)
         counted = [over for _latencies, _backlog, over in shares]
         over_sla = None if None in counted else sum(counted)  # type: ignore[arg-type]
-        dashboards[name] = DashboardFigures(
-            LatencyFigures.of(latencies, parts[0].sla_us, backlog.overdue, over_sla), backlog
-        )
+        latency = LatencyFigures.of_sorted_runs(runs, parts[0].sla_us, backlog.overdue, over_sla)
+        dashboards[name] = DashboardFigures(latency, backlog)
     return StudyFigures(dashboards, merge_query_figures(part.queries for part in parts))
 
 
@@ -64,6 +64,7 @@ def snapshot_parts(engine: Engine, as_of_us: int) -> tuple[dict[str, StudyPart],
             latencies: list[int] = []
             for group in ledger.groups.values():
                 latencies += group.latencies(as_of_us)  # each group's list, not each value
+            latencies.sort()
             backlog = merge_backlogs(group.backlog(as_of_us) for group in ledger.groups.values())
             dashboards[name] = (latencies, backlog, None)
         by_group, study_orphans = study.queries.figures(as_of_us)

@@ -237,6 +237,7 @@ def _dashboard_windows(
         while heap and heap[0][1] <= k:
             heapq.heappop(heap)
         age = instant - heap[0][0] if heap else None
+        latencies[k].sort()  # ascending, as StudyPart says (streams/parts.py)
         out.append((latencies[k], BacklogFigures(pending, age, overdue), breaches[k]))
     return out
 

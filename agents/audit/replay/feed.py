@@ -9,7 +9,8 @@ writes the rest the same way whatever N: one engine is the N = 1 case of the mer
   topics, into one engine; the CSVs are written by a forked child while the main
   process answers the parts.
 * ``by_shard``: a file, its lines split over N forked job processes by the live shard
-  function (``parallel.py``); the CSVs are put back together in file order.
+  function (``parallel.py``); the CSVs are put back together in file order by a
+  forked child while the main process receives the parts and writes the report.
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ from agents.audit.manifest import PartitionRead
 from agents.audit.replay.coverage import EventTimes
 from agents.audit.replay.engine_parts import EngineParts, engine_parts
 from agents.audit.replay.lines import InvalidLines
-from agents.audit.replay.parallel import JobFailed, run_sharded
+from agents.audit.replay.parallel import (
+    JobFailed,
+    ShardedResult,
+    run_sharded,
+    stop_tables,
+    wait_tables,
+)
 from agents.audit.replay.pipeline import (
     ReaderFailed,
     TablesWriter,
@@ -225,27 +232,40 @@ def by_shard(job: Job, input_path: str, jobs: int) -> Fed:
         if error.unreadable:
             raise BadInput(f"--input {path}: {error}") from None
         raise
+    try:
+        return _sharded_fed(job, sharded, path, framed, jobs)
+    except BaseException:
+        stop_tables(sharded)
+        raise
+
+
+def _sharded_fed(job: Job, sharded: ShardedResult, path: Path, framed: bool, jobs: int) -> Fed:
     answers = sharded.answers
     totals = Engine(job.config)
     totals.counters.duplicates = answers[0].duplicates
     totals.counters.unknown_dashboard = sum(answer.unknown_dashboard for answer in answers)
 
     def finish() -> dict[str, Any]:
+        writer = wait_tables(sharded)
         main = rss_mib("VmHWM")
         peaks = [answer.peak_rss_mib or 0.0 for answer in answers]
         # As for the tables writer (_peak_rss_facts): a job's resident set starts as
         # this process's at the fork, pages it shares until it writes them; each adds
-        # its peak less that.
+        # its peak less that, and so does the tables' writer.
         at_fork = sharded.rss_mib_at_fork or 0.0
         added = sum(max(0.0, peak - at_fork) for peak in peaks)
+        if writer is not None:
+            added += max(0.0, writer - (sharded.rss_mib_at_tables_fork or 0.0))
         return {
             "jobs": jobs,
-            # This process's peak plus what each job added: an upper bound when the
+            # This process's peak plus what each child added: an upper bound when the
             # peaks did not coincide.
             "peak_rss_mib": None if main is None else round(main + added, 1),
             "peak_rss_mib_main": main,
             "peak_rss_mib_jobs": peaks,
             "rss_mib_at_jobs_fork": sharded.rss_mib_at_fork,
+            "peak_rss_mib_tables_writer": writer,
+            "rss_mib_at_tables_fork": sharded.rss_mib_at_tables_fork,
         }
 
     return Fed(
@@ -256,6 +276,7 @@ def by_shard(job: Job, input_path: str, jobs: int) -> Fed:
         ),
         framed=framed,
         finish=finish,
+        stop=lambda: stop_tables(sharded),
         kept=[sharded, totals],
     )
 

@@ -18,12 +18,13 @@ meanwhile, then merges what the jobs answer:
 Merging is exact: latency lists are merged before percentiles are taken, backlogs and
 queries added, rows put back in file order. The outputs are byte-identical to one
 engine's (tests/agents/audit/test_replay_jobs.py). Files between the steps live in a
-temporary directory beside the output, removed at the end.
+temporary directory beside the output, removed at the end. The tables (entries.csv,
+queries.csv) go through those files too, put back together by a forked child of the
+main process while it receives the parts and writes the report (``shard_tables.py``).
 """
 
 from __future__ import annotations
 
-import heapq
 import multiprocessing
 import os
 import shutil
@@ -42,7 +43,8 @@ from agents.audit.framing import parse_plain, parse_record
 from agents.audit.replay.coverage import EventTimes
 from agents.audit.replay.engine_parts import EngineParts, engine_parts
 from agents.audit.replay.lines import BoundedLines, InvalidLines, LongLine, blank, record_limit
-from agents.audit.replay.pipeline import _telling_the_main_process, rss_mib
+from agents.audit.replay.pipeline import TablesWriter, _telling_the_main_process, rss_mib
+from agents.audit.replay.shard_tables import leave_tables, write_tables
 from agents.audit.replay.tables import EntryRows, query_lines, write_entry_rows
 from agents.errors import EdcLatencyError
 from agents.live.shard_wire import shard_of
@@ -67,7 +69,8 @@ class JobFailed(EdcLatencyError):
 
 @dataclass(slots=True)
 class ShardAnswer:
-    """What one job sends back after its three steps."""
+    """What one job answers after its three steps; the main process receives it without
+    the three tables' fields, which the job leaves in files (``shard_tables.py``)."""
 
     shard: int
     duplicates: int
@@ -82,7 +85,8 @@ class ShardAnswer:
 
 @dataclass(slots=True)
 class ShardedResult:
-    """The merged outcome, for the report; entries.csv is written already."""
+    """The merged outcome, for the report; entries.csv and queries.csv are being
+    written beside (``wait_tables``; ``stop_tables`` however the run ends)."""
 
     meanwhile: Any = None  # what the main process's own task answered
     rss_mib_at_fork: float | None = None  # this process's resident set when it forked them
@@ -90,6 +94,9 @@ class ShardedResult:
     valid: int = 0
     invalid: InvalidLines = field(default_factory=InvalidLines)
     answers: list[ShardAnswer] = field(default_factory=list)
+    workdir: Path | None = None  # the jobs' files, removed once the tables are written
+    tables: TablesWriter | None = None  # the child writing entries.csv and queries.csv
+    rss_mib_at_tables_fork: float | None = None
 
 
 def line_ranges(path: Path, parts: int) -> list[tuple[int, int]]:
@@ -330,8 +337,11 @@ def _job(
         if go[0] != _GO:
             return
         answer = apply_shard(index, jobs, workdir, config, as_of_us, window_us, go[1])
+        leave_tables(workdir, index, answer.entry_order, answer.entry_ends, answer.queries)
+        answer.entry_order = answer.entry_ends = array("q")
+        answer.queries = []
         answer.peak_rss_mib = rss_mib("VmHWM")
-        connection.send_bytes(orjson.dumps([_DONE]))
+        connection.send_bytes(orjson.dumps([_DONE]))  # its tables are in the files
         connection.send(answer)
 
 
@@ -349,8 +359,10 @@ def run_sharded(
     since_of: Callable[[EventTimes | None], int | None] = lambda _times: None,
     listed_max: int = 1 << 62,
 ) -> ShardedResult:
-    """The three steps over ``jobs`` forked job processes; writes ``out/entries.csv`` and
-    ``out/queries.csv`` and answers the rest, in ``ShardedResult.answers`` (by shard).
+    """The three steps over ``jobs`` forked job processes; answers the parts, in
+    ``ShardedResult.answers`` (by shard), while a child writes ``out/entries.csv`` and
+    ``out/queries.csv``: the caller then calls ``wait_tables``, and ``stop_tables``
+    however it ends (this function stops it itself when it raises).
     ``meanwhile`` runs in this process while the jobs parse (hashing the input).
     ``times`` (empty) is filled in each job and their counts merged into it here;
     ``since_of`` then gives the windows' start from it (None: the earliest event time).
@@ -358,7 +370,10 @@ def run_sharded(
     workdir = Path(tempfile.mkdtemp(prefix=".replay-shards-", dir=out))
     context = multiprocessing.get_context("fork")
     processes: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
-    result = ShardedResult(rss_mib_at_fork=rss_mib("VmRSS"), invalid=InvalidLines(listed_max))
+    result = ShardedResult(
+        rss_mib_at_fork=rss_mib("VmRSS"), invalid=InvalidLines(listed_max), workdir=workdir
+    )
+    answered = False
     try:
         for index, span in enumerate(line_ranges(path, jobs)):
             mine, theirs = context.Pipe(duplex=True)
@@ -390,18 +405,64 @@ def run_sharded(
         for _process, connection in processes:
             connection.send_bytes(orjson.dumps([_GO, since_us]))
         for process, connection in processes:
-            _receive(process, connection)
-            result.answers.append(connection.recv())
-        _write_entries_csv(out / "entries.csv", workdir, result.answers)
-        _write_queries_csv(out / "queries.csv", result.answers)
+            _receive(process, connection)  # done: its tables are in the files
+        # The tables are put back together beside the answers' transfer and the report.
+        result.rss_mib_at_tables_fork = rss_mib("VmRSS")
+        connections = [connection for _process, connection in processes]
+        main_pid = os.getpid()
+        result.tables = TablesWriter(
+            out, lambda: _tables_child(out, workdir, jobs, connections, main_pid)
+        )
+        for process, connection in processes:
+            result.answers.append(_receive_answer(process, connection))
+        answered = True
     finally:
         for process, connection in processes:
             connection.close()
             if process.is_alive():
                 process.terminate()
             process.join()
-        shutil.rmtree(workdir, ignore_errors=True)
+        if not answered:
+            stop_tables(result)
     return result
+
+
+def _tables_child(
+    out: Path, workdir: Path, jobs: int, connections: list[Connection], main_pid: int
+) -> dict[str, bytes]:
+    if os.getpid() != main_pid:  # forked: the jobs' pipes are the main process's to read
+        for connection in connections:
+            connection.close()
+    return write_tables(out, workdir, jobs)
+
+
+def wait_tables(result: ShardedResult) -> float | None:
+    """Waits for entries.csv and queries.csv; the writer's peak resident memory (MiB)."""
+    try:
+        return result.tables.wait() if result.tables is not None else None
+    finally:
+        stop_tables(result)
+
+
+def stop_tables(result: ShardedResult) -> None:
+    """Ends and reaps the tables' writer (if still running) and removes the jobs' files."""
+    if result.tables is not None:
+        result.tables.stop()
+    if result.workdir is not None:
+        shutil.rmtree(result.workdir, ignore_errors=True)
+
+
+def _receive_answer(
+    process: multiprocessing.process.BaseProcess, connection: Connection
+) -> ShardAnswer:
+    try:
+        answer: ShardAnswer = connection.recv()
+    except EOFError:
+        process.join()
+        raise JobFailed(
+            f"{process.name} ended without an answer (exit status {process.exitcode})"
+        ) from None
+    return answer
 
 
 def _receive(process: multiprocessing.process.BaseProcess, connection: Connection) -> list[Any]:
@@ -415,44 +476,6 @@ def _receive(process: multiprocessing.process.BaseProcess, connection: Connectio
     if message[0] in (_FAILED, _UNREADABLE):
         raise JobFailed(message[1], unreadable=message[0] == _UNREADABLE)
     return message
-
-
-def _write_entries_csv(target: Path, workdir: Path, answers: list[ShardAnswer]) -> None:
-    """Each shard's rows, put back in file order of their entry events.
-
-    The shards' files are read sequentially, each event's rows at a time: the main
-    process never holds a whole file.
-    """
-    from agents.audit.replay.tables import ENTRIES_HEADER
-
-    # The shard of each valid line's entry event, by its ordinal among valid lines (255: none).
-    last = max((a.entry_order[-1] for a in answers if a.entry_order), default=-1)
-    owners = bytearray(b"\xff") * (last + 1)
-    for answer in answers:
-        for ordinal in answer.entry_order:
-            owners[ordinal] = answer.shard
-    bodies = [(workdir / f"entries-{a.shard}.csv").open("rb") for a in answers]
-    try:
-        reads = [body.read for body in bodies]
-        ends = [iter(answer.entry_ends) for answer in answers]
-        starts = [0] * len(answers)
-        with target.open("wb") as handle:
-            write = handle.write
-            write(ENTRIES_HEADER)
-            for shard in owners.replace(b"\xff", b""):
-                end = next(ends[shard])
-                write(reads[shard](end - starts[shard]))
-                starts[shard] = end
-    finally:
-        for body in bodies:
-            body.close()
-
-
-def _write_queries_csv(target: Path, answers: list[ShardAnswer]) -> None:
-    from agents.audit.replay.tables import QUERIES_HEADER
-
-    merged = heapq.merge(*(answer.queries for answer in answers), key=lambda item: item[0])
-    target.write_bytes(QUERIES_HEADER + "".join(line for _key, line in merged).encode())
 
 
 # Input bytes per job of the default --jobs (docs/replay.md, "--jobs"): sharding costs

@@ -205,3 +205,80 @@ def test_without_jobs_a_small_input_runs_one_engine_and_a_large_one_is_split(
     assert jobs_of_a_run("large") == 2
     for name in OUTPUTS:
         assert (tmp_path / "small" / name).read_bytes() == (tmp_path / "large" / name).read_bytes()
+
+
+def _shards_config():  # type: ignore[no-untyped-def]
+    from dataclasses import replace
+
+    from agents.settings import load_settings
+    from streams.scorecards import NEEDED_BREAKDOWN
+
+    config = load_settings("deploy/simulated-studies.toml").engine_config(retention=False)
+    return replace(config, breakdown=NEEDED_BREAKDOWN)  # as the replay's (command.py)
+
+
+def test_the_tables_are_written_by_a_child_beside_the_report_and_the_jobs_files_removed(
+    tmp_path,
+):
+    out = tmp_path / "out"
+    argv = ["replay", "--input", "agents/data/sample-events.jsonl", "--as-of",
+            "2026-02-01T00:00:00Z", "--out", str(out), "--quiet", "--jobs", "2",
+            "--config", "deploy/simulated-studies.toml"]  # fmt: skip
+    assert main(argv) == 0
+    facts = json.loads((out / "run.json").read_text())
+    writer, at_fork = facts["peak_rss_mib_tables_writer"], facts["rss_mib_at_tables_fork"]
+    assert writer > 0 and at_fork > 0
+    added = sum(max(0.0, peak - facts["rss_mib_at_jobs_fork"]) for peak in facts["peak_rss_mib_jobs"])
+    assert facts["peak_rss_mib"] == round(
+        facts["peak_rss_mib_main"] + added + max(0.0, writer - at_fork), 1
+    )
+    assert sorted(p.name for p in out.iterdir()) == sorted([*OUTPUTS, "run.json", "stages.csv",
+                                                            "visit_to_entry.csv"])  # fmt: skip
+    assert multiprocessing.active_children() == []
+
+
+def test_a_failing_tables_child_is_raised_with_its_traceback_and_everything_reaped(
+    tmp_path, monkeypatch
+):
+    from agents.audit.replay import shard_tables
+    from agents.audit.replay.parallel import wait_tables
+    from agents.audit.replay.pipeline import TablesFailed
+
+    def failing(*args):
+        raise ZeroDivisionError("a bug in the tables")
+
+    monkeypatch.setattr(shard_tables, "write_queries_csv", failing)
+    result = run_sharded(
+        Path("agents/data/sample-events.jsonl"), 2, tmp_path, _shards_config(), 0, 86_400_000_000
+    )
+    assert len(result.answers) == 2
+    with pytest.raises(TablesFailed, match="ZeroDivisionError: a bug in the tables"):
+        wait_tables(result)
+    assert multiprocessing.active_children() == []
+    assert [p.name for p in tmp_path.iterdir()] == ["entries.csv"]  # the shards' files removed
+
+
+def test_the_tables_child_is_ended_when_the_main_process_fails_first(tmp_path, monkeypatch):
+    import time
+
+    import agents.audit.replay.command as command
+    from agents.audit.replay import shard_tables
+
+    def slow_tables(*args):
+        time.sleep(60)
+
+    def failing_render(*args):
+        raise ZeroDivisionError("a bug in the main process")
+
+    monkeypatch.setattr(shard_tables, "write_entries_csv", slow_tables)
+    monkeypatch.setattr(command, "render", failing_render)
+    out = tmp_path / "out"
+    argv = ["replay", "--input", "agents/data/sample-events.jsonl", "--as-of",
+            "2026-02-01T00:00:00Z", "--out", str(out), "--quiet", "--jobs", "2",
+            "--config", "deploy/simulated-studies.toml"]  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(ZeroDivisionError):
+        main(argv)
+    assert time.monotonic() - started < 30
+    assert multiprocessing.active_children() == []
+    assert not [p for p in out.iterdir() if p.name.startswith(".replay-shards-")]
