@@ -150,13 +150,6 @@ def _read_chunks(path: Path) -> Iterator[list[tuple[int, bool, Event]]]:
             yield _decode_chunk(handle.read(int.from_bytes(header, "little")))
 
 
-def _taken(kept: list[list[tuple[int, bool, Event]]]) -> Iterator[list[tuple[int, bool, Event]]]:
-    """``kept``'s chunks in order, each let go once applied: the engine grows into their room."""
-    kept.reverse()
-    while kept:
-        yield kept.pop()
-
-
 def parse_range(
     path: Path,
     span: tuple[int, int],
@@ -167,25 +160,18 @@ def parse_range(
     times: EventTimes | None = None,
     framed: bool = False,
     listed_max: int = 1 << 62,
-    kept: list[list[tuple[int, bool, Event]]] | None = None,
 ) -> tuple[int, int, list[Any]]:
     """Step 1: (lines, valid lines, rejections with range-local line numbers: the first
     ``listed_max`` listed, the rest counted, as ``InvalidLines.as_message``).
 
     ``bounds``: (max_message_bytes, max_future_skew in µs or None), as ``read_events``.
     ``times``: fed every valid event, as on one engine. ``framed``: the file is an export
-    of format 2 (its first line, the header, is skipped; every other holds a record).
-    ``kept``: the events routed to shard ``index`` go there (in chunks of CHUNK_EVENTS,
-    so applying them frees them a chunk at a time) rather than to a file: that shard is
-    this job's own, which applies them itself; None: every shard's go to files."""
+    of format 2 (its first line, the header, is skipped; every other holds a record)."""
     start, end = span
     max_bytes, allowed_us = bounds
     parse = parse_record if framed else parse_plain
     add_time = times.add if times is not None else None
-    own = index if kept is not None else -1
-    outputs = [
-        None if s == own else (workdir / f"events-{index}-{s}").open("wb") for s in range(shards)
-    ]
+    outputs = [(workdir / f"events-{index}-{s}").open("wb") for s in range(shards)]
     chunks: list[list[tuple[int, bool, Event]]] = [[] for _ in range(shards)]
     ids: list[str] = []
     append_id = ids.append
@@ -231,33 +217,20 @@ def parse_range(
                     chunk = chunks[shard]
                     chunk.append((valid, counts, part))
                     if len(chunk) >= CHUNK_EVENTS:
-                        _hand_over(chunk, outputs[shard], kept)
-                        chunks[shard] = []
+                        _write_message(outputs[shard], wire.encode(chunk))
+                        chunk.clear()
                 continue
             chunk = chunks[shard]
             chunk.append((valid, True, event))  # type: ignore[arg-type]
             if len(chunk) >= CHUNK_EVENTS:
-                _hand_over(chunk, outputs[shard], kept)
-                chunks[shard] = []
+                _write_message(outputs[shard], wire.encode(chunk))
+                chunk.clear()
     for output, chunk in zip(outputs, chunks, strict=True):
         if chunk:
-            _hand_over(chunk, output, kept)
-        if output is not None:
-            output.close()
+            _write_message(output, wire.encode(chunk))
+        output.close()
     (workdir / f"ids-{index}").write_bytes(orjson.dumps(ids))
     return lines, len(ids), invalid.as_message()
-
-
-def _hand_over(
-    chunk: list[tuple[int, bool, Event]],
-    output: BinaryIO | None,
-    kept: list[list[tuple[int, bool, Event]]] | None,
-) -> None:
-    """A full chunk to its shard's file, or (the job's own shard: no file) to ``kept``."""
-    if output is None:
-        kept.append(chunk)  # type: ignore[union-attr]
-    else:
-        _write_message(output, wire.encode(chunk))
 
 
 def first_lines(workdir: Path, ranges: int) -> tuple[list[set[int]], list[int]]:
@@ -287,13 +260,11 @@ def apply_shard(
     as_of_us: int,
     window_us: int,
     since_us: int | None = None,
-    kept: list[list[tuple[int, bool, Event]]] | None = None,
 ) -> ShardAnswer:
     """Step 3 (after step 2): this shard's engine over its events in file order.
 
     ``since_us``: the audited period's start (``tumbling_windows``), known once every
-    range is parsed. ``kept``: this shard's events of its own range, as ``parse_range``
-    kept them (None: they are in its file like the others)."""
+    range is parsed."""
     repeated, offsets = first_lines(workdir, ranges)
     engine = Engine(config)
     rows = EntryRows()
@@ -302,11 +273,7 @@ def apply_shard(
     unknown = unknown_stage = 0
     for index in range(ranges):
         later, base = repeated[index], offsets[index]
-        if index == shard and kept is not None:
-            chunks: Iterable[list[tuple[int, bool, Event]]] = _taken(kept)
-        else:
-            chunks = _read_chunks(workdir / f"events-{index}-{shard}")
-        for chunk in chunks:
+        for chunk in _read_chunks(workdir / f"events-{index}-{shard}"):
             for valid, counts, event in chunk:
                 if valid in later:
                     continue
@@ -368,12 +335,9 @@ def _job(
     connection: Connection,
 ) -> None:
     with _telling_the_main_process(connection, f"replay job {index} failed"):
-        # This job's own shard's events of its range stay here, decoded (~half of its
-        # events at 2 jobs): neither encoded, written, read nor decoded again.
-        kept: list[list[tuple[int, bool, Event]]] = []
         try:
             parsed = parse_range(
-                path, span, jobs, workdir, index, bounds, times, framed, listed_max, kept
+                path, span, jobs, workdir, index, bounds, times, framed, listed_max
             )
         except OSError as error:
             connection.send_bytes(orjson.dumps([_UNREADABLE, error.strerror or str(error)]))
@@ -383,7 +347,7 @@ def _job(
         go = orjson.loads(connection.recv_bytes())
         if go[0] != _GO:
             return
-        answer = apply_shard(index, jobs, workdir, config, as_of_us, window_us, go[1], kept)
+        answer = apply_shard(index, jobs, workdir, config, as_of_us, window_us, go[1])
         answer.peak_rss_mib = rss_mib("VmHWM")
         connection.send_bytes(orjson.dumps([_DONE]))
         connection.send(answer)
