@@ -237,7 +237,6 @@ def first_lines(workdir: Path, ranges: int) -> tuple[list[set[int]], list[int]]:
     """Step 2: per range, the valid-line indexes repeating an earlier event id; and each
     range's first global ordinal among valid lines."""
     seen: set[str] = set()
-    remember = seen.add
     repeated: list[set[int]] = []
     offsets: list[int] = []
     total = 0
@@ -245,10 +244,13 @@ def first_lines(workdir: Path, ranges: int) -> tuple[list[set[int]], list[int]]:
         ids = orjson.loads((workdir / f"ids-{index}").read_bytes())
         offsets.append(total)
         total += len(ids)
-        # ``remember`` answers None: an id not seen before is remembered, not listed.
-        repeated.append(
-            {at for at, event_id in enumerate(ids) if event_id in seen or remember(event_id)}
-        )
+        later: set[int] = set()
+        for position, event_id in enumerate(ids):
+            if event_id in seen:
+                later.add(position)
+            else:
+                seen.add(event_id)
+        repeated.append(later)
     return repeated, offsets
 
 
