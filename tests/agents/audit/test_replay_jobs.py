@@ -19,11 +19,12 @@ from agents.audit.replay.parallel import (
     JobFailed,
     default_jobs,
     line_ranges,
+    routed,
     run_sharded,
 )
 from agents.cli import main
-from agents.live.shard_wire import shard_of
-from schemas import format_timestamp
+from agents.live.shard_wire import route, shard_of
+from schemas import PublishEvent, format_timestamp
 from schemas.events import as_document
 from tests.streams.strategies import events, instants
 
@@ -105,6 +106,26 @@ def test_line_ranges_cover_the_file_and_start_at_line_starts(tmp_path_factory, t
         assert start == 0 or start == len(content) or content[start - 1 : start] == b"\n"
 
 
+@given(events=st.lists(events(), max_size=20), shards=st.integers(1, 5))
+def test_the_jobs_route_every_event_as_the_live_router(events, shards):
+    for event in events:
+        expected = list(route(event, shards))
+        assert [(shard, part) for shard, part, _counts in routed(event, shards)] == expected
+
+
+@given(
+    study=st.text(min_size=1, max_size=20),
+    records=st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=12),
+    shards=st.integers(1, 5),
+)
+def test_a_publish_by_record_is_split_as_the_live_router_splits_it(study, records, shards):
+    """Any text (non-ASCII, the separator itself): the study's checksum is continued."""
+    publish = PublishEvent(event_id="p", study_id=study, published_at=0, record_ids=records)
+    parts = routed(publish, shards)
+    assert [(shard, part) for shard, part, _counts in parts] == list(route(publish, shards))
+    assert [counts for _shard, _part, counts in parts] == [True] + [False] * (len(parts) - 1)
+
+
 def test_a_conflicting_duplicate_on_another_shard_loses_to_the_first_line(tmp_path):
     """Same event id, another record: the live router may send it to another shard."""
     first = (b'{"schema":"edc.entry/1","event_id":"e1","study_id":"S","site_id":"s",'
@@ -122,15 +143,17 @@ def test_a_conflicting_duplicate_on_another_shard_loses_to_the_first_line(tmp_pa
     assert report["studies"]["S"]["dashboards"]["default"]["backlog"]["pending"] == 1
 
 
+@pytest.mark.parametrize("step", ["mark_repeats", "apply_shard"])
 def test_a_failing_job_is_raised_with_its_traceback_and_every_job_reaped(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, step
 ):
+    """In the dedupe (before the second round with the main process) or in the engine."""
     import agents.audit.replay.parallel as sharded
 
     def failing(*args):
         raise ZeroDivisionError("a bug in a job")
 
-    monkeypatch.setattr(sharded, "apply_shard", failing)
+    monkeypatch.setattr(sharded, step, failing)
     source = Path("agents/data/sample-events.jsonl")
     from agents.settings import load_settings
 
