@@ -1,16 +1,20 @@
 """``replay --jobs N``: the replay's work split over N processes by the live shard function.
 
-Each of N forked job processes goes through three steps; the main process hashes the file
-meanwhile, then merges what the jobs answer:
+Each of N forked job processes goes through three steps (the main process tells them when
+every job has ended the previous one); the main process hashes the file meanwhile, then
+merges what the jobs answer:
 
 1. **parse**: job r reads the r-th of N byte ranges of the file (cut at line ends),
    validates its lines, and writes every valid event, routed as the live router routes
    it (``agents/live/shard_wire.py``: an entry by study and record, a query by study and query,
    a record-level publish split by record, a snapshot publish to every shard), to the
-   file of its destination shard, and the event ids of its valid lines, in order.
+   file of its destination shard, and the event ids of its valid lines, in order,
+   filed by the job that dedupes them (the id's ``hash`` modulo N).
 2. **dedupe**: the replay keeps the first valid line of an event id whatever the shard
-   (a conflicting duplicate, same id and other content, may route elsewhere), so every
-   job reads all ranges' ids in file order and marks the later lines of each id.
+   (a conflicting duplicate, same id and other content, may route elsewhere), so each
+   job reads the ids filed to it from every range in file order and lists the later
+   lines of each id (every line of an id meets at one job: 1/N of the ids each); once
+   all have, every job reads all N lists.
 3. **apply**: job s feeds its shard's events, range after range (file order), to its
    own engine, then answers its parts of the figures (``streams/parts.py``), its rows of
    entries.csv (in a file) and queries.csv, and its latency distribution counts.
