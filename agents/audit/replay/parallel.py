@@ -409,6 +409,8 @@ def run_sharded(
     ``since_of`` then gives the windows' start from it (None: the earliest event time).
     ``framed``: the input is an export of format 2, told by the caller once."""
     workdir = Path(tempfile.mkdtemp(prefix=".replay-shards-", dir=out))
+    # Forked, not spawned: the jobs share this process's str hash salt, by which
+    # parse_range files each event id for mark_repeats.
     context = multiprocessing.get_context("fork")
     processes: list[tuple[multiprocessing.process.BaseProcess, Connection]] = []
     result = ShardedResult(rss_mib_at_fork=rss_mib("VmRSS"), invalid=InvalidLines(listed_max))
