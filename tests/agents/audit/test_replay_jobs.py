@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.audit.framing import EXPORT_HEADER, record_line
+from agents.audit.framing import EXPORT_HEADER, parse_plain, record_line
 from agents.audit.replay import parallel
 from agents.audit.replay.parallel import (
     JOB_BYTES,
@@ -24,7 +24,7 @@ from agents.audit.replay.parallel import (
 )
 from agents.cli import main
 from agents.live.shard_wire import route, shard_of
-from schemas import PublishEvent, format_timestamp
+from schemas import PublishEvent, Rejection, format_timestamp
 from schemas.events import as_document
 from tests.streams.strategies import events, instants
 
@@ -89,6 +89,27 @@ def test_every_number_of_jobs_gives_the_same_bytes(
     facts = json.loads((directory / "jobs3" / "run.json").read_text())
     assert facts["jobs"] == 3 and len(facts["peak_rss_mib_jobs"]) == 3
     assert multiprocessing.active_children() == []
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=inputs, jobs=st.integers(1, 5))
+def test_the_jobs_dedupe_keeps_exactly_the_first_valid_line_of_each_event_id(
+    tmp_path_factory, lines, jobs
+):
+    """Each job compares the ids its hash gives it; together they mark every later line."""
+    directory = tmp_path_factory.mktemp("dedupe")
+    source = directory / "input.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    events = [parse_plain(line, 1 << 62, None) for line in lines if line.strip()]
+    ids = [event.event_id for event in events if not isinstance(event, Rejection)]
+    expected = {at for at, event_id in enumerate(ids) if event_id in ids[:at]}
+    for index, span in enumerate(line_ranges(source, jobs)):
+        parallel.parse_range(source, span, jobs, directory, index)
+    for owner in range(jobs):
+        parallel.mark_repeats(directory, owner, jobs)
+    repeated, offsets = parallel.first_lines(directory, jobs)
+    assert {base + at for later, base in zip(repeated, offsets, strict=True) for at in later} == expected
+    assert offsets[0] == 0 and all(a <= b <= len(ids) for a, b in itertools.pairwise(offsets))
 
 
 @given(text=st.lists(st.sampled_from([b"a", b"bb", b"", b"c" * 50]), max_size=30),
