@@ -12,18 +12,19 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agents.audit.framing import EXPORT_HEADER, record_line
+from agents.audit.framing import EXPORT_HEADER, parse_plain, record_line
 from agents.audit.replay import parallel
 from agents.audit.replay.parallel import (
     JOB_BYTES,
     JobFailed,
     default_jobs,
     line_ranges,
+    routed,
     run_sharded,
 )
 from agents.cli import main
-from agents.live.shard_wire import shard_of
-from schemas import format_timestamp
+from agents.live.shard_wire import route, shard_of
+from schemas import PublishEvent, Rejection, format_timestamp
 from schemas.events import as_document
 from tests.streams.strategies import events, instants
 
@@ -90,6 +91,27 @@ def test_every_number_of_jobs_gives_the_same_bytes(
     assert multiprocessing.active_children() == []
 
 
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=inputs, jobs=st.integers(1, 5))
+def test_the_jobs_dedupe_keeps_exactly_the_first_valid_line_of_each_event_id(
+    tmp_path_factory, lines, jobs
+):
+    """Each job compares the ids its hash gives it; together they mark every later line."""
+    directory = tmp_path_factory.mktemp("dedupe")
+    source = directory / "input.jsonl"
+    source.write_bytes(b"\n".join(lines) + b"\n")
+    events = [parse_plain(line, 1 << 62, None) for line in lines if line.strip()]
+    ids = [event.event_id for event in events if not isinstance(event, Rejection)]
+    expected = {at for at, event_id in enumerate(ids) if event_id in ids[:at]}
+    for index, span in enumerate(line_ranges(source, jobs)):
+        parallel.parse_range(source, span, jobs, directory, index)
+    for owner in range(jobs):
+        parallel.mark_repeats(directory, owner, jobs)
+    repeated, offsets = parallel.first_lines(directory, jobs)
+    assert {base + at for later, base in zip(repeated, offsets, strict=True) for at in later} == expected
+    assert offsets[0] == 0 and all(a <= b <= len(ids) for a, b in itertools.pairwise(offsets))
+
+
 @given(text=st.lists(st.sampled_from([b"a", b"bb", b"", b"c" * 50]), max_size=30),
        parts=st.integers(1, 5))  # fmt: skip
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -103,6 +125,26 @@ def test_line_ranges_cover_the_file_and_start_at_line_starts(tmp_path_factory, t
     for (_a, end), (start, _b) in itertools.pairwise(ranges):
         assert end == start
         assert start == 0 or start == len(content) or content[start - 1 : start] == b"\n"
+
+
+@given(events=st.lists(events(), max_size=20), shards=st.integers(1, 5))
+def test_the_jobs_route_every_event_as_the_live_router(events, shards):
+    for event in events:
+        expected = list(route(event, shards))
+        assert [(shard, part) for shard, part, _counts in routed(event, shards)] == expected
+
+
+@given(
+    study=st.text(min_size=1, max_size=20),
+    records=st.lists(st.text(min_size=1, max_size=20), min_size=1, max_size=12),
+    shards=st.integers(1, 5),
+)
+def test_a_publish_by_record_is_split_as_the_live_router_splits_it(study, records, shards):
+    """Any text (non-ASCII, the separator itself): the study's checksum is continued."""
+    publish = PublishEvent(event_id="p", study_id=study, published_at=0, record_ids=records)
+    parts = routed(publish, shards)
+    assert [(shard, part) for shard, part, _counts in parts] == list(route(publish, shards))
+    assert [counts for _shard, _part, counts in parts] == [True] + [False] * (len(parts) - 1)
 
 
 def test_a_conflicting_duplicate_on_another_shard_loses_to_the_first_line(tmp_path):
@@ -122,15 +164,17 @@ def test_a_conflicting_duplicate_on_another_shard_loses_to_the_first_line(tmp_pa
     assert report["studies"]["S"]["dashboards"]["default"]["backlog"]["pending"] == 1
 
 
+@pytest.mark.parametrize("step", ["mark_repeats", "apply_shard"])
 def test_a_failing_job_is_raised_with_its_traceback_and_every_job_reaped(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, step
 ):
+    """In the dedupe (before the second round with the main process) or in the engine."""
     import agents.audit.replay.parallel as sharded
 
     def failing(*args):
         raise ZeroDivisionError("a bug in a job")
 
-    monkeypatch.setattr(sharded, "apply_shard", failing)
+    monkeypatch.setattr(sharded, step, failing)
     source = Path("agents/data/sample-events.jsonl")
     from agents.settings import load_settings
 
