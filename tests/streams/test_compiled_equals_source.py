@@ -21,6 +21,7 @@ import streams.windows
 from streams import tumbling_windows
 from streams.scorecards import scorecards
 from tests.interpreted_twin import interpreted
+from tests.streams.brute_force import dedupe
 from tests.streams.shapes import scorecards_dict, snapshot_dict, windows_list
 from tests.streams.strategies import DAY, HOUR, arrivals, engine_config, instants
 from tests.streams.test_stages import staged_arrivals, staged_config
@@ -56,8 +57,7 @@ def test_the_twin_runs_from_source_and_apart_from_the_loaded_engine():
 def test_loaded_engine_equals_its_source(events, as_of, breakdown, retention, size, deduplicated):
     config = engine_config(retention_us=retention, breakdown=breakdown)
     if deduplicated:  # as the replay feeds it: only the first event of each id
-        seen: set[str] = set()
-        events = [e for e in events if not (e.event_id in seen or seen.add(e.event_id))]
+        events = dedupe(events)
     loaded = streams.engine.Engine(config, ids_deduplicated=deduplicated)
     twin = TWIN["streams.engine"].Engine(config, ids_deduplicated=deduplicated)
     assert [loaded.apply(e) for e in events] == [twin.apply(e) for e in events]

@@ -7,21 +7,12 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas import EntryEvent, Event
+from schemas import EntryEvent
 from streams import ACCEPTED, DUPLICATE, Engine, tumbling_windows
 from streams.scorecards import scorecards
+from tests.streams.brute_force import dedupe
 from tests.streams.shapes import scorecards_dict, snapshot_dict, windows_list
 from tests.streams.strategies import DAY, HOUR, arrivals, engine_config, instants
-
-
-def _first_of_each_id(events: list[Event]) -> list[Event]:
-    seen: set[str] = set()
-    kept = []
-    for event in events:
-        if event.event_id not in seen:
-            seen.add(event.event_id)
-            kept.append(event)
-    return kept
 
 
 @settings(max_examples=300, deadline=None)
@@ -37,7 +28,7 @@ def test_a_feed_that_drops_repeated_ids_gives_the_engine_that_drops_them(
     config = engine_config(retention_us=None, breakdown=breakdown)
     itself, told = Engine(config), Engine(config, ids_deduplicated=True)
     outcomes = [itself.apply(event) for event in events]
-    first = _first_of_each_id(events)
+    first = dedupe(events)
     assert [told.apply(event) for event in first] == [o for o in outcomes if o != DUPLICATE]
     assert itself.counters.duplicates == len(events) - len(first)
     assert told.counters.duplicates == 0  # the feed counts them (agents/audit/replay/reader.py)

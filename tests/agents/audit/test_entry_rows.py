@@ -141,6 +141,17 @@ US_PER_MINUTE = 60_000_000
 
 
 @settings(max_examples=FUZZ * 100, deadline=None)
+
+def _fed(events: list[EntryEvent]) -> tuple[Engine, EntryRows]:
+    """An engine with the simulated studies' dashboards fed the entries, and their rows."""
+    settings_ = load_settings(str(ROOT / "deploy/simulated-studies.toml"))
+    engine = Engine(replace(settings_.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN))
+    rows = EntryRows()
+    for event in events:
+        assert engine.apply(event) == ACCEPTED
+        rows.add(event, engine.last_entry_seq, engine.last_entry_group)
+    return engine, rows
+
 @given(times=st.lists(st.one_of(
     st.integers(FIRST_US, LAST_US),  # anywhere: each its own minute
     st.integers(0, 3 * US_PER_MINUTE).map(lambda us: 1_767_571_200_000_000 + us),  # shared minutes
@@ -153,12 +164,7 @@ def test_entry_times_are_written_as_format_timestamp_writes_them_in_any_order(ti
                    form_id="f", record_id=f"r{n}", entered_at=entered)
         for n, entered in enumerate(times)
     ]  # fmt: skip
-    settings_ = load_settings(str(ROOT / "deploy/simulated-studies.toml"))
-    engine = Engine(replace(settings_.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN))
-    rows = EntryRows()
-    for event in events:
-        assert engine.apply(event) == ACCEPTED
-        rows.add(event, engine.last_entry_seq, engine.last_entry_group)
+    engine, rows = _fed(events)
     out = io.StringIO()
     write_entry_rows(rows, engine, LAST_US, out)
     dashboards = len(engine.studies["ONC-301"].dashboards)
@@ -200,12 +206,7 @@ def test_each_events_end_counts_its_rows_and_an_event_entered_after_t_has_none(o
                    form_id="f", record_id=f"r{n}", entered_at=as_of + offset)
         for n, offset in enumerate(offsets)
     ]  # fmt: skip
-    settings_ = load_settings(str(ROOT / "deploy/simulated-studies.toml"))
-    engine = Engine(replace(settings_.engine_config(retention=False), breakdown=NEEDED_BREAKDOWN))
-    rows = EntryRows()
-    for event in events:
-        assert engine.apply(event) == ACCEPTED
-        rows.add(event, engine.last_entry_seq, engine.last_entry_group)
+    engine, rows = _fed(events)
     out, ends = io.StringIO(), array("q")
     counts = write_entry_rows(rows, engine, as_of, out, ends)
     dashboards = len(engine.studies["ONC-301"].dashboards)
