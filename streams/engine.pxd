@@ -20,7 +20,7 @@ cdef class StudyState:
 cdef class Engine:
     cdef dict __dict__  # attributes beyond these (a subclass's, a test's) as before
     cdef public object config, _retention_us, _max_event_ids, _max_hold_us, _breakdown
-    cdef public object _group_key, _latency_bounds, _query_bounds, _visit_bounds
+    cdef public object _group_key, _latency_bounds, _query_bounds
     cdef public dict studies
     cdef public EventIdMemory event_ids
     cdef public object counters, watermark_us, inputs, _low_us, _inputs_high_us, earliest_us

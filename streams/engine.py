@@ -102,7 +102,6 @@ class Engine:
         self._group_key = group_key_function(self._breakdown)
         self._latency_bounds = bounds_us(self.config.latency_bounds_s)
         self._query_bounds = bounds_us(self.config.query_bounds_s)
-        self._visit_bounds = bounds_us(self.config.visit_bounds_s)
         self.studies: dict[str, StudyState] = {}
         self.event_ids = EventIdMemory()
         self.counters = Counters()

@@ -99,3 +99,36 @@ def test_shards_sharing_a_study_a_site_and_orphans_merge_to_one_engines_answers(
     merged = merge_snapshots(as_of, [snapshot_parts(s, as_of) for s in shards[:2]])  # type: ignore[arg-type]
     assert snapshot_dict(merged) == snapshot_dict(pair.snapshot(as_of))  # type: ignore[arg-type]
     assert merged.studies["S"].dashboards["default"].latency.count == 2
+
+
+def test_a_dashboards_latencies_and_a_grains_old_queries_gather_every_group():
+    """Two sites (two breakdown groups) on one dashboard, both published; two queries of
+    one site open for more than 30 days: the parts keep every group's and every query's."""
+    import orjson
+
+    from tests.streams.test_rules import H, feed, query, records
+
+    def entry_at(eid: str, site: str, record: str) -> bytes:
+        return orjson.dumps({
+            "schema": "edc.entry/1", "event_id": eid, "study_id": "S", "site_id": site,
+            "subject_id": "x", "form_id": "VS", "record_id": record,
+            "entered_at": "2026-01-05T00:00:00Z",
+        })  # fmt: skip
+
+    messages = [
+        entry_at("e1", "DE-101", "a"), entry_at("e2", "FR-201", "b"),
+        records("p1", "2026-01-05T02:00:00Z", ["a", "b"]),
+        query("q1", "Q1", "opened", "2026-01-05T00:00:00Z"),
+        query("q2", "Q2", "opened", "2026-01-05T01:00:00Z"),
+    ]  # fmt: skip
+    engine = Engine(engine_config(retention_us=None, breakdown=BREAKDOWN))
+    feed(engine, *messages)
+    as_of = engine.watermark_us + 40 * 24 * H  # type: ignore[operator]
+    merged = merge_snapshots(as_of, [snapshot_parts(engine, as_of)])
+    assert merged.studies["S"].dashboards["default"].latency.count == 2
+    assert snapshot_dict(merged) == snapshot_dict(engine.snapshot(as_of))
+    cards = merge_scorecard_grains([scorecard_grains(engine, as_of)])
+    assert scorecards_dict(cards) == scorecards_dict(scorecards(engine, as_of))
+    # Neither query names a vendor: both in the one unassigned vendor's card.
+    vendors = cards.studies["S"].by_dimension["vendor"]
+    assert [card.queries_over_30d for card in vendors.values()] == [2]

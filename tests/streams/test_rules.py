@@ -161,6 +161,10 @@ def test_dashboards_are_configured_per_study_and_a_publish_elsewhere_is_counted_
     )
     assert outcomes == [ACCEPTED, UNKNOWN_DASHBOARD]
     assert engine.counters.unknown_dashboard == 1
+    # Each publish elsewhere counts (report.json's unknown_dashboard adds them up).
+    later = snapshot("p3", "2026-01-01T02:30:00Z", "2026-01-01T01:00:00Z", "safety", study="CV")
+    assert feed(engine, later) == [UNKNOWN_DASHBOARD]
+    assert engine.counters.unknown_dashboard == 2
     snap = engine.snapshot(t("2026-01-01T03:00:00Z"))
     onc, cv = snap.studies["ONC"].dashboards, snap.studies["CV"].dashboards
     assert sorted(onc) == ["default", "safety"] and sorted(cv) == ["default"]

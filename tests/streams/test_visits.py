@@ -113,6 +113,20 @@ def test_entries_without_a_visit_date_or_entered_before_it_are_left_out_and_coun
     assert (study.all.count, study.without_visit_date, study.entered_before_visit) == (0, 0, 1)
 
 
+def test_a_groups_entry_with_a_visit_date_never_seen_before_is_counted():
+    """The engine's shortcut knows only dates seen before (``VISIT_STARTS``, a cache): a
+    group's second entry with a date new to the process takes ``VisitLedger.add``."""
+    from streams.visits import VISIT_STARTS
+
+    engine = Engine(EngineConfig(breakdown=ALL, retention_us=None))
+    engine.apply(entry(1, BASE + HOUR, "2024-01-01"))
+    VISIT_STARTS.pop("2023-12-30", None)  # new to this process whatever ran before
+    engine.apply(entry(2, BASE + HOUR, "2023-12-30"))
+    study = _report(engine, BASE + DAY).studies["S1"]
+    assert study.all.count == 2
+    assert study.all.max_us == visit_to_entry_us("2023-12-30", BASE + HOUR) == 2 * DAY + HOUR
+
+
 def test_thresholds_come_from_the_configuration():
     engine = Engine(EngineConfig(breakdown=ALL, visit_medium_us=DAY, visit_high_us=2 * DAY))
     engine.apply(entry(1, BASE + DAY + 1, "2024-01-01"))
