@@ -194,8 +194,19 @@ def merge_scorecard_grains(parts: Iterable[ScorecardGrains]) -> Scorecards:
     return scorecards_of(grains, breaches)
 
 
-def scorecard_grains(engine: Engine, as_of_us: int) -> ScorecardGrains:
-    """One engine's raw figures per grain, before any scope is merged."""
+# (study, dashboard) -> the ascending latencies of each of its groups as of T.
+GroupRuns = dict[tuple[str, str], list[list[int]]]
+
+
+def scorecard_grains(
+    engine: Engine, as_of_us: int, runs: GroupRuns | None = None
+) -> ScorecardGrains:
+    """One engine's raw figures per grain, before any scope is merged.
+
+    ``runs``, when given, receives each group's ascending latencies as of T per study and
+    dashboard: the snapshot's latencies of a dashboard are the union of its groups'
+    (``snapshot_parts``), so the replay computes and sorts each latency once.
+    """
     breakdown = engine.config.breakdown
     missing = [d for d in NEEDED_BREAKDOWN if d not in breakdown]
     if missing:
@@ -213,9 +224,13 @@ def scorecard_grains(engine: Engine, as_of_us: int) -> ScorecardGrains:
 
     for study_id, study in engine.studies.items():
         sla_us = study.sla_us
-        for ledger in study.dashboards.values():
+        for name, ledger in study.dashboards.items():
+            dashboard_runs: list[list[int]] = []
+            if runs is not None:
+                runs[(study_id, name)] = dashboard_runs
             for key, group in ledger.groups.items():
                 raw, over_sla = _entries_as_of(group, as_of_us, sla_us)
+                dashboard_runs.append(raw.latencies[0])  # type: ignore[arg-type]
                 if raw.entries:
                     grain(study_id, key).add(raw)
                     site = breaches.setdefault((study_id, key[site_at]), [0, 0])

@@ -99,3 +99,23 @@ def test_shards_sharing_a_study_a_site_and_orphans_merge_to_one_engines_answers(
     merged = merge_snapshots(as_of, [snapshot_parts(s, as_of) for s in shards[:2]])  # type: ignore[arg-type]
     assert snapshot_dict(merged) == snapshot_dict(pair.snapshot(as_of))  # type: ignore[arg-type]
     assert merged.studies["S"].dashboards["default"].latency.count == 2
+
+
+@settings(max_examples=150, deadline=None)
+@given(arrivals, instants)
+def test_the_scorecards_group_runs_give_the_snapshot_its_latencies(events, as_of):
+    """The replay builds the snapshot's latencies from the scorecards' sorted group lists
+    (agents/audit/replay/engine_parts.py): the same part as reading the groups again."""
+    whole, shards = fed(brute_force.dedupe(events))
+    for engine in (whole, *shards):
+        runs: dict[tuple[str, str], list[list[int]]] = {}
+        grains = scorecard_grains(engine, as_of, runs)
+        assert snapshot_parts(engine, as_of, runs) == snapshot_parts(engine, as_of)
+        assert runs == {
+            (study_id, name): [sorted(group.latencies(as_of)) for group in ledger.groups.values()]
+            for study_id, study in engine.studies.items()
+            for name, ledger in study.dashboards.items()
+        }
+        assert scorecards_dict(merge_scorecard_grains([grains])) == scorecards_dict(
+            scorecards(engine, as_of)
+        )

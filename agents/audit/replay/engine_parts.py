@@ -25,6 +25,7 @@ from streams.at_risk import AtRiskPart, at_risk_from_parts, at_risk_parts
 from streams.figures import Snapshot
 from streams.parts import StudyPart, merge_snapshots, snapshot_parts
 from streams.scorecards import (
+    GroupRuns,
     ScorecardGrains,
     Scorecards,
     merge_scorecard_grains,
@@ -60,11 +61,15 @@ class EngineParts:
 def engine_parts(
     engine: Engine, as_of_us: int, window_us: int, since_us: int | None
 ) -> EngineParts:
-    snapshot = snapshot_parts(engine, as_of_us)
+    # Each group's latencies computed and sorted once, for the scorecards and the snapshot.
+    runs: GroupRuns = {}
+    grains = scorecard_grains(engine, as_of_us, runs)
+    snapshot = snapshot_parts(engine, as_of_us, runs)
+    del runs
     return EngineParts(
         snapshot=snapshot,
         windows=window_parts(engine, as_of_us, window_us, since_us=since_us),
-        scorecard_grains=scorecard_grains(engine, as_of_us),
+        scorecard_grains=grains,
         distributions=distributions_of(snapshot[0]),
         earliest_us=engine.earliest_us,
         at_risk=at_risk_parts(engine, as_of_us),
