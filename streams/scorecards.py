@@ -42,7 +42,7 @@ from streams.latency import (
     overdue_before,
 )
 from streams.percentiles import nearest_rank_of_runs
-from streams.queries import AWAITING_DM, AWAITING_SITE, fold_values
+from streams.queries import AWAITING_DM, AWAITING_SITE, FoldValues, fold_values
 
 UNASSIGNED = "unassigned"
 SCORECARD_DIMENSIONS = ("vendor", "country")
@@ -199,13 +199,20 @@ GroupRuns = dict[tuple[str, str], list[list[int]]]
 
 
 def scorecard_grains(
-    engine: Engine, as_of_us: int, runs: GroupRuns | None = None
+    engine: Engine,
+    as_of_us: int,
+    runs: GroupRuns | None = None,
+    folds: dict[str, list[FoldValues]] | None = None,
 ) -> ScorecardGrains:
     """One engine's raw figures per grain, before any scope is merged.
 
     ``runs``, when given, receives each group's ascending latencies as of T per study and
     dashboard: the snapshot's latencies of a dashboard are the union of its groups'
     (``snapshot_parts``), so the replay computes and sorts each latency once.
+    ``folds``, when given, receives per study the fold of each query over all its
+    events, in the ledger's order: what the windows fold (``window_parts``). A query
+    whose events are all at or before T folds once for both (the fold as of T stops
+    at the first event after T: there is none); any other is folded again as of T.
     """
     breakdown = engine.config.breakdown
     missing = [d for d in NEEDED_BREAKDOWN if d not in breakdown]
@@ -238,10 +245,19 @@ def scorecard_grains(
                     site[1] += raw.entries
         # The study's groups (few, queries many): their grain, and its answers and closes.
         by_key: dict[tuple[str, ...], tuple[_Raw, list[int], list[int]]] = {}
+        study_folds: list[FoldValues] = []
+        if folds is not None:
+            folds[study_id] = study_folds
         for query in study.queries.queries.values():
-            state, opened_us, _orphans, answers, closes, _changes = fold_values(
-                query.events, as_of_us
-            )
+            events = query.events
+            if folds is None:
+                folded = fold_values(events, as_of_us)
+            else:
+                folded = fold_values(events)
+                study_folds.append(folded)
+                if events and events[-1][0] > as_of_us:  # events sort by occurred time
+                    folded = fold_values(events, as_of_us)
+            state, opened_us, _orphans, answers, closes, _changes = folded
             if opened_us is None:
                 continue  # never opened by T: orphan events only, no query yet
             # Added to its grain in place: a _Raw per query cost as much as its fold.

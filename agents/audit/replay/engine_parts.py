@@ -24,6 +24,7 @@ from streams import Engine, EngineConfig
 from streams.at_risk import AtRiskPart, at_risk_from_parts, at_risk_parts
 from streams.figures import Snapshot
 from streams.parts import StudyPart, merge_snapshots, snapshot_parts
+from streams.queries import FoldValues
 from streams.scorecards import (
     GroupRuns,
     ScorecardGrains,
@@ -61,14 +62,17 @@ class EngineParts:
 def engine_parts(
     engine: Engine, as_of_us: int, window_us: int, since_us: int | None
 ) -> EngineParts:
-    # Each group's latencies computed and sorted once, for the scorecards and the snapshot.
+    # Each group's latencies computed and sorted once, for the scorecards and the snapshot;
+    # each query folded once for the scorecards and the windows.
     runs: GroupRuns = {}
-    grains = scorecard_grains(engine, as_of_us, runs)
+    folds: dict[str, list[FoldValues]] = {}
+    grains = scorecard_grains(engine, as_of_us, runs, folds)
     snapshot = snapshot_parts(engine, as_of_us, runs)
-    del runs
+    windows = window_parts(engine, as_of_us, window_us, since_us=since_us, folds=folds)
+    del runs, folds
     return EngineParts(
         snapshot=snapshot,
-        windows=window_parts(engine, as_of_us, window_us, since_us=since_us),
+        windows=windows,
         scorecard_grains=grains,
         distributions=distributions_of(snapshot[0]),
         earliest_us=engine.earliest_us,
