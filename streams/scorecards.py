@@ -42,7 +42,7 @@ from streams.latency import (
     overdue_before,
 )
 from streams.percentiles import nearest_rank_of_runs
-from streams.queries import AWAITING_DM, AWAITING_SITE, FoldValues, fold_values
+from streams.queries import AWAITING_DM, AWAITING_SITE, Changes, fold_values
 
 UNASSIGNED = "unassigned"
 SCORECARD_DIMENSIONS = ("vendor", "country")
@@ -202,17 +202,18 @@ def scorecard_grains(
     engine: Engine,
     as_of_us: int,
     runs: GroupRuns | None = None,
-    folds: dict[str, list[FoldValues]] | None = None,
+    changes: dict[str, list[Changes]] | None = None,
 ) -> ScorecardGrains:
     """One engine's raw figures per grain, before any scope is merged.
 
     ``runs``, when given, receives each group's ascending latencies as of T per study and
     dashboard: the snapshot's latencies of a dashboard are the union of its groups'
     (``snapshot_parts``), so the replay computes and sorts each latency once.
-    ``folds``, when given, receives per study the fold of each query over all its
-    events, in the ledger's order: what the windows fold (``window_parts``). A query
-    whose events are all at or before T folds once for both (the fold as of T stops
-    at the first event after T: there is none); any other is folded again as of T.
+    ``changes``, when given, receives per study the changes of each query's fold over
+    all its events, in the ledger's order: what the windows fold (``window_parts``). A
+    query whose events are all at or before T folds once for both (the fold as of T
+    stops at the first event after T: there is none); any other is folded again as of T.
+    Only the changes are kept: the rest of a fold is the scorecards' alone.
     """
     breakdown = engine.config.breakdown
     missing = [d for d in NEEDED_BREAKDOWN if d not in breakdown]
@@ -245,16 +246,16 @@ def scorecard_grains(
                     site[1] += raw.entries
         # The study's groups (few, queries many): their grain, and its answers and closes.
         by_key: dict[tuple[str, ...], tuple[_Raw, list[int], list[int]]] = {}
-        study_folds: list[FoldValues] = []
-        if folds is not None:
-            folds[study_id] = study_folds
+        study_changes: list[Changes] = []
+        if changes is not None:
+            changes[study_id] = study_changes
         for query in study.queries.queries.values():
             events = query.events
-            if folds is None:
+            if changes is None:
                 folded = fold_values(events, as_of_us)
             else:
                 folded = fold_values(events)
-                study_folds.append(folded)
+                study_changes.append(folded[5])
                 if events and events[-1][0] > as_of_us:  # events sort by occurred time
                     folded = fold_values(events, as_of_us)
             state, opened_us, _orphans, answers, closes, _changes = folded

@@ -32,7 +32,7 @@ from streams.queries import (
     AGING_LIMITS_US,
     AWAITING_DM,
     AWAITING_SITE,
-    FoldValues,
+    Changes,
     fold_values,
 )
 
@@ -78,12 +78,12 @@ def window_parts(
     size_us: int,
     origin_us: int = 0,
     since_us: int | None = None,
-    folds: dict[str, list[FoldValues]] | None = None,
+    changes: dict[str, list[Changes]] | None = None,
 ) -> WindowParts:
     """This engine's part of every window from the one holding its own earliest event time,
     or ``since_us`` when given (every engine then drops the same latencies before it).
-    ``folds``: per study, each query's fold over all its events in the ledger's order
-    (``scorecard_grains`` gives them), or None to fold the queries here.
+    ``changes``: per study, the changes of each query's fold over all its events in the
+    ledger's order (``scorecard_grains`` gives them), or None to fold the queries here.
 
     Windows before that hold nothing of this engine; ``merge_windows`` lays them out from
     the earliest time of all engines.
@@ -110,13 +110,13 @@ def window_parts(
             )
             for name, ledger in study.dashboards.items()
         }
-        if folds is None:
-            changes: Iterable[list[tuple[int, int, int | None]]] = (
+        if changes is None:
+            study_changes: Iterable[Changes] = (
                 fold_values(query.events)[5] for query in study.queries.queries.values()
             )
         else:
-            changes = [folded[5] for folded in folds[study_id]]
-        queries = _query_windows(changes, instants)
+            study_changes = changes[study_id]
+        queries = _query_windows(study_changes, instants)
         for k, instant in enumerate(instants):
             if study.first_seen_us > instant:
                 continue
@@ -330,9 +330,7 @@ def _note_oldest(oldest: dict[int, int], span: int, entered: int) -> None:
         oldest[span] = entered
 
 
-def _query_windows(
-    changes_per_query: Iterable[list[tuple[int, int, int | None]]], instants: list[int]
-) -> list[QueryFigures]:
+def _query_windows(changes_per_query: Iterable[Changes], instants: list[int]) -> list[QueryFigures]:
     """Open queries per window instant, in one sweep: O((events + windows) · log n), from
     each query's changes (its fold over all its events, ``fold_values``).
 

@@ -108,8 +108,8 @@ def test_the_replays_parts_equal_their_source(events, as_of, size, since_back):
     )
     # Shared as the replay shares them: the scorecards' group runs and query folds.
     runs: dict[tuple[str, str], list[list[int]]] = {}
-    folds: dict[str, list[streams.queries.FoldValues]] = {}
-    grains = cards.scorecard_grains(loaded, as_of, runs, folds)
+    changes: dict[str, list[streams.queries.Changes]] = {}
+    grains = cards.scorecard_grains(loaded, as_of, runs, changes)
     assert scorecards_dict(cards.merge_scorecard_grains([grains])) == scorecards_dict(
         twin_cards.merge_scorecard_grains([twin_cards.scorecard_grains(twin, as_of)])
     )
@@ -118,7 +118,7 @@ def test_the_replays_parts_equal_their_source(events, as_of, size, since_back):
     ) == snapshot_dict(twin.snapshot(as_of))
     assert windows_list(
         windows.merge_windows(
-            [windows.window_parts(loaded, as_of, size, since_us=since, folds=folds)],
+            [windows.window_parts(loaded, as_of, size, since_us=since, changes=changes)],
             loaded.earliest_us, as_of, size, since_us=since,
         )
     ) == windows_list(

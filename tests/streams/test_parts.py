@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from schemas import QueryEvent
 from streams import Engine, tumbling_windows
 from streams.parts import merge_snapshots, snapshot_parts
-from streams.queries import FoldValues, fold_values
+from streams.queries import Changes, fold_values
 from streams.scorecards import merge_scorecard_grains, scorecard_grains, scorecards
 from streams.windows import merge_windows, window_parts
 from tests.streams import brute_force
@@ -130,15 +130,15 @@ def test_the_scorecards_folds_give_the_windows_their_query_changes(events, as_of
     T: the same parts as folding for each of them apart."""
     whole, shards = fed(brute_force.dedupe(events))
     for engine in (whole, *shards):
-        folds: dict[str, list[FoldValues]] = {}
-        grains = scorecard_grains(engine, as_of, None, folds)
-        assert folds == {
-            study_id: [fold_values(query.events) for query in study.queries.queries.values()]
+        changes: dict[str, list[Changes]] = {}
+        grains = scorecard_grains(engine, as_of, None, changes)
+        assert changes == {
+            study_id: [fold_values(query.events)[5] for query in study.queries.queries.values()]
             for study_id, study in engine.studies.items()
         }
         assert scorecards_dict(merge_scorecard_grains([grains])) == scorecards_dict(
             scorecards(engine, as_of)
         )
-        assert window_parts(engine, as_of, size, since_us=since, folds=folds) == window_parts(
+        assert window_parts(engine, as_of, size, since_us=since, changes=changes) == window_parts(
             engine, as_of, size, since_us=since
         )

@@ -24,7 +24,7 @@ from streams import Engine, EngineConfig
 from streams.at_risk import AtRiskPart, at_risk_from_parts, at_risk_parts
 from streams.figures import Snapshot
 from streams.parts import StudyPart, merge_snapshots, snapshot_parts
-from streams.queries import FoldValues
+from streams.queries import Changes
 from streams.scorecards import (
     GroupRuns,
     ScorecardGrains,
@@ -65,11 +65,11 @@ def engine_parts(
     # Each group's latencies computed and sorted once, for the scorecards and the snapshot;
     # each query folded once for the scorecards and the windows.
     runs: GroupRuns = {}
-    folds: dict[str, list[FoldValues]] = {}
-    grains = scorecard_grains(engine, as_of_us, runs, folds)
+    changes: dict[str, list[Changes]] = {}
+    grains = scorecard_grains(engine, as_of_us, runs, changes)
     snapshot = snapshot_parts(engine, as_of_us, runs)
-    windows = window_parts(engine, as_of_us, window_us, since_us=since_us, folds=folds)
-    del runs, folds
+    windows = window_parts(engine, as_of_us, window_us, since_us=since_us, changes=changes)
+    del runs, changes  # not kept while the rest is made
     return EngineParts(
         snapshot=snapshot,
         windows=windows,
