@@ -52,8 +52,19 @@ def merge_study(parts: list[StudyPart]) -> StudyFigures:
     return StudyFigures(dashboards, merge_query_figures(part.queries for part in parts))
 
 
-def snapshot_parts(engine: Engine, as_of_us: int) -> tuple[dict[str, StudyPart], int]:
-    """This engine's part of ``Engine.snapshot(T)``: per study, and its orphan query events."""
+def snapshot_parts(
+    engine: Engine, as_of_us: int, runs: dict[tuple[str, str], list[list[int]]] | None = None
+) -> tuple[dict[str, StudyPart], int]:
+    """This engine's part of ``Engine.snapshot(T)``: per study, and its orphan query events.
+
+    ``runs``: each group's ascending latencies as of T per (study, dashboard), as
+    ``scorecard_grains`` gives them, or None to read them from the groups here. The same
+    entries either way: ``GroupLedger.latencies`` counts those published by T, and every
+    cover of an entry is no earlier than its entry time (a snapshot's cutoff is not
+    later than its publish, a record's publish covers the entries entered by it), so
+    each of them was entered by T, as the scorecards ask. Joining sorted runs is a merge
+    for the sort, not a sort of values in no order.
+    """
     studies: dict[str, StudyPart] = {}
     orphans = 0
     for study_id, study in engine.studies.items():
@@ -62,8 +73,12 @@ def snapshot_parts(engine: Engine, as_of_us: int) -> tuple[dict[str, StudyPart],
         dashboards: dict[str, tuple[list[int], BacklogFigures, int | None]] = {}
         for name, ledger in study.dashboards.items():
             latencies: list[int] = []
-            for group in ledger.groups.values():
-                latencies += group.latencies(as_of_us)  # each group's list, not each value
+            if runs is None:
+                for group in ledger.groups.values():
+                    latencies += group.latencies(as_of_us)  # each group's list, not each value
+            else:
+                for run in runs[(study_id, name)]:
+                    latencies += run  # copied: the runs are the scorecards' too
             latencies.sort()
             backlog = merge_backlogs(group.backlog(as_of_us) for group in ledger.groups.values())
             dashboards[name] = (latencies, backlog, None)

@@ -56,7 +56,9 @@ def fold(events: list[tuple[int, int, str]], as_of_us: int | None = None) -> Que
 
 
 # state, opened_us, orphans, answer durations, close durations, changes (as in QueryFold)
-FoldValues = tuple[int, int | None, int, list[int], list[int], list[tuple[int, int, int | None]]]
+# A fold's changes: (occurred, state after it, opened) per event that changed the query.
+Changes = list[tuple[int, int, int | None]]
+FoldValues = tuple[int, int | None, int, list[int], list[int], Changes]
 
 
 def fold_values(events: list[tuple[int, int, str]], as_of_us: int | None = None) -> FoldValues:

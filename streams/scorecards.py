@@ -42,7 +42,7 @@ from streams.latency import (
     overdue_before,
 )
 from streams.percentiles import nearest_rank_of_runs
-from streams.queries import AWAITING_DM, AWAITING_SITE, fold_values
+from streams.queries import AWAITING_DM, AWAITING_SITE, Changes, fold_values
 
 UNASSIGNED = "unassigned"
 SCORECARD_DIMENSIONS = ("vendor", "country")
@@ -194,8 +194,27 @@ def merge_scorecard_grains(parts: Iterable[ScorecardGrains]) -> Scorecards:
     return scorecards_of(grains, breaches)
 
 
-def scorecard_grains(engine: Engine, as_of_us: int) -> ScorecardGrains:
-    """One engine's raw figures per grain, before any scope is merged."""
+# (study, dashboard) -> the ascending latencies of each of its groups as of T.
+GroupRuns = dict[tuple[str, str], list[list[int]]]
+
+
+def scorecard_grains(
+    engine: Engine,
+    as_of_us: int,
+    runs: GroupRuns | None = None,
+    changes: dict[str, list[Changes]] | None = None,
+) -> ScorecardGrains:
+    """One engine's raw figures per grain, before any scope is merged.
+
+    ``runs``, when given, receives each group's ascending latencies as of T per study and
+    dashboard: the snapshot's latencies of a dashboard are the union of its groups'
+    (``snapshot_parts``), so the replay computes and sorts each latency once.
+    ``changes``, when given, receives per study the changes of each query's fold over
+    all its events, in the ledger's order: what the windows fold (``window_parts``). A
+    query whose events are all at or before T folds once for both (the fold as of T
+    stops at the first event after T: there is none); any other is folded again as of T.
+    Only the changes are kept: the rest of a fold is the scorecards' alone.
+    """
     breakdown = engine.config.breakdown
     missing = [d for d in NEEDED_BREAKDOWN if d not in breakdown]
     if missing:
@@ -213,9 +232,13 @@ def scorecard_grains(engine: Engine, as_of_us: int) -> ScorecardGrains:
 
     for study_id, study in engine.studies.items():
         sla_us = study.sla_us
-        for ledger in study.dashboards.values():
+        for name, ledger in study.dashboards.items():
+            dashboard_runs: list[list[int]] = []
+            if runs is not None:
+                runs[(study_id, name)] = dashboard_runs
             for key, group in ledger.groups.items():
                 raw, over_sla = _entries_as_of(group, as_of_us, sla_us)
+                dashboard_runs.append(raw.latencies[0])  # type: ignore[arg-type]
                 if raw.entries:
                     grain(study_id, key).add(raw)
                     site = breaches.setdefault((study_id, key[site_at]), [0, 0])
@@ -223,10 +246,19 @@ def scorecard_grains(engine: Engine, as_of_us: int) -> ScorecardGrains:
                     site[1] += raw.entries
         # The study's groups (few, queries many): their grain, and its answers and closes.
         by_key: dict[tuple[str, ...], tuple[_Raw, list[int], list[int]]] = {}
+        study_changes: list[Changes] = []
+        if changes is not None:
+            changes[study_id] = study_changes
         for query in study.queries.queries.values():
-            state, opened_us, _orphans, answers, closes, _changes = fold_values(
-                query.events, as_of_us
-            )
+            events = query.events
+            if changes is None:
+                folded = fold_values(events, as_of_us)
+            else:
+                folded = fold_values(events)
+                study_changes.append(folded[5])
+                if events and events[-1][0] > as_of_us:  # events sort by occurred time
+                    folded = fold_values(events, as_of_us)
+            state, opened_us, _orphans, answers, closes, _changes = folded
             if opened_us is None:
                 continue  # never opened by T: orphan events only, no query yet
             # Added to its grain in place: a _Raw per query cost as much as its fold.

@@ -29,4 +29,4 @@ cpdef _note_oldest(dict oldest, span, entered)
                k=cython.Py_ssize_t, cursor=cython.Py_ssize_t, diff=list, rows=list,
                intervals=list, changes=list, heap=list, out=list, running=list, row=list,
                changes_row=list, limits=tuple)
-cpdef _query_windows(queries, instants)
+cpdef _query_windows(changes_per_query, instants)

@@ -32,7 +32,7 @@ from streams.queries import (
     AGING_LIMITS_US,
     AWAITING_DM,
     AWAITING_SITE,
-    TrackedQuery,
+    Changes,
     fold_values,
 )
 
@@ -73,10 +73,17 @@ WindowParts = dict[int, dict[str, StudyPart]]  # window start -> study -> this e
 
 
 def window_parts(
-    engine: Engine, as_of_us: int, size_us: int, origin_us: int = 0, since_us: int | None = None
+    engine: Engine,
+    as_of_us: int,
+    size_us: int,
+    origin_us: int = 0,
+    since_us: int | None = None,
+    changes: dict[str, list[Changes]] | None = None,
 ) -> WindowParts:
     """This engine's part of every window from the one holding its own earliest event time,
     or ``since_us`` when given (every engine then drops the same latencies before it).
+    ``changes``: per study, the changes of each query's fold over all its events in the
+    ledger's order (``scorecard_grains`` gives them), or None to fold the queries here.
 
     Windows before that hold nothing of this engine; ``merge_windows`` lays them out from
     the earliest time of all engines.
@@ -103,7 +110,13 @@ def window_parts(
             )
             for name, ledger in study.dashboards.items()
         }
-        queries = _query_windows(study.queries.queries.values(), instants)
+        if changes is None:
+            study_changes: Iterable[Changes] = (
+                fold_values(query.events)[5] for query in study.queries.queries.values()
+            )
+        else:
+            study_changes = changes[study_id]
+        queries = _query_windows(study_changes, instants)
         for k, instant in enumerate(instants):
             if study.first_seen_us > instant:
                 continue
@@ -317,8 +330,9 @@ def _note_oldest(oldest: dict[int, int], span: int, entered: int) -> None:
         oldest[span] = entered
 
 
-def _query_windows(queries: Iterable[TrackedQuery], instants: list[int]) -> list[QueryFigures]:
-    """Open queries per window instant, in one sweep: O((events + windows) · log n).
+def _query_windows(changes_per_query: Iterable[Changes], instants: list[int]) -> list[QueryFigures]:
+    """Open queries per window instant, in one sweep: O((events + windows) · log n), from
+    each query's changes (its fold over all its events, ``fold_values``).
 
     A query is open in state s over [from, until) between two changes of its fold, and
     within that interval its aging bucket b holds over the instants whose age (instant −
@@ -334,8 +348,7 @@ def _query_windows(queries: Iterable[TrackedQuery], instants: list[int]) -> list
     diff = [[[0] * (n + 1) for _ in range(buckets)] for _ in range(2)]
     intervals: list[tuple[int, int, int]] = []  # (first instant index, opened, stop index)
     limits = AGING_LIMITS_US
-    for query in queries:
-        changes = fold_values(query.events)[5]
+    for changes in changes_per_query:
         # Each change's instant index ends the interval before it and starts its own.
         first = bisect_left(instants, changes[0][0]) if changes else n
         for i, (_time_us, state, opened) in enumerate(changes):

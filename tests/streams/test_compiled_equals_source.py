@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import streams.engine
+import streams.parts
 import streams.queries
 import streams.scorecards
 import streams.visits
@@ -105,6 +106,27 @@ def test_the_replays_parts_equal_their_source(events, as_of, size, since_back):
     ) == scorecards_dict(
         twin_cards.merge_scorecard_grains([twin_cards.scorecard_grains(twin, as_of)])
     )
+    # Shared as the replay shares them: the scorecards' group runs and query folds.
+    runs: dict[tuple[str, str], list[list[int]]] = {}
+    changes: dict[str, list[streams.queries.Changes]] = {}
+    grains = cards.scorecard_grains(loaded, as_of, runs, changes)
+    assert scorecards_dict(cards.merge_scorecard_grains([grains])) == scorecards_dict(
+        twin_cards.merge_scorecard_grains([twin_cards.scorecard_grains(twin, as_of)])
+    )
+    assert snapshot_dict(
+        streams.parts.merge_snapshots(as_of, [streams.parts.snapshot_parts(loaded, as_of, runs)])
+    ) == snapshot_dict(twin.snapshot(as_of))
+    assert windows_list(
+        windows.merge_windows(
+            [windows.window_parts(loaded, as_of, size, since_us=since, changes=changes)],
+            loaded.earliest_us, as_of, size, since_us=since,
+        )
+    ) == windows_list(
+        twin_windows.merge_windows(
+            [twin_windows.window_parts(twin, as_of, size, since_us=since)],
+            twin.earliest_us, as_of, size, since_us=since,
+        )
+    )  # fmt: skip
     assert [(s, d, asdict(o)) for s, d, o in loaded.stage_observations(as_of)] == [
         (s, d, asdict(o)) for s, d, o in twin.stage_observations(as_of)
     ]

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from schemas import QueryEvent
 from streams import Engine, tumbling_windows
 from streams.parts import merge_snapshots, snapshot_parts
+from streams.queries import Changes, fold_values
 from streams.scorecards import merge_scorecard_grains, scorecard_grains, scorecards
 from streams.windows import merge_windows, window_parts
 from tests.streams import brute_force
@@ -132,3 +133,45 @@ def test_a_dashboards_latencies_and_a_grains_old_queries_gather_every_group():
     # Neither query names a vendor: both in the one unassigned vendor's card.
     vendors = cards.studies["S"].by_dimension["vendor"]
     assert [card.queries_over_30d for card in vendors.values()] == [2]
+
+
+@settings(max_examples=150, deadline=None)
+@given(arrivals, instants)
+def test_the_scorecards_group_runs_give_the_snapshot_its_latencies(events, as_of):
+    """The replay builds the snapshot's latencies from the scorecards' sorted group lists
+    (agents/audit/replay/engine_parts.py): the same part as reading the groups again."""
+    whole, shards = fed(brute_force.dedupe(events))
+    for engine in (whole, *shards):
+        runs: dict[tuple[str, str], list[list[int]]] = {}
+        grains = scorecard_grains(engine, as_of, runs)
+        assert snapshot_parts(engine, as_of, runs) == snapshot_parts(engine, as_of)
+        assert runs == {
+            (study_id, name): [sorted(group.latencies(as_of)) for group in ledger.groups.values()]
+            for study_id, study in engine.studies.items()
+            for name, ledger in study.dashboards.items()
+        }
+        assert scorecards_dict(merge_scorecard_grains([grains])) == scorecards_dict(
+            scorecards(engine, as_of)
+        )
+
+
+@settings(max_examples=150, deadline=None)
+@given(arrivals, instants, st.sampled_from([6 * HOUR, DAY]), st.none() | instants)
+def test_the_scorecards_folds_give_the_windows_their_query_changes(events, as_of, size, since):
+    """The replay folds each query once for the scorecards and the windows
+    (agents/audit/replay/engine_parts.py), again as of T only a query with an event after
+    T: the same parts as folding for each of them apart."""
+    whole, shards = fed(brute_force.dedupe(events))
+    for engine in (whole, *shards):
+        changes: dict[str, list[Changes]] = {}
+        grains = scorecard_grains(engine, as_of, None, changes)
+        assert changes == {
+            study_id: [fold_values(query.events)[5] for query in study.queries.queries.values()]
+            for study_id, study in engine.studies.items()
+        }
+        assert scorecards_dict(merge_scorecard_grains([grains])) == scorecards_dict(
+            scorecards(engine, as_of)
+        )
+        assert window_parts(engine, as_of, size, since_us=since, changes=changes) == window_parts(
+            engine, as_of, size, since_us=since
+        )

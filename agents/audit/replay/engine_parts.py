@@ -24,7 +24,9 @@ from streams import Engine, EngineConfig
 from streams.at_risk import AtRiskPart, at_risk_from_parts, at_risk_parts
 from streams.figures import Snapshot
 from streams.parts import StudyPart, merge_snapshots, snapshot_parts
+from streams.queries import Changes
 from streams.scorecards import (
+    GroupRuns,
     ScorecardGrains,
     Scorecards,
     merge_scorecard_grains,
@@ -60,11 +62,18 @@ class EngineParts:
 def engine_parts(
     engine: Engine, as_of_us: int, window_us: int, since_us: int | None
 ) -> EngineParts:
-    snapshot = snapshot_parts(engine, as_of_us)
+    # Each group's latencies computed and sorted once, for the scorecards and the snapshot;
+    # each query folded once for the scorecards and the windows.
+    runs: GroupRuns = {}
+    changes: dict[str, list[Changes]] = {}
+    grains = scorecard_grains(engine, as_of_us, runs, changes)
+    snapshot = snapshot_parts(engine, as_of_us, runs)
+    windows = window_parts(engine, as_of_us, window_us, since_us=since_us, changes=changes)
+    del runs, changes  # not kept while the rest is made
     return EngineParts(
         snapshot=snapshot,
-        windows=window_parts(engine, as_of_us, window_us, since_us=since_us),
-        scorecard_grains=scorecard_grains(engine, as_of_us),
+        windows=windows,
+        scorecard_grains=grains,
         distributions=distributions_of(snapshot[0]),
         earliest_us=engine.earliest_us,
         at_risk=at_risk_parts(engine, as_of_us),
