@@ -88,18 +88,17 @@ def test_the_replays_parts_equal_their_source(events, as_of, size, since_back):
     loaded.apply_all(events)
     twin.apply_all(events)
     since = None if since_back is None else as_of - since_back
-    windows, twin_windows = streams.windows, TWIN["streams.windows"]
-    assert windows_list(
-        windows.merge_windows(
-            [windows.window_parts(loaded, as_of, size, since_us=since)],
-            loaded.earliest_us, as_of, size, since_us=since,
-        )
-    ) == windows_list(
-        twin_windows.merge_windows(
-            [twin_windows.window_parts(twin, as_of, size, since_us=since)],
-            twin.earliest_us, as_of, size, since_us=since,
-        )
-    )  # fmt: skip
+
+    def merged_windows(module, engine, **shared):  # type: ignore[no-untyped-def]
+        return windows_list(
+            module.merge_windows(
+                [module.window_parts(engine, as_of, size, since_us=since, **shared)],
+                engine.earliest_us, as_of, size, since_us=since,
+            )
+        )  # fmt: skip
+
+    twin_windows = merged_windows(TWIN["streams.windows"], twin)
+    assert merged_windows(streams.windows, loaded) == twin_windows
     cards, twin_cards = streams.scorecards, TWIN["streams.scorecards"]
     assert scorecards_dict(
         cards.merge_scorecard_grains([cards.scorecard_grains(loaded, as_of)])
@@ -116,17 +115,7 @@ def test_the_replays_parts_equal_their_source(events, as_of, size, since_back):
     assert snapshot_dict(
         streams.parts.merge_snapshots(as_of, [streams.parts.snapshot_parts(loaded, as_of, runs)])
     ) == snapshot_dict(twin.snapshot(as_of))
-    assert windows_list(
-        windows.merge_windows(
-            [windows.window_parts(loaded, as_of, size, since_us=since, changes=changes)],
-            loaded.earliest_us, as_of, size, since_us=since,
-        )
-    ) == windows_list(
-        twin_windows.merge_windows(
-            [twin_windows.window_parts(twin, as_of, size, since_us=since)],
-            twin.earliest_us, as_of, size, since_us=since,
-        )
-    )  # fmt: skip
+    assert merged_windows(streams.windows, loaded, changes=changes) == twin_windows
     assert [(s, d, asdict(o)) for s, d, o in loaded.stage_observations(as_of)] == [
         (s, d, asdict(o)) for s, d, o in twin.stage_observations(as_of)
     ]
